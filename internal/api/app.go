@@ -1,0 +1,313 @@
+package api
+
+import "time"
+
+// App is a user's application: a pod template, a replica count and a
+// strategy that moves traffic from one Revision of the template to the next.
+type App struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta `json:"metadata"`
+	Spec     AppSpec    `json:"spec"`
+	Status   AppStatus  `json:"status,omitzero"`
+}
+
+// GetMeta implements Object.
+func (o *App) GetMeta() *ObjectMeta { return &o.Metadata }
+
+// AppSpec is written by users.
+type AppSpec struct {
+	// Replicas is the number of pods of the stable revision (default 1).
+	Replicas *int32      `json:"replicas,omitempty"`
+	Template PodTemplate `json:"template"`
+	Strategy Strategy    `json:"strategy,omitzero"`
+	// RevisionHistoryLimit is how many old revisions are kept, scaled to 0 (default 10).
+	RevisionHistoryLimit *int32 `json:"revisionHistoryLimit,omitempty"`
+	// ProgressDeadlineSeconds bounds a rollout that makes no progress (default 600).
+	ProgressDeadlineSeconds *int32 `json:"progressDeadlineSeconds,omitempty"`
+	// MinReadySeconds is how long a new pod must be ready to count as available.
+	MinReadySeconds int32 `json:"minReadySeconds,omitempty"`
+	// Paused holds template changes without rolling them out.
+	Paused   bool      `json:"paused,omitempty"`
+	Triggers []Trigger `json:"triggers,omitempty"`
+}
+
+// PodTemplate is what every pod of a revision is made from.
+type PodTemplate struct {
+	Metadata                      TemplateMeta `json:"metadata,omitzero"`
+	Containers                    []Container  `json:"containers"`
+	TerminationGracePeriodSeconds *int64       `json:"terminationGracePeriodSeconds,omitempty"`
+}
+
+// TemplateMeta carries the labels and annotations copied onto each pod.
+type TemplateMeta struct {
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// Container is one process (process runtime) or container (Docker runtime) of a pod.
+type Container struct {
+	Name           string               `json:"name"`
+	Image          string               `json:"image,omitempty"`
+	Command        []string             `json:"command,omitempty"`
+	Args           []string             `json:"args,omitempty"`
+	WorkingDir     string               `json:"workingDir,omitempty"`
+	Env            []EnvVar             `json:"env,omitempty"`
+	Ports          []ContainerPort      `json:"ports,omitempty"`
+	ReadinessProbe *Probe               `json:"readinessProbe,omitempty"`
+	LivenessProbe  *Probe               `json:"livenessProbe,omitempty"`
+	StartupProbe   *Probe               `json:"startupProbe,omitempty"`
+	Resources      ResourceRequirements `json:"resources,omitzero"`
+}
+
+// EnvVar is a variable set in a container's environment, from a literal value
+// or from a key of a Secret.
+type EnvVar struct {
+	Name      string        `json:"name"`
+	Value     string        `json:"value,omitempty"`
+	ValueFrom *EnvVarSource `json:"valueFrom,omitempty"`
+}
+
+// EnvVarSource selects where a variable's value comes from.
+type EnvVarSource struct {
+	SecretKeyRef *SecretKeySelector `json:"secretKeyRef,omitempty"`
+}
+
+// SecretKeySelector names one key of a Secret in the same project.
+type SecretKeySelector struct {
+	Name string `json:"name"`
+	Key  string `json:"key"`
+}
+
+// Protocols a port may declare.
+const (
+	ProtocolTCP = "TCP"
+	ProtocolUDP = "UDP"
+)
+
+// ContainerPort is a port a container listens on at the pod's IP.
+type ContainerPort struct {
+	Name     string `json:"name,omitempty"`
+	Port     int32  `json:"port"`
+	Protocol string `json:"protocol,omitempty"`
+}
+
+// Probe is a health check, with Kubernetes' semantics and defaults.
+type Probe struct {
+	HTTPGet             *HTTPGetAction   `json:"httpGet,omitempty"`
+	TCPSocket           *TCPSocketAction `json:"tcpSocket,omitempty"`
+	Exec                *ExecAction      `json:"exec,omitempty"`
+	InitialDelaySeconds int32            `json:"initialDelaySeconds,omitempty"`
+	PeriodSeconds       int32            `json:"periodSeconds,omitempty"`    // default 10
+	TimeoutSeconds      int32            `json:"timeoutSeconds,omitempty"`   // default 1
+	SuccessThreshold    int32            `json:"successThreshold,omitempty"` // default 1
+	FailureThreshold    int32            `json:"failureThreshold,omitempty"` // default 3
+}
+
+// HTTPGetAction probes with an HTTP GET to the pod's own address.
+type HTTPGetAction struct {
+	Path string      `json:"path,omitempty"`
+	Port IntOrString `json:"port"`
+	// Host is the Host header sent; the pod IP when empty.
+	Host        string       `json:"host,omitempty"`
+	Scheme      string       `json:"scheme,omitempty"` // HTTP (default) or HTTPS
+	HTTPHeaders []HTTPHeader `json:"httpHeaders,omitempty"`
+}
+
+// HTTPHeader is a header a probe sends.
+type HTTPHeader struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// TCPSocketAction probes by opening a TCP connection to the pod's own address.
+type TCPSocketAction struct {
+	Port IntOrString `json:"port"`
+}
+
+// ExecAction probes by running a command in the container's environment.
+type ExecAction struct {
+	Command []string `json:"command"`
+}
+
+// ResourceRequirements holds the limits enforced on a container.
+type ResourceRequirements struct {
+	Limits ResourceList `json:"limits,omitempty"`
+}
+
+// ResourceList maps a resource name ("cpu", "memory") to a quantity.
+type ResourceList map[string]Quantity
+
+// Resource names.
+const (
+	ResourceCPU    = "cpu"
+	ResourceMemory = "memory"
+)
+
+// Strategy types.
+const (
+	StrategyRolling   = "Rolling"
+	StrategyRecreate  = "Recreate"
+	StrategyBlueGreen = "BlueGreen"
+	StrategyCanary    = "Canary"
+)
+
+// Strategy says how a new revision is moved into service. Only the
+// sub-object matching Type may be set.
+type Strategy struct {
+	Type      string             `json:"type,omitempty"`
+	Rolling   *RollingStrategy   `json:"rolling,omitempty"`
+	Recreate  *RecreateStrategy  `json:"recreate,omitempty"`
+	BlueGreen *BlueGreenStrategy `json:"blueGreen,omitempty"`
+	Canary    *CanaryStrategy    `json:"canary,omitempty"`
+	Hooks     *Hooks             `json:"hooks,omitempty"`
+}
+
+// RollingStrategy replaces pods in surges.
+type RollingStrategy struct {
+	MaxSurge        *IntOrString `json:"maxSurge,omitempty"`       // default 25%
+	MaxUnavailable  *IntOrString `json:"maxUnavailable,omitempty"` // default 0
+	MinReadySeconds int32        `json:"minReadySeconds,omitempty"`
+}
+
+// RecreateStrategy stops every old pod before starting new ones.
+type RecreateStrategy struct{}
+
+// BlueGreenStrategy brings the new revision up at full size beside the stable
+// one and switches all traffic at once on promotion.
+type BlueGreenStrategy struct {
+	AutoPromote             bool      `json:"autoPromote,omitempty"`
+	AutoPromoteAfterSeconds int32     `json:"autoPromoteAfterSeconds,omitempty"`
+	PreviewHost             string    `json:"previewHost,omitempty"`
+	ScaleDownDelaySeconds   *int32    `json:"scaleDownDelaySeconds,omitempty"` // default 30
+	PrePromotionAnalysis    *Analysis `json:"prePromotionAnalysis,omitempty"`
+	PostPromotionAnalysis   *Analysis `json:"postPromotionAnalysis,omitempty"`
+}
+
+// CanaryStrategy moves traffic to the new revision in steps.
+type CanaryStrategy struct {
+	Steps              []CanaryStep `json:"steps,omitempty"`
+	Analysis           *Analysis    `json:"analysis,omitempty"`
+	MaxSurge           *IntOrString `json:"maxSurge,omitempty"`
+	MaxUnavailable     *IntOrString `json:"maxUnavailable,omitempty"`
+	DynamicStableScale bool         `json:"dynamicStableScale,omitempty"`
+	Match              []RouteMatch `json:"match,omitempty"`
+}
+
+// CanaryStep is exactly one of setWeight, pause or analysis.
+type CanaryStep struct {
+	SetWeight *int32     `json:"setWeight,omitempty"`
+	Pause     *PauseStep `json:"pause,omitempty"`
+	Analysis  *Analysis  `json:"analysis,omitempty"`
+}
+
+// PauseStep waits for Duration, or until `rollout promote` when Duration is empty.
+type PauseStep struct {
+	Duration Duration `json:"duration,omitempty"`
+}
+
+// Analysis checks the new revision with metrics the router measures.
+type Analysis struct {
+	Metrics []AnalysisMetric `json:"metrics"`
+	// Interval between measurements (default 10s).
+	Interval     Duration `json:"interval,omitempty"`
+	FailureLimit int32    `json:"failureLimit,omitempty"`
+	MinRequests  int64    `json:"minRequests,omitempty"`
+	// InconclusivePolicy is Wait (default) or Fail.
+	InconclusivePolicy string `json:"inconclusivePolicy,omitempty"`
+}
+
+// AnalysisMetric is one check: a router metric against a bound, or a webhook.
+type AnalysisMetric struct {
+	Name string `json:"name"`
+	// Type is one of successRate, errorRate, latencyP50, latencyP90, latencyP99, webhook.
+	Type    string         `json:"type"`
+	Min     *float64       `json:"min,omitempty"`
+	Max     *float64       `json:"max,omitempty"`
+	Webhook *WebhookMetric `json:"webhook,omitempty"`
+}
+
+// WebhookMetric passes when the URL answers 2xx within the timeout.
+type WebhookMetric struct {
+	URL            string `json:"url"`
+	TimeoutSeconds int32  `json:"timeoutSeconds,omitempty"`
+}
+
+// Hooks run as one-off pods from the new revision's template.
+type Hooks struct {
+	Pre  *Hook `json:"pre,omitempty"`
+	Mid  *Hook `json:"mid,omitempty"` // Recreate only
+	Post *Hook `json:"post,omitempty"`
+}
+
+// Hook failure policies.
+const (
+	HookAbort  = "Abort"
+	HookRetry  = "Retry"
+	HookIgnore = "Ignore"
+)
+
+// Hook is a command run once per rollout.
+type Hook struct {
+	Command        []string `json:"command"`
+	Env            []EnvVar `json:"env,omitempty"`
+	TimeoutSeconds int32    `json:"timeoutSeconds,omitempty"`
+	FailurePolicy  string   `json:"failurePolicy,omitempty"`
+}
+
+// Trigger types.
+const (
+	TriggerConfigChange = "ConfigChange"
+	TriggerImageChange  = "ImageChange"
+)
+
+// Trigger starts a rollout.
+type Trigger struct {
+	Type        string              `json:"type"`
+	ImageChange *ImageChangeTrigger `json:"imageChange,omitempty"`
+}
+
+// ImageChangeTrigger rolls out when a new image of the App is built.
+type ImageChangeTrigger struct {
+	ContainerNames []string `json:"containerNames,omitempty"`
+}
+
+// App phases.
+const (
+	AppPending     = "Pending"
+	AppProgressing = "Progressing"
+	AppPaused      = "Paused"
+	AppHealthy     = "Healthy"
+	AppDegraded    = "Degraded"
+)
+
+// AppStatus is written by controllers only.
+type AppStatus struct {
+	ObservedGeneration int64  `json:"observedGeneration,omitempty"`
+	Phase              string `json:"phase,omitempty"`
+	Message            string `json:"message,omitempty"`
+	// LatestRevision is the number of the newest revision; StableRevision the
+	// one fully in service.
+	LatestRevision    int64 `json:"latestRevision,omitempty"`
+	StableRevision    int64 `json:"stableRevision,omitempty"`
+	Replicas          int32 `json:"replicas,omitempty"`
+	ReadyReplicas     int32 `json:"readyReplicas,omitempty"`
+	AvailableReplicas int32 `json:"availableReplicas,omitempty"`
+	// Traffic is the split between revisions the router applies.
+	Traffic     []TrafficTarget `json:"traffic,omitempty"`
+	CurrentStep *int32          `json:"currentStep,omitempty"`
+	Conditions  []Condition     `json:"conditions,omitempty"`
+}
+
+// TrafficTarget is one revision's share of an App's traffic.
+type TrafficTarget struct {
+	Revision int64 `json:"revision"`
+	Weight   int32 `json:"weight"`
+}
+
+// Duration is a Go duration string such as "30s" or "5m".
+type Duration string
+
+// Parse returns the duration, or an error naming the rule.
+func (d Duration) Parse() (time.Duration, error) {
+	return time.ParseDuration(string(d))
+}
