@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"strconv"
 	"strings"
 )
@@ -81,72 +82,81 @@ func (v IntOrString) Percent(total int32, roundUp bool) (int32, error) {
 // Quantity is a Kubernetes resource quantity such as "500m", "2", "256Mi" or "1G".
 type Quantity string
 
-var binarySuffixes = map[string]int64{"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40}
-var decimalSuffixes = map[string]int64{"k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+// quantitySuffixes are the multipliers of the suffixes Kubernetes accepts
+// (without its exponent forms such as 1e3), as numerator/denominator.
+var quantitySuffixes = map[string][2]int64{
+	"":   {1, 1},
+	"m":  {1, 1000},
+	"k":  {1e3, 1},
+	"M":  {1e6, 1},
+	"G":  {1e9, 1},
+	"T":  {1e12, 1},
+	"P":  {1e15, 1},
+	"E":  {1e18, 1},
+	"Ki": {1 << 10, 1},
+	"Mi": {1 << 20, 1},
+	"Gi": {1 << 30, 1},
+	"Ti": {1 << 40, 1},
+	"Pi": {1 << 50, 1},
+	"Ei": {1 << 60, 1},
+}
 
-// MilliValue returns the quantity in thousandths (CPU: millicores).
-func (q Quantity) MilliValue() (int64, error) {
+// maxQuantity bounds parsed quantities so that MilliValue cannot overflow.
+var maxQuantity = big.NewRat(1<<62/1000, 1)
+
+// rat parses the quantity exactly: "0.5" CPU is 500 millicores, not a
+// rounded-up whole core.
+func (q Quantity) rat() (*big.Rat, error) {
 	s := string(q)
-	if m, ok := strings.CutSuffix(s, "m"); ok {
-		n, err := strconv.ParseInt(m, 10, 64)
-		if err != nil || n < 0 {
-			return 0, q.invalid()
-		}
-		return n, nil
+	end := 0
+	dot := false
+	for end < len(s) && (s[end] >= '0' && s[end] <= '9' || s[end] == '.' && !dot) {
+		dot = dot || s[end] == '.'
+		end++
 	}
-	v, err := q.Value()
+	num, suffix := s[:end], s[end:]
+	mult, ok := quantitySuffixes[suffix]
+	if !ok || num == "" || num == "." || len(num) > 30 {
+		return nil, q.invalid()
+	}
+	r, ok := new(big.Rat).SetString(num)
+	if !ok {
+		return nil, q.invalid()
+	}
+	r.Mul(r, big.NewRat(mult[0], mult[1]))
+	if r.Cmp(maxQuantity) > 0 {
+		return nil, fmt.Errorf("must be at most %d", maxQuantity.Num())
+	}
+	return r, nil
+}
+
+// ceil rounds a non-negative rational up to an integer.
+func ceil(r *big.Rat) int64 {
+	n, rem := new(big.Int).QuoRem(r.Num(), r.Denom(), new(big.Int))
+	if rem.Sign() != 0 {
+		n.Add(n, big.NewInt(1))
+	}
+	return n.Int64()
+}
+
+// MilliValue returns the quantity in thousandths (CPU: millicores), rounding up.
+func (q Quantity) MilliValue() (int64, error) {
+	r, err := q.rat()
 	if err != nil {
 		return 0, err
 	}
-	if v > (1<<63-1)/1000 {
-		return 0, q.invalid()
-	}
-	return v * 1000, nil
+	return ceil(r.Mul(r, big.NewRat(1000, 1))), nil
 }
 
 // Value returns the quantity as a whole number (memory: bytes), rounding up.
 func (q Quantity) Value() (int64, error) {
-	s := string(q)
-	if s == "" {
-		return 0, q.invalid()
+	r, err := q.rat()
+	if err != nil {
+		return 0, err
 	}
-	mult := int64(1)
-	for suf, m := range binarySuffixes {
-		if strings.HasSuffix(s, suf) {
-			s, mult = strings.TrimSuffix(s, suf), m
-			break
-		}
-	}
-	if mult == 1 {
-		for suf, m := range decimalSuffixes {
-			if strings.HasSuffix(s, suf) {
-				s, mult = strings.TrimSuffix(s, suf), m
-				break
-			}
-		}
-	}
-	if strings.HasSuffix(s, "m") {
-		m, err := q.MilliValue()
-		if err != nil {
-			return 0, err
-		}
-		return (m + 999) / 1000, nil
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 0 || s == "" || strings.ContainsAny(s, "eEinN") {
-		return 0, q.invalid()
-	}
-	v := f * float64(mult)
-	if v > 1<<62 {
-		return 0, q.invalid()
-	}
-	n := int64(v)
-	if float64(n) < v {
-		n++
-	}
-	return n, nil
+	return ceil(r), nil
 }
 
 func (q Quantity) invalid() error {
-	return fmt.Errorf("must be a quantity such as 500m, 2, 256Mi or 1G")
+	return fmt.Errorf("must be a quantity such as 500m, 0.5, 2, 256Mi or 1G")
 }
