@@ -35,6 +35,11 @@ type ObjectMeta struct {
 	// Generation counts changes to spec (never to status).
 	Generation        int64     `json:"generation,omitempty"`
 	CreationTimestamp time.Time `json:"creationTimestamp,omitzero"`
+	// DeletionTimestamp is set when a graceful deletion began: the object
+	// (a Pod) stays until whoever runs it has stopped it in order.
+	DeletionTimestamp *time.Time `json:"deletionTimestamp,omitempty"`
+	// DeletionGracePeriodSeconds is the grace the deletion asked for.
+	DeletionGracePeriodSeconds *int64 `json:"deletionGracePeriodSeconds,omitempty"`
 }
 
 // Object is implemented by every kind.

@@ -1,0 +1,192 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/manifest"
+)
+
+// maxReadBytes bounds what the CLI reads of one input before the manifest
+// decoder's own (smaller) limit gives the precise error.
+const maxReadBytes = 64 << 20
+
+func newApplyCmd(e *env, g *globals) *cobra.Command {
+	var files []string
+	var recursive, dryRun bool
+	cmd := &cobra.Command{
+		Use:   "apply -f FILE|DIR|-",
+		Short: "Create or update objects from manifests",
+		Long: `Apply creates the objects in the manifests or updates them to match.
+
+Every document of every file is decoded and validated first; if any is
+invalid, every problem is reported and nothing is written. Each object is
+then reported as created, configured or unchanged.`,
+		Example: `  slipway apply -f examples/hello/
+  slipway apply -f app.yaml -p staging
+  cat app.yaml | slipway apply -f -`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(files) == 0 {
+				return errors.New(`must give -f FILE, DIR or - (read standard input)`)
+			}
+			cn, err := g.connect(e)
+			if err != nil {
+				return err
+			}
+			objs, err := readManifests(e, files, recursive, cn.project, g.projectSet(e))
+			if err != nil {
+				return err
+			}
+			if len(objs) == 0 {
+				return errors.New("no objects found in " + strings.Join(files, ", "))
+			}
+			results, err := cn.c.Apply(cmd.Context(), objs, dryRun)
+			if err != nil {
+				return err
+			}
+			suffix := ""
+			if dryRun {
+				suffix = " (dry run)"
+			}
+			for _, r := range results {
+				fmt.Fprintf(e.stdout, "%s/%s %s%s\n", strings.ToLower(r.Kind), r.Name, r.Result, suffix)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "manifest file, directory of manifests, or - for standard input (repeatable)")
+	cmd.Flags().BoolVarP(&recursive, "recursive", "R", false, "read directories given with -f recursively")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "validate on the server and report what would change, writing nothing")
+	return cmd
+}
+
+// projectSet reports whether the user chose a project explicitly (flag or
+// environment), in which case a manifest naming another project is an error.
+func (g *globals) projectSet(e *env) bool {
+	return g.project != "" || e.getenv("SLIPWAY_PROJECT") != ""
+}
+
+// readManifests decodes every document of every input, collecting the
+// problems of all of them before failing, so a user sees everything to fix
+// at once.
+func readManifests(e *env, inputs []string, recursive bool, project string, explicit bool) ([]api.Object, error) {
+	var objs []api.Object
+	var problems []manifest.Problem
+	var plain []string
+	for _, in := range inputs {
+		srcs, err := expandInput(e, in, recursive)
+		if err != nil {
+			return nil, err
+		}
+		for _, src := range srcs {
+			docs, err := manifest.Options{Project: project}.Decode(src.name, src.data)
+			var me *manifest.Error
+			switch {
+			case errors.As(err, &me):
+				problems = append(problems, me.Problems...)
+				continue
+			case err != nil:
+				plain = append(plain, err.Error())
+				continue
+			}
+			for _, d := range docs {
+				m := d.Object.GetMeta()
+				info, _ := api.LookupKind(d.Object.GetTypeMeta().Kind)
+				if explicit && info.Projects && m.Project != project {
+					plain = append(plain, fmt.Sprintf("%s: %s %q: metadata.project is %q but the command works in project %q (-p or SLIPWAY_PROJECT); remove one of them",
+						src.name, info.Kind, m.Name, m.Project, project))
+					continue
+				}
+				objs = append(objs, d.Object)
+			}
+		}
+	}
+	if len(plain) > 0 {
+		return nil, errors.New(strings.Join(plain, "\nerror: "))
+	}
+	if len(problems) > 0 {
+		return nil, &manifest.Error{Problems: problems}
+	}
+	return objs, nil
+}
+
+type source struct {
+	name string
+	data []byte
+}
+
+func expandInput(e *env, in string, recursive bool) ([]source, error) {
+	if in == "-" {
+		b, err := io.ReadAll(io.LimitReader(e.stdin, maxReadBytes+1))
+		if err != nil {
+			return nil, fmt.Errorf("reading standard input: %w", err)
+		}
+		return []source{{name: "<stdin>", data: b}}, nil
+	}
+	st, err := os.Stat(in)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", in, errors.Unwrap(err))
+	}
+	if !st.IsDir() {
+		b, err := readCapped(in)
+		if err != nil {
+			return nil, err
+		}
+		return []source{{name: in, data: b}}, nil
+	}
+	var names []string
+	err = filepath.WalkDir(in, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if p != in && !recursive {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch strings.ToLower(filepath.Ext(p)) {
+		case ".yaml", ".yml", ".json":
+			names = append(names, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	var out []source
+	for _, n := range names {
+		b, err := readCapped(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, source{name: n, data: b})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no .yaml, .yml or .json files in the directory", in)
+	}
+	return out, nil
+}
+
+func readCapped(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxReadBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return b, nil
+}

@@ -1,0 +1,197 @@
+// Package cli is the slipway command line: cobra commands that talk to the
+// platform only through the typed client (and `up`, which runs it).
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/client"
+	"slipway.dev/slipway/internal/manifest"
+)
+
+// version is set at build time with -ldflags "-X slipway.dev/slipway/internal/cli.version=v1.2.3".
+var version = ""
+
+// Version returns the binary's version: the ldflags value, else the module
+// version or VCS revision recorded by the Go toolchain.
+func Version() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			return bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return "dev-" + s.Value[:12]
+			}
+		}
+	}
+	return "dev"
+}
+
+// env is the process environment, indirect so tests can pass their own.
+type env struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+}
+
+// globals are the connection flags every client verb shares.
+type globals struct {
+	server  string
+	token   string
+	project string
+	config  string
+}
+
+// Main runs the CLI and returns the process exit status: 0 on success, 1
+// with a one-line reason on stderr on failure.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	root := newRoot(e)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(stderr, formatError(err))
+		return 1
+	}
+	return 0
+}
+
+// formatError renders an error for a person: manifest problems one per
+// line, API errors with their field causes.
+func formatError(err error) string {
+	var me *manifest.Error
+	if errors.As(err, &me) {
+		return "error: " + strings.ReplaceAll(me.Error(), "\n", "\nerror: ")
+	}
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		msg := "error: " + ae.Message
+		if len(ae.Causes) > 0 && !strings.Contains(ae.Message, ae.Causes[0].Message) {
+			for _, c := range ae.Causes {
+				msg += "\n  " + c.Field + ": " + c.Message
+			}
+		}
+		return msg
+	}
+	return "error: " + err.Error()
+}
+
+func newRoot(e *env) *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "slipway",
+		Short: "Slipway ships web apps with zero downtime",
+		Long: `Slipway is a platform-as-a-service in one binary: pods kept at N copies,
+services that balance them, routes that bring public traffic in, and
+deployments that move traffic between revisions without a failed request.
+
+Start the platform with "slipway up", then drive it with the other verbs.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.server, "server", "", "Slipway API URL (env SLIPWAY_SERVER; default from the config file)")
+	pf.StringVar(&g.token, "token", "", "API bearer token (env SLIPWAY_TOKEN; default from the config file)")
+	pf.StringVarP(&g.project, "project", "p", "", "project to work in (env SLIPWAY_PROJECT; default \"default\")")
+	pf.StringVar(&g.config, "config", "", "config file (env SLIPWAY_CONFIG; default $XDG_CONFIG_HOME/slipway/config.yaml)")
+	root.AddCommand(
+		newUpCmd(e),
+		newApplyCmd(e, g),
+		newGetCmd(e, g),
+		newDescribeCmd(e, g),
+		newDeleteCmd(e, g),
+		newVersionCmd(e, g),
+	)
+	return root
+}
+
+// conn is a resolved connection: a client and the project to work in.
+type conn struct {
+	c       *client.Client
+	project string
+	server  string
+}
+
+// connect resolves server, token and project: flag, then environment, then
+// the config file, then the defaults.
+func (g *globals) connect(e *env) (*conn, error) {
+	cfgPath := firstNonEmpty(g.config, e.getenv("SLIPWAY_CONFIG"))
+	if cfgPath == "" {
+		p, err := configPath(e.getenv)
+		if err != nil {
+			return nil, err
+		}
+		cfgPath = p
+	}
+	fc, err := readConfig(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	server := firstNonEmpty(g.server, e.getenv("SLIPWAY_SERVER"), fc.Server, "http://127.0.0.1:7070")
+	if !strings.Contains(server, "://") {
+		server = "http://" + server
+	}
+	token := firstNonEmpty(g.token, e.getenv("SLIPWAY_TOKEN"), fc.Token)
+	project := firstNonEmpty(g.project, e.getenv("SLIPWAY_PROJECT"), fc.Project, api.DefaultProject)
+	return &conn{
+		c:       client.New(client.Config{Server: server, Token: token, UserAgent: "slipway-cli/" + Version()}),
+		project: project,
+		server:  server,
+	}, nil
+}
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func newVersionCmd(e *env, g *globals) *cobra.Command {
+	var clientOnly bool
+	cmd := &cobra.Command{
+		Use:   "version",
+		Short: "Print the client and server versions",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintf(e.stdout, "Client Version: %s\n", Version())
+			if clientOnly {
+				return nil
+			}
+			cn, err := g.connect(e)
+			if err != nil {
+				return err
+			}
+			v, err := cn.c.Version(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "Server Version: %s\n", v)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&clientOnly, "client", false, "print the client version only")
+	return cmd
+}

@@ -1,0 +1,221 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"slipway.dev/slipway/internal/api"
+)
+
+// columns returns the table columns of a kind; wide adds the -o wide ones.
+// now is passed in so AGE is computed once per print.
+func columns(obj api.Object, wide bool, now time.Time) (header []string, row []string) {
+	m := obj.GetMeta()
+	age := formatAge(m.CreationTimestamp, now)
+	switch o := obj.(type) {
+	case *api.Project:
+		return []string{"NAME", "DISPLAY NAME", "STATUS", "AGE"},
+			[]string{m.Name, o.Spec.DisplayName, orDash(o.Status.Phase), age}
+	case *api.App:
+		desired := int32(1)
+		if o.Spec.Replicas != nil {
+			desired = *o.Spec.Replicas
+		}
+		h := []string{"NAME", "READY", "REVISION", "STRATEGY", "PHASE", "AGE"}
+		r := []string{m.Name, fmt.Sprintf("%d/%d", o.Status.ReadyReplicas, desired), revisionCell(o.Status.LatestRevision),
+			orDash(o.Spec.Strategy.Type), orDash(o.Status.Phase), age}
+		if wide {
+			h = append(h, "TRAFFIC", "CONTAINERS")
+			r = append(r, formatTraffic(o.Status.Traffic), containerNames(o.Spec.Template.Containers))
+		}
+		return h, r
+	case *api.Revision:
+		h := []string{"NAME", "APP", "DESIRED", "READY", "AVAILABLE", "AGE"}
+		r := []string{m.Name, o.Spec.App, itoa(o.Spec.Replicas), itoa(o.Status.ReadyReplicas), itoa(o.Status.AvailableReplicas), age}
+		if wide {
+			h = append(h, "TEMPLATE-HASH")
+			r = append(r, orDash(o.Spec.TemplateHash))
+		}
+		return h, r
+	case *api.Pod:
+		ready, restarts := 0, int32(0)
+		for _, cs := range o.Status.ContainerStatuses {
+			if cs.Ready {
+				ready++
+			}
+			restarts += cs.RestartCount
+		}
+		h := []string{"NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP"}
+		r := []string{m.Name, fmt.Sprintf("%d/%d", ready, len(o.Spec.Containers)), podStatus(o), itoa(restarts), age, orDash(o.Status.PodIP)}
+		if wide {
+			h = append(h, "APP", "REVISION")
+			r = append(r, orDash(o.Spec.App), revisionCell(o.Spec.Revision))
+		}
+		return h, r
+	case *api.Service:
+		ports := make([]string, len(o.Spec.Ports))
+		for i, p := range o.Spec.Ports {
+			ports[i] = fmt.Sprintf("%d/%s", p.Port, orDefault(p.Protocol, api.ProtocolTCP))
+			if !p.TargetPort.IsZero() && p.TargetPort.String() != strconv.Itoa(int(p.Port)) {
+				ports[i] = fmt.Sprintf("%d:%s/%s", p.Port, p.TargetPort.String(), orDefault(p.Protocol, api.ProtocolTCP))
+			}
+		}
+		h := []string{"NAME", "CLUSTER-IP", "PORTS", "AGE"}
+		r := []string{m.Name, orDash(o.Status.ClusterIP), strings.Join(ports, ","), age}
+		if wide {
+			h = append(h, "SELECTOR")
+			r = append(r, formatLabels(o.Spec.Selector))
+		}
+		return h, r
+	case *api.Route:
+		host := o.Spec.Host
+		if host == "" {
+			host = o.Status.Host
+		}
+		admitted := "-"
+		if c := api.FindCondition(o.Status.Conditions, "Admitted"); c != nil {
+			admitted = c.Status
+		}
+		return []string{"NAME", "HOST", "PATH", "BACKENDS", "ADMITTED", "AGE"},
+			[]string{m.Name, orDash(host), orDefault(o.Spec.Path, "/"), formatBackends(o.Spec), admitted, age}
+	case *api.Secret:
+		keys := make([]string, 0, len(o.Data))
+		for k := range o.Data {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		return []string{"NAME", "TYPE", "KEYS", "AGE"},
+			[]string{m.Name, orDefault(o.Type, "Opaque"), orDash(strings.Join(keys, ",")), age}
+	case *api.Event:
+		return []string{"LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"},
+			[]string{formatAge(o.LastTimestamp, now), o.Type, o.Reason,
+				strings.ToLower(o.InvolvedObject.Kind) + "/" + o.InvolvedObject.Name, o.Message}
+	}
+	return []string{"NAME", "AGE"}, []string{m.Name, age}
+}
+
+func podStatus(p *api.Pod) string {
+	for _, cs := range p.Status.ContainerStatuses {
+		if w := cs.State.Waiting; w != nil && w.Reason != "" {
+			return w.Reason
+		}
+		if t := cs.State.Terminated; t != nil && t.Reason != "" && p.Status.Phase != api.PodSucceeded {
+			return t.Reason
+		}
+	}
+	if p.Status.Reason != "" {
+		return p.Status.Reason
+	}
+	return orDefault(p.Status.Phase, api.PodPending)
+}
+
+func revisionCell(n int64) string {
+	if n == 0 {
+		return "-"
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+func formatTraffic(ts []api.TrafficTarget) string {
+	if len(ts) == 0 {
+		return "-"
+	}
+	parts := make([]string, len(ts))
+	for i, t := range ts {
+		parts[i] = fmt.Sprintf("r%d=%d%%", t.Revision, t.Weight)
+	}
+	return strings.Join(parts, ",")
+}
+
+func formatBackends(s api.RouteSpec) string {
+	b := []api.RouteBackend{s.To}
+	b = append(b, s.AlternateBackends...)
+	if len(b) == 1 {
+		return b[0].Service
+	}
+	parts := make([]string, len(b))
+	for i, x := range b {
+		w := api.DefaultRouteWeight
+		if x.Weight != nil {
+			w = *x.Weight
+		}
+		parts[i] = fmt.Sprintf("%s(%d)", x.Service, w)
+	}
+	return strings.Join(parts, ",")
+}
+
+func containerNames(cs []api.Container) string {
+	n := make([]string, len(cs))
+	for i, c := range cs {
+		n[i] = c.Name
+	}
+	return strings.Join(n, ",")
+}
+
+func formatLabels(l map[string]string) string {
+	if len(l) == 0 {
+		return "<none>"
+	}
+	keys := make([]string, 0, len(l))
+	for k := range l {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for i, k := range keys {
+		keys[i] = k + "=" + l[k]
+	}
+	return strings.Join(keys, ",")
+}
+
+// formatAge renders a duration the way kubectl does: 45s, 12m, 5h, 3d.
+func formatAge(t, now time.Time) string {
+	if t.IsZero() {
+		return "<unknown>"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < 0:
+		return "0s"
+	case d < 2*time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < 2*time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	default:
+		return fmt.Sprintf("%dd", int(d.Hours()/24))
+	}
+}
+
+func itoa(n int32) string { return strconv.Itoa(int(n)) }
+
+func orDash(s string) string { return orDefault(s, "-") }
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// printTable writes objs as aligned columns; withProject prepends PROJECT.
+func printTable(w io.Writer, objs []api.Object, wide, withProject, noHeader bool, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
+	for i, o := range objs {
+		h, r := columns(o, wide, now)
+		if withProject {
+			h = append([]string{"PROJECT"}, h...)
+			r = append([]string{o.GetMeta().Project}, r...)
+		}
+		if i == 0 && !noHeader {
+			fmt.Fprintln(tw, strings.Join(h, "\t"))
+		}
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"slipway.dev/slipway/internal/server"
+)
+
+func newUpCmd(e *env) *cobra.Command {
+	cfg := server.Config{}
+	var logLevel, logFormat, configFile string
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Run the whole platform in this process",
+		Long: `Up runs Slipway on this machine in one process: the embedded store
+(bbolt, in --data-dir), the API, the controllers, the runtime and the router.
+
+On first start it creates an admin token, keeps only its hash, writes the
+token to <data-dir>/admin.token (mode 0600) and, if the CLI config file does
+not exist yet, writes it (server + token) so that the other slipway verbs
+just work. SIGINT or SIGTERM stops everything gracefully.`,
+		Example: `  slipway up
+  slipway up --data-dir /var/lib/slipway --api-addr 127.0.0.1:7070 --http-addr 127.0.0.1:8080`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger, err := newLogger(e, logLevel, logFormat)
+			if err != nil {
+				return err
+			}
+			cfg.Logger = logger
+			if cfg.DataDir == "" {
+				cfg.DataDir = defaultDataDir(e.getenv)
+			}
+			if configFile == "" {
+				if p, err := configPath(e.getenv); err == nil {
+					configFile = p
+				}
+			}
+			cfg.OnReady = func(info server.Info) {
+				if configFile != "" {
+					if err := ensureConfig(configFile, info); err != nil {
+						logger.Warn("could not write the CLI config file", "path", configFile, "err", err)
+					}
+				}
+				fmt.Fprintf(e.stderr, "Slipway %s is up.\n  API:     %s\n  Router:  http://%s\n  Data:    %s\n  Token:   %s\nStop it with Ctrl-C.\n",
+					Version(), info.APIURL, info.HTTPAddr, info.DataDir, info.TokenFile)
+			}
+			cfg.Version = Version()
+			return server.Run(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", "", "where the store, logs and the admin token live (default $XDG_DATA_HOME/slipway, i.e. ~/.local/share/slipway)")
+	f.StringVar(&cfg.APIAddr, "api-addr", "127.0.0.1:7070", "address of the API server")
+	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "address of the router's HTTP listener")
+	f.StringVar(&cfg.Runtime, "runtime", "process", "how pods run: process (local processes)")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&configFile, "write-config", "", "CLI config file to create on first start (default $XDG_CONFIG_HOME/slipway/config.yaml)")
+	return cmd
+}
+
+func newLogger(e *env, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: must be debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(e.stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(e.stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: must be text or json", format)
+}
+
+// ensureConfig writes the CLI config for the local admin if there is none,
+// and points it at the new address when it holds this platform's admin
+// token but an old server (--api-addr changed). Any other file is left
+// alone: it may point elsewhere on purpose.
+func ensureConfig(path string, info server.Info) error {
+	tok, err := os.ReadFile(info.TokenFile)
+	if err != nil {
+		return err
+	}
+	token := strings.TrimSpace(string(tok))
+	old, err := readConfig(path)
+	if err != nil {
+		return err
+	}
+	switch {
+	case old.Server == "" && old.Token == "":
+	case old.Token == token && old.Server != info.APIURL:
+	default:
+		return nil
+	}
+	old.Server, old.Token = info.APIURL, token
+	return writeConfig(path, old)
+}

@@ -1,0 +1,197 @@
+// Package server is the composition root: it opens the store and starts the
+// API, the controllers, the runtime and the router under one errgroup.
+// `slipway up` and the end-to-end tests both run it.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"slipway.dev/slipway/internal/apiserver"
+	"slipway.dev/slipway/internal/registry"
+	"slipway.dev/slipway/internal/store/bolt"
+)
+
+// Config is everything `slipway up` takes.
+type Config struct {
+	DataDir  string
+	APIAddr  string
+	HTTPAddr string
+	Runtime  string
+	Version  string
+	Logger   *slog.Logger
+	// OnReady is called once every listener is bound.
+	OnReady func(Info)
+	// ShutdownTimeout bounds the graceful stop (default 30s).
+	ShutdownTimeout time.Duration
+}
+
+// Info tells where the running platform can be reached.
+type Info struct {
+	APIURL    string
+	HTTPAddr  string
+	DataDir   string
+	TokenFile string
+}
+
+// TokenFileName is the admin token's file in the data dir (mode 0600).
+const TokenFileName = "admin.token"
+
+// Run runs the platform until ctx ends, then stops it gracefully.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 30 * time.Second
+	}
+	switch cfg.Runtime {
+	case "", "process":
+	default:
+		return fmt.Errorf("--runtime %q: unsupported; this build runs pods as local processes (--runtime process)", cfg.Runtime)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	st, err := bolt.Open(filepath.Join(cfg.DataDir, "slipway.db"), bolt.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	reg := registry.New(st, registry.Options{Logger: log})
+	if err := reg.EnsureDefaultProject(ctx); err != nil {
+		return err
+	}
+	tokenFile := filepath.Join(cfg.DataDir, TokenFileName)
+	if err := ensureAdminToken(ctx, reg, tokenFile, log); err != nil {
+		return err
+	}
+
+	apiLn, err := net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		return fmt.Errorf("--api-addr %s: %w", cfg.APIAddr, err)
+	}
+	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		apiLn.Close()
+		return fmt.Errorf("--http-addr %s: %w", cfg.HTTPAddr, err)
+	}
+	apiSrv := &http.Server{
+		Handler:           apiserver.New(reg, apiserver.Options{Logger: log, Version: cfg.Version}),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	routerSrv := &http.Server{
+		Handler:           noRoutes{},
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+
+	// Watch streams run until their request context ends; cancel them when
+	// shutdown starts, or Shutdown would wait for them until its deadline.
+	reqCtx, cancelRequests := context.WithCancel(context.Background())
+	defer cancelRequests()
+	apiSrv.BaseContext = func(net.Listener) context.Context { return reqCtx }
+	apiSrv.RegisterOnShutdown(cancelRequests)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serve(apiSrv, apiLn) })
+	g.Go(func() error { return serve(routerSrv, httpLn) })
+	g.Go(func() error { return runControllers(gctx, reg, log) })
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		log.Info("shutting down")
+		return errors.Join(routerSrv.Shutdown(sctx), apiSrv.Shutdown(sctx))
+	})
+
+	info := Info{
+		APIURL:    "http://" + apiLn.Addr().String(),
+		HTTPAddr:  httpLn.Addr().String(),
+		DataDir:   cfg.DataDir,
+		TokenFile: tokenFile,
+	}
+	log.Info("slipway is up", "api", info.APIURL, "router", info.HTTPAddr, "dataDir", cfg.DataDir)
+	if cfg.OnReady != nil {
+		cfg.OnReady(info)
+	}
+	err = g.Wait()
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+func serve(s *http.Server, ln net.Listener) error {
+	if err := s.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// ensureAdminToken creates the admin token on first start and writes it to
+// the data dir with mode 0600. If the file was lost, a new token replaces
+// the old one so the local admin is never locked out.
+func ensureAdminToken(ctx context.Context, reg *registry.Registry, path string, log *slog.Logger) error {
+	_, statErr := os.Stat(path)
+	tok, created, err := reg.EnsureAdminToken(ctx, errors.Is(statErr, os.ErrNotExist))
+	if err != nil {
+		return err
+	}
+	if !created {
+		return nil
+	}
+	if err := writeSecretFile(path, []byte(tok+"\n")); err != nil {
+		return fmt.Errorf("writing the admin token: %w", err)
+	}
+	log.Info("created the admin token", "file", path)
+	return nil
+}
+
+// writeSecretFile writes data atomically with mode 0600.
+func writeSecretFile(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// noRoutes answers on the router's address until routes are served there:
+// every host is unknown.
+type noRoutes struct{}
+
+func (noRoutes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusNotFound)
+	fmt.Fprintf(w, "slipway: no route for host %q\n", r.Host)
+}
