@@ -1,0 +1,109 @@
+package deploy
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"slipway.dev/slipway/internal/api"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func app(replicas int32, version string) *api.App {
+	a := &api.App{Metadata: api.ObjectMeta{Name: "hello", Project: "default", Generation: 3}}
+	a.Spec.Replicas = ptr(replicas)
+	a.Spec.Template.Containers = []api.Container{{Name: "web", Command: []string{"./hello"}, Env: []api.EnvVar{{Name: "VERSION", Value: version}}}}
+	return a
+}
+
+func revisionOf(a *api.App, n int64, replicas, ready int32) *api.Revision {
+	return &api.Revision{
+		Metadata: api.ObjectMeta{Name: RevisionName("hello", n)},
+		Spec:     api.RevisionSpec{App: "hello", Number: n, TemplateHash: TemplateHash(a.Spec.Template), Template: a.Spec.Template, Replicas: replicas},
+		Status:   api.RevisionStatus{Replicas: replicas, ReadyReplicas: ready, AvailableReplicas: ready},
+	}
+}
+
+func TestFirstApplyCreatesRevisionOne(t *testing.T) {
+	a := app(3, "v1")
+	p := PlanApp(a, nil)
+	if p.Create == nil || p.Create.Metadata.Name != "hello-1" || p.Create.Spec.Replicas != 3 || p.Create.Spec.Number != 1 {
+		t.Fatalf("Create = %+v", p.Create)
+	}
+	if diff := cmp.Diff(map[string]string{"app": "hello", "revision": "1"}, p.Create.Metadata.Labels); diff != "" {
+		t.Errorf("labels: %s", diff)
+	}
+	if p.Status.Phase != api.AppProgressing || p.Status.LatestRevision != 1 || p.Status.ObservedGeneration != 3 {
+		t.Errorf("status %+v", p.Status)
+	}
+}
+
+func TestTemplateChangeMakesNextRevisionAndScalesOldToZero(t *testing.T) {
+	v1 := app(2, "v1")
+	r1 := revisionOf(v1, 1, 2, 2)
+	v2 := app(2, "v2")
+	p := PlanApp(v2, []*api.Revision{r1})
+	if p.Create == nil || p.Create.Spec.Number != 2 || p.Create.Spec.TemplateHash == r1.Spec.TemplateHash {
+		t.Fatalf("Create = %+v", p.Create)
+	}
+	if diff := cmp.Diff(map[string]int32{"hello-1": 0}, p.Scale); diff != "" {
+		t.Errorf("Scale (-want +got):\n%s", diff)
+	}
+}
+
+func TestScaleChangeKeepsRevision(t *testing.T) {
+	v1 := app(2, "v1")
+	r1 := revisionOf(v1, 1, 2, 2)
+	p := PlanApp(app(5, "v1"), []*api.Revision{r1})
+	if p.Create != nil {
+		t.Fatalf("a replica change made a new revision")
+	}
+	if diff := cmp.Diff(map[string]int32{"hello-1": 5}, p.Scale); diff != "" {
+		t.Errorf("Scale (-want +got):\n%s", diff)
+	}
+}
+
+func TestSettledAppIsHealthy(t *testing.T) {
+	v1 := app(2, "v1")
+	p := PlanApp(v1, []*api.Revision{revisionOf(v1, 1, 2, 2)})
+	if p.Create != nil || len(p.Scale) != 0 {
+		t.Fatalf("settled app planned changes: %+v", p)
+	}
+	want := api.AppStatus{ObservedGeneration: 3, Phase: api.AppHealthy, LatestRevision: 1, StableRevision: 1,
+		Replicas: 2, ReadyReplicas: 2, AvailableReplicas: 2, Traffic: []api.TrafficTarget{{Revision: 1, Weight: 100}}}
+	if diff := cmp.Diff(want, p.Status); diff != "" {
+		t.Errorf("status (-want +got):\n%s", diff)
+	}
+}
+
+func TestPausedAppHoldsTemplateChange(t *testing.T) {
+	v1 := app(2, "v1")
+	r1 := revisionOf(v1, 1, 2, 2)
+	v2 := app(2, "v2")
+	v2.Spec.Paused = true
+	p := PlanApp(v2, []*api.Revision{r1})
+	if p.Create != nil || len(p.Scale) != 0 {
+		t.Fatalf("paused app rolled out: %+v", p)
+	}
+	if p.Status.Phase != api.AppPaused {
+		t.Errorf("phase %q, want Paused", p.Status.Phase)
+	}
+}
+
+func TestHistoryLimitDeletesOldestDrainedRevisions(t *testing.T) {
+	cur := app(1, "v9")
+	cur.Spec.RevisionHistoryLimit = ptr(int32(2))
+	var revs []*api.Revision
+	for n := int64(1); n <= 5; n++ {
+		r := revisionOf(app(1, "old"), n, 0, 0)
+		revs = append(revs, r)
+	}
+	revs[0].Status.Replicas = 1 // still has a pod: kept until it is gone
+	latest := revisionOf(cur, 6, 1, 1)
+	revs = append(revs, latest)
+	p := PlanApp(cur, revs)
+	if diff := cmp.Diff([]string{"hello-2", "hello-3"}, p.Delete); diff != "" {
+		t.Errorf("Delete (-want +got):\n%s", diff)
+	}
+}
