@@ -40,6 +40,8 @@ type Options struct {
 	Version string
 	// Ready, when set, is consulted by GET /readyz besides the store.
 	Ready func(ctx context.Context) error
+	// Logs serves GET .../pods/{name}/log; without it that path answers 503.
+	Logs LogSource
 }
 
 type server struct {
@@ -79,6 +81,7 @@ func New(reg *registry.Registry, opts Options) http.Handler {
 	s.mux.HandleFunc("/api/v1/projects/{project}/{plural}", s.handle(s.collection))
 	s.mux.HandleFunc("/api/v1/projects/{project}/{plural}/{name}", s.handle(s.item))
 	s.mux.HandleFunc("/api/v1/projects/{project}/{plural}/{name}/status", s.handle(s.status))
+	s.mux.HandleFunc("/api/v1/projects/{project}/pods/{name}/log", s.handle(s.podLog))
 	s.mux.HandleFunc("/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return api.Errorf(api.ReasonNotFound, "no such path %q: the API is under /api/v1", r.URL.Path)
 	}))

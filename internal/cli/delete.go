@@ -16,7 +16,7 @@ func newDeleteCmd(e *env, g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "delete KIND NAME... | KIND/NAME | -f FILE|DIR|-",
 		Short: "Delete objects by name or by the manifests that made them",
-		Long: `Delete removes objects. Deleting a project removes everything in it.`,
+		Long:  `Delete removes objects. Deleting a project removes everything in it.`,
 		Example: `  slipway delete app hello
   slipway delete svc/hello
   slipway delete -f examples/hello/`,

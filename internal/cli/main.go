@@ -120,6 +120,8 @@ Start the platform with "slipway up", then drive it with the other verbs.`,
 		newGetCmd(e, g),
 		newDescribeCmd(e, g),
 		newDeleteCmd(e, g),
+		newLogsCmd(e, g),
+		newScaleCmd(e, g),
 		newVersionCmd(e, g),
 	)
 	return root

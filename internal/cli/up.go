@@ -59,6 +59,7 @@ just work. SIGINT or SIGTERM stops everything gracefully.`,
 	f.StringVar(&cfg.APIAddr, "api-addr", "127.0.0.1:7070", "address of the API server")
 	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "address of the router's HTTP listener")
 	f.StringVar(&cfg.Runtime, "runtime", "process", "how pods run: process (local processes)")
+	f.BoolVar(&cfg.KeepPods, "keep-pods", false, "leave pods running when Slipway stops; the next start adopts them")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&configFile, "write-config", "", "CLI config file to create on first start (default $XDG_CONFIG_HOME/slipway/config.yaml)")

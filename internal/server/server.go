@@ -7,17 +7,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"slipway.dev/slipway/internal/apiserver"
+	"slipway.dev/slipway/internal/clock"
+	"slipway.dev/slipway/internal/controller"
+	"slipway.dev/slipway/internal/node"
 	"slipway.dev/slipway/internal/registry"
+	"slipway.dev/slipway/internal/runtime"
+	"slipway.dev/slipway/internal/runtime/process"
 	"slipway.dev/slipway/internal/store/bolt"
 )
 
@@ -31,8 +38,11 @@ type Config struct {
 	Logger   *slog.Logger
 	// OnReady is called once every listener is bound.
 	OnReady func(Info)
-	// ShutdownTimeout bounds the graceful stop (default 30s).
+	// ShutdownTimeout bounds the graceful stop (default 2m: pods get their
+	// grace periods).
 	ShutdownTimeout time.Duration
+	// KeepPods leaves pods running on shutdown for the next start to adopt.
+	KeepPods bool
 }
 
 // Info tells where the running platform can be reached.
@@ -53,7 +63,7 @@ func Run(ctx context.Context, cfg Config) error {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.ShutdownTimeout == 0 {
-		cfg.ShutdownTimeout = 30 * time.Second
+		cfg.ShutdownTimeout = 2 * time.Minute
 	}
 	switch cfg.Runtime {
 	case "", "process":
@@ -73,6 +83,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := reg.EnsureDefaultProject(ctx); err != nil {
 		return err
 	}
+	driver, err := process.New(process.Options{Dir: filepath.Join(cfg.DataDir, "runtime"), Logger: log.With("component", "runtime")})
+	if err != nil {
+		return fmt.Errorf("starting the process runtime: %w", err)
+	}
 	tokenFile := filepath.Join(cfg.DataDir, TokenFileName)
 	if err := ensureAdminToken(ctx, reg, tokenFile, log); err != nil {
 		return err
@@ -87,8 +101,14 @@ func Run(ctx context.Context, cfg Config) error {
 		apiLn.Close()
 		return fmt.Errorf("--http-addr %s: %w", cfg.HTTPAddr, err)
 	}
+	clk := clock.Real{}
+	agent := node.New(node.Options{
+		Reg: reg, Driver: driver, Clock: clk, Log: log.With("component", "node"),
+		Events:  &controller.Recorder{Reg: reg, Source: "node", Clock: clk, Log: log},
+		BaseEnv: processBaseEnv(os.Environ()),
+	})
 	apiSrv := &http.Server{
-		Handler:           apiserver.New(reg, apiserver.Options{Logger: log, Version: cfg.Version}),
+		Handler:           apiserver.New(reg, apiserver.Options{Logger: log, Version: cfg.Version, Logs: podLogs{agent}}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -106,16 +126,25 @@ func Run(ctx context.Context, cfg Config) error {
 	apiSrv.BaseContext = func(net.Listener) context.Context { return reqCtx }
 	apiSrv.RegisterOnShutdown(cancelRequests)
 
+	// The data path (services, proxies, router) outlives the control
+	// loops: stopping pods in order needs it to take them out of traffic.
+	dataCtx, stopData := context.WithCancel(context.Background())
+	defer stopData()
+	_ = dataCtx
+
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serve(apiSrv, apiLn) })
 	g.Go(func() error { return serve(routerSrv, httpLn) })
 	g.Go(func() error { return runControllers(gctx, reg, log) })
+	g.Go(func() error { return agent.Run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 		defer cancel()
-		log.Info("shutting down")
-		return errors.Join(routerSrv.Shutdown(sctx), apiSrv.Shutdown(sctx))
+		log.Info("shutting down", "stopPods", !cfg.KeepPods)
+		errNode := agent.Shutdown(sctx, !cfg.KeepPods)
+		stopData()
+		return errors.Join(errNode, routerSrv.Shutdown(sctx), apiSrv.Shutdown(sctx))
 	})
 
 	info := Info{
@@ -194,4 +223,27 @@ func (noRoutes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusNotFound)
 	fmt.Fprintf(w, "slipway: no route for host %q\n", r.Host)
+}
+
+// processBaseEnv picks the variables of Slipway's own environment that
+// local processes need to behave as in a shell. Nothing else leaks: not
+// Slipway's flags, tokens or cloud credentials.
+func processBaseEnv(environ []string) []string {
+	keep := map[string]bool{"PATH": true, "HOME": true, "USER": true, "LOGNAME": true, "SHELL": true, "LANG": true, "TZ": true, "TMPDIR": true}
+	var out []string
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if keep[k] || strings.HasPrefix(k, "LC_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// podLogs serves the API's log endpoint from the node agent, so that the
+// API server never imports the runtime.
+type podLogs struct{ a *node.Agent }
+
+func (p podLogs) PodLogs(ctx context.Context, project, pod, container string, opts apiserver.PodLogOptions) (io.ReadCloser, error) {
+	return p.a.Logs(ctx, project, pod, container, runtime.LogOptions{Follow: opts.Follow, Previous: opts.Previous, Tail: opts.TailLines})
 }

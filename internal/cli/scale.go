@@ -1,0 +1,83 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"slipway.dev/slipway/internal/api"
+)
+
+// scaleAttempts bounds the read-modify-write retries when the App keeps
+// changing under the command (a controller writing it, another user).
+const scaleAttempts = 5
+
+func newScaleCmd(e *env, g *globals) *cobra.Command {
+	var replicas int
+	cmd := &cobra.Command{
+		Use:   "scale app/NAME --replicas N | scale app NAME... --replicas N",
+		Short: "Set the number of pods of an app",
+		Long: `Scale sets spec.replicas of apps: the platform then starts or stops pods
+until that many run. Stopping pods is graceful: they leave the services
+first and finish the requests they have.
+
+Only apps can be scaled.`,
+		Example: `  slipway scale app/hello --replicas 3
+  slipway scale app hello worker --replicas 0`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			info, names, err := parseTarget(args)
+			if err != nil {
+				return err
+			}
+			if info.Kind != "App" {
+				return fmt.Errorf("%s cannot be scaled: only apps can (slipway scale app/NAME --replicas N)", info.Plural)
+			}
+			if len(names) == 0 {
+				return fmt.Errorf("must name the app to scale: slipway scale app/NAME --replicas N")
+			}
+			if replicas < 0 || replicas > api.MaxReplicas {
+				return fmt.Errorf("invalid --replicas %d: must be from 0 to %d", replicas, api.MaxReplicas)
+			}
+			cn, err := g.connect(e)
+			if err != nil {
+				return err
+			}
+			for _, n := range names {
+				if err := scaleApp(cmd.Context(), cn, info, n, int32(replicas)); err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "%s/%s scaled\n", strings.ToLower(info.Kind), n)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&replicas, "replicas", 0, "the number of pods wanted (required)")
+	_ = cmd.MarkFlagRequired("replicas")
+	return cmd
+}
+
+// scaleApp sets spec.replicas with compare-and-swap on the resourceVersion
+// read, re-reading on a conflict so that no concurrent change is lost.
+func scaleApp(ctx context.Context, cn *conn, info api.KindInfo, name string, replicas int32) error {
+	for range scaleAttempts {
+		obj, err := cn.c.Get(ctx, info, cn.project, name)
+		if err != nil {
+			return err
+		}
+		app, ok := obj.(*api.App)
+		if !ok {
+			return fmt.Errorf("the server returned %T for app %s", obj, name)
+		}
+		if app.Spec.Replicas != nil && *app.Spec.Replicas == replicas {
+			return nil
+		}
+		app.Spec.Replicas = &replicas
+		_, err = cn.c.Update(ctx, app)
+		if !api.IsConflict(err) {
+			return err
+		}
+	}
+	return fmt.Errorf("app %s changed %d times while it was being scaled: try again", name, scaleAttempts)
+}

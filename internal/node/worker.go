@@ -1,0 +1,635 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/registry"
+	"slipway.dev/slipway/internal/runtime"
+)
+
+// workerEvent is one thing that happened to a pod; a pod's worker handles
+// them one at a time, so its state needs no lock.
+type workerEvent struct {
+	update    *api.Pod
+	exit      *runtime.ExitEvent
+	probe     *probeEvent
+	wake      bool // a back-off ended, or a start failed and is retried
+	killed    string
+	terminate bool
+	detach    bool
+}
+
+type probeEvent struct {
+	container string
+	gen       int
+	kind      string
+	result    api.ProbeResult
+}
+
+// containerState is what the worker knows of one container.
+type containerState struct {
+	spec        api.Container
+	status      api.ContainerStatus
+	running     bool
+	gen         int // incremented at each start; probe results of older runs are dropped
+	crashes     int
+	startedAt   time.Time
+	restartAt   time.Time
+	startupDone bool
+	ready       bool
+	killing     bool
+	probes      map[string]*probeState
+	stopProbes  context.CancelFunc
+}
+
+type podWorker struct {
+	a   *Agent
+	pod *api.Pod
+	// podUID and podName never change; goroutines other than run read
+	// these, never pod.
+	podUID, podName string
+	ip              netip.Addr
+	cs              []*containerState
+	events          chan workerEvent
+	done            chan struct{} // closed when run returns: nothing reads events any more
+
+	limitsNote  string
+	lastWritten *api.PodStatus
+	dirty       bool // a failed probe result to publish
+	timer       func() bool
+}
+
+func newPodWorker(a *Agent, pod *api.Pod) *podWorker {
+	w := &podWorker{a: a, pod: pod, podUID: pod.Metadata.UID, podName: pod.Metadata.Name, events: make(chan workerEvent, 64), done: make(chan struct{})}
+	for _, c := range pod.Spec.Containers {
+		st := &containerState{spec: c, probes: map[string]*probeState{}}
+		st.status = api.ContainerStatus{Name: c.Name}
+		for _, old := range pod.Status.ContainerStatuses {
+			if old.Name == c.Name {
+				st.status.RestartCount = old.RestartCount
+				st.status.LastState = old.LastState
+			}
+		}
+		w.cs = append(w.cs, st)
+	}
+	return w
+}
+
+// send queues an event; once the worker has ended it drops it.
+func (w *podWorker) send(ev workerEvent) {
+	select {
+	case w.events <- ev:
+	case <-w.done:
+	}
+}
+
+func (w *podWorker) uid() string { return w.podUID }
+
+func (w *podWorker) now() time.Time { return w.a.opts.Clock.Now() }
+
+// run is the pod's life, from sandbox to removal.
+func (w *podWorker) run(ctx context.Context, rs *runtime.RecoveredSandbox) {
+	defer close(w.done)
+	d := w.a.opts.Driver
+	log := w.a.log.With("pod", w.pod.Metadata.Project+"/"+w.pod.Metadata.Name)
+	if rs != nil {
+		w.ip = rs.Sandbox.IP
+		w.adopt(rs)
+	} else {
+		for {
+			sb, err := d.CreateSandbox(ctx, runtime.PodConfig{
+				UID: w.uid(), Name: w.pod.Metadata.Name, Project: w.pod.Metadata.Project,
+				App: w.pod.Spec.App, Revision: fmt.Sprint(w.pod.Spec.Revision), Labels: w.pod.Metadata.Labels,
+			})
+			if err == nil {
+				w.ip = sb.IP
+				break
+			}
+			log.Warn("creating the pod sandbox failed", "err", err)
+			w.pod.Status.Reason, w.pod.Status.Message = "SandboxFailed", err.Error()
+			w.publish(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case ev := <-w.events:
+				if ev.terminate || ev.detach {
+					return
+				}
+			case <-time.After(2 * time.Second):
+			}
+		}
+		w.a.opts.Events.Record(ctx, w.pod, api.EventNormal, "Scheduled", fmt.Sprintf("assigned %s to this machine (runtime %s)", w.ip, d.Name()))
+	}
+	w.noteLimits()
+	w.startDue(ctx)
+	w.publish(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			w.stopAllProbes()
+			return
+		case ev := <-w.events:
+			switch {
+			case ev.terminate:
+				w.terminate(ctx)
+				return
+			case ev.detach:
+				w.stopAllProbes()
+				return
+			case ev.update != nil:
+				w.pod.Metadata = ev.update.Metadata
+			case ev.exit != nil:
+				w.onExit(ctx, *ev.exit)
+			case ev.probe != nil:
+				w.onProbe(ctx, *ev.probe)
+			case ev.killed != "":
+				// a liveness kill finished; the exit event restarts it
+			}
+			w.startDue(ctx)
+			w.publish(ctx)
+		}
+	}
+}
+
+// adopt takes over containers a previous Slipway started.
+func (w *podWorker) adopt(rs *runtime.RecoveredSandbox) {
+	for _, rc := range rs.Containers {
+		st := w.container(rc.Config.Name)
+		if st == nil {
+			continue
+		}
+		if rc.Status.State == runtime.StateRunning {
+			st.running = true
+			st.startedAt = rc.Status.StartedAt
+			st.status.State = api.ContainerState{Running: &api.ContainerStateRunning{StartedAt: rc.Status.StartedAt}}
+			st.status.Started = true
+			w.startProbes(st)
+		}
+	}
+}
+
+func (w *podWorker) container(name string) *containerState {
+	for _, c := range w.cs {
+		if c.spec.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// noteLimits records, once, limits this machine cannot enforce.
+func (w *podWorker) noteLimits() {
+	caps := w.a.opts.Driver.Capabilities()
+	var notes []string
+	for _, c := range w.cs {
+		if _, ok := c.spec.Resources.Limits[api.ResourceMemory]; ok && !caps.MemoryLimit.Supported {
+			notes = append(notes, "memory limit of "+c.spec.Name+" not enforced: "+caps.MemoryLimit.Reason)
+		}
+		if _, ok := c.spec.Resources.Limits[api.ResourceCPU]; ok && !caps.CPULimit.Supported {
+			notes = append(notes, "cpu limit of "+c.spec.Name+" not enforced: "+caps.CPULimit.Reason)
+		}
+	}
+	w.limitsNote = strings.Join(notes, "; ")
+}
+
+// startDue starts every container that is not running and whose back-off
+// has ended, and arms a timer for the next one.
+func (w *podWorker) startDue(ctx context.Context) {
+	now := w.now()
+	var next time.Time
+	for _, c := range w.cs {
+		if c.running || c.killing {
+			continue
+		}
+		if now.Before(c.restartAt) {
+			if next.IsZero() || c.restartAt.Before(next) {
+				next = c.restartAt
+			}
+			continue
+		}
+		if err := w.start(ctx, c); err != nil {
+			delay, crashes := w.a.opts.Backoff.Delay(c.crashes, 0)
+			c.crashes = crashes
+			c.restartAt = now.Add(delay)
+			reason := "RunContainerError"
+			if errors.Is(err, errConfig) {
+				reason = "CreateContainerConfigError"
+			}
+			c.status.State = api.ContainerState{Waiting: &api.ContainerStateWaiting{Reason: reason, Message: err.Error()}}
+			w.a.opts.Events.Record(ctx, w.pod, api.EventWarning, "Failed", fmt.Sprintf("container %s: %v", c.spec.Name, err))
+			if next.IsZero() || c.restartAt.Before(next) {
+				next = c.restartAt
+			}
+		}
+	}
+	if w.timer != nil {
+		w.timer()
+		w.timer = nil
+	}
+	if !next.IsZero() {
+		w.timer = w.a.opts.Clock.AfterFunc(next.Sub(now), func() {
+			select {
+			case w.events <- workerEvent{wake: true}:
+			default: // a full queue will run startDue soon anyway
+			}
+		})
+	}
+}
+
+var errConfig = errors.New("configuration error")
+
+func (w *podWorker) start(ctx context.Context, c *containerState) error {
+	cfg, err := w.containerConfig(ctx, c.spec)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errConfig, err)
+	}
+	st, err := w.a.opts.Driver.StartContainer(ctx, w.uid(), cfg)
+	if err != nil {
+		return err
+	}
+	c.running, c.startupDone, c.ready = true, false, false
+	c.startedAt = st.StartedAt
+	c.gen++
+	c.status.State = api.ContainerState{Running: &api.ContainerStateRunning{StartedAt: st.StartedAt}}
+	c.status.Started = c.spec.StartupProbe == nil
+	c.startupDone = c.spec.StartupProbe == nil
+	w.a.opts.Events.Record(ctx, w.pod, api.EventNormal, "Started", "started container "+c.spec.Name)
+	w.startProbes(c)
+	return nil
+}
+
+// containerConfig resolves a container's environment and limits now.
+func (w *podWorker) containerConfig(ctx context.Context, c api.Container) (runtime.ContainerConfig, error) {
+	reg := w.a.opts.Reg
+	project := w.pod.Metadata.Project
+	objs, _, err := reg.List(ctx, serviceKind, project, registry.ListOptions{})
+	if err != nil {
+		return runtime.ContainerConfig{}, err
+	}
+	svcs := make([]*api.Service, 0, len(objs))
+	for _, o := range objs {
+		svcs = append(svcs, o.(*api.Service))
+	}
+	sortServices(svcs)
+	env, err := ContainerEnv(w.pod, c, w.ip, svcs, func(name, key string) (string, error) {
+		o, err := reg.Get(ctx, secretKind, project, name)
+		if err != nil {
+			return "", fmt.Errorf("secret %q: %v", name, err)
+		}
+		v, ok := o.(*api.Secret).Data[key]
+		if !ok {
+			return "", fmt.Errorf("secret %q has no key %q", name, key)
+		}
+		return v, nil
+	})
+	if err != nil {
+		return runtime.ContainerConfig{}, err
+	}
+	env = append(append([]string(nil), w.a.opts.BaseEnv...), env...)
+	cfg := runtime.ContainerConfig{Name: c.Name, Image: c.Image, Command: c.Command, Args: c.Args, Env: env, WorkingDir: c.WorkingDir}
+	if q, ok := c.Resources.Limits[api.ResourceMemory]; ok {
+		cfg.Limits.MemoryBytes, _ = q.Value()
+	}
+	if q, ok := c.Resources.Limits[api.ResourceCPU]; ok {
+		cfg.Limits.CPUMillis, _ = q.MilliValue()
+	}
+	return cfg, nil
+}
+
+// onExit records a run's end and schedules the restart with back-off.
+func (w *podWorker) onExit(ctx context.Context, ev runtime.ExitEvent) {
+	c := w.container(ev.Name)
+	if c == nil || !c.running {
+		return
+	}
+	s := ev.Status
+	c.running, c.ready, c.killing = false, false, false
+	if c.stopProbes != nil {
+		c.stopProbes()
+	}
+	term := &api.ContainerStateTerminated{
+		ExitCode: int32(s.ExitCode), Signal: int32(s.Signal), Reason: s.Reason, Message: s.Message,
+		StartedAt: c.startedAt, FinishedAt: s.FinishedAt,
+	}
+	c.status.LastState = api.ContainerState{Terminated: term}
+	c.status.RestartCount++
+	c.status.Ready = false
+	ran := s.FinishedAt.Sub(c.startedAt)
+	if s.FinishedAt.IsZero() {
+		ran = 0
+	}
+	delay, crashes := w.a.opts.Backoff.Delay(c.crashes, ran)
+	c.crashes = crashes
+	c.restartAt = w.now().Add(delay)
+	msg := fmt.Sprintf("back-off %v restarting failed container %s in pod %s (last exit: %s, code %d)", delay, c.spec.Name, w.pod.Metadata.Name, s.Reason, s.ExitCode)
+	c.status.State = api.ContainerState{Waiting: &api.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: msg}}
+	typ := api.EventWarning
+	if s.Reason == runtime.ReasonOOMKilled {
+		w.a.opts.Events.Record(ctx, w.pod, typ, "OOMKilled", fmt.Sprintf("container %s exceeded its memory limit and was killed", c.spec.Name))
+	}
+	w.a.opts.Events.Record(ctx, w.pod, typ, "BackOff", msg)
+}
+
+func (w *podWorker) stopAllProbes() {
+	for _, c := range w.cs {
+		if c.stopProbes != nil {
+			c.stopProbes()
+		}
+	}
+}
+
+// startProbes runs the container's probes until its run ends.
+func (w *podWorker) startProbes(c *containerState) {
+	if c.stopProbes != nil {
+		c.stopProbes()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.stopProbes = cancel
+	c.probes = map[string]*probeState{}
+	gen := c.gen
+	for kind, pr := range map[string]*api.Probe{probeStartup: c.spec.StartupProbe, probeReadiness: c.spec.ReadinessProbe, probeLiveness: c.spec.LivenessProbe} {
+		if pr == nil {
+			continue
+		}
+		c.probes[kind] = &probeState{}
+		go w.probeLoop(ctx, c.spec, gen, kind, pr)
+	}
+}
+
+func (w *podWorker) probeLoop(ctx context.Context, spec api.Container, gen int, kind string, pr *api.Probe) {
+	wait := time.Duration(pr.InitialDelaySeconds) * time.Second
+	period := time.Duration(max(pr.PeriodSeconds, 1)) * time.Second
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		res := w.a.prober.run(ctx, kind, pr, spec, w.uid(), w.ip, w.a.opts.Clock.Now)
+		if ctx.Err() != nil {
+			return
+		}
+		select {
+		case w.events <- workerEvent{probe: &probeEvent{container: spec.Name, gen: gen, kind: kind, result: res}}:
+		case <-ctx.Done():
+			return
+		}
+		t.Reset(period)
+	}
+}
+
+// onProbe applies one probe result with Kubernetes' semantics.
+func (w *podWorker) onProbe(ctx context.Context, ev probeEvent) {
+	c := w.container(ev.container)
+	if c == nil || c.gen != ev.gen || !c.running || c.killing {
+		return
+	}
+	var pr *api.Probe
+	switch ev.kind {
+	case probeStartup:
+		pr = c.spec.StartupProbe
+		if c.startupDone {
+			return
+		}
+	case probeReadiness:
+		pr = c.spec.ReadinessProbe
+	case probeLiveness:
+		pr = c.spec.LivenessProbe
+	}
+	if !c.startupDone && ev.kind != probeStartup {
+		return // readiness and liveness wait for the startup probe
+	}
+	w.keepResult(c, ev.result)
+	if !ev.result.Success {
+		w.dirty = true
+		w.a.opts.Events.Record(ctx, w.pod, api.EventWarning, "Unhealthy", fmt.Sprintf("%s probe of %s failed: %s", strings.ToUpper(ev.kind[:1])+ev.kind[1:], c.spec.Name, describeResult(ev.result)))
+	}
+	passing, failing := c.probes[ev.kind].observe(pr, ev.result.Success)
+	switch ev.kind {
+	case probeStartup:
+		if passing {
+			c.startupDone = true
+			c.status.Started = true
+		} else if failing {
+			w.kill(ctx, c, "failed its startup probe")
+		}
+	case probeReadiness:
+		if passing {
+			c.ready = true
+		} else if failing {
+			c.ready = false
+		}
+	case probeLiveness:
+		if failing {
+			w.kill(ctx, c, "failed its liveness probe")
+		}
+	}
+}
+
+func describeResult(r api.ProbeResult) string {
+	var parts []string
+	if r.StatusCode != 0 {
+		parts = append(parts, fmt.Sprintf("status %d", r.StatusCode))
+	}
+	if r.Error != "" && r.StatusCode == 0 {
+		parts = append(parts, r.Error)
+	}
+	if r.Body != "" {
+		parts = append(parts, fmt.Sprintf("body %q", r.Body))
+	}
+	// No duration here: identical failures must aggregate into one Event
+	// (describe pod shows each result's duration).
+	return strings.Join(parts, ", ")
+}
+
+func (w *podWorker) keepResult(c *containerState, r api.ProbeResult) {
+	c.status.ProbeResults = append(c.status.ProbeResults, r)
+	if n := len(c.status.ProbeResults) - w.a.opts.MaxProbeResults; n > 0 {
+		c.status.ProbeResults = append([]api.ProbeResult(nil), c.status.ProbeResults[n:]...)
+	}
+}
+
+// kill stops a container that failed a probe; its exit restarts it.
+func (w *podWorker) kill(ctx context.Context, c *containerState, why string) {
+	c.killing, c.ready = true, false
+	w.a.opts.Events.Record(ctx, w.pod, api.EventNormal, "Killing", fmt.Sprintf("container %s %s, will be restarted", c.spec.Name, why))
+	grace := w.grace()
+	name := c.spec.Name
+	go func() {
+		if err := w.a.opts.Driver.StopContainer(context.Background(), w.uid(), name, grace); err != nil {
+			w.a.log.Warn("stopping a container failed", "pod", w.podName, "container", name, "err", err)
+		}
+		w.send(workerEvent{killed: name})
+	}()
+}
+
+func (w *podWorker) grace() time.Duration {
+	g := int64(30)
+	if w.pod.Spec.TerminationGracePeriodSeconds != nil {
+		g = *w.pod.Spec.TerminationGracePeriodSeconds
+	}
+	if w.pod.Metadata.DeletionGracePeriodSeconds != nil {
+		g = *w.pod.Metadata.DeletionGracePeriodSeconds
+	}
+	return time.Duration(g) * time.Second
+}
+
+// endpoints are the pod's addresses the data planes may send to.
+func (w *podWorker) endpoints() []netip.AddrPort {
+	var eps []netip.AddrPort
+	for _, c := range w.cs {
+		for _, p := range c.spec.Ports {
+			eps = append(eps, netip.AddrPortFrom(w.ip, uint16(p.Port)))
+		}
+	}
+	return eps
+}
+
+// terminate stops the pod in the order that loses no request: not ready,
+// out of every endpoint table and drained, then SIGTERM, then SIGKILL after
+// the grace period, then the sandbox goes.
+func (w *podWorker) terminate(ctx context.Context) {
+	w.stopAllProbes()
+	for _, c := range w.cs {
+		c.ready = false
+	}
+	w.pod.Status.Reason = "Terminating"
+	w.publish(ctx)
+	grace := w.grace()
+	if w.a.opts.Drainer != nil && w.ip.IsValid() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+		if err := w.a.opts.Drainer.WaitDrained(dctx, w.endpoints()); err != nil {
+			w.a.log.Info("pod still had traffic when its drain bound passed", "pod", w.pod.Metadata.Name, "err", err)
+		}
+		cancel()
+	}
+	bg := context.WithoutCancel(ctx)
+	var wg sync.WaitGroup
+	for _, c := range w.cs {
+		if !c.running {
+			continue
+		}
+		w.a.opts.Events.Record(bg, w.pod, api.EventNormal, "Killing", "stopping container "+c.spec.Name)
+		wg.Go(func() {
+			if err := w.a.opts.Driver.StopContainer(bg, w.uid(), c.spec.Name, grace); err != nil {
+				w.a.log.Warn("stopping a container failed", "pod", w.podName, "container", c.spec.Name, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := w.a.opts.Driver.RemoveSandbox(bg, w.uid()); err != nil {
+		w.a.log.Warn("removing the pod sandbox failed", "pod", w.pod.Metadata.Name, "err", err)
+	}
+	if w.timer != nil {
+		w.timer()
+	}
+}
+
+// status computes the pod's status from what the worker knows.
+func (w *podWorker) status() api.PodStatus {
+	now := w.now()
+	old := w.pod.Status
+	st := api.PodStatus{PodIP: old.PodIP, StartTime: old.StartTime, Conditions: old.Conditions, Reason: w.pod.Status.Reason, Message: w.pod.Status.Message}
+	if w.ip.IsValid() {
+		st.PodIP = w.ip.String()
+		st.Reason, st.Message = "", ""
+		if w.pod.Status.Reason == "Terminating" {
+			st.Reason = "Terminating"
+		}
+		if st.StartTime.IsZero() {
+			st.StartTime = now
+		}
+	}
+	if w.limitsNote != "" {
+		st.Message = w.limitsNote
+	}
+	ready, started := true, false
+	for _, c := range w.cs {
+		cs := c.status
+		cs.Ready = c.ready && c.running && (c.spec.ReadinessProbe != nil || c.startupDone)
+		if c.spec.ReadinessProbe == nil && c.running && c.startupDone {
+			cs.Ready = true
+		}
+		if w.pod.Status.Reason == "Terminating" {
+			cs.Ready = false
+		}
+		if !cs.Ready {
+			ready = false
+		}
+		if c.running || cs.RestartCount > 0 {
+			started = true
+		}
+		st.ContainerStatuses = append(st.ContainerStatuses, cs)
+	}
+	st.Phase = api.PodPending
+	if started {
+		st.Phase = api.PodRunning
+	}
+	cond := api.Condition{Type: api.PodReady, Status: api.ConditionFalse, Reason: "ContainersNotReady"}
+	if ready && len(w.cs) > 0 {
+		cond = api.Condition{Type: api.PodReady, Status: api.ConditionTrue}
+	}
+	if st.Reason == "Terminating" {
+		cond.Reason = "Terminating"
+	}
+	st.Conditions = api.SetCondition(append([]api.Condition(nil), st.Conditions...), cond, now)
+	if st.PodIP != "" {
+		st.Conditions = api.SetCondition(st.Conditions, api.Condition{Type: api.PodScheduled, Status: api.ConditionTrue}, now)
+	}
+	return st
+}
+
+// publish writes the status when it changed in substance, or when a
+// failed probe result is to be shown. Steady successful probes do not
+// cause writes.
+func (w *podWorker) publish(ctx context.Context) {
+	st := w.status()
+	if w.lastWritten != nil && !w.dirty && reflect.DeepEqual(significant(st), significant(*w.lastWritten)) {
+		return
+	}
+	for range 5 {
+		o, err := w.a.opts.Reg.Get(ctx, podKind, w.pod.Metadata.Project, w.pod.Metadata.Name)
+		if err != nil {
+			return // gone (being terminated) or shutting down
+		}
+		p := o.(*api.Pod)
+		if p.Metadata.UID != w.uid() {
+			return
+		}
+		p.Status = st
+		if _, err := w.a.opts.Reg.UpdateStatus(ctx, p); err == nil {
+			w.lastWritten = &st
+			w.dirty = false
+			w.pod.Status = st
+			return
+		} else if !api.IsConflict(err) {
+			if ctx.Err() == nil {
+				w.a.log.Warn("writing pod status failed", "pod", w.pod.Metadata.Name, "err", err)
+			}
+			return
+		}
+	}
+}
+
+// significant strips what changes on every probe.
+func significant(st api.PodStatus) api.PodStatus {
+	st.ContainerStatuses = append([]api.ContainerStatus(nil), st.ContainerStatuses...)
+	for i := range st.ContainerStatuses {
+		st.ContainerStatuses[i].ProbeResults = nil
+	}
+	st.Conditions = append([]api.Condition(nil), st.Conditions...)
+	for i := range st.Conditions {
+		st.Conditions[i].LastTransitionTime = time.Time{}
+	}
+	return st
+}

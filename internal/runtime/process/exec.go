@@ -1,0 +1,160 @@
+package process
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"slipway.dev/slipway/internal/runtime"
+)
+
+// defaultPath is searched when the container's env sets no PATH, as Docker
+// does for images without one. It is used for the lookup only: nothing is
+// added to the container's environment.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// lookPath resolves a command as the container would: a name with a slash is
+// a path (relative to the working directory), any other is searched in the
+// container's PATH, not Slipway's.
+func lookPath(name string, env []string, wd string) (string, error) {
+	if name == "" {
+		return "", fmt.Errorf("must not be empty")
+	}
+	if strings.Contains(name, "/") {
+		p := name
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(wd, p)
+		}
+		if err := executable(p); err != nil {
+			return "", fmt.Errorf("%q: %w", name, err)
+		}
+		return p, nil
+	}
+	path := defaultPath
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, "PATH="); ok {
+			path = v
+		}
+	}
+	for dir := range strings.SplitSeq(path, ":") {
+		if dir == "" {
+			dir = "."
+		}
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(wd, dir)
+		}
+		p := filepath.Join(dir, name)
+		if executable(p) == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%q: executable file not found in PATH %q", name, path)
+}
+
+func executable(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return fmt.Errorf("is a directory")
+	}
+	if fi.Mode()&0o111 == 0 {
+		return fmt.Errorf("is not executable")
+	}
+	return nil
+}
+
+// cappedBuffer keeps the first max bytes written and counts the rest.
+type cappedBuffer struct {
+	mu        sync.Mutex
+	b         []byte
+	max       int
+	truncated bool
+}
+
+func (c *cappedBuffer) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	room := c.max - len(c.b)
+	if len(p) > room {
+		c.b = append(c.b, p[:max(room, 0)]...)
+		c.truncated = true
+	} else {
+		c.b = append(c.b, p...)
+	}
+	return len(p), nil // keep draining: a blocked writer would hang the probe
+}
+
+// Exec implements runtime.Driver. The command runs with the container's env
+// and working directory, in its cgroup (so within its limits), in its own
+// process group, which is killed when the command ends or ctx does.
+func (d *Driver) Exec(ctx context.Context, uid, name string, argv []string) (runtime.ExecResult, error) {
+	if len(argv) == 0 {
+		return runtime.ExecResult{}, fmt.Errorf("%w: exec in container %q: command: must not be empty", runtime.ErrInvalid, name)
+	}
+	d.mu.Lock()
+	c, err := d.lookup(uid, name)
+	if err != nil {
+		d.mu.Unlock()
+		return runtime.ExecResult{}, err
+	}
+	phase, cfg := c.phase, c.cfg
+	d.mu.Unlock()
+	if phase != phaseRunning {
+		return runtime.ExecResult{}, fmt.Errorf("exec in container %q of pod %q: container is not running: %w", name, uid, runtime.ErrConflict)
+	}
+	wd := cfg.WorkingDir
+	if wd == "" {
+		wd = "/"
+	}
+	path, err := lookPath(argv[0], cfg.Env, wd)
+	if err != nil {
+		return runtime.ExecResult{}, fmt.Errorf("exec in container %q: %w", name, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return runtime.ExecResult{}, err
+	}
+	out := &cappedBuffer{max: runtime.MaxExecOutput}
+	env := make([]string, 0, len(cfg.Env))
+	env = append(env, cfg.Env...)
+	newCmd := func() *exec.Cmd {
+		cmd := exec.CommandContext(ctx, path)
+		cmd.Args = append([]string{}, argv...)
+		cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = env, wd, out, out
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Cancel = func() error { return unix.Kill(-cmd.Process.Pid, unix.SIGKILL) }
+		// Something the command left behind may hold the output pipe.
+		cmd.WaitDelay = time.Second
+		return cmd
+	}
+	cmd, err := d.cg.start(uid, name, newCmd)
+	if err != nil {
+		return runtime.ExecResult{}, fmt.Errorf("exec in container %q: %w", name, err)
+	}
+	pid := cmd.Process.Pid
+	// Kill leftovers while the leader is an unreaped zombie, so that its
+	// pid, the group id, is still ours.
+	_ = waitExitedChild(pid)
+	_ = unix.Kill(-pid, unix.SIGKILL)
+	_ = cmd.Wait()
+	res := runtime.ExecResult{ExitCode: -1}
+	if ps := cmd.ProcessState; ps != nil {
+		res.ExitCode, _ = exitOf(ps.Sys().(syscall.WaitStatus))
+	}
+	out.mu.Lock()
+	res.Output, res.Truncated = out.b, out.truncated
+	out.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return res, fmt.Errorf("exec %q in container %q: %w", argv[0], name, err)
+	}
+	return res, nil
+}

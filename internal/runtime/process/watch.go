@@ -1,0 +1,168 @@
+package process
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"slipway.dev/slipway/internal/runtime"
+)
+
+// watchChild waits for a process we started, cleans up after it and
+// records how it ended.
+func (d *Driver) watchChild(c *container, cmd *exec.Cmd, pidf *os.File) {
+	err := errors.New("no pidfd")
+	if pidf != nil {
+		err = waitPidfd(pidf)
+		pidf.Close()
+	}
+	if err != nil {
+		if err := waitExitedChild(c.pid); err != nil {
+			d.log.Warn("waiting for container process", "pod", c.podUID, "container", c.name, "err", err)
+		}
+	}
+	finished := d.clock.Now()
+	d.mu.Lock()
+	closed := d.closed
+	d.mu.Unlock()
+
+	c.sigMu.Lock()
+	if !closed { // after Close, the next driver owns the container
+		// The leader is an unreaped zombie, so the group id is still its:
+		// this reaches the container's leftovers and nothing else.
+		_ = unix.Kill(-c.pgid, unix.SIGKILL)
+	}
+	_ = cmd.Wait()
+	c.reaped = true
+	c.sigMu.Unlock()
+	if closed {
+		return
+	}
+	killGroupMembers(c.pgid, c.ticks, 2*time.Second)
+	d.cg.killAll(c.podUID, c.name, 2*time.Second)
+
+	d.mu.Lock()
+	st := c.status
+	d.mu.Unlock()
+	st.State, st.FinishedAt = runtime.StateExited, finished
+	if ps := cmd.ProcessState; ps != nil {
+		st.ExitCode, st.Signal = exitOf(ps.Sys().(syscall.WaitStatus))
+		st.Reason = runtime.ReasonError
+		if st.ExitCode == 0 {
+			st.Reason = runtime.ReasonCompleted
+		}
+	} else {
+		st.ExitCode, st.Reason, st.Message = -1, runtime.ReasonUnknown, "wait status not available"
+	}
+	d.markOOM(c, &st)
+	d.finish(c, st)
+}
+
+func (d *Driver) markOOM(c *container, st *runtime.ContainerStatus) {
+	if n, ok := d.cg.oomKills(c.podUID, c.name); ok && n > c.oomBase && st.ExitCode != 0 {
+		st.OOMKilled, st.Reason = true, runtime.ReasonOOMKilled
+		if st.ExitCode == -1 { // adopted: the OOM killer's signal is known
+			st.ExitCode, st.Signal, st.Message = 128+int(unix.SIGKILL), int(unix.SIGKILL), ""
+		}
+	}
+}
+
+// finish records the end of a run and reports it.
+func (d *Driver) finish(c *container, st runtime.ContainerStatus) {
+	d.mu.Lock()
+	c.status, c.phase = st, phaseExited
+	if d.closed {
+		d.mu.Unlock()
+		close(c.done)
+		return
+	}
+	d.finishing.Add(1)
+	d.mu.Unlock()
+	defer d.finishing.Done()
+	if err := d.persist(c); err != nil {
+		d.log.Error("recording a container's exit", "pod", c.podUID, "container", c.name, "err", err)
+	}
+	close(c.done)
+	d.exits.push(runtime.ExitEvent{PodUID: c.podUID, Name: c.name, Status: st})
+}
+
+// signal sends sig to the container's process group, unless its leader is
+// gone (its pid, the group's id, could then name someone else's group).
+func (d *Driver) signal(c *container, sig unix.Signal) {
+	c.sigMu.Lock()
+	defer c.sigMu.Unlock()
+	if c.reaped {
+		return
+	}
+	if c.adopted {
+		// Not our child: it is alive (pid held) exactly when /proc still
+		// shows it live with its start time.
+		if st, err := readStat(c.pid); err != nil || st.StartTicks != c.ticks || !st.live() {
+			return
+		}
+		if sig == unix.SIGKILL {
+			c.killSent = true
+		}
+	}
+	_ = unix.Kill(-c.pgid, sig)
+}
+
+// exitQueue delivers exit events in order without ever blocking the
+// watchers that report them, however slowly the caller reads.
+type exitQueue struct {
+	mu    sync.Mutex
+	items []runtime.ExitEvent
+	wake  chan struct{}
+	out   chan runtime.ExitEvent
+	done  chan struct{}
+}
+
+func newExitQueue() *exitQueue {
+	q := &exitQueue{wake: make(chan struct{}, 1), out: make(chan runtime.ExitEvent), done: make(chan struct{})}
+	go q.run()
+	return q
+}
+
+func (q *exitQueue) push(e runtime.ExitEvent) {
+	q.mu.Lock()
+	q.items = append(q.items, e)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *exitQueue) run() {
+	defer close(q.out)
+	for {
+		q.mu.Lock()
+		if len(q.items) == 0 {
+			q.mu.Unlock()
+			select {
+			case <-q.wake:
+				continue
+			case <-q.done:
+				return
+			}
+		}
+		e := q.items[0]
+		q.mu.Unlock()
+		select {
+		case q.out <- e:
+			q.mu.Lock()
+			q.items[0] = runtime.ExitEvent{}
+			q.items = q.items[1:]
+			q.mu.Unlock()
+		case <-q.done:
+			return
+		}
+	}
+}
+
+func (q *exitQueue) close() { close(q.done) }
