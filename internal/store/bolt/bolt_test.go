@@ -63,6 +63,8 @@ func TestSlowWatcherCatchesUpFromHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Once subscribed, unread events must overflow its buffer.
+	waitFor(t, "the watcher to subscribe", func() bool { return s.hub.subCount() == 1 })
 	const n = 200
 	for i := range n {
 		if _, err := s.Create(ctx, fmt.Sprintf("/k%03d", i), []byte("v")); err != nil {
@@ -132,14 +134,7 @@ func TestAutoCompaction(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Compaction runs in the background; wait for it with a deadline.
-	deadline := time.Now().Add(10 * time.Second)
-	for s.compacted.Load() < rev-10-compactSlack(10) {
-		if time.Now().After(deadline) {
-			t.Fatalf("compacted = %d after %d writes with CompactKeep 10", s.compacted.Load(), rev)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "background compaction", func() bool { return s.compacted.Load() >= rev-10-compactSlack(10) })
 	c := s.compacted.Load()
 	if _, err := s.Watch(ctx, "/", c-1); !errors.Is(err, store.ErrCompacted) {
 		t.Errorf("Watch(after %d) with compacted %d: err = %v, want ErrCompacted", c-1, c, err)
@@ -148,12 +143,29 @@ func TestAutoCompaction(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Watch within the kept history: %v", err)
 	}
-	ev := <-w.Events()
+	var ev store.Event
+	select {
+	case ev = <-w.Events():
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event from the kept history")
+	}
 	if ev.Revision() != rev-9 || string(ev.KV.Value) != "40" {
 		t.Errorf("first kept event: revision %d value %q, want %d \"40\"", ev.Revision(), ev.KV.Value, rev-9)
 	}
 	if n := int64(historyLen(t, s)); n > 10+compactSlack(10)+1 {
 		t.Errorf("history holds %d records, want at most %d", n, 10+compactSlack(10)+1)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after a deadline.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -86,6 +86,12 @@ func (h *hub) detach(s *sub) {
 	h.mu.Unlock()
 }
 
+func (h *hub) subCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs)
+}
+
 func (h *hub) laggedCount() int64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
