@@ -61,6 +61,7 @@ func run() error {
 		}
 		w.Header().Set("X-Version", version)
 		w.Header().Set("X-Pod", hostname)
+		w.Header().Set("X-Pid", strconv.Itoa(os.Getpid()))
 		if failRate > 0 && rand.Float64() < failRate {
 			http.Error(w, "hello "+version+": failing on purpose (FAIL_RATE)", http.StatusInternalServerError)
 			return

@@ -59,6 +59,8 @@ func SetDefaults(obj Object) {
 	case *Service:
 		defaultProject(&o.Metadata)
 		defaultServiceSpec(&o.Spec)
+	case *Endpoints:
+		defaultEndpoints(o)
 	case *Route:
 		defaultProject(&o.Metadata)
 		defaultRouteSpec(&o.Spec)
@@ -253,6 +255,8 @@ func KindOf(obj Object) string {
 		return "Pod"
 	case *Service:
 		return "Service"
+	case *Endpoints:
+		return "Endpoints"
 	case *Route:
 		return "Route"
 	case *Secret:

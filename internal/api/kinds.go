@@ -342,6 +342,7 @@ var Kinds = []KindInfo{
 	{Kind: "App", Plural: "apps", Short: []string{"application"}, Projects: true, Status: true, New: func() Object { return &App{} }},
 	{Kind: "Revision", Plural: "revisions", Short: []string{"rev"}, Projects: true, Status: true, New: func() Object { return &Revision{} }},
 	{Kind: "Pod", Plural: "pods", Short: []string{"po"}, Projects: true, Status: true, New: func() Object { return &Pod{} }},
+	{Kind: "Endpoints", Plural: "endpoints", Short: []string{"ep"}, Projects: true, New: func() Object { return &Endpoints{} }},
 	{Kind: "Route", Plural: "routes", Short: []string{"rt"}, Projects: true, Status: true, New: func() Object { return &Route{} }},
 	{Kind: "Event", Plural: "events", Short: []string{"ev"}, Projects: true, New: func() Object { return &Event{} }},
 }

@@ -86,6 +86,9 @@ func Validate(obj Object) FieldErrors {
 	case *Service:
 		v.meta(&o.Metadata, kind, true)
 		v.serviceSpec("spec", &o.Spec)
+	case *Endpoints:
+		v.meta(&o.Metadata, kind, true)
+		v.endpoints(o)
 	case *Route:
 		v.meta(&o.Metadata, kind, true)
 		v.routeSpec("spec", &o.Spec, &o.Metadata)

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strings"
 
@@ -13,7 +14,7 @@ import (
 
 func newUpCmd(e *env) *cobra.Command {
 	cfg := server.Config{}
-	var logLevel, logFormat, configFile string
+	var logLevel, logFormat, configFile, podRange, svcRange string
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run the whole platform in this process",
@@ -33,6 +34,16 @@ just work. SIGINT or SIGTERM stops everything gracefully.`,
 				return err
 			}
 			cfg.Logger = logger
+			for _, r := range []struct {
+				flag, val string
+				dst       *netip.Prefix
+			}{{"--pod-ip-range", podRange, &cfg.PodIPRange}, {"--service-ip-range", svcRange, &cfg.ServiceIPRange}} {
+				p, err := netip.ParsePrefix(r.val)
+				if err != nil || !netip.MustParsePrefix("127.0.0.0/8").Contains(p.Addr()) || p.Bits() < 8 {
+					return fmt.Errorf("%s %q: must be a range inside 127.0.0.0/8 such as 127.20.0.0/16", r.flag, r.val)
+				}
+				*r.dst = p
+			}
 			if cfg.DataDir == "" {
 				cfg.DataDir = defaultDataDir(e.getenv)
 			}
@@ -60,6 +71,8 @@ just work. SIGINT or SIGTERM stops everything gracefully.`,
 	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "address of the router's HTTP listener")
 	f.StringVar(&cfg.Runtime, "runtime", "process", "how pods run: process (local processes)")
 	f.BoolVar(&cfg.KeepPods, "keep-pods", false, "leave pods running when Slipway stops; the next start adopts them")
+	f.StringVar(&podRange, "pod-ip-range", "127.20.0.0/16", "loopback range pod addresses come from")
+	f.StringVar(&svcRange, "service-ip-range", "127.30.0.0/16", "loopback range service virtual IPs come from")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&configFile, "write-config", "", "CLI config file to create on first start (default $XDG_CONFIG_HOME/slipway/config.yaml)")

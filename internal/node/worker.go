@@ -170,7 +170,16 @@ func (w *podWorker) adopt(rs *runtime.RecoveredSandbox) {
 			st.running = true
 			st.startedAt = rc.Status.StartedAt
 			st.status.State = api.ContainerState{Running: &api.ContainerStateRunning{StartedAt: rc.Status.StartedAt}}
-			st.status.Started = true
+			st.startupDone = st.spec.StartupProbe == nil
+			st.status.Started = st.startupDone
+			// Keep the readiness the pod had: flapping it would take a
+			// serving pod out of its services for a probe period. The
+			// probes resume at once and correct it if it changed.
+			for _, old := range w.pod.Status.ContainerStatuses {
+				if old.Name == st.spec.Name {
+					st.ready = old.Ready && st.startupDone
+				}
+			}
 			w.startProbes(st)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,10 +22,13 @@ import (
 	"slipway.dev/slipway/internal/apiserver"
 	"slipway.dev/slipway/internal/clock"
 	"slipway.dev/slipway/internal/controller"
+	"slipway.dev/slipway/internal/dataplane"
 	"slipway.dev/slipway/internal/node"
+	"slipway.dev/slipway/internal/proxy"
 	"slipway.dev/slipway/internal/registry"
 	"slipway.dev/slipway/internal/runtime"
 	"slipway.dev/slipway/internal/runtime/process"
+	"slipway.dev/slipway/internal/services"
 	"slipway.dev/slipway/internal/store/bolt"
 )
 
@@ -43,6 +47,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// KeepPods leaves pods running on shutdown for the next start to adopt.
 	KeepPods bool
+	// PodIPRange and ServiceIPRange are where pod addresses and service
+	// virtual IPs come from (defaults 127.20.0.0/16 and 127.30.0.0/16).
+	PodIPRange, ServiceIPRange netip.Prefix
 }
 
 // Info tells where the running platform can be reached.
@@ -83,7 +90,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := reg.EnsureDefaultProject(ctx); err != nil {
 		return err
 	}
-	driver, err := process.New(process.Options{Dir: filepath.Join(cfg.DataDir, "runtime"), Logger: log.With("component", "runtime")})
+	driver, err := process.New(process.Options{Dir: filepath.Join(cfg.DataDir, "runtime"), IPRange: cfg.PodIPRange, Logger: log.With("component", "runtime")})
 	if err != nil {
 		return fmt.Errorf("starting the process runtime: %w", err)
 	}
@@ -101,10 +108,13 @@ func Run(ctx context.Context, cfg Config) error {
 		apiLn.Close()
 		return fmt.Errorf("--http-addr %s: %w", cfg.HTTPAddr, err)
 	}
+	px := proxy.New(proxy.Options{Logger: log.With("component", "proxy")})
+	defer px.Close()
 	clk := clock.Real{}
 	agent := node.New(node.Options{
 		Reg: reg, Driver: driver, Clock: clk, Log: log.With("component", "node"),
 		Events:  &controller.Recorder{Reg: reg, Source: "node", Clock: clk, Log: log},
+		Drainer: drainers{px},
 		BaseEnv: processBaseEnv(os.Environ()),
 	})
 	apiSrv := &http.Server{
@@ -130,7 +140,6 @@ func Run(ctx context.Context, cfg Config) error {
 	// loops: stopping pods in order needs it to take them out of traffic.
 	dataCtx, stopData := context.WithCancel(context.Background())
 	defer stopData()
-	_ = dataCtx
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serve(apiSrv, apiLn) })
@@ -138,12 +147,24 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error { return runControllers(gctx, reg, log) })
 	g.Go(func() error { return agent.Run(gctx) })
 	g.Go(func() error {
+		(&services.Controller{Reg: reg, VIPRange: cfg.ServiceIPRange, Log: log.With("controller", "services")}).Run(dataCtx)
+		return nil
+	})
+	g.Go(func() error {
+		err := (&dataplane.Services{Reg: reg, Proxy: px, Log: log.With("component", "dataplane")}).Run(dataCtx)
+		if errors.Is(err, proxy.ErrClosed) {
+			return nil
+		}
+		return err
+	})
+	g.Go(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 		defer cancel()
 		log.Info("shutting down", "stopPods", !cfg.KeepPods)
 		errNode := agent.Shutdown(sctx, !cfg.KeepPods)
 		stopData()
+		px.Close()
 		return errors.Join(errNode, routerSrv.Shutdown(sctx), apiSrv.Shutdown(sctx))
 	})
 
@@ -246,4 +267,16 @@ type podLogs struct{ a *node.Agent }
 
 func (p podLogs) PodLogs(ctx context.Context, project, pod, container string, opts apiserver.PodLogOptions) (io.ReadCloser, error) {
 	return p.a.Logs(ctx, project, pod, container, runtime.LogOptions{Follow: opts.Follow, Previous: opts.Previous, Tail: opts.TailLines})
+}
+
+// drainers waits on every data plane: a pod leaves traffic only when each
+// of them has acknowledged it.
+type drainers struct{ px *proxy.Proxy }
+
+func (d drainers) WaitDrained(ctx context.Context, eps []netip.AddrPort) error {
+	var errs []error
+	for _, ep := range eps {
+		errs = append(errs, d.px.WaitDrained(ctx, ep))
+	}
+	return errors.Join(errs...)
 }

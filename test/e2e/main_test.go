@@ -19,8 +19,9 @@ import (
 	"time"
 )
 
-// bin is the slipway binary built once for every test.
-var bin string
+// bin is the slipway binary built once for every test; helloBin the
+// sample app.
+var bin, helloBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "slipway-e2e-bin")
@@ -29,10 +30,13 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bin = filepath.Join(dir, "slipway")
-	out, err := exec.Command("go", "build", "-o", bin, "slipway.dev/slipway/cmd/slipway").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "building slipway: %v\n%s", err, out)
-		os.Exit(1)
+	helloBin = filepath.Join(dir, "hello")
+	for target, pkg := range map[string]string{bin: "slipway.dev/slipway/cmd/slipway", helloBin: "slipway.dev/slipway/examples/hello"} {
+		out, err := exec.Command("go", "build", "-o", target, pkg).CombinedOutput()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, out)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -59,7 +63,11 @@ var routerLine = regexp.MustCompile(`Router:\s+http://(\S+)`)
 func startPlatform(t *testing.T, home string, extra ...string) *platform {
 	t.Helper()
 	p := &platform{t: t, home: home, dataDir: filepath.Join(home, "data"), done: make(chan struct{}), logs: &bytes.Buffer{}}
-	args := append([]string{"up", "--data-dir", p.dataDir, "--api-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, extra...)
+	// Each platform gets address ranges of its own (kept across restarts of
+	// the same home), so tests running at once never share a pod address.
+	n := rangeFor(home)
+	args := append([]string{"up", "--data-dir", p.dataDir, "--api-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+		"--pod-ip-range", fmt.Sprintf("127.22.%d.0/24", n), "--service-ip-range", fmt.Sprintf("127.32.%d.0/24", n)}, extra...)
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = p.env()
 	stderr, err := p.cmd.StderrPipe()
@@ -105,6 +113,15 @@ func startPlatform(t *testing.T, home string, extra ...string) *platform {
 	})
 	t.Cleanup(p.stop)
 	return p
+}
+
+// rangeFor maps a home directory to a /24 number.
+func rangeFor(home string) int {
+	h := uint32(2166136261)
+	for _, c := range []byte(home) {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	return int(h % 250)
 }
 
 func (p *platform) env() []string {

@@ -137,7 +137,7 @@ func detectCgroups(name string) *cgroups {
 	if err != nil {
 		return offCgroups("cannot read /proc/self/mountinfo: " + err.Error())
 	}
-	pc, err := os.ReadFile("/proc/self/cgroup")
+	pc, err := ownCgroups()
 	if err != nil {
 		return offCgroups("cannot read /proc/self/cgroup: " + err.Error())
 	}
@@ -154,6 +154,21 @@ func detectCgroups(name string) *cgroups {
 		}
 	}
 	return setupV1(mounts, v1paths, name)
+}
+
+// ownCgroups reads this thread's cgroups. On v1 a thread passes through a
+// container's cgroups while it starts a process (see start), so neither the
+// main thread's view (/proc/self) nor a thread this goroutine might leave
+// between open and read will do: the goroutine keeps its thread, which no
+// start can be using meanwhile.
+func ownCgroups() ([]byte, error) {
+	goruntime.LockOSThread()
+	defer goruntime.UnlockOSThread()
+	b, err := os.ReadFile("/proc/thread-self/cgroup")
+	if err != nil { // before Linux 3.17
+		b, err = os.ReadFile(fmt.Sprintf("/proc/self/task/%d/cgroup", unix.Gettid()))
+	}
+	return b, err
 }
 
 func setupV1(mounts []mountInfo, paths map[string]string, name string) *cgroups {
@@ -481,9 +496,7 @@ func (g *cgroups) start(uid, name string, newCmd func() *exec.Cmd) (*exec.Cmd, e
 }
 
 func startOnMovedThread(dirs, owns []string, newCmd func() *exec.Cmd) (cmd *exec.Cmd, placed bool, err error) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	work := func() {
 		goruntime.LockOSThread()
 		tid := strconv.Itoa(unix.Gettid())
 		moved := 0
@@ -506,6 +519,26 @@ func startOnMovedThread(dirs, owns []string, newCmd func() *exec.Cmd) (cmd *exec
 		if restored {
 			goruntime.UnlockOSThread()
 		} // else this goroutine ends locked and Go discards the thread
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		goruntime.LockOSThread()
+		defer goruntime.UnlockOSThread()
+		if unix.Gettid() != unix.Getpid() {
+			work()
+			return
+		}
+		// Never the main thread: /proc/<pid>/cgroup shows its cgroups, and
+		// v1 charges the process's memory to its memory cgroup (the mm
+		// owner), which would make Slipway an OOM victim of the container.
+		// Holding it here, the nested goroutine gets another thread.
+		inner := make(chan struct{})
+		go func() {
+			defer close(inner)
+			work()
+		}()
+		<-inner
 	}()
 	<-done
 	return cmd, placed, err

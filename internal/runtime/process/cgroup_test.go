@@ -6,11 +6,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 
 	"slipway.dev/slipway/internal/runtime"
 )
@@ -134,5 +136,64 @@ func TestCgroupV2Placement(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(base, "pod-u1")); !os.IsNotExist(err) {
 		t.Errorf("pod cgroup still there: %v", err)
+	}
+}
+
+// On v1 the forking thread passes through the container's cgroups; it must
+// never be the main thread, whose cgroups are what /proc/<pid>/cgroup shows
+// and (for memory) where the whole process is charged. Many concurrent
+// starts make the scheduler offer the main thread often.
+func TestMovedThreadIsNeverTheMainThread(t *testing.T) {
+	name := fmt.Sprintf("slipway-mt-%d", os.Getpid())
+	g := detectCgroups(name)
+	if g.mode != cgroupV1 {
+		t.Skipf("the thread move is v1's; here: %s", g.memCap.Reason)
+	}
+	t.Cleanup(func() {
+		// Removal fails if a misled detection nested a base in the pod.
+		if err := g.removePod("mt"); err != nil {
+			t.Error(err)
+		}
+		for _, b := range []string{g.memBase, g.cpuBase} {
+			if err := os.Remove(b); b != "" && err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	if _, err := g.prepare("mt", "c", runtime.Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var onMain, total int
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 25 {
+				cmd, err := g.start("mt", "c", func() *exec.Cmd {
+					mu.Lock()
+					total++
+					if unix.Gettid() == unix.Getpid() {
+						onMain++
+					}
+					mu.Unlock()
+					return exec.Command("/bin/true")
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				cmd.Wait()
+			}
+		})
+	}
+	// Meanwhile, drivers starting up must find Slipway's own cgroup.
+	for range 20 {
+		if d := detectCgroups(name); strings.Contains(d.memCap.Reason, "/pod-") {
+			t.Errorf("a concurrent start misled cgroup detection: %s", d.memCap.Reason)
+		}
+	}
+	wg.Wait()
+	if onMain != 0 || total != 200 {
+		t.Errorf("%d of %d starts forked from the main thread, want 0 of 200", onMain, total)
 	}
 }

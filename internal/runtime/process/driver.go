@@ -155,7 +155,8 @@ type container struct {
 	bootID  string
 	oomBase uint64
 	adopted bool
-	pidfd   *os.File // adopted: the watch handle, closed by Close
+	pidfd   *os.File    // adopted: the watch handle, closed by Close
+	proc    *os.Process // ours: signalled through Go's pidfd
 
 	done    chan struct{} // closed when the run has ended and is recorded
 	writeMu sync.Mutex    // orders writes of state.json
@@ -593,7 +594,7 @@ func (d *Driver) start(c *container) (runtime.ContainerStatus, error) {
 		d.log.Warn("reading the start time of a container process; it cannot be adopted after a restart", "pod", c.podUID, "container", cfg.Name, "pid", pid, "err", err)
 	}
 	d.mu.Lock()
-	c.pid, c.pgid, c.ticks, c.bootID, c.oomBase = pid, pid, st.StartTicks, d.bootID, oomBase
+	c.pid, c.pgid, c.ticks, c.bootID, c.oomBase, c.proc = pid, pid, st.StartTicks, d.bootID, oomBase, cmd.Process
 	c.status = runtime.ContainerStatus{Name: cfg.Name, State: runtime.StateRunning, PID: pid, StartedAt: started, ConfigHash: c.hash}
 	c.phase = phaseRunning
 	status := c.status

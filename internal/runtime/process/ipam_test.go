@@ -1,6 +1,7 @@
 package process
 
 import (
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 func TestIPAMSkipsNetworkAndBroadcastLikeAddresses(t *testing.T) {
 	a := newIPAM(netip.MustParsePrefix("127.20.0.0/16"))
+	a.inUse = nil // the sequence, not what this machine holds right now
 	var last netip.Addr
 	for i := range 255 {
 		ip, err := a.allocate("p" + string(rune(i)))
@@ -27,6 +29,7 @@ func TestIPAMSkipsNetworkAndBroadcastLikeAddresses(t *testing.T) {
 
 func TestIPAMSmallRangeAndWrap(t *testing.T) {
 	a := newIPAM(netip.MustParsePrefix("127.21.253.16/29")) // .17 to .22
+	a.inUse = nil
 	var got []string
 	for _, uid := range []string{"a", "b", "c", "d", "e", "f"} {
 		ip, err := a.allocate(uid)
@@ -59,5 +62,24 @@ func TestValidateIPRange(t *testing.T) {
 		if err := validateIPRange(netip.MustParsePrefix(in)); (err == nil) != ok {
 			t.Errorf("validateIPRange(%s) = %v, want ok=%v", in, err, ok)
 		}
+	}
+}
+
+func TestAllocateSkipsAddressesOtherProcessesHold(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.20.250.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if !boundAddrs()[netip.MustParseAddr("127.20.250.1")] {
+		t.Fatal("boundAddrs does not see a listening socket on 127.20.250.1")
+	}
+	a := newIPAM(netip.MustParsePrefix("127.20.250.0/24"))
+	ip, err := a.allocate("pod-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ip != netip.MustParseAddr("127.20.250.2") {
+		t.Fatalf("allocated %s, want 127.20.250.2 (127.20.250.1 is held by another socket)", ip)
 	}
 }

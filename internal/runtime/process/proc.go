@@ -71,6 +71,9 @@ func readBootID() (string, error) {
 // no earlier than minTicks (so that, should the group id have been reused
 // after the container's processes ended, older processes are never hit).
 func groupMembers(pgid int, minTicks uint64) []int {
+	if pgid <= 1 {
+		return nil
+	}
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil

@@ -81,8 +81,8 @@ func (d *Driver) adopt(c *container) {
 	switch st, err := readStat(c.pid); {
 	case c.bootID != d.bootID:
 		why = "the machine restarted since it was started"
-	case c.pid <= 0 || c.ticks == 0:
-		why = "its start time was never recorded"
+	case c.pid <= 1 || c.ticks == 0:
+		why = "its pid or start time was never recorded"
 	case err != nil:
 		why = "its process is gone"
 	case st.StartTicks != c.ticks:
@@ -153,7 +153,9 @@ func (d *Driver) watchAdopted(c *container, f *os.File) {
 		}
 	}
 	finished := d.clock.Now()
-	killGroupMembers(c.pgid, c.ticks, 2*time.Second)
+	if ownGroup(c) {
+		killGroupMembers(c.pgid, c.ticks, 2*time.Second)
+	}
 	d.cg.killAll(c.podUID, c.name, 2*time.Second)
 
 	c.sigMu.Lock()

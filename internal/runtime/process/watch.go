@@ -91,26 +91,51 @@ func (d *Driver) finish(c *container, st runtime.ContainerStatus) {
 	d.exits.push(runtime.ExitEvent{PodUID: c.podUID, Name: c.name, Status: st})
 }
 
-// signal sends sig to the container's process group, unless its leader is
-// gone (its pid, the group's id, could then name someone else's group).
+// signal sends sig to the container's leader, through a handle that cannot
+// name another process, and to its process group (the leader's forks),
+// unless the leader is gone: its pid, the group's id, could then name
+// someone else's group. Signalling the leader directly matters when it left
+// its group (setsid) or when the group is not the one recorded.
 func (d *Driver) signal(c *container, sig unix.Signal) {
 	c.sigMu.Lock()
 	defer c.sigMu.Unlock()
 	if c.reaped {
 		return
 	}
-	if c.adopted {
-		// Not our child: it is alive (pid held) exactly when /proc still
-		// shows it live with its start time.
-		if st, err := readStat(c.pid); err != nil || st.StartTicks != c.ticks || !st.live() {
-			return
-		}
-		if sig == unix.SIGKILL {
-			c.killSent = true
+	if !c.adopted {
+		_ = c.proc.Signal(sig) // os.Process holds a pidfd
+		_ = unix.Kill(-c.pgid, sig)
+		return
+	}
+	// Not our child: it is alive (pid held) exactly when /proc still shows
+	// it live with its start time.
+	st, err := readStat(c.pid)
+	if err != nil || st.StartTicks != c.ticks || !st.live() {
+		return
+	}
+	if sig == unix.SIGKILL {
+		c.killSent = true
+	}
+	sent := false
+	if c.pidfd != nil {
+		if rc, err := c.pidfd.SyscallConn(); err == nil {
+			// Control, not Fd: Fd would switch the descriptor to blocking
+			// mode under the watcher polling it.
+			_ = rc.Control(func(fd uintptr) { sent = unix.PidfdSendSignal(int(fd), sig, nil, 0) == nil })
 		}
 	}
-	_ = unix.Kill(-c.pgid, sig)
+	if !sent {
+		_ = unix.Kill(c.pid, sig)
+	}
+	if ownGroup(c) && st.PGID == c.pgid {
+		_ = unix.Kill(-c.pgid, sig)
+	}
 }
+
+// ownGroup reports whether the recorded group is the one the driver gave
+// the container (led by its main process). Anything else, such as a damaged
+// state file, must never reach kill(-pgid): -1 is every process, 0 our own.
+func ownGroup(c *container) bool { return c.pgid == c.pid && c.pgid > 1 }
 
 // exitQueue delivers exit events in order without ever blocking the
 // watchers that report them, however slowly the caller reads.

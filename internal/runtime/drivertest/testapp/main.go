@@ -1,7 +1,7 @@
 // Command testapp is what the runtime driver harness runs as a container: a
 // small static HTTP server on $HOST:$PORT that can misbehave on demand.
 //
-// Flags act at start-up, in this order: -say, -print-env, -bytes, -lines,
+// Flags act at start-up, in this order: -ignore-term, -say, -print-env, -bytes, -lines,
 // -alloc, -spawn-child, -kill-self, -exit, -sleep; then, if PORT is set, it
 // serves:
 //
@@ -44,6 +44,7 @@ func main() {
 		ignoreTerm = flag.Bool("ignore-term", false, "ignore SIGTERM")
 	)
 	flag.Parse()
+
 	if *ignoreTerm {
 		signal.Ignore(syscall.SIGTERM)
 	}

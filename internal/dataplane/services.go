@@ -1,0 +1,254 @@
+// Package dataplane feeds the data plane from the store: it watches
+// Services and Endpoints and turns them into the service proxy's table. It
+// is the only place where the proxy, which knows nothing of the store, and
+// the registry meet.
+package dataplane
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/proxy"
+	"slipway.dev/slipway/internal/registry"
+)
+
+var (
+	serviceKind   = mustKind("Service")
+	endpointsKind = mustKind("Endpoints")
+)
+
+func mustKind(name string) api.KindInfo {
+	k, ok := api.LookupKind(name)
+	if !ok {
+		panic("dataplane: no kind " + name)
+	}
+	return k
+}
+
+// relistDelay spaces attempts to list again after a watch failed.
+const relistDelay = 500 * time.Millisecond
+
+// Services keeps Proxy's table equal to the Services (with a clusterIP)
+// and the ready addresses of their Endpoints. Set the fields, then Run.
+type Services struct {
+	Reg   *registry.Registry
+	Proxy *proxy.Proxy
+	Log   *slog.Logger
+
+	mu        sync.Mutex
+	services  map[string]*api.Service
+	endpoints map[string]*api.Endpoints
+	synced    map[string]bool // kind → first list done
+	kick      chan struct{}
+}
+
+// Run mirrors the store into the proxy until ctx ends (nil) or the proxy
+// is closed (proxy.ErrClosed). A burst of changes is coalesced: while one
+// table is being applied, any number of changes make one more. Errors
+// Apply reports about single entries (a UDP port, a VIP:port already in
+// use) are logged, once per distinct message, and the rest is served.
+func (s *Services) Run(ctx context.Context) error {
+	if s.Log == nil {
+		s.Log = slog.New(slog.DiscardHandler)
+	}
+	s.services = map[string]*api.Service{}
+	s.endpoints = map[string]*api.Endpoints{}
+	s.synced = map[string]bool{}
+	s.kick = make(chan struct{}, 1)
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // runs first: the watches end before wg.Wait
+	wg.Go(func() { s.listWatch(ctx, serviceKind) })
+	wg.Go(func() { s.listWatch(ctx, endpointsKind) })
+
+	var lastErr string
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.kick:
+		}
+		s.mu.Lock()
+		if !s.synced[serviceKind.Kind] || !s.synced[endpointsKind.Kind] {
+			// Serving services before their endpoints are known would turn
+			// clients away after a restart; wait for both lists.
+			s.mu.Unlock()
+			continue
+		}
+		svcs := make([]*api.Service, 0, len(s.services))
+		for _, o := range s.services {
+			svcs = append(svcs, o)
+		}
+		eps := make([]*api.Endpoints, 0, len(s.endpoints))
+		for _, o := range s.endpoints {
+			eps = append(eps, o)
+		}
+		s.mu.Unlock()
+		err := s.Proxy.Apply(Table(svcs, eps))
+		switch msg := errString(err); {
+		case msg == lastErr:
+		case err != nil:
+			s.Log.Warn("service proxy table applied with errors", "err", err)
+			lastErr = msg
+		default:
+			s.Log.Info("service proxy table applied without errors")
+			lastErr = ""
+		}
+		if errors.Is(err, proxy.ErrClosed) {
+			return err
+		}
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func (s *Services) changed() {
+	select {
+	case s.kick <- struct{}{}:
+	default: // a rebuild is pending already and will see this change
+	}
+}
+
+// listWatch keeps the cache of one kind: a fresh list replaces it whole
+// (so deletions missed while a watch was broken are not kept), then a
+// watch from the list's revision updates it.
+func (s *Services) listWatch(ctx context.Context, kind api.KindInfo) {
+	for ctx.Err() == nil {
+		objs, rv, err := s.Reg.List(ctx, kind, "", registry.ListOptions{})
+		if err == nil {
+			s.reset(kind, objs)
+			var events <-chan registry.WatchEvent
+			if events, err = s.Reg.Watch(ctx, kind, "", rv, ""); err == nil {
+				for ev := range events {
+					if ev.Type == registry.Error {
+						s.Log.Info("watch ended; listing again", "kind", kind.Kind, "reason", ev.Err.Reason)
+						break
+					}
+					s.update(ev)
+				}
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			s.Log.Warn("list or watch failed; retrying", "kind", kind.Kind, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(relistDelay):
+		}
+	}
+}
+
+func objKey(o api.Object) string {
+	m := o.GetMeta()
+	return m.Project + "/" + m.Name
+}
+
+func (s *Services) reset(kind api.KindInfo, objs []api.Object) {
+	s.mu.Lock()
+	switch kind.Kind {
+	case serviceKind.Kind:
+		s.services = map[string]*api.Service{}
+		for _, o := range objs {
+			s.services[objKey(o)] = o.(*api.Service)
+		}
+	case endpointsKind.Kind:
+		s.endpoints = map[string]*api.Endpoints{}
+		for _, o := range objs {
+			s.endpoints[objKey(o)] = o.(*api.Endpoints)
+		}
+	}
+	s.synced[kind.Kind] = true
+	s.mu.Unlock()
+	s.changed()
+}
+
+func (s *Services) update(ev registry.WatchEvent) {
+	k := objKey(ev.Object)
+	s.mu.Lock()
+	switch o := ev.Object.(type) {
+	case *api.Service:
+		if ev.Type == registry.Deleted {
+			delete(s.services, k)
+		} else {
+			s.services[k] = o
+		}
+	case *api.Endpoints:
+		if ev.Type == registry.Deleted {
+			delete(s.endpoints, k)
+		} else {
+			s.endpoints[k] = o
+		}
+	}
+	s.mu.Unlock()
+	s.changed()
+}
+
+// Table is the proxy table for the given Services and Endpoints: one entry
+// per service with a valid clusterIP, one port per service port, and as
+// endpoints the ready addresses' resolved target ports. Entries are sorted
+// by project/name so that equal inputs give equal tables.
+func Table(services []*api.Service, endpoints []*api.Endpoints) proxy.Table {
+	eps := make(map[string]*api.Endpoints, len(endpoints))
+	for _, e := range endpoints {
+		eps[objKey(e)] = e
+	}
+	var t proxy.Table
+	for _, svc := range services {
+		vip, err := netip.ParseAddr(svc.Status.ClusterIP)
+		if err != nil {
+			continue // not allocated yet
+		}
+		key := objKey(svc)
+		ps := proxy.Service{Key: key, VIP: vip}
+		for _, sp := range svc.Spec.Ports {
+			if sp.Port < 1 || sp.Port > 65535 {
+				continue
+			}
+			proto := cmp.Or(sp.Protocol, api.ProtocolTCP)
+			pp := proxy.Port{Port: uint16(sp.Port), Protocol: proto}
+			if e := eps[key]; e != nil {
+				pp.Endpoints = readyEndpoints(e, sp.Port, proto)
+			}
+			ps.Ports = append(ps.Ports, pp)
+		}
+		t.Services = append(t.Services, ps)
+	}
+	slices.SortFunc(t.Services, func(a, b proxy.Service) int { return cmp.Compare(a.Key, b.Key) })
+	return t
+}
+
+func readyEndpoints(e *api.Endpoints, port int32, proto string) []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, a := range e.Addresses {
+		if !a.Ready {
+			continue
+		}
+		ip, err := netip.ParseAddr(a.IP)
+		if err != nil {
+			continue
+		}
+		for _, p := range a.Ports {
+			if p.Port == port && cmp.Or(p.Protocol, api.ProtocolTCP) == proto && p.TargetPort >= 1 && p.TargetPort <= 65535 {
+				out = append(out, netip.AddrPortFrom(ip, uint16(p.TargetPort)))
+			}
+		}
+	}
+	return out
+}

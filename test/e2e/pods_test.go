@@ -1,0 +1,223 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// helloManifest is the sample app with n replicas behind a service.
+func helloManifest(n int, grace int) string {
+	return fmt.Sprintf(`apiVersion: slipway.dev/v1
+kind: App
+metadata: {name: hello}
+spec:
+  replicas: %d
+  template:
+    terminationGracePeriodSeconds: %d
+    containers:
+      - name: web
+        command: [%q]
+        env: [{name: VERSION, value: v1}]
+        ports: [{name: http, port: 8080}]
+        readinessProbe:
+          httpGet: {path: /healthz, port: http}
+          periodSeconds: 1
+---
+apiVersion: slipway.dev/v1
+kind: Service
+metadata: {name: hello}
+spec:
+  selector: {app: hello}
+  ports: [{name: http, port: 80, targetPort: http}]
+`, n, grace, helloBin)
+}
+
+type appStatus struct {
+	Spec   struct{ Replicas int }
+	Status struct {
+		Replicas, ReadyReplicas int
+		Phase                   string
+	}
+}
+
+// waitApp waits until the app has exactly n pods, all ready.
+func (p *platform) waitApp(name string, n int, d time.Duration) {
+	p.t.Helper()
+	waitUntil(p.t, d, fmt.Sprintf("app %s has %d ready pods and no others", name, n), func() bool {
+		var a appStatus
+		if json.Unmarshal([]byte(p.ok("get", "app", name, "-o", "json")), &a) != nil {
+			return false
+		}
+		if a.Status.ReadyReplicas != n || a.Status.Replicas != n {
+			return false
+		}
+		var pods struct{ Items []any }
+		json.Unmarshal([]byte(p.ok("get", "pods", "-l", "app="+name, "-o", "json")), &pods)
+		return len(pods.Items) == n
+	})
+}
+
+func (p *platform) serviceIP(name string) string {
+	p.t.Helper()
+	var ip string
+	waitUntil(p.t, 20*time.Second, "service "+name+" has a cluster IP", func() bool {
+		var s struct{ Status struct{ ClusterIP string } }
+		json.Unmarshal([]byte(p.ok("get", "svc", name, "-o", "json")), &s)
+		ip = s.Status.ClusterIP
+		return ip != ""
+	})
+	return ip
+}
+
+// load sends requests from n keep-alive clients until stopped, checking
+// every response.
+type load struct {
+	ok, failed atomic.Int64
+	mu         sync.Mutex
+	errs       []string
+	pids       map[string]int
+	stop       chan struct{}
+	wg         sync.WaitGroup
+}
+
+// startLoad runs `clients` keep-alive clients plus `fresh` clients that
+// open a new connection for every request.
+func startLoad(url string, clients, fresh int) *load {
+	l := &load{stop: make(chan struct{}), pids: map[string]int{}}
+	for i := range clients + fresh {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1, DisableKeepAlives: i >= clients}}
+			for {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				resp, err := c.Get(url)
+				if err != nil {
+					l.fail(err.Error())
+					continue
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 200 || !strings.HasPrefix(string(body), "hello from v1") {
+					l.fail(fmt.Sprintf("status %d body %q err %v", resp.StatusCode, body, err))
+					continue
+				}
+				l.ok.Add(1)
+				l.mu.Lock()
+				l.pids[resp.Header.Get("X-Pod")]++
+				l.mu.Unlock()
+			}
+		}()
+	}
+	return l
+}
+
+func (l *load) fail(msg string) {
+	l.failed.Add(1)
+	l.mu.Lock()
+	if len(l.errs) < 10 {
+		l.errs = append(l.errs, msg)
+	}
+	l.mu.Unlock()
+}
+
+func (l *load) end(t *testing.T) {
+	t.Helper()
+	close(l.stop)
+	l.wg.Wait()
+	t.Logf("load: %d ok, %d failed, over %d pods", l.ok.Load(), l.failed.Load(), len(l.pids))
+	if n := l.failed.Load(); n != 0 {
+		t.Errorf("%d requests failed; first errors: %q", n, l.errs)
+	}
+}
+
+func TestServiceLosesNoRequestWhileScaling(t *testing.T) {
+	p := startPlatform(t, t.TempDir())
+	p.ok("apply", "-f", writeFile(t, t.TempDir(), "hello.yaml", helloManifest(3, 30)))
+	p.waitApp("hello", 3, 60*time.Second)
+	ip := p.serviceIP("hello")
+	l := startLoad("http://"+ip+":80/", 32, 4)
+	waitUntil(t, 10*time.Second, "traffic flows", func() bool { return l.ok.Load() > 100 })
+	for _, n := range []int{10, 1, 5} {
+		p.ok("scale", "app/hello", "--replicas", fmt.Sprint(n))
+		p.waitApp("hello", n, 90*time.Second)
+	}
+	// Delete two pods: the revision replaces them, traffic goes on.
+	var pods struct {
+		Items []struct{ Metadata struct{ Name string } }
+	}
+	json.Unmarshal([]byte(p.ok("get", "pods", "-l", "app=hello", "-o", "json")), &pods)
+	p.ok("delete", "pod", pods.Items[0].Metadata.Name, pods.Items[1].Metadata.Name)
+	p.waitApp("hello", 5, 90*time.Second)
+	before := l.ok.Load()
+	waitUntil(t, 10*time.Second, "traffic still flows", func() bool { return l.ok.Load() > before+100 })
+	l.end(t)
+	// Fresh connections spread over the pods that came and went.
+	if n := len(l.pids); n < 8 {
+		t.Errorf("only %d distinct pods answered; scaling to 10 should have spread new connections", n)
+	}
+}
+
+func TestKillNineAdoptsPods(t *testing.T) {
+	home := t.TempDir()
+	p := startPlatform(t, home)
+	p.ok("apply", "-f", writeFile(t, t.TempDir(), "hello.yaml", helloManifest(5, 30)))
+	p.waitApp("hello", 5, 60*time.Second)
+	ip := p.serviceIP("hello")
+	pids := podPIDs(t, p)
+	if len(pids) != 5 {
+		t.Fatalf("pids of 5 pods: %v", pids)
+	}
+	l := startLoad("http://"+ip+":80/", 8, 0)
+	p.kill()
+	// The pods outlive Slipway; their service does not (the proxy ran in
+	// it), so the load stops here and resumes after the restart.
+	close(l.stop)
+	l.wg.Wait()
+	p2 := startPlatform(t, home)
+	p2.waitApp("hello", 5, 60*time.Second)
+	after := podPIDs(t, p2)
+	if fmt.Sprint(after) != fmt.Sprint(pids) {
+		t.Fatalf("pods after kill -9 and restart: %v, before: %v (want the same processes, no duplicates)", after, pids)
+	}
+	l2 := startLoad("http://"+ip+":80/", 8, 2)
+	waitUntil(t, 20*time.Second, "traffic flows through the restarted service", func() bool { return l2.ok.Load() > 200 })
+	l2.end(t)
+}
+
+// podPIDs asks each pod directly which process answers.
+func podPIDs(t *testing.T, p *platform) map[string]string {
+	t.Helper()
+	var pods struct {
+		Items []struct {
+			Metadata struct{ Name string }
+			Status   struct{ PodIP string }
+		}
+	}
+	json.Unmarshal([]byte(p.ok("get", "pods", "-l", "app=hello", "-o", "json")), &pods)
+	out := map[string]string{}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, it := range pods.Items {
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+it.Status.PodIP+":8080/", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("pod %s at %s: %v", it.Metadata.Name, it.Status.PodIP, err)
+		}
+		resp.Body.Close()
+		out[it.Metadata.Name] = resp.Header.Get("X-Pid")
+	}
+	return out
+}
