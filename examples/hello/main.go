@@ -8,6 +8,10 @@
 //	START_DELAY  wait this long before listening, e.g. 3s (a slow start)
 //	FAIL_RATE    share of / requests answered 500, 0 to 1 (a bad version)
 //	SLOW         added latency on /, e.g. 200ms (a slow version)
+//	ON_SIGTERM   graceful (default: finish in-flight requests, then exit),
+//	             exit (exit at once) or ignore (only SIGKILL ends it)
+//	REQUEST_LOG_DIR  append "start|end|term|exit <unix ns>" lines to
+//	             DIR/$POD_NAME.log, for tests of the termination order
 package main
 
 import (
@@ -20,7 +24,9 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -48,14 +54,27 @@ func run() error {
 			return fmt.Errorf("FAIL_RATE=%q: must be a number from 0 to 1", s)
 		}
 	}
+	onTerm := envOr("ON_SIGTERM", "graceful")
+	switch onTerm {
+	case "graceful", "exit", "ignore":
+	default:
+		return fmt.Errorf("ON_SIGTERM=%q: must be graceful, exit or ignore", onTerm)
+	}
 	time.Sleep(startDelay) // the point of START_DELAY: simulate a slow boot
 	hostname := envOr("POD_NAME", "local")
+	record, closeLog, err := requestLog(os.Getenv("REQUEST_LOG_DIR"), hostname)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		record("start")
+		defer record("end")
 		if slow > 0 {
 			time.Sleep(slow)
 		}
@@ -76,14 +95,27 @@ func run() error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	log.Printf("hello %s listening on %s", version, ln.Addr())
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+	for {
+		select {
+		case err := <-errc:
+			return err
+		case <-sigs:
+		}
+		record("term")
+		if onTerm == "ignore" {
+			log.Printf("hello %s: SIGTERM ignored (ON_SIGTERM=ignore)", version)
+			continue
+		}
+		break
+	}
+	defer record("exit")
+	if onTerm == "exit" {
+		log.Printf("hello %s: SIGTERM, exiting at once (ON_SIGTERM=exit)", version)
+		return nil
 	}
 	log.Printf("hello %s: SIGTERM, finishing in-flight requests", version)
 	sctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
@@ -111,4 +143,22 @@ func durationEnv(k string) (time.Duration, error) {
 		return 0, fmt.Errorf("%s=%q: must be a duration such as 500ms or 3s", k, s)
 	}
 	return d, nil
+}
+
+// requestLog returns a function appending "<what> <unix ns>" lines to
+// dir/name.log, or one doing nothing when dir is empty.
+func requestLog(dir, name string) (func(string), func(), error) {
+	if dir == "" {
+		return func(string) {}, func() {}, nil
+	}
+	f, err := os.OpenFile(filepath.Join(dir, name+".log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, nil, err
+	}
+	var mu sync.Mutex
+	return func(what string) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(f, "%s %d\n", what, time.Now().UnixNano())
+	}, func() { f.Close() }, nil
 }

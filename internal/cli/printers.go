@@ -72,6 +72,25 @@ func columns(obj api.Object, wide bool, now time.Time) (header []string, row []s
 			r = append(r, formatLabels(o.Spec.Selector))
 		}
 		return h, r
+	case *api.Endpoints:
+		var ready, notReady []string
+		for _, a := range o.Addresses {
+			for _, pt := range a.Ports {
+				ep := fmt.Sprintf("%s:%d", a.IP, pt.TargetPort)
+				if a.Ready {
+					ready = append(ready, ep)
+				} else {
+					notReady = append(notReady, ep)
+				}
+			}
+		}
+		h := []string{"NAME", "ENDPOINTS", "AGE"}
+		r := []string{m.Name, orDefault(strings.Join(ready, ","), "<none>"), age}
+		if wide {
+			h = append(h, "NOT READY")
+			r = append(r, orDefault(strings.Join(notReady, ","), "<none>"))
+		}
+		return h, r
 	case *api.Route:
 		host := o.Spec.Host
 		if host == "" {

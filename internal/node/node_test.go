@@ -17,6 +17,7 @@ import (
 	"slipway.dev/slipway/internal/clock"
 	"slipway.dev/slipway/internal/controller"
 	"slipway.dev/slipway/internal/registry"
+	"slipway.dev/slipway/internal/runtime/drivertest"
 	"slipway.dev/slipway/internal/runtime/process"
 	"slipway.dev/slipway/internal/store/bolt"
 )
@@ -434,5 +435,35 @@ func TestBackoffDelay(t *testing.T) {
 	}
 	if d, n := b.Delay(crashes, 10*time.Minute); d != 10*time.Second || n != 1 {
 		t.Errorf("after 10 minutes of running: delay %v count %d, want 10s and 1", d, n)
+	}
+}
+
+func TestMemoryLimitShowsOOMKilled(t *testing.T) {
+	e := newEnv(t, Backoff{Base: time.Hour, Max: time.Hour, Reset: time.Hour}, nil)
+	if capab := e.driver.Capabilities().MemoryLimit; !capab.Supported {
+		if os.Getenv("SLIPWAY_REQUIRE_CGROUPS") == "1" {
+			t.Fatalf("memory limits cannot be enforced here (%s) but SLIPWAY_REQUIRE_CGROUPS=1", capab.Reason)
+		}
+		t.Skipf("memory limits cannot be enforced on this machine: %s", capab.Reason)
+	}
+	app := drivertest.BuildTestApp(t)
+	c := api.Container{Name: "hog", Command: []string{app, "-alloc", fmt.Sprint(256 << 20)},
+		Resources: api.ResourceRequirements{Limits: api.ResourceList{api.ResourceMemory: "32Mi"}}}
+	e.createPod("hog", c)
+	p := e.waitPod("hog", "its container killed", 30*time.Second, func(p *api.Pod) bool {
+		return len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].LastState.Terminated != nil
+	})
+	term := p.Status.ContainerStatuses[0].LastState.Terminated
+	if term.Reason != "OOMKilled" || term.ExitCode != 137 {
+		t.Fatalf("terminated %+v, want reason OOMKilled with exit code 137", term)
+	}
+	var event bool
+	for _, ev := range e.events("hog") {
+		if ev.Reason == "OOMKilled" && ev.Type == api.EventWarning {
+			event = true
+		}
+	}
+	if !event {
+		t.Error("no OOMKilled warning event on the pod")
 	}
 }

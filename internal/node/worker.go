@@ -69,6 +69,9 @@ type podWorker struct {
 
 func newPodWorker(a *Agent, pod *api.Pod) *podWorker {
 	w := &podWorker{a: a, pod: pod, podUID: pod.Metadata.UID, podName: pod.Metadata.Name, events: make(chan workerEvent, 64), done: make(chan struct{})}
+	// A pod Slipway stopped on its way down is started again: whatever the
+	// last run wrote about its ending does not hold for this one.
+	pod.Status.Reason, pod.Status.Message = "", ""
 	for _, c := range pod.Spec.Containers {
 		st := &containerState{spec: c, probes: map[string]*probeState{}}
 		st.status = api.ContainerStatus{Name: c.Name}

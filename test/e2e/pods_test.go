@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -195,6 +197,24 @@ func TestKillNineAdoptsPods(t *testing.T) {
 	l2 := startLoad("http://"+ip+":80/", 8, 2)
 	waitUntil(t, 20*time.Second, "traffic flows through the restarted service", func() bool { return l2.ok.Load() > 200 })
 	l2.end(t)
+
+	// A graceful stop stops the pods; the next start runs them anew.
+	p2.stop()
+	p3 := startPlatform(t, home, "--keep-pods")
+	p3.waitApp("hello", 5, 60*time.Second)
+	fresh := podPIDs(t, p3)
+	for name, pid := range fresh {
+		if pids[name] == pid {
+			t.Errorf("pod %s kept pid %s across a graceful stop without --keep-pods", name, pid)
+		}
+	}
+	// With --keep-pods, a graceful stop leaves them for the next start.
+	p3.stop()
+	p4 := startPlatform(t, home)
+	p4.waitApp("hello", 5, 60*time.Second)
+	if got := podPIDs(t, p4); fmt.Sprint(got) != fmt.Sprint(fresh) {
+		t.Fatalf("after a --keep-pods stop and a restart: %v, want the same processes %v", got, fresh)
+	}
 }
 
 // podPIDs asks each pod directly which process answers.
@@ -220,4 +240,69 @@ func podPIDs(t *testing.T, p *platform) map[string]string {
 		out[it.Metadata.Name] = resp.Header.Get("X-Pid")
 	}
 	return out
+}
+
+// TestTerminationOrderThroughService deletes a pod under load through its
+// service, with slow requests always in flight. The pod leaves the
+// endpoints, the proxy drains it, then it gets SIGTERM: no request fails
+// and every request it accepted completes before it exits. (The service
+// proxy works at layer 4: keep-alive connections already open may carry
+// requests until the app's graceful shutdown closes them; the router,
+// which sees requests, is what makes even an app that exits at once on
+// SIGTERM lose nothing.)
+func TestTerminationOrderThroughService(t *testing.T) {
+	p := startPlatform(t, t.TempDir())
+	logDir := t.TempDir()
+	m := strings.Replace(helloManifest(2, 3), "env: [{name: VERSION, value: v1}]",
+		fmt.Sprintf("env: [{name: VERSION, value: v1}, {name: SLOW, value: 50ms}, {name: REQUEST_LOG_DIR, value: %q}]", logDir), 1)
+	p.ok("apply", "-f", writeFile(t, t.TempDir(), "hello.yaml", m))
+	p.waitApp("hello", 2, 60*time.Second)
+	ip := p.serviceIP("hello")
+	l := startLoad("http://"+ip+":80/", 16, 4)
+	waitUntil(t, 10*time.Second, "traffic flows", func() bool { return l.ok.Load() > 200 })
+
+	var pods struct {
+		Items []struct{ Metadata struct{ Name string } }
+	}
+	json.Unmarshal([]byte(p.ok("get", "pods", "-l", "app=hello", "-o", "json")), &pods)
+	victim := pods.Items[0].Metadata.Name
+	p.ok("delete", "pod", victim)
+	logFile := filepath.Join(logDir, victim+".log")
+	waitUntil(t, 60*time.Second, "the deleted pod exited", func() bool {
+		b, _ := os.ReadFile(logFile)
+		return strings.Contains(string(b), "\nexit ")
+	})
+	p.waitApp("hello", 2, 60*time.Second)
+	before := l.ok.Load()
+	waitUntil(t, 10*time.Second, "traffic flows on the replacement", func() bool { return l.ok.Load() > before+200 })
+	l.end(t)
+
+	b, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var term, exit int64
+	open, started := 0, 0
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var what string
+		var at int64
+		fmt.Sscan(line, &what, &at)
+		switch what {
+		case "start":
+			open++
+			started++
+		case "end":
+			open--
+		case "term":
+			term = at
+		case "exit":
+			exit = at
+		}
+	}
+	if term == 0 || exit == 0 || started == 0 {
+		t.Fatalf("the victim's log lacks SIGTERM, exit or requests (started %d):\n%s", started, b)
+	}
+	if open != 0 {
+		t.Errorf("the pod exited with %d requests it had accepted still unanswered", open)
+	}
 }
