@@ -323,8 +323,10 @@ func TestEndToEndTermination(t *testing.T) {
 			t.Fatalf("new connection after a was withdrawn: %q, %v", body, err)
 		}
 	}
-	if body, err := keepAliveGet(held, vipAddr); body != "a" || err != nil {
-		t.Fatalf("the established connection to a: %q, %v (want it kept)", body, err)
+	// The held connection's next request is not passed to the leaving a:
+	// the proxy closes the connection and the client's retry lands on b.
+	if body, err := keepAliveGet(held, vipAddr); body != "b" || err != nil {
+		t.Fatalf("a new request on the connection held to a: %q, %v (want it retried on b)", body, err)
 	}
 	held.CloseIdleConnections()
 	eventually(t, "a's connection closed", func() string {

@@ -75,11 +75,10 @@ func (p *Proxy) serve(vip netip.AddrPort, client net.Conn) {
 		return
 	}
 	defer p.untrack(upstream)
-	f := &flow{}
-	f.upstream.Store(p.nanotime())
+	f := &flow{opened: p.nanotime()}
 	ep.addFlow(f)
 	defer ep.removeFlow(f)
-	p.splice(client, upstream, f)
+	p.splice(client, upstream, f, ep)
 }
 
 // release ends one connection's claim on ep.
@@ -159,10 +158,10 @@ type closeWriter interface{ CloseWrite() error }
 // when each side last spoke (what WaitDrained reads). An EOF is passed on
 // as a half-close, so a client that shuts down its write side still gets
 // the response; an error ends both directions.
-func (p *Proxy) splice(client, upstream net.Conn, f *flow) {
+func (p *Proxy) splice(client, upstream net.Conn, f *flow, ep *endpoint) {
 	var wg sync.WaitGroup
-	wg.Go(func() { p.half(upstream, client, &f.client) })
-	p.half(client, upstream, &f.upstream)
+	wg.Go(func() { p.half(upstream, client, &f.client, func() bool { return ep.leaving.Load() && f.newRequest() }) })
+	p.half(client, upstream, &f.upstream, nil)
 	wg.Wait()
 }
 
@@ -171,7 +170,10 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }
 // half copies src to dst. It copies through a pooled buffer rather than
 // io.Copy's splice(2), because it must see each chunk to mark activity;
 // measured on loopback, the two were within noise for small requests.
-func (p *Proxy) half(dst, src net.Conn, mark *atomic.Int64) {
+//
+// cut, if set, is asked before passing on bytes: true closes both sides
+// and drops them (a new request for a leaving endpoint).
+func (p *Proxy) half(dst, src net.Conn, mark *atomic.Int64, cut func() bool) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
@@ -179,6 +181,11 @@ func (p *Proxy) half(dst, src net.Conn, mark *atomic.Int64) {
 	for {
 		n, rerr := src.Read(buf)
 		if n > 0 {
+			if cut != nil && cut() {
+				dst.Close()
+				src.Close()
+				return
+			}
 			mark.Store(p.nanotime())
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				err = werr

@@ -17,12 +17,17 @@
 // "in flight" is read from the bytes: a connection is busy while its client
 // has sent bytes the endpoint has not answered yet (a request awaits its
 // response), or while bytes moved within the last DrainQuiet; otherwise it
-// is an idle keep-alive connection. Waiting for idle keep-alive connections
-// to close would wait until the grace period ends, since only the app
-// closes them: the node agent sends SIGTERM once the in-flight ones are
-// done, the app's graceful shutdown closes its idle connections, and HTTP
-// clients retry an idempotent request that met a keep-alive connection
-// being closed. The caller still bounds the wait (the grace period).
+// is an idle keep-alive connection. And a leaving endpoint gets no new
+// request on a connection already open either: when the client of such a
+// connection starts a new request (sends bytes after the endpoint answered
+// last), the proxy closes the connection instead of passing the request
+// on, as a server closing an idle keep-alive connection does; HTTP clients
+// retry a request that met a keep-alive connection being closed. So once
+// WaitDrained returns, the endpoint has nothing in flight and will be sent
+// nothing more, and even an app that exits at once on SIGTERM loses no
+// request. (For protocols where the server speaks first or unprompted, the
+// same rule may cut a session at a quiet moment: the endpoint is leaving.)
+// The caller still bounds the wait (the grace period).
 //
 // This package imports nothing of the store or the controllers: the
 // dataplane package feeds it tables built from Services and Endpoints.
@@ -146,6 +151,10 @@ type port struct {
 type endpoint struct {
 	addr   netip.AddrPort
 	active atomic.Int64 // connections open or being opened
+	// leaving: the endpoint is in no table. A connection to it is closed
+	// when its client starts a new request (sends bytes after the
+	// endpoint answered last) instead of passing that request on.
+	leaving atomic.Bool
 
 	flowMu sync.Mutex
 	flows  map[*flow]struct{} // the open connections' activity
@@ -154,15 +163,26 @@ type endpoint struct {
 // flow is the activity of one spliced connection, in monotonic nanoseconds
 // since the proxy started.
 type flow struct {
-	client   atomic.Int64 // the last time the client sent bytes
-	upstream atomic.Int64 // the last time the endpoint sent bytes (or connected)
+	opened   int64        // when the connection was made
+	client   atomic.Int64 // the last time the client sent bytes (0: never)
+	upstream atomic.Int64 // the last time the endpoint sent bytes (0: never)
 }
 
 // busy reports whether the connection is in flight at now: its client spoke
-// last (a request awaits its answer) or bytes moved within quiet.
+// last (a request awaits its answer) or it opened or moved bytes within
+// quiet.
 func (f *flow) busy(now, quiet int64) bool {
 	c, u := f.client.Load(), f.upstream.Load()
-	return c > u || now-max(c, u) < quiet
+	return c > u || now-max(c, u, f.opened) < quiet
+}
+
+// newRequest reports whether bytes from the client now would start a new
+// request on a connection that has already carried one: the endpoint has
+// answered and spoken last. The first request of a connection never counts:
+// its client cannot have seen the connection work, so it would not retry.
+func (f *flow) newRequest() bool {
+	u := f.upstream.Load()
+	return u != 0 && f.client.Load() <= u
 }
 
 func (e *endpoint) addFlow(f *flow) {
@@ -275,9 +295,11 @@ func (p *Proxy) Apply(t Table) error {
 		p.log.Info("opened service listener", "service", pt.service, "addr", addr)
 	}
 
-	// Forget endpoints that can no longer get a connection and have none.
+	// Endpoints out of the table are leaving: their connections are cut
+	// at the next request boundary. Forget those that have none left.
 	p.epMu.Lock()
 	for addr, ep := range p.eps {
+		ep.leaving.Store(!next.members[addr])
 		if !next.members[addr] && ep.active.Load() == 0 {
 			delete(p.eps, addr)
 		}

@@ -243,8 +243,10 @@ func TestApplyWaitsForConnectsInProgress(t *testing.T) {
 	}
 }
 
-// TestEstablishedConnectionSurvives: removing a connection's endpoint, and
-// unrelated changes, do not cut it; WaitDrained waits for it.
+// TestEstablishedConnectionSurvives: changes that keep a connection's
+// endpoint do not touch it; once its endpoint leaves, the idle connection
+// does not hold up the drain, and it is closed when its client starts a new
+// request (which a new connection then carries to a current endpoint).
 func TestEstablishedConnectionSurvives(t *testing.T) {
 	p := newProxy(t)
 	vip, other := freeVIP(t), freeVIP(t)
@@ -255,36 +257,37 @@ func TestEstablishedConnectionSurvives(t *testing.T) {
 	if servedBy(first) != "a" {
 		t.Fatalf("served by %q, want a", first)
 	}
-	tables := []Table{
-		oneService(vip, b.addr),
-		{Services: append(oneService(vip, b.addr).Services, Service{Key: "default/other", VIP: other.Addr(), Ports: []Port{{Port: other.Port(), Endpoints: []netip.AddrPort{a.addr}}}})},
-		oneService(vip, b.addr),
+	unrelated := []Table{
+		{Services: append(oneService(vip, a.addr).Services, Service{Key: "default/other", VIP: other.Addr(), Ports: []Port{{Port: other.Port(), Endpoints: []netip.AddrPort{b.addr}}}})},
+		oneService(vip, a.addr, b.addr),
+		oneService(vip, a.addr),
 	}
-	for i, tb := range tables {
+	for i, tb := range unrelated {
 		mustApply(t, p, tb)
 		if got := c.mustGet(t, "/"); got != first {
-			t.Fatalf("after change %d the connection got %q, want %q (same backend, same connection)", i, got, first)
+			t.Fatalf("after unrelated change %d the connection got %q, want %q (same backend, same connection)", i, got, first)
 		}
 	}
+
+	mustApply(t, p, oneService(vip, b.addr)) // a leaves
 	if got := servedBy(dial(t, vip).mustGet(t, "/")); got != "b" {
 		t.Errorf("a new connection went to %q, want b", got)
 	}
 	if n := p.Active(a.addr); n != 1 {
-		t.Errorf("Active(a) = %d, want 1", n)
+		t.Errorf("Active(a) = %d, want 1 (the idle connection stays open)", n)
 	}
-	// The connection is open but idle (its response came back): it is not
-	// in flight, so the drain completes while it stays open; the app's
-	// graceful shutdown will close it.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := p.WaitDrained(ctx, a.addr); err != nil {
 		t.Errorf("WaitDrained with only an idle keep-alive connection open: %v", err)
 	}
-	if n := p.Active(a.addr); n != 1 {
-		t.Errorf("Active(a) after the drain = %d, want 1 (the idle connection is not cut)", n)
+	if body, err := c.get("/"); err == nil {
+		t.Fatalf("a new request on the connection to the leaving endpoint was passed on (%q); want the connection closed", body)
 	}
-	if got := c.mustGet(t, "/"); got != first {
-		t.Errorf("the idle connection no longer works after the drain: %q", got)
+	before := a.requests.Load()
+	waitFor(t, "a's connection closed", func() bool { return p.Active(a.addr) == 0 })
+	if a.requests.Load() != before {
+		t.Error("the leaving endpoint received the new request")
 	}
 }
 

@@ -243,18 +243,16 @@ func podPIDs(t *testing.T, p *platform) map[string]string {
 }
 
 // TestTerminationOrderThroughService deletes a pod under load through its
-// service, with slow requests always in flight. The pod leaves the
-// endpoints, the proxy drains it, then it gets SIGTERM: no request fails
-// and every request it accepted completes before it exits. (The service
-// proxy works at layer 4: keep-alive connections already open may carry
-// requests until the app's graceful shutdown closes them; the router,
-// which sees requests, is what makes even an app that exits at once on
-// SIGTERM lose nothing.)
+// service, with slow requests always in flight, and an app that exits at
+// once on SIGTERM. The pod leaves the endpoints, the proxy drains it (no
+// new connection, no new request on an open one, in-flight requests
+// answered), and only then does it get SIGTERM: no request fails, none
+// arrives after SIGTERM and none is in flight when it comes.
 func TestTerminationOrderThroughService(t *testing.T) {
 	p := startPlatform(t, t.TempDir())
 	logDir := t.TempDir()
 	m := strings.Replace(helloManifest(2, 3), "env: [{name: VERSION, value: v1}]",
-		fmt.Sprintf("env: [{name: VERSION, value: v1}, {name: SLOW, value: 50ms}, {name: REQUEST_LOG_DIR, value: %q}]", logDir), 1)
+		fmt.Sprintf("env: [{name: VERSION, value: v1}, {name: SLOW, value: 50ms}, {name: ON_SIGTERM, value: exit}, {name: REQUEST_LOG_DIR, value: %q}]", logDir), 1)
 	p.ok("apply", "-f", writeFile(t, t.TempDir(), "hello.yaml", m))
 	p.waitApp("hello", 2, 60*time.Second)
 	ip := p.serviceIP("hello")
@@ -289,12 +287,18 @@ func TestTerminationOrderThroughService(t *testing.T) {
 		fmt.Sscan(line, &what, &at)
 		switch what {
 		case "start":
+			if term != 0 {
+				t.Errorf("a request arrived %v after SIGTERM: the pod was still sent traffic", time.Duration(at-term))
+			}
 			open++
 			started++
 		case "end":
 			open--
 		case "term":
 			term = at
+			if open != 0 {
+				t.Errorf("SIGTERM came with %d requests in flight", open)
+			}
 		case "exit":
 			exit = at
 		}
