@@ -160,7 +160,9 @@ type closeWriter interface{ CloseWrite() error }
 // the response; an error ends both directions.
 func (p *Proxy) splice(client, upstream net.Conn, f *flow, ep *endpoint) {
 	var wg sync.WaitGroup
-	wg.Go(func() { p.half(upstream, client, &f.client, func() bool { return ep.leaving.Load() && f.newRequest() }) })
+	wg.Go(func() {
+		p.half(upstream, client, &f.client, func() bool { return ep.leaving.Load() && f.newRequest() })
+	})
 	p.half(client, upstream, &f.upstream, nil)
 	wg.Wait()
 }
