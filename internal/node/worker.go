@@ -111,6 +111,7 @@ func (w *podWorker) run(ctx context.Context, rs *runtime.RecoveredSandbox) {
 			sb, err := d.CreateSandbox(ctx, runtime.PodConfig{
 				UID: w.uid(), Name: w.pod.Metadata.Name, Project: w.pod.Metadata.Project,
 				App: w.pod.Spec.App, Revision: fmt.Sprint(w.pod.Spec.Revision), Labels: w.pod.Metadata.Labels,
+				Ports: w.ports(),
 			})
 			if err == nil {
 				w.ip = sb.IP
@@ -494,6 +495,17 @@ func (w *podWorker) grace() time.Duration {
 		g = *w.pod.Metadata.DeletionGracePeriodSeconds
 	}
 	return time.Duration(g) * time.Second
+}
+
+// ports are the ports the pod's containers declare.
+func (w *podWorker) ports() []runtime.Port {
+	var out []runtime.Port
+	for _, c := range w.cs {
+		for _, p := range c.spec.Ports {
+			out = append(out, runtime.Port{Number: p.Port, Protocol: p.Protocol})
+		}
+	}
+	return out
 }
 
 // endpoints are the pod's addresses the data planes may send to.

@@ -374,7 +374,7 @@ func (d *Driver) CreateSandbox(ctx context.Context, cfg runtime.PodConfig) (runt
 		}
 		return runtime.Sandbox{PodUID: cfg.UID, IP: p.ip}, nil
 	}
-	ip, err := d.ipam.allocate(cfg.UID)
+	ip, err := d.ipam.allocate(cfg.UID, cfg.Ports)
 	if err != nil {
 		d.mu.Unlock()
 		return runtime.Sandbox{}, err

@@ -2,10 +2,10 @@ package process
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
-	"os"
-	"strconv"
-	"strings"
+
+	"slipway.dev/slipway/internal/runtime"
 )
 
 // DefaultIPRange is where pod addresses come from. Linux routes all of
@@ -22,10 +22,10 @@ type ipam struct {
 	// next is where the search starts: addresses are not reused right after
 	// release, so a stale endpoint is less likely to reach a newer pod.
 	next netip.Addr
-	// inUse reports addresses some process on this machine has a socket
-	// bound to (nil: none known). It keeps a pod from getting an address
-	// that another Slipway, or a process left by one, still holds.
-	inUse func() map[netip.Addr]bool
+	// portsFree reports whether the pod's ports can be bound on an address
+	// (nil: assume so). It keeps a pod from getting an address where
+	// another Slipway, or a process left by one, already holds its ports.
+	portsFree func(ip netip.Addr, ports []runtime.Port) bool
 }
 
 func validateIPRange(p netip.Prefix) error {
@@ -46,7 +46,7 @@ func validateIPRange(p netip.Prefix) error {
 }
 
 func newIPAM(p netip.Prefix) *ipam {
-	return &ipam{prefix: p, used: map[netip.Addr]string{}, next: p.Addr(), inUse: boundAddrs}
+	return &ipam{prefix: p, used: map[netip.Addr]string{}, next: p.Addr(), portsFree: portsFree}
 }
 
 // usable skips the network address, the last address and any address
@@ -71,18 +71,14 @@ func (a *ipam) reserve(ip netip.Addr, uid string) error {
 	return nil
 }
 
-func (a *ipam) allocate(uid string) (netip.Addr, error) {
+func (a *ipam) allocate(uid string, ports []runtime.Port) (netip.Addr, error) {
 	size := 1 << (32 - a.prefix.Bits())
-	var bound map[netip.Addr]bool
-	if a.inUse != nil {
-		bound = a.inUse()
-	}
 	ip := a.next
 	for range size {
 		if !a.prefix.Contains(ip) {
 			ip = a.prefix.Addr()
 		}
-		if _, taken := a.used[ip]; !taken && !bound[ip] && a.usable(ip) {
+		if _, taken := a.used[ip]; !taken && a.usable(ip) && (a.portsFree == nil || a.portsFree(ip, ports)) {
 			a.used[ip] = uid
 			a.next = ip.Next()
 			return ip, nil
@@ -94,33 +90,25 @@ func (a *ipam) allocate(uid string) (netip.Addr, error) {
 
 func (a *ipam) release(ip netip.Addr) { delete(a.used, ip) }
 
-// boundAddrs lists the local IPv4 addresses of every TCP and UDP socket on
-// this machine, from /proc/net. An unreadable file counts as empty: the
-// check is a guard against collisions, not the allocator's record.
-func boundAddrs() map[netip.Addr]bool {
-	out := map[netip.Addr]bool{}
-	for _, f := range []string{"/proc/net/tcp", "/proc/net/udp"} {
-		b, err := os.ReadFile(f)
-		if err != nil {
+// portsFree tries to bind each port on ip and releases it at once. A few
+// bind calls cost microseconds, where reading /proc/net/tcp on a busy
+// machine (tens of thousands of sockets) costs tens of milliseconds.
+func portsFree(ip netip.Addr, ports []runtime.Port) bool {
+	for _, p := range ports {
+		addr := netip.AddrPortFrom(ip, uint16(p.Number)).String()
+		if p.Protocol == "UDP" {
+			c, err := net.ListenPacket("udp", addr)
+			if err != nil {
+				return false
+			}
+			c.Close()
 			continue
 		}
-		for _, line := range strings.Split(string(b), "\n")[1:] {
-			fields := strings.Fields(line)
-			if len(fields) < 2 {
-				continue
-			}
-			hexIP, _, ok := strings.Cut(fields[1], ":")
-			if !ok || len(hexIP) != 8 {
-				continue
-			}
-			v, err := strconv.ParseUint(hexIP, 16, 32)
-			if err != nil {
-				continue
-			}
-			// /proc/net/tcp prints the address as a host-order (little
-			// endian on every Linux Slipway runs on) 32-bit number.
-			out[netip.AddrFrom4([4]byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)})] = true
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return false
 		}
+		l.Close()
 	}
-	return out
+	return true
 }
