@@ -182,6 +182,13 @@ func TestKillNineAdoptsPods(t *testing.T) {
 	if len(pids) != 5 {
 		t.Fatalf("pids of 5 pods: %v", pids)
 	}
+	// Every pod's output, each line prefixed with its pod.
+	logs := p.ok("logs", "app/hello")
+	for name := range pids {
+		if !strings.Contains(logs, "["+name+"] ") || !strings.Contains(logs, "hello v1 listening on") {
+			t.Fatalf("logs app/hello lacks pod %s's lines:\n%s", name, logs)
+		}
+	}
 	l := startLoad("http://"+ip+":80/", 8, 0)
 	p.kill()
 	// The pods outlive Slipway; their service does not (the proxy ran in
