@@ -36,7 +36,7 @@ type Queue[K comparable] struct {
 	processing map[K]bool
 	dirty      map[K]bool
 	failures   map[K]int
-	timers     map[K]func() bool
+	timers     map[K]*timer
 	shutdown   bool
 }
 
@@ -45,7 +45,7 @@ func NewQueue[K comparable](c clock.Clock, b Backoff) *Queue[K] {
 	q := &Queue[K]{
 		clock: c, backoff: b,
 		queued: map[K]bool{}, processing: map[K]bool{}, dirty: map[K]bool{},
-		failures: map[K]int{}, timers: map[K]func() bool{},
+		failures: map[K]int{}, timers: map[K]*timer{},
 	}
 	q.cond = sync.NewCond(&q.mu)
 	return q
@@ -74,8 +74,8 @@ func (q *Queue[K]) addLocked(key K) {
 	q.cond.Signal()
 }
 
-// AddAfter queues key once d has passed. An earlier pending AddAfter of the
-// same key is kept if it fires sooner.
+// AddAfter queues key once d has passed. A pending AddAfter of the same
+// key that fires sooner is kept; a later one is replaced.
 func (q *Queue[K]) AddAfter(key K, d time.Duration) {
 	if d <= 0 {
 		q.Add(key)
@@ -86,15 +86,28 @@ func (q *Queue[K]) AddAfter(key K, d time.Duration) {
 	if q.shutdown {
 		return
 	}
-	if stop, ok := q.timers[key]; ok {
-		stop()
+	at := q.clock.Now().Add(d)
+	if t, ok := q.timers[key]; ok {
+		if !t.at.After(at) {
+			return
+		}
+		t.stop()
 	}
-	q.timers[key] = q.clock.AfterFunc(d, func() {
+	t := &timer{at: at}
+	t.stop = q.clock.AfterFunc(d, func() {
 		q.mu.Lock()
 		defer q.mu.Unlock()
-		delete(q.timers, key)
+		if q.timers[key] == t { // a newer timer may have replaced this one
+			delete(q.timers, key)
+		}
 		q.addLocked(key)
 	})
+	q.timers[key] = t
+}
+
+type timer struct {
+	at   time.Time
+	stop func() bool
 }
 
 // AddRateLimited queues key after its back-off, which doubles with every
@@ -172,8 +185,8 @@ func (q *Queue[K]) ShutDown() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.shutdown = true
-	for k, stop := range q.timers {
-		stop()
+	for k, t := range q.timers {
+		t.stop()
 		delete(q.timers, k)
 	}
 	q.order = nil

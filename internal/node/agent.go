@@ -24,9 +24,11 @@ import (
 
 // Drainer is what the data planes (service proxy, router) tell the node:
 // WaitDrained returns once none of them will send a new request or
-// connection to any of eps and none is in flight there, or when ctx ends.
+// connection to any endpoint at the pod's address ip (whatever the port:
+// a service may target a port the containers never declared) and none is
+// in flight there, or when ctx ends.
 type Drainer interface {
-	WaitDrained(ctx context.Context, eps []netip.AddrPort) error
+	WaitDrained(ctx context.Context, ip netip.Addr) error
 }
 
 // Options configures an Agent.
@@ -106,7 +108,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		pod, ok := known[rs.Pod.UID]
 		if !ok {
 			a.log.Info("stopping an orphaned pod left by a previous run", "pod", rs.Pod.Name, "uid", rs.Pod.UID)
-			a.wg.Go(func() { a.stopOrphan(rs) })
+			a.mu.Lock()
+			if !a.closing {
+				a.wg.Go(func() { a.stopOrphan(rs) })
+			}
+			a.mu.Unlock()
 			continue
 		}
 		a.log.Info("adopting a running pod", "pod", pod.Metadata.Name, "ip", rs.Sandbox.IP)
@@ -114,6 +120,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 
 	go a.dispatchExits(ctx)
+	go a.resync(ctx)
 	controller.WatchKind(ctx, a.opts.Reg, podKind, a.log, func(ev registry.WatchEvent) {
 		pod := ev.Object.(*api.Pod)
 		switch ev.Type {
@@ -133,6 +140,47 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	})
 	return nil
+}
+
+// resyncEvery is how often the agent compares its workers with the store.
+const resyncEvery = 10 * time.Second
+
+// resync stops the workers of pods that are no longer in the store. The
+// watch reports deletions, but a deletion that falls between a list and
+// the watch after it (at start, or when a broken watch lists again) has no
+// event: this is the safety net.
+func (a *Agent) resync(ctx context.Context) {
+	t := time.NewTicker(resyncEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		a.mu.Lock()
+		uids := make([]string, 0, len(a.workers))
+		for uid := range a.workers {
+			uids = append(uids, uid)
+		}
+		a.mu.Unlock()
+		// Listed after the snapshot of workers: a worker's pod that is
+		// missing here was deleted.
+		objs, _, err := a.opts.Reg.List(ctx, podKind, "", registry.ListOptions{})
+		if err != nil {
+			continue
+		}
+		live := map[string]bool{}
+		for _, o := range objs {
+			live[o.GetMeta().UID] = true
+		}
+		for _, uid := range uids {
+			if !live[uid] {
+				a.log.Info("stopping a pod whose record is gone", "uid", uid)
+				a.terminate(uid)
+			}
+		}
+	}
 }
 
 // startWorker runs a pod; rs is set when the pod was recovered.

@@ -23,6 +23,7 @@ type workerEvent struct {
 	probe     *probeEvent
 	wake      bool // a back-off ended, or a start failed and is retried
 	killed    string
+	killErr   error
 	terminate bool
 	detach    bool
 }
@@ -155,7 +156,11 @@ func (w *podWorker) run(ctx context.Context, rs *runtime.RecoveredSandbox) {
 			case ev.probe != nil:
 				w.onProbe(ctx, *ev.probe)
 			case ev.killed != "":
-				// a liveness kill finished; the exit event restarts it
+				// A probe kill finished; its exit event restarts the
+				// container. If the stop failed, no exit will come.
+				if c := w.container(ev.killed); c != nil && ev.killErr != nil {
+					c.killing = false
+				}
 			}
 			w.startDue(ctx)
 			w.publish(ctx)
@@ -175,6 +180,11 @@ func (w *podWorker) adopt(rs *runtime.RecoveredSandbox) {
 			st.startedAt = rc.Status.StartedAt
 			st.status.State = api.ContainerState{Running: &api.ContainerStateRunning{StartedAt: rc.Status.StartedAt}}
 			st.startupDone = st.spec.StartupProbe == nil
+			for _, old := range w.pod.Status.ContainerStatuses {
+				if old.Name == st.spec.Name && old.Started {
+					st.startupDone = true // it passed its startup probe before the restart
+				}
+			}
 			st.status.Started = st.startupDone
 			// Keep the readiness the pod had: flapping it would take a
 			// serving pod out of its services for a probe period. The
@@ -479,10 +489,11 @@ func (w *podWorker) kill(ctx context.Context, c *containerState, why string) {
 	grace := w.grace()
 	name := c.spec.Name
 	go func() {
-		if err := w.a.opts.Driver.StopContainer(context.Background(), w.uid(), name, grace); err != nil {
+		err := w.a.opts.Driver.StopContainer(context.Background(), w.uid(), name, grace)
+		if err != nil {
 			w.a.log.Warn("stopping a container failed", "pod", w.podName, "container", name, "err", err)
 		}
-		w.send(workerEvent{killed: name})
+		w.send(workerEvent{killed: name, killErr: err})
 	}()
 }
 
@@ -508,16 +519,9 @@ func (w *podWorker) ports() []runtime.Port {
 	return out
 }
 
-// endpoints are the pod's addresses the data planes may send to.
-func (w *podWorker) endpoints() []netip.AddrPort {
-	var eps []netip.AddrPort
-	for _, c := range w.cs {
-		for _, p := range c.spec.Ports {
-			eps = append(eps, netip.AddrPortFrom(w.ip, uint16(p.Port)))
-		}
-	}
-	return eps
-}
+// minStopGrace is the least time between SIGTERM and SIGKILL when the
+// drain used up the grace period (the kubelet's floor too).
+const minStopGrace = 2 * time.Second
 
 // terminate stops the pod in the order that loses no request: not ready,
 // out of every endpoint table and drained, then SIGTERM, then SIGKILL after
@@ -529,13 +533,22 @@ func (w *podWorker) terminate(ctx context.Context) {
 	}
 	w.pod.Status.Reason = "Terminating"
 	w.publish(ctx)
+	// The grace period is the whole budget, as in Kubernetes: the drain
+	// spends from it, and SIGKILL comes when it is spent (never sooner than
+	// minStopGrace after SIGTERM).
 	grace := w.grace()
+	deadline := time.Now().Add(grace)
 	if w.a.opts.Drainer != nil && w.ip.IsValid() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
-		if err := w.a.opts.Drainer.WaitDrained(dctx, w.endpoints()); err != nil {
+		dctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+		if err := w.a.opts.Drainer.WaitDrained(dctx, w.ip); err != nil {
 			w.a.log.Info("pod still had traffic when its drain bound passed", "pod", w.pod.Metadata.Name, "err", err)
 		}
 		cancel()
+	}
+	if left := time.Until(deadline); left > minStopGrace || grace == 0 {
+		grace = max(left, 0)
+	} else {
+		grace = minStopGrace
 	}
 	bg := context.WithoutCancel(ctx)
 	var wg sync.WaitGroup

@@ -466,3 +466,51 @@ func (p *Proxy) WaitDrained(ctx context.Context, ep netip.AddrPort) error {
 		}
 	}
 }
+
+// WaitDrainedIP is WaitDrained for every endpoint at ip, whatever its port:
+// what the node agent needs, since a service may reach a pod on a port its
+// containers never declared.
+func (p *Proxy) WaitDrainedIP(ctx context.Context, ip netip.Addr) error {
+	ip = ip.Unmap()
+	for {
+		ch := p.waitChan() // before the check, so no wake-up is lost
+		inTable := false
+		for _, t := range []*table{p.cur.Load(), p.settled.Load()} {
+			for ep := range t.members {
+				if ep.Addr() == ip {
+					inTable = true
+				}
+			}
+		}
+		busy := 0
+		now := p.nanotime()
+		p.epMu.Lock()
+		for addr, e := range p.eps {
+			if addr.Addr() == ip {
+				busy += e.busyFlows(now, int64(p.drainQuiet))
+			}
+		}
+		p.epMu.Unlock()
+		if !inTable && busy == 0 {
+			return nil
+		}
+		var tick <-chan time.Time
+		var timer *time.Timer
+		if !inTable {
+			timer = time.NewTimer(p.drainQuiet / 4)
+			tick = timer.C
+		}
+		select {
+		case <-ch:
+		case <-tick:
+		case <-ctx.Done():
+			if inTable {
+				return fmt.Errorf("proxy: an endpoint at %s is still in the service table: %w", ip, ctx.Err())
+			}
+			return fmt.Errorf("proxy: endpoints at %s still have %d connections in flight: %w", ip, busy, ctx.Err())
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+	}
+}

@@ -273,10 +273,6 @@ func (p podLogs) PodLogs(ctx context.Context, project, pod, container string, op
 // of them has acknowledged it.
 type drainers struct{ px *proxy.Proxy }
 
-func (d drainers) WaitDrained(ctx context.Context, eps []netip.AddrPort) error {
-	var errs []error
-	for _, ep := range eps {
-		errs = append(errs, d.px.WaitDrained(ctx, ep))
-	}
-	return errors.Join(errs...)
+func (d drainers) WaitDrained(ctx context.Context, ip netip.Addr) error {
+	return d.px.WaitDrainedIP(ctx, ip)
 }

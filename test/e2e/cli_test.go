@@ -241,7 +241,16 @@ func TestRestartKeepsEveryObject(t *testing.T) {
 		}
 		return b.String()
 	}
-	before := snapshot(p)
+	// Controllers keep writing status for a moment after the apply (the
+	// revision, its pods, the service's address): compare once it settled.
+	var before string
+	waitUntil(t, 30*time.Second, "the objects' status settles", func() bool {
+		a := snapshot(p)
+		time.Sleep(300 * time.Millisecond) // the interval between the two looks, not a synchronisation
+		b := snapshot(p)
+		before = b
+		return a == b && strings.Contains(b, `"clusterIP"`)
+	})
 
 	p.stop() // graceful
 	p2 := startPlatform(t, home)

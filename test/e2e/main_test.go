@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -52,7 +53,26 @@ type platform struct {
 	apiURL  string
 	router  string
 	done    chan struct{}
-	logs    *bytes.Buffer
+	logs    *syncBuffer
+}
+
+// syncBuffer is the platform's log: written by the reader goroutine while
+// tests read it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) WriteString(s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.WriteString(s)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 var apiLine = regexp.MustCompile(`API:\s+(http://\S+)`)
@@ -62,7 +82,7 @@ var routerLine = regexp.MustCompile(`Router:\s+http://(\S+)`)
 // addresses and answers /readyz. home keeps the data dir across restarts.
 func startPlatform(t *testing.T, home string, extra ...string) *platform {
 	t.Helper()
-	p := &platform{t: t, home: home, dataDir: filepath.Join(home, "data"), done: make(chan struct{}), logs: &bytes.Buffer{}}
+	p := &platform{t: t, home: home, dataDir: filepath.Join(home, "data"), done: make(chan struct{}), logs: &syncBuffer{}}
 	// Each platform gets address ranges of its own (kept across restarts of
 	// the same home), so tests running at once never share a pod address.
 	n := rangeFor(home)
