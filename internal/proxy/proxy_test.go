@@ -324,6 +324,13 @@ func TestWaitDrainedWaitsForARequestInFlight(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "still has 1 connections in flight") {
 		t.Fatalf("WaitDrained while a request is unanswered = %v, want a deadline error naming 1 connection in flight", err)
 	}
+	// By address, whatever the port: what the node agent asks.
+	ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
+	err = p.WaitDrainedIP(ctx, ep.Addr())
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "still have 1 connections in flight") {
+		t.Fatalf("WaitDrainedIP while a request is unanswered = %v, want a deadline error naming 1 connection in flight", err)
+	}
 	close(release)
 	if body := <-got; body != "slow" {
 		t.Fatalf("the request in flight got %q", body)
@@ -332,6 +339,9 @@ func TestWaitDrainedWaitsForARequestInFlight(t *testing.T) {
 	defer cancel()
 	if err := p.WaitDrained(ctx, ep); err != nil {
 		t.Fatalf("WaitDrained after the answer went back: %v", err)
+	}
+	if err := p.WaitDrainedIP(ctx, ep.Addr()); err != nil {
+		t.Fatalf("WaitDrainedIP after the answer went back: %v", err)
 	}
 }
 
