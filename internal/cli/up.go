@@ -15,6 +15,7 @@ import (
 func newUpCmd(e *env) *cobra.Command {
 	cfg := server.Config{}
 	var logLevel, logFormat, configFile, podRange, svcRange string
+	var trusted []string
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run the whole platform in this process",
@@ -44,6 +45,17 @@ just work. SIGINT or SIGTERM stops everything gracefully.`,
 				}
 				*r.dst = p
 			}
+			for _, tp := range trusted {
+				p, err := netip.ParsePrefix(tp)
+				if err != nil {
+					a, aerr := netip.ParseAddr(tp)
+					if aerr != nil {
+						return fmt.Errorf("--trusted-proxies %q: must be an address or a CIDR range such as 10.0.0.0/8", tp)
+					}
+					p = netip.PrefixFrom(a, a.BitLen())
+				}
+				cfg.TrustedProxies = append(cfg.TrustedProxies, p)
+			}
 			if cfg.DataDir == "" {
 				cfg.DataDir = defaultDataDir(e.getenv)
 			}
@@ -71,6 +83,8 @@ just work. SIGINT or SIGTERM stops everything gracefully.`,
 	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "address of the router's HTTP listener")
 	f.StringVar(&cfg.Runtime, "runtime", "process", "how pods run: process (local processes)")
 	f.BoolVar(&cfg.KeepPods, "keep-pods", false, "leave pods running when Slipway stops; the next start adopts them")
+	f.StringVar(&cfg.RouterDomain, "router-domain", "localhost", "a Route without a host is served at <route>-<project>.<router-domain>")
+	f.StringSliceVar(&trusted, "trusted-proxies", nil, "peers (addresses or CIDR ranges) whose X-Forwarded-* headers the router keeps; others' are replaced")
 	f.StringVar(&podRange, "pod-ip-range", "127.20.0.0/16", "loopback range pod addresses come from")
 	f.StringVar(&svcRange, "service-ip-range", "127.30.0.0/16", "loopback range service virtual IPs come from")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")

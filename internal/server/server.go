@@ -26,6 +26,7 @@ import (
 	"slipway.dev/slipway/internal/node"
 	"slipway.dev/slipway/internal/proxy"
 	"slipway.dev/slipway/internal/registry"
+	"slipway.dev/slipway/internal/router"
 	"slipway.dev/slipway/internal/runtime"
 	"slipway.dev/slipway/internal/runtime/process"
 	"slipway.dev/slipway/internal/services"
@@ -50,6 +51,12 @@ type Config struct {
 	// PodIPRange and ServiceIPRange are where pod addresses and service
 	// virtual IPs come from (defaults 127.20.0.0/16 and 127.30.0.0/16).
 	PodIPRange, ServiceIPRange netip.Prefix
+	// RouterDomain makes a Route's default host <route>-<project>.<domain>
+	// (default "localhost").
+	RouterDomain string
+	// TrustedProxies are the peers whose X-Forwarded-* headers the router
+	// keeps; everyone else's are replaced.
+	TrustedProxies []netip.Prefix
 }
 
 // Info tells where the running platform can be reached.
@@ -110,11 +117,12 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	px := proxy.New(proxy.Options{Logger: log.With("component", "proxy")})
 	defer px.Close()
+	rt := router.New(router.Options{Logger: log.With("component", "router"), TrustedProxies: cfg.TrustedProxies})
 	clk := clock.Real{}
 	agent := node.New(node.Options{
 		Reg: reg, Driver: driver, Clock: clk, Log: log.With("component", "node"),
 		Events:  &controller.Recorder{Reg: reg, Source: "node", Clock: clk, Log: log},
-		Drainer: drainers{px},
+		Drainer: drainers{px, rt},
 		BaseEnv: processBaseEnv(os.Environ()),
 	})
 	apiSrv := &http.Server{
@@ -124,7 +132,7 @@ func Run(ctx context.Context, cfg Config) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	routerSrv := &http.Server{
-		Handler:           noRoutes{},
+		Handler:           rt,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
@@ -149,6 +157,9 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error {
 		(&services.Controller{Reg: reg, VIPRange: cfg.ServiceIPRange, Log: log.With("controller", "services")}).Run(dataCtx)
 		return nil
+	})
+	g.Go(func() error {
+		return (&dataplane.Routes{Reg: reg, Router: rt, Domain: cfg.RouterDomain, Log: log.With("component", "routes")}).Run(dataCtx)
 	})
 	g.Go(func() error {
 		err := (&dataplane.Services{Reg: reg, Proxy: px, Log: log.With("component", "dataplane")}).Run(dataCtx)
@@ -236,16 +247,6 @@ func writeSecretFile(path string, data []byte) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-// noRoutes answers on the router's address until routes are served there:
-// every host is unknown.
-type noRoutes struct{}
-
-func (noRoutes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(http.StatusNotFound)
-	fmt.Fprintf(w, "slipway: no route for host %q\n", r.Host)
-}
-
 // processBaseEnv picks the variables of Slipway's own environment that
 // local processes need to behave as in a shell. Nothing else leaks: not
 // Slipway's flags, tokens or cloud credentials.
@@ -271,8 +272,11 @@ func (p podLogs) PodLogs(ctx context.Context, project, pod, container string, op
 
 // drainers waits on every data plane: a pod leaves traffic only when each
 // of them has acknowledged it.
-type drainers struct{ px *proxy.Proxy }
+type drainers struct {
+	px *proxy.Proxy
+	rt *router.Router
+}
 
 func (d drainers) WaitDrained(ctx context.Context, ip netip.Addr) error {
-	return d.px.WaitDrainedIP(ctx, ip)
+	return errors.Join(d.px.WaitDrainedIP(ctx, ip), d.rt.WaitDrainedIP(ctx, ip))
 }

@@ -317,3 +317,88 @@ func TestTerminationOrderThroughService(t *testing.T) {
 		t.Errorf("the pod exited with %d requests it had accepted still unanswered", open)
 	}
 }
+
+// routeLoad is startLoad against the router, with the route's Host header.
+func routeLoad(routerAddr, host string, clients, fresh int) *load {
+	l := &load{stop: make(chan struct{}), pids: map[string]int{}}
+	for i := range clients + fresh {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1, DisableKeepAlives: i >= clients}}
+			for {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				req, _ := http.NewRequest("GET", "http://"+routerAddr+"/", nil)
+				req.Host = host
+				resp, err := c.Do(req)
+				if err != nil {
+					l.fail(err.Error())
+					continue
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 200 || !strings.HasPrefix(string(body), "hello from v1") {
+					l.fail(fmt.Sprintf("status %d body %q err %v", resp.StatusCode, body, err))
+					continue
+				}
+				l.ok.Add(1)
+				l.mu.Lock()
+				l.pids[resp.Header.Get("X-Pod")]++
+				l.mu.Unlock()
+			}
+		}()
+	}
+	return l
+}
+
+// TestRouterLosesNoRequestWhileScaling sends public traffic through the
+// router to an app that exits at once on SIGTERM while it is scaled and
+// its pods deleted.
+func TestRouterLosesNoRequestWhileScaling(t *testing.T) {
+	p := startPlatform(t, t.TempDir())
+	m := strings.Replace(helloManifest(3, 30), "env: [{name: VERSION, value: v1}]",
+		"env: [{name: VERSION, value: v1}, {name: ON_SIGTERM, value: exit}]", 1) + `---
+apiVersion: slipway.dev/v1
+kind: Route
+metadata: {name: hello}
+spec:
+  to: {service: hello}
+`
+	p.ok("apply", "-f", writeFile(t, t.TempDir(), "hello.yaml", m))
+	p.waitApp("hello", 3, 60*time.Second)
+	waitUntil(t, 20*time.Second, "the route is admitted", func() bool {
+		out := p.ok("get", "routes")
+		return strings.Contains(out, "hello-default.localhost") && strings.Contains(out, "True")
+	})
+	l := routeLoad(p.router, "hello-default.localhost", 32, 4)
+	waitUntil(t, 10*time.Second, "traffic flows through the router", func() bool { return l.ok.Load() > 200 })
+	for _, n := range []int{6, 1, 4} {
+		p.ok("scale", "app/hello", "--replicas", fmt.Sprint(n))
+		p.waitApp("hello", n, 90*time.Second)
+	}
+	var pods struct {
+		Items []struct{ Metadata struct{ Name string } }
+	}
+	json.Unmarshal([]byte(p.ok("get", "pods", "-l", "app=hello", "-o", "json")), &pods)
+	p.ok("delete", "pod", pods.Items[0].Metadata.Name)
+	p.waitApp("hello", 4, 90*time.Second)
+	before := l.ok.Load()
+	waitUntil(t, 10*time.Second, "traffic still flows", func() bool { return l.ok.Load() > before+100 })
+	l.end(t)
+
+	// An unknown host is the router's 404, not an error.
+	req, _ := http.NewRequest("GET", "http://"+p.router+"/", nil)
+	req.Host = "nobody.example.test"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown host: status %d, want 404", resp.StatusCode)
+	}
+}

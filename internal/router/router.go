@@ -1,0 +1,593 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/http/httputil"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultIdleConnTimeout is how long a pooled upstream connection may sit
+// idle. It is below the keep-alive timeout of common app servers (Node.js
+// and Apache 5 s, Puma 20 s, nginx 75 s), so the router nearly always
+// closes an idle connection before the app does and rarely sends a request
+// on a connection the app is closing; the rare race left (gunicorn's 2 s)
+// is covered by the retry of requests nothing of which reached the app.
+// On loopback a new connection costs tens of microseconds.
+const DefaultIdleConnTimeout = 4 * time.Second
+
+// DefaultConnectTimeout bounds a connect to an endpoint.
+const DefaultConnectTimeout = 5 * time.Second
+
+// DefaultMaxIdleConnsPerEndpoint sizes each endpoint's connection pool for
+// a few hundred concurrent clients.
+const DefaultMaxIdleConnsPerEndpoint = 256
+
+// Options configures a Router.
+type Options struct {
+	Logger *slog.Logger
+	// TrustedProxies are the peers whose X-Forwarded-For, -Proto, -Host and
+	// Forwarded headers are kept (and appended to); from any other peer
+	// they are replaced.
+	TrustedProxies []netip.Prefix
+	// IdleConnTimeout: DefaultIdleConnTimeout when 0.
+	IdleConnTimeout time.Duration
+	// ConnectTimeout: DefaultConnectTimeout when 0; a route's
+	// Timeouts.Connect shortens it for that route.
+	ConnectTimeout time.Duration
+	// MaxIdleConnsPerEndpoint: DefaultMaxIdleConnsPerEndpoint when 0.
+	MaxIdleConnsPerEndpoint int
+}
+
+// Router is an http.Handler serving the applied Table. Its methods are
+// safe for concurrent use.
+type Router struct {
+	log     *slog.Logger
+	opts    Options
+	proxy   *httputil.ReverseProxy
+	rnd     randSource
+	applyMu sync.Mutex
+
+	// cur is the table new requests use. settled is the newest table none
+	// of whose predecessors has a pick in progress: an endpoint in neither
+	// gets no new request until a table adds it again.
+	cur     atomic.Pointer[Table]
+	settled atomic.Pointer[Table]
+
+	epMu sync.Mutex
+	eps  map[netip.AddrPort]*endpoint // every endpoint of a table or with requests in flight
+
+	notifyMu sync.Mutex
+	notify   chan struct{}
+
+	// Counters outlive tables: Apply binds each table to them.
+	statsMu    sync.Mutex
+	routeStats map[string]*counters
+	revStats   map[revKey]*counters
+	epStats    map[netip.AddrPort]*counters
+}
+
+// transport is an endpoint's own connection pool, so that the pool of a
+// leaving endpoint can be emptied without touching the others.
+type transport = *http.Transport
+
+type ctxKey struct{}
+
+// attempt is one request's state between ServeHTTP and RoundTrip.
+type attempt struct {
+	route  *route
+	rev    *revision
+	ep     *endpoint
+	status int // of the answer: the upstream's, or the router's own
+	host   string
+	retry  bool                    // a retry happened
+	cancel context.CancelCauseFunc // ends the request (cause errTimeout on a response timeout)
+}
+
+var (
+	errTimeout = errors.New("upstream response timeout")
+)
+
+// globalRand uses math/rand/v2's concurrent-safe package functions.
+type globalRand struct{}
+
+func (globalRand) IntN(n int) int       { return rand.IntN(n) }
+func (globalRand) Int64N(n int64) int64 { return rand.Int64N(n) }
+func (r *Router) waitChan() chan struct{} {
+	r.notifyMu.Lock()
+	defer r.notifyMu.Unlock()
+	return r.notify
+}
+
+// New returns a Router serving an empty table (every request gets 404).
+func New(opts Options) *Router {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.IdleConnTimeout <= 0 {
+		opts.IdleConnTimeout = DefaultIdleConnTimeout
+	}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = DefaultConnectTimeout
+	}
+	if opts.MaxIdleConnsPerEndpoint <= 0 {
+		opts.MaxIdleConnsPerEndpoint = DefaultMaxIdleConnsPerEndpoint
+	}
+	r := &Router{
+		log:    opts.Logger,
+		opts:   opts,
+		rnd:    globalRand{},
+		eps:    map[netip.AddrPort]*endpoint{},
+		notify: make(chan struct{}),
+
+		routeStats: map[string]*counters{},
+		revStats:   map[revKey]*counters{},
+		epStats:    map[netip.AddrPort]*counters{},
+	}
+	r.proxy = &httputil.ReverseProxy{
+		Rewrite: r.rewrite,
+		ModifyResponse: func(resp *http.Response) error {
+			resp.Request.Context().Value(ctxKey{}).(*attempt).status = resp.StatusCode
+			return nil
+		},
+		Transport:     roundTripper{r},
+		FlushInterval: -1, // stream: never hold a response back
+		ErrorHandler:  r.proxyError,
+		ErrorLog:      slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
+	}
+	t, _ := Build(Input{})
+	r.cur.Store(t)
+	r.settled.Store(t)
+	return r
+}
+
+// Apply makes t the table the router serves, without touching a listener.
+// When it returns, no request will pick an endpoint t lacks, and pooled
+// idle connections to such endpoints are closed. A nil t serves nothing.
+func (r *Router) Apply(t *Table) {
+	r.applyMu.Lock()
+	defer r.applyMu.Unlock()
+	if t == nil {
+		t, _ = Build(Input{})
+	}
+	if t.applied.Swap(true) {
+		// Bound already (here or to another Router) and maybe still in
+		// use by requests: bind a fresh copy instead.
+		t, _ = Build(t.in)
+		t.applied.Store(true)
+	}
+	r.epMu.Lock()
+	for addr, ep := range t.members {
+		if have := r.eps[addr]; have != nil {
+			ep = have
+		} else {
+			ep.tr = r.newTransport(ep)
+			r.eps[addr] = ep
+		}
+		ep.leaving.Store(false)
+		t.members[addr] = ep
+	}
+	r.epMu.Unlock()
+	r.bindStats(t)
+	// Point the routes at the interned endpoints before anyone can see t.
+	for _, rt := range t.routes {
+		for _, b := range rt.backends {
+			for _, v := range b.revisions {
+				for i, ep := range v.endpoints {
+					v.endpoints[i] = t.members[ep.addr]
+				}
+			}
+		}
+	}
+
+	old := r.cur.Swap(t)
+	// Wait out every pick on the old table: after this, a request either
+	// counted itself in flight on an old endpoint or picks from t.
+	old.gate.Lock()
+	old.gate.Unlock() //nolint:staticcheck // an empty critical section is the point: a barrier
+	r.settled.Store(t)
+
+	r.epMu.Lock()
+	for addr, ep := range r.eps {
+		if t.members[addr] != nil {
+			continue
+		}
+		ep.leaving.Store(true)
+		if ep.inflight.Load() == 0 {
+			ep.closeConns()
+			delete(r.eps, addr)
+		} else {
+			ep.tr.CloseIdleConnections() // the busy ones close when their request ends
+		}
+	}
+	r.epMu.Unlock()
+	r.broadcast()
+}
+
+func (r *Router) broadcast() {
+	r.notifyMu.Lock()
+	close(r.notify)
+	r.notify = make(chan struct{})
+	r.notifyMu.Unlock()
+}
+
+// trackedConn is an upstream connection its endpoint can close: a
+// connection whose request just ended is returned to the pool by the
+// transport's own goroutine, after the request is counted out, so
+// CloseIdleConnections alone could miss it.
+type trackedConn struct {
+	net.Conn
+	ep   *endpoint
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.ep.connMu.Lock()
+		delete(c.ep.conns, c)
+		c.ep.connMu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+// closeConns closes every connection to e. Call it only when no request is
+// in flight to e and none can start (e is leaving).
+func (e *endpoint) closeConns() {
+	e.tr.CloseIdleConnections()
+	e.connMu.Lock()
+	conns := make([]*trackedConn, 0, len(e.conns))
+	for c := range e.conns {
+		conns = append(conns, c)
+	}
+	e.connMu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+func (r *Router) newTransport(ep *endpoint) *http.Transport {
+	d := &net.Dialer{Timeout: r.opts.ConnectTimeout, KeepAlive: 30 * time.Second}
+	target := ep.addr.String()
+	return &http.Transport{
+		// The request's URL names the endpoint too; dialling addr makes
+		// sure this pool only ever holds connections to it.
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			if a, ok := ctx.Value(ctxKey{}).(*attempt); ok && a.route.timeouts.Connect > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, a.route.timeouts.Connect)
+				defer cancel()
+			}
+			c, err := d.DialContext(ctx, network, target)
+			if err != nil {
+				return nil, err
+			}
+			tc := &trackedConn{Conn: c, ep: ep}
+			ep.connMu.Lock()
+			if ep.conns == nil {
+				ep.conns = map[*trackedConn]struct{}{}
+			}
+			ep.conns[tc] = struct{}{}
+			ep.connMu.Unlock()
+			return tc, nil
+		},
+		MaxIdleConns:          r.opts.MaxIdleConnsPerEndpoint,
+		MaxIdleConnsPerHost:   r.opts.MaxIdleConnsPerEndpoint,
+		IdleConnTimeout:       r.opts.IdleConnTimeout,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true, // pass bodies through as the app sent them
+	}
+}
+
+// acquire picks an endpoint of the route serving host and path in the
+// current table and counts the request in flight on it, under the table's
+// gate (see Apply). A retry passes the revision it failed on (prefer) and
+// the address that failed (ex): it stays in that revision when another of
+// its endpoints is ready, so that retries keep the traffic split.
+func (r *Router) acquire(req *http.Request, host string, prefer *revision, ex netip.AddrPort) (*route, pick) {
+	for {
+		t := r.cur.Load()
+		t.gate.RLock()
+		if r.cur.Load() != t { // swapped meanwhile: Apply may be past the barrier
+			t.gate.RUnlock()
+			continue
+		}
+		rt := t.lookup(host, req.URL.Path)
+		var p pick
+		if rt != nil && prefer != nil {
+			p = rt.sameRevision(prefer, r.rnd, ex)
+		}
+		if rt != nil && p.ep == nil {
+			p = rt.choose(req, r.rnd, ex)
+		}
+		if p.ep != nil {
+			p.ep.inflight.Add(1)
+		}
+		t.gate.RUnlock()
+		return rt, p
+	}
+}
+
+func (r *Router) release(ep *endpoint) {
+	if ep.inflight.Add(-1) == 0 && ep.leaving.Load() {
+		r.epMu.Lock()
+		// Checked again under epMu: Apply may have taken it back.
+		if ep.leaving.Load() && ep.inflight.Load() == 0 {
+			ep.closeConns()
+		}
+		r.epMu.Unlock()
+		r.broadcast()
+	}
+}
+
+// ServeHTTP implements http.Handler.
+func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	start := time.Now()
+	host := canonicalHost(req.Host)
+	rt, p := r.acquire(req, host, nil, netip.AddrPort{})
+	if rt == nil {
+		http.Error(w, fmt.Sprintf("slipway router: no route for host %q and path %q", host, req.URL.Path), http.StatusNotFound)
+		return
+	}
+	if p.ep == nil {
+		http.Error(w, fmt.Sprintf("slipway router: route %s has no ready endpoint", rt.key), http.StatusServiceUnavailable)
+		rt.stats.observe(http.StatusServiceUnavailable, time.Since(start))
+		return
+	}
+	ctx, cancel := context.WithCancelCause(req.Context())
+	defer cancel(nil)
+	a := &attempt{route: rt, rev: p.rev, ep: p.ep, host: host, cancel: cancel}
+	rt.stats.inflight.Add(1)
+	a.rev.stats.inflight.Add(1)
+	defer func() {
+		d := time.Since(start)
+		r.release(a.ep)
+		a.rev.stats.inflight.Add(-1)
+		rt.stats.inflight.Add(-1)
+		// The route last: once it counts a request, all is counted.
+		for _, c := range []*counters{a.ep.stats, a.rev.stats, rt.stats} {
+			c.observe(a.status, d)
+		}
+	}()
+	if p.sticky != "" {
+		c := &http.Cookie{Name: rt.affinity.CookieName, Value: p.sticky, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
+		if rt.affinity.TTL > 0 {
+			c.MaxAge = int(rt.affinity.TTL / time.Second)
+		}
+		w.Header().Add("Set-Cookie", c.String())
+	}
+	if rt.maxBodyBytes > 0 && req.Body != nil {
+		req.Body = http.MaxBytesReader(w, req.Body, rt.maxBodyBytes)
+	}
+	r.proxy.ServeHTTP(w, req.WithContext(context.WithValue(ctx, ctxKey{}, a)))
+}
+
+func (r *Router) rewrite(pr *httputil.ProxyRequest) {
+	a := pr.In.Context().Value(ctxKey{}).(*attempt)
+	pr.Out.URL.Scheme = "http"
+	pr.Out.URL.Host = a.ep.addr.String()
+	pr.Out.Host = pr.In.Host // the app sees the public host
+
+	peer, _ := netip.ParseAddrPort(pr.In.RemoteAddr)
+	if r.trusted(peer.Addr()) {
+		// Rewrite mode removed these from Out; a trusted proxy's are kept.
+		for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"} {
+			if v := pr.In.Header[h]; len(v) > 0 {
+				pr.Out.Header[h] = v
+			}
+		}
+	}
+	proto := "http"
+	if pr.In.TLS != nil {
+		proto = "https"
+	}
+	trustedHost := pr.Out.Header.Get("X-Forwarded-Host")
+	trustedProto := pr.Out.Header.Get("X-Forwarded-Proto")
+	pr.SetXForwarded()
+	if trustedHost != "" {
+		pr.Out.Header.Set("X-Forwarded-Host", trustedHost)
+	}
+	if trustedProto != "" {
+		pr.Out.Header.Set("X-Forwarded-Proto", trustedProto)
+	}
+	fwd := fmt.Sprintf("for=%s;host=%q;proto=%s", forwardedNode(peer.Addr()), pr.In.Host, proto)
+	if prior := pr.Out.Header.Values("Forwarded"); len(prior) > 0 {
+		fwd = strings.Join(prior, ", ") + ", " + fwd
+	}
+	pr.Out.Header.Set("Forwarded", fwd)
+}
+
+func forwardedNode(a netip.Addr) string {
+	if a.Is6() && !a.Is4In6() {
+		return `"[` + a.String() + `]"`
+	}
+	return a.Unmap().String()
+}
+
+func (r *Router) trusted(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range r.opts.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Router) proxyError(w http.ResponseWriter, req *http.Request, err error) {
+	a := req.Context().Value(ctxKey{}).(*attempt)
+	status := http.StatusBadGateway
+	var mb *http.MaxBytesError
+	switch {
+	case errors.As(err, &mb):
+		status = http.StatusRequestEntityTooLarge
+	case errors.Is(err, errTimeout) || errors.Is(context.Cause(req.Context()), errTimeout):
+		status = http.StatusGatewayTimeout
+	case req.Context().Err() != nil:
+		return // the client went away: nobody to answer
+	}
+	a.status = status
+	r.log.Debug("upstream request failed", "host", req.Host, "path", req.URL.Path, "status", status, "err", err)
+	http.Error(w, fmt.Sprintf("slipway router: %s", http.StatusText(status)), status)
+}
+
+type roundTripper struct{ r *Router }
+
+// RoundTrip sends req to the attempt's endpoint and, when that fails before
+// any byte of the request reached it (a refused or failed connect, or a
+// failure before the headers were written), once more to another
+// endpoint, never the same address.
+func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	r := rt.r
+	a := req.Context().Value(ctxKey{}).(*attempt)
+	body := req.Body
+	if body != nil && body != http.NoBody {
+		// The transport closes the body on failure; keep it usable for a
+		// retry (the server closes the inbound body itself).
+		req.Body = io.NopCloser(body)
+	}
+	resp, wrote, err := r.try(req, a)
+	if err != nil {
+		a.countError()
+	}
+	replayable := (body == nil || body == http.NoBody) && idempotent(req.Method)
+	if err == nil || wrote && !replayable || a.retry || req.Context().Err() != nil {
+		return resp, err
+	}
+	failed := a.ep.addr
+	_, p := r.acquire(req, a.host, a.rev, failed)
+	if p.ep == nil {
+		return nil, err
+	}
+	r.release(a.ep)
+	a.rev.stats.inflight.Add(-1)
+	p.rev.stats.inflight.Add(1)
+	a.rev, a.ep, a.retry = p.rev, p.ep, true
+	a.route.stats.retries.Add(1)
+	a.rev.stats.retries.Add(1)
+	a.ep.stats.retries.Add(1)
+	r.log.Debug("retrying request on another endpoint", "route", a.route.key, "failed", failed, "endpoint", p.ep.addr, "err", err)
+	out := req.Clone(req.Context())
+	out.URL.Host = p.ep.addr.String()
+	out.Body = req.Body
+	resp, _, err = r.try(out, a)
+	if err != nil {
+		a.countError()
+	}
+	return resp, err
+}
+
+func (a *attempt) countError() {
+	a.route.stats.upErrors.Add(1)
+	a.rev.stats.upErrors.Add(1)
+	a.ep.stats.upErrors.Add(1)
+}
+
+// try sends req to a.ep; wrote reports whether any of the request may have
+// reached the endpoint.
+func (r *Router) try(req *http.Request, a *attempt) (resp *http.Response, wrote bool, err error) {
+	var wroteHeaders atomic.Bool
+	ctx := httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		WroteHeaders: func() { wroteHeaders.Store(true) },
+	})
+	if d := a.route.timeouts.Response; d > 0 {
+		t := time.AfterFunc(d, func() { a.cancel(errTimeout) })
+		defer t.Stop()
+	}
+	resp, err = a.ep.tr.RoundTrip(req.WithContext(ctx))
+	if err != nil && errors.Is(context.Cause(ctx), errTimeout) {
+		err = fmt.Errorf("%w after %s: %w", errTimeout, a.route.timeouts.Response, err)
+	}
+	return resp, wroteHeaders.Load(), err
+}
+
+// idempotent methods may be sent again even when the first copy may have
+// reached the endpoint (RFC 9110, section 9.2.2).
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// InFlight returns the number of requests in flight to ep.
+func (r *Router) InFlight(ep netip.AddrPort) int {
+	ep = netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port())
+	r.epMu.Lock()
+	e := r.eps[ep]
+	r.epMu.Unlock()
+	if e == nil {
+		return 0
+	}
+	return int(e.inflight.Load())
+}
+
+// WaitDrained returns nil once ep is in no table the router may still pick
+// from and no request is in flight to it, or ctx's error (wrapped, naming
+// what is left) when ctx ends first.
+func (r *Router) WaitDrained(ctx context.Context, ep netip.AddrPort) error {
+	ep = netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port())
+	for {
+		ch := r.waitChan() // before the check, so no wake-up is lost
+		inTable := r.cur.Load().members[ep] != nil || r.settled.Load().members[ep] != nil
+		n := r.InFlight(ep)
+		if !inTable && n == 0 {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			if inTable {
+				return fmt.Errorf("router: endpoint %s is still in the route table: %w", ep, ctx.Err())
+			}
+			return fmt.Errorf("router: endpoint %s still has %d requests in flight: %w", ep, n, ctx.Err())
+		}
+	}
+}
+
+// WaitDrainedIP is WaitDrained for every endpoint at ip, whatever its port:
+// what the node agent asks of a pod.
+func (r *Router) WaitDrainedIP(ctx context.Context, ip netip.Addr) error {
+	ip = ip.Unmap()
+	for {
+		ch := r.waitChan() // before the check, so no wake-up is lost
+		inTable := false
+		for _, t := range []*Table{r.cur.Load(), r.settled.Load()} {
+			for ep := range t.members {
+				if ep.Addr() == ip {
+					inTable = true
+				}
+			}
+		}
+		n := 0
+		r.epMu.Lock()
+		for addr, e := range r.eps {
+			if addr.Addr() == ip {
+				n += int(e.inflight.Load())
+			}
+		}
+		r.epMu.Unlock()
+		if !inTable && n == 0 {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			if inTable {
+				return fmt.Errorf("router: an endpoint at %s is still in the route table: %w", ip, ctx.Err())
+			}
+			return fmt.Errorf("router: endpoints at %s still have %d requests in flight: %w", ip, n, ctx.Err())
+		}
+	}
+}

@@ -1,0 +1,257 @@
+package router
+
+import (
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// randSource is the randomness selection needs; *math/rand/v2.Rand has it.
+// The Router uses the package-level functions (safe for concurrent use);
+// tests pass a seeded source.
+type randSource interface {
+	IntN(n int) int
+	Int64N(n int64) int64
+}
+
+// pick is the outcome of selection. sticky is the affinity cookie value
+// to set ("" when none is to be set).
+type pick struct {
+	rev    *revision
+	ep     *endpoint
+	sticky string
+}
+
+// choose selects a revision and endpoint of r for req: a match rule first;
+// else the revision named by the client's affinity cookie while it has a
+// ready endpoint; else a weighted choice between backends (weights 0-256)
+// and, within the backend, between revisions. Within a revision the
+// endpoint is the less loaded of two picked at random (power of two
+// choices on in-flight requests). ex, when valid, is an address already
+// tried: it is never chosen. A zero pick (nil ep) means no endpoint is
+// ready: the caller answers 503.
+func (r *route) choose(req *http.Request, rnd randSource, ex netip.AddrPort) pick {
+	for _, m := range r.match {
+		if !m.matches(req) {
+			continue
+		}
+		b := r.backends[m.backend]
+		if m.revision != 0 {
+			for _, v := range b.revisions {
+				if v.number == m.revision {
+					if ep := v.p2c(rnd, ex); ep != nil {
+						return pick{rev: v, ep: ep}
+					}
+				}
+			}
+			continue
+		}
+		if v := b.chooseRevision(rnd, ex); v != nil {
+			return pick{rev: v, ep: v.p2c(rnd, ex)}
+		}
+	}
+	var prev string
+	if name := r.affinity.CookieName; name != "" {
+		if c, err := req.Cookie(name); err == nil {
+			prev = c.Value
+			if p, ok := r.sticky(prev, rnd, ex); ok {
+				return p
+			}
+		}
+	}
+	var total int64
+	for _, b := range r.backends {
+		if b.weight > 0 && b.ready(ex) {
+			total += int64(b.weight)
+		}
+	}
+	if total == 0 {
+		return pick{}
+	}
+	n := rnd.Int64N(total)
+	for _, b := range r.backends {
+		if b.weight <= 0 || !b.ready(ex) {
+			continue
+		}
+		if n -= int64(b.weight); n < 0 {
+			v := b.chooseRevision(rnd, ex)
+			p := pick{rev: v, ep: v.p2c(rnd, ex)}
+			if r.affinity.CookieName != "" {
+				if val := v.cookie + "." + p.ep.cookie; val != prev {
+					p.sticky = val
+				}
+			}
+			return p
+		}
+	}
+	return pick{} // unreachable: n < total
+}
+
+// sticky resolves an affinity cookie "<backend>.<revision>.<endpoint>":
+// the revision while it has a ready endpoint, and the endpoint itself
+// while it is one of them.
+func (r *route) sticky(val string, rnd randSource, ex netip.AddrPort) (pick, bool) {
+	i := strings.LastIndexByte(val, '.')
+	if i < 0 {
+		return pick{}, false
+	}
+	v := r.byCookie[val[:i]]
+	if v == nil {
+		return pick{}, false
+	}
+	for _, ep := range v.endpoints {
+		if ep.cookie == val[i+1:] && ep.addr != ex {
+			return pick{rev: v, ep: ep}, true
+		}
+	}
+	ep := v.p2c(rnd, ex)
+	if ep == nil {
+		return pick{}, false
+	}
+	return pick{rev: v, ep: ep, sticky: v.cookie + "." + ep.cookie}, true
+}
+
+func (m *matcher) matches(req *http.Request) bool {
+	var vals []string
+	switch m.kind {
+	case MatchHeader:
+		vals = req.Header.Values(m.name)
+	case MatchCookie:
+		for _, c := range req.CookiesNamed(m.name) {
+			vals = append(vals, c.Value)
+		}
+	case MatchQuery:
+		vals = req.URL.Query()[m.name]
+	}
+	for _, v := range vals {
+		if m.re != nil && m.re.MatchString(v) || m.re == nil && v == m.value {
+			return true
+		}
+	}
+	return false
+}
+
+// avail counts v's endpoints other than ex.
+func (v *revision) avail(ex netip.AddrPort) int {
+	n := len(v.endpoints)
+	for _, ep := range v.endpoints {
+		if ep.addr == ex {
+			n--
+		}
+	}
+	return n
+}
+
+func (b *backend) ready(ex netip.AddrPort) bool {
+	for _, v := range b.revisions {
+		if v.avail(ex) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// revisionWeight returns the weights chooseRevision draws with: the revision
+// weights when the backend has them and a weighted revision is ready,
+// else the counts of ready endpoints (ex excluded).
+func (b *backend) revisionWeight(ex netip.AddrPort) func(*revision) int64 {
+	byEndpoints := func(v *revision) int64 { return int64(v.avail(ex)) }
+	if !b.weighted {
+		return byEndpoints
+	}
+	weight := func(v *revision) int64 {
+		if v.avail(ex) == 0 {
+			return 0
+		}
+		return int64(v.weight)
+	}
+	for _, v := range b.revisions {
+		if weight(v) > 0 {
+			return weight
+		}
+	}
+	return byEndpoints
+}
+
+// chooseRevision draws a revision by revisionWeight; nil when none is ready.
+func (b *backend) chooseRevision(rnd randSource, ex netip.AddrPort) *revision {
+	weight := b.revisionWeight(ex)
+	var total int64
+	for _, v := range b.revisions {
+		total += weight(v)
+	}
+	if total == 0 {
+		return nil
+	}
+	n := rnd.Int64N(total)
+	for _, v := range b.revisions {
+		if n -= weight(v); n < 0 {
+			return v
+		}
+	}
+	return nil
+}
+
+// revisionShares are the revisions' percentages of the backend's traffic.
+func (b *backend) revisionShares() []float64 {
+	weight := b.revisionWeight(netip.AddrPort{})
+	var total int64
+	for _, v := range b.revisions {
+		total += weight(v)
+	}
+	out := make([]float64, len(b.revisions))
+	for i, v := range b.revisions {
+		if total > 0 {
+			out[i] = 100 * float64(weight(v)) / float64(total)
+		}
+	}
+	return out
+}
+
+// p2c returns the less loaded of two distinct endpoints picked at random
+// (the first on a tie), never ex; nil when there is none.
+func (v *revision) p2c(rnd randSource, ex netip.AddrPort) *endpoint {
+	eps := v.endpoints
+	if v.avail(ex) != len(eps) {
+		eps = make([]*endpoint, 0, len(eps))
+		for _, ep := range v.endpoints {
+			if ep.addr != ex {
+				eps = append(eps, ep)
+			}
+		}
+	}
+	switch len(eps) {
+	case 0:
+		return nil
+	case 1:
+		return eps[0]
+	}
+	i := rnd.IntN(len(eps))
+	j := rnd.IntN(len(eps) - 1)
+	if j >= i {
+		j++
+	}
+	if eps[j].inflight.Load() < eps[i].inflight.Load() {
+		return eps[j]
+	}
+	return eps[i]
+}
+
+// sameRevision picks an endpoint other than ex of the revision of r that
+// is v, or the same service and revision number as v (v may be of an older
+// table); a zero pick when there is none.
+func (r *route) sameRevision(v *revision, rnd randSource, ex netip.AddrPort) pick {
+	for _, b := range r.backends {
+		if b.service != v.backend.service {
+			continue
+		}
+		for _, w := range b.revisions {
+			if w.number == v.number {
+				if ep := w.p2c(rnd, ex); ep != nil {
+					return pick{rev: w, ep: ep}
+				}
+			}
+		}
+	}
+	return pick{}
+}

@@ -1,0 +1,297 @@
+package router
+
+import (
+	"math"
+	"net/netip"
+	"slices"
+	"sync/atomic"
+	"time"
+)
+
+// LatencyBounds are the upper bounds of the latency histogram's buckets:
+// from 100 µs, each 1.5 times the last, to about 65 s; a last bucket holds
+// the rest. Quantiles are interpolated within a bucket.
+var LatencyBounds = func() []time.Duration {
+	var b []time.Duration
+	for d := float64(100 * time.Microsecond); d < float64(70*time.Second); d *= 1.5 {
+		b = append(b, time.Duration(d))
+	}
+	return b
+}()
+
+// Snapshot is a set of cumulative counters. Take two and Sub them for the
+// figures of the window between.
+type Snapshot struct {
+	// Requests by status class of the answer the client got: [2] counts
+	// 2xx, [5] 5xx (the router's own 502, 503 and 504 included); [0]
+	// counts requests that got no answer (the client left).
+	Requests [6]int64
+	// UpstreamErrors counts failed attempts to get a response from an
+	// endpoint (a refused connect, a reset, a timeout), retried or not.
+	UpstreamErrors int64
+	Retries        int64
+	InFlight       int64 // now, not cumulative
+	// Latency counts requests by duration, from arrival to the end of the
+	// response; Latency[i] is for durations up to LatencyBounds[i], the
+	// last for the rest.
+	Latency []int64
+}
+
+// Total is the number of requests counted.
+func (s Snapshot) Total() int64 {
+	var n int64
+	for _, c := range s.Requests {
+		n += c
+	}
+	return n
+}
+
+// SuccessRate is the share of answered requests that were not 5xx, and
+// false when there were none.
+func (s Snapshot) SuccessRate() (float64, bool) {
+	answered := s.Total() - s.Requests[0]
+	if answered == 0 {
+		return 0, false
+	}
+	return float64(answered-s.Requests[5]) / float64(answered), true
+}
+
+// Sub returns the counts of s since prev (InFlight is s's).
+func (s Snapshot) Sub(prev Snapshot) Snapshot {
+	out := s
+	for i := range out.Requests {
+		out.Requests[i] -= prev.Requests[i]
+	}
+	out.UpstreamErrors -= prev.UpstreamErrors
+	out.Retries -= prev.Retries
+	out.Latency = slices.Clone(s.Latency)
+	for i := range out.Latency {
+		if i < len(prev.Latency) {
+			out.Latency[i] -= prev.Latency[i]
+		}
+	}
+	return out
+}
+
+// Quantile returns the latency below which a share q (0-1) of the counted
+// requests fell, interpolated within its bucket; 0 when none was counted.
+// A quantile in the last, unbounded bucket reports its lower bound.
+func (s Snapshot) Quantile(q float64) time.Duration {
+	var total int64
+	for _, c := range s.Latency {
+		total += c
+	}
+	if total == 0 {
+		return 0
+	}
+	rank := q * float64(total)
+	var seen float64
+	for i, c := range s.Latency {
+		if c == 0 {
+			continue
+		}
+		if seen+float64(c) >= rank {
+			lo := time.Duration(0)
+			if i > 0 {
+				lo = LatencyBounds[i-1]
+			}
+			if i >= len(LatencyBounds) {
+				return lo
+			}
+			frac := math.Max(0, (rank-seen)/float64(c))
+			return lo + time.Duration(frac*float64(LatencyBounds[i]-lo))
+		}
+		seen += float64(c)
+	}
+	return LatencyBounds[len(LatencyBounds)-1]
+}
+
+// counters are the live form of a Snapshot.
+type counters struct {
+	requests [6]atomic.Int64
+	upErrors atomic.Int64
+	retries  atomic.Int64
+	inflight atomic.Int64
+	latency  []atomic.Int64
+}
+
+func newCounters() *counters {
+	return &counters{latency: make([]atomic.Int64, len(LatencyBounds)+1)}
+}
+
+func (c *counters) observe(status int, d time.Duration) {
+	class := status / 100
+	if class < 0 || class > 5 {
+		class = 0
+	}
+	c.requests[class].Add(1)
+	i, _ := slices.BinarySearch(LatencyBounds, d)
+	c.latency[i].Add(1)
+}
+
+func (c *counters) snapshot() Snapshot {
+	s := Snapshot{UpstreamErrors: c.upErrors.Load(), Retries: c.retries.Load(), InFlight: c.inflight.Load(),
+		Latency: make([]int64, len(c.latency))}
+	for i := range c.requests {
+		s.Requests[i] = c.requests[i].Load()
+	}
+	for i := range c.latency {
+		s.Latency[i] = c.latency[i].Load()
+	}
+	return s
+}
+
+// RouteStats are a route's counters: all its requests, and those of each
+// backend revision that served some.
+type RouteStats struct {
+	Route     string
+	Total     Snapshot
+	Revisions []RevisionStats
+}
+
+// RevisionStats are the counters of one revision of a backend of a route.
+type RevisionStats struct {
+	Service  string
+	Revision int64
+	Snapshot
+}
+
+type revKey struct {
+	route, service string
+	revision       int64
+}
+
+// Stats returns the counters of route (project/name), false when the
+// router has never served it. Counters outlive table changes; those of a
+// route or revision that left the table are kept (so a window spanning
+// a change loses nothing).
+func (r *Router) Stats(route string) (RouteStats, bool) {
+	r.statsMu.Lock()
+	defer r.statsMu.Unlock()
+	c := r.routeStats[route]
+	if c == nil {
+		return RouteStats{}, false
+	}
+	out := RouteStats{Route: route, Total: c.snapshot()}
+	for k, rc := range r.revStats {
+		if k.route == route {
+			out.Revisions = append(out.Revisions, RevisionStats{Service: k.service, Revision: k.revision, Snapshot: rc.snapshot()})
+		}
+	}
+	slices.SortFunc(out.Revisions, func(a, b RevisionStats) int {
+		if a.Service != b.Service {
+			if a.Service < b.Service {
+				return -1
+			}
+			return 1
+		}
+		return int(a.Revision - b.Revision)
+	})
+	return out, true
+}
+
+// EndpointStats returns the counters of requests sent to ep by any route,
+// false when the router knows nothing of it.
+func (r *Router) EndpointStats(ep netip.AddrPort) (Snapshot, bool) {
+	ep = netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port())
+	r.statsMu.Lock()
+	defer r.statsMu.Unlock()
+	c := r.epStats[ep]
+	if c == nil {
+		return Snapshot{}, false
+	}
+	s := c.snapshot()
+	s.InFlight = int64(r.InFlight(ep))
+	return s, true
+}
+
+// bindStats points t's routes, revisions and endpoints at the router's
+// counters, creating those missing.
+func (r *Router) bindStats(t *Table) {
+	r.statsMu.Lock()
+	defer r.statsMu.Unlock()
+	for key, rt := range t.routes {
+		if r.routeStats[key] == nil {
+			r.routeStats[key] = newCounters()
+		}
+		rt.stats = r.routeStats[key]
+		for _, b := range rt.backends {
+			for _, v := range b.revisions {
+				k := revKey{key, b.service, v.number}
+				if r.revStats[k] == nil {
+					r.revStats[k] = newCounters()
+				}
+				v.stats = r.revStats[k]
+			}
+		}
+	}
+	for addr, ep := range t.members {
+		if r.epStats[addr] == nil {
+			r.epStats[addr] = newCounters()
+		}
+		if ep.stats == nil { // set once, before the endpoint is published
+			ep.stats = r.epStats[addr]
+		}
+	}
+}
+
+// RouteView is a route as the router serves it now: what controllers read
+// back to confirm a weight change is applied.
+type RouteView struct {
+	Route    string
+	Host     string
+	Path     string
+	Backends []BackendView
+}
+
+// BackendView is one backend as applied. Share is the percentage of the
+// route's weighted traffic it gets now (backends without a ready endpoint
+// get none).
+type BackendView struct {
+	Service   string
+	Weight    int32
+	Share     float64
+	Revisions []RevisionView
+}
+
+// RevisionView is one revision as applied: its configured weight, its
+// ready endpoints, and the percentage of its backend's traffic it gets now
+// (after the fall-back to endpoint counts, when that applies).
+type RevisionView struct {
+	Revision  int64
+	Weight    int32
+	Endpoints []netip.AddrPort
+	Share     float64
+}
+
+// View returns route (project/name) as the current table serves it, false
+// when the table has no such route.
+func (r *Router) View(route string) (RouteView, bool) {
+	rt := r.cur.Load().routes[route]
+	if rt == nil {
+		return RouteView{}, false
+	}
+	v := RouteView{Route: rt.key, Host: rt.host, Path: rt.path}
+	var total int64
+	for _, b := range rt.backends {
+		if b.weight > 0 && b.ready(netip.AddrPort{}) {
+			total += int64(b.weight)
+		}
+	}
+	for _, b := range rt.backends {
+		bv := BackendView{Service: b.service, Weight: b.weight}
+		if total > 0 && b.weight > 0 && b.ready(netip.AddrPort{}) {
+			bv.Share = 100 * float64(b.weight) / float64(total)
+		}
+		shares := b.revisionShares()
+		for i, rv := range b.revisions {
+			view := RevisionView{Revision: rv.number, Weight: rv.weight, Share: shares[i]}
+			for _, ep := range rv.endpoints {
+				view.Endpoints = append(view.Endpoints, ep.addr)
+			}
+			bv.Revisions = append(bv.Revisions, view)
+		}
+		v.Backends = append(v.Backends, bv)
+	}
+	return v, true
+}
