@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"reflect"
+	"time"
 
 	"slipway.dev/slipway/internal/api"
 	"slipway.dev/slipway/internal/controller"
@@ -13,6 +14,7 @@ import (
 var (
 	appKind, _      = api.LookupKind("App")
 	revisionKind, _ = api.LookupKind("Revision")
+	podKind, _      = api.LookupKind("Pod")
 )
 
 // Controller reconciles Apps into Revisions.
@@ -20,6 +22,8 @@ type Controller struct {
 	Reg    *registry.Registry
 	Events *controller.Recorder
 	Log    *slog.Logger
+	// Now is the clock minReadySeconds is measured with (time.Now if nil).
+	Now func() time.Time
 }
 
 // Run watches Apps and Revisions until ctx ends.
@@ -50,7 +54,22 @@ func (c *Controller) Reconcile(ctx context.Context, key controller.Key) (control
 	if err != nil {
 		return controller.Result{}, err
 	}
-	p := PlanApp(app, revs)
+	var res controller.Result
+	planned := revs
+	if d := minReady(app); d > 0 {
+		pods, err := c.pods(ctx, key)
+		if err != nil {
+			return controller.Result{}, err
+		}
+		now := time.Now
+		if c.Now != nil {
+			now = c.Now
+		}
+		avail, wait := AvailablePods(pods, d, now())
+		planned = withAvailable(revs, avail)
+		res.RequeueAfter = wait // a pod becoming available changes no record: look again then
+	}
+	p := PlanApp(app, planned)
 	if p.Create != nil {
 		if _, err := c.Reg.Create(ctx, p.Create); err != nil && !api.IsAlreadyExists(err) {
 			return controller.Result{}, err
@@ -80,7 +99,7 @@ func (c *Controller) Reconcile(ctx context.Context, key controller.Key) (control
 			return controller.Result{}, err
 		}
 	}
-	return controller.Result{}, nil
+	return res, nil
 }
 
 func (c *Controller) revisions(ctx context.Context, key controller.Key) ([]*api.Revision, error) {
@@ -95,6 +114,21 @@ func (c *Controller) revisions(ctx context.Context, key controller.Key) ([]*api.
 		}
 	}
 	return revs, nil
+}
+
+// pods lists the pods of the App named by key.
+func (c *Controller) pods(ctx context.Context, key controller.Key) ([]*api.Pod, error) {
+	objs, _, err := c.Reg.List(ctx, podKind, key.Project, registry.ListOptions{LabelSelector: api.LabelApp + "=" + key.Name})
+	if err != nil {
+		return nil, err
+	}
+	pods := make([]*api.Pod, 0, len(objs))
+	for _, o := range objs {
+		if p := o.(*api.Pod); p.Spec.App == key.Name {
+			pods = append(pods, p)
+		}
+	}
+	return pods, nil
 }
 
 // deleteRevisions removes the revisions of a deleted App; the replication

@@ -39,7 +39,7 @@ func TestFirstApplyCreatesRevisionOne(t *testing.T) {
 	}
 }
 
-func TestTemplateChangeMakesNextRevisionAndScalesOldToZero(t *testing.T) {
+func TestTemplateChangeMakesNextRevisionAtFirstSurgeStep(t *testing.T) {
 	v1 := app(2, "v1")
 	r1 := revisionOf(v1, 1, 2, 2)
 	v2 := app(2, "v2")
@@ -47,8 +47,12 @@ func TestTemplateChangeMakesNextRevisionAndScalesOldToZero(t *testing.T) {
 	if p.Create == nil || p.Create.Spec.Number != 2 || p.Create.Spec.TemplateHash == r1.Spec.TemplateHash {
 		t.Fatalf("Create = %+v", p.Create)
 	}
-	if diff := cmp.Diff(map[string]int32{"hello-1": 0}, p.Scale); diff != "" {
-		t.Errorf("Scale (-want +got):\n%s", diff)
+	// Default maxSurge 25% of 2 rounds up to 1; maxUnavailable 0 keeps revision 1 whole.
+	if p.Create.Spec.Replicas != 1 || len(p.Scale) != 0 {
+		t.Errorf("new revision at %d, Scale %v; want 1 and no scaling", p.Create.Spec.Replicas, p.Scale)
+	}
+	if c := api.FindCondition(p.Status.Conditions, "Progressing"); p.Status.Phase != api.AppProgressing || c == nil || c.Reason != "NewRevisionCreated" {
+		t.Errorf("status %+v", p.Status)
 	}
 }
 
@@ -71,7 +75,8 @@ func TestSettledAppIsHealthy(t *testing.T) {
 		t.Fatalf("settled app planned changes: %+v", p)
 	}
 	want := api.AppStatus{ObservedGeneration: 3, Phase: api.AppHealthy, LatestRevision: 1, StableRevision: 1,
-		Replicas: 2, ReadyReplicas: 2, AvailableReplicas: 2, Traffic: []api.TrafficTarget{{Revision: 1, Weight: 100}}}
+		Replicas: 2, ReadyReplicas: 2, AvailableReplicas: 2, Traffic: []api.TrafficTarget{{Revision: 1, Weight: 100}},
+		Conditions: []api.Condition{{Type: "Progressing", Status: api.ConditionTrue, Reason: "NewRevisionAvailable", Message: "revision 1"}}}
 	if diff := cmp.Diff(want, p.Status); diff != "" {
 		t.Errorf("status (-want +got):\n%s", diff)
 	}

@@ -224,28 +224,37 @@ func TestKillNineAdoptsPods(t *testing.T) {
 	}
 }
 
-// podPIDs asks each pod directly which process answers.
+// podPIDs asks each pod directly which process answers. Right after a
+// restart the records may still show the addresses of the last run: it
+// waits until every pod's recorded address answers with that pod's name.
 func podPIDs(t *testing.T, p *platform) map[string]string {
 	t.Helper()
-	var pods struct {
-		Items []struct {
-			Metadata struct{ Name string }
-			Status   struct{ PodIP string }
+	var out map[string]string
+	waitUntil(t, 30*time.Second, "every pod answers at its recorded address", func() bool {
+		var pods struct {
+			Items []struct {
+				Metadata struct{ Name string }
+				Status   struct{ PodIP string }
+			}
 		}
-	}
-	json.Unmarshal([]byte(p.ok("get", "pods", "-l", "app=hello", "-o", "json")), &pods)
-	out := map[string]string{}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for _, it := range pods.Items {
-		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+it.Status.PodIP+":8080/", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatalf("pod %s at %s: %v", it.Metadata.Name, it.Status.PodIP, err)
+		json.Unmarshal([]byte(p.ok("get", "pods", "-l", "app=hello", "-o", "json")), &pods)
+		out = map[string]string{}
+		for _, it := range pods.Items {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+it.Status.PodIP+":8080/", nil)
+			resp, err := http.DefaultClient.Do(req)
+			cancel()
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			if resp.Header.Get("X-Pod") != it.Metadata.Name {
+				return false
+			}
+			out[it.Metadata.Name] = resp.Header.Get("X-Pid")
 		}
-		resp.Body.Close()
-		out[it.Metadata.Name] = resp.Header.Get("X-Pid")
-	}
+		return len(out) > 0
+	})
 	return out
 }
 

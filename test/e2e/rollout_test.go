@@ -1,0 +1,220 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// versionLoad is like load but accepts answers from v1 or v2, counts them
+// per version, and measures the longest gap between two answers.
+type versionLoad struct {
+	v1, v2, failed  atomic.Int64
+	mu              sync.Mutex
+	errs            []string
+	lastOK          time.Time
+	lastV1, firstV2 time.Time
+	maxGap          time.Duration
+	stop            chan struct{}
+	wg              sync.WaitGroup
+}
+
+func startVersionLoad(url string, clients, fresh int) *versionLoad {
+	l := &versionLoad{stop: make(chan struct{}), lastOK: time.Now()}
+	for i := range clients + fresh {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1, DisableKeepAlives: i >= clients}}
+			for {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				resp, err := c.Get(url)
+				if err != nil {
+					l.fail(err.Error())
+					continue
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				switch {
+				case err != nil || resp.StatusCode != 200:
+					l.fail(fmt.Sprintf("status %d body %q err %v", resp.StatusCode, body, err))
+				case strings.HasPrefix(string(body), "hello from v1"):
+					l.answered(&l.v1)
+				case strings.HasPrefix(string(body), "hello from v2"):
+					l.answered(&l.v2)
+				default:
+					l.fail(fmt.Sprintf("unexpected body %q", body))
+				}
+			}
+		}()
+	}
+	return l
+}
+
+func (l *versionLoad) answered(n *atomic.Int64) {
+	n.Add(1)
+	now := time.Now()
+	l.mu.Lock()
+	if n == &l.v1 {
+		l.lastV1 = now
+	} else if l.firstV2.IsZero() {
+		l.firstV2 = now
+	}
+	l.maxGap = max(l.maxGap, now.Sub(l.lastOK))
+	l.lastOK = now
+	l.mu.Unlock()
+}
+
+func (l *versionLoad) fail(msg string) {
+	l.failed.Add(1)
+	l.mu.Lock()
+	if len(l.errs) < 10 {
+		l.errs = append(l.errs, msg)
+	}
+	l.mu.Unlock()
+	// Keep failing clients from spinning while no pod answers (Recreate).
+	select {
+	case <-l.stop:
+	case <-time.After(5 * time.Millisecond):
+	}
+}
+
+func (l *versionLoad) end(t *testing.T) {
+	t.Helper()
+	close(l.stop)
+	l.wg.Wait()
+	t.Logf("load: %d answers from v1, %d from v2, %d failed; longest gap without an answer %v", l.v1.Load(), l.v2.Load(), l.failed.Load(), l.maxGap)
+}
+
+// rolloutManifest is the sample app with 3 replicas, the given strategy
+// block and VERSION.
+func rolloutManifest(strategy, version string) string {
+	m := strings.Replace(helloManifest(3, 30), "  replicas: 3\n", "  replicas: 3\n  strategy:\n"+strategy, 1)
+	return strings.Replace(m, "value: v1}", "value: "+version+"}", 1)
+}
+
+// waitRolledOut waits until the App is Healthy on revision rev with 3
+// ready pods, and only pods of that revision exist.
+func (p *platform) waitRolledOut(rev int64, d time.Duration) {
+	p.t.Helper()
+	waitUntil(p.t, d, fmt.Sprintf("app hello is Healthy on revision %d with 3 ready pods and no others", rev), func() bool {
+		var a struct {
+			Status struct {
+				Phase                          string
+				LatestRevision, StableRevision int64
+				Replicas, ReadyReplicas        int
+			}
+		}
+		if json.Unmarshal([]byte(p.ok("get", "app", "hello", "-o", "json")), &a) != nil {
+			return false
+		}
+		s := a.Status
+		if s.Phase != "Healthy" || s.LatestRevision != rev || s.StableRevision != rev || s.Replicas != 3 || s.ReadyReplicas != 3 {
+			return false
+		}
+		var pods struct {
+			Items []struct {
+				Metadata struct{ Labels map[string]string }
+			}
+		}
+		if json.Unmarshal([]byte(p.ok("get", "pods", "-l", "app=hello", "-o", "json")), &pods) != nil || len(pods.Items) != 3 {
+			return false
+		}
+		for _, it := range pods.Items {
+			if it.Metadata.Labels["revision"] != fmt.Sprint(rev) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestRollingRolloutLosesNoRequest rolls the sample app from v1 to v2 with
+// maxSurge 1 / maxUnavailable 0 under load through its service: no request
+// fails, and v2 answers alone at the end.
+func TestRollingRolloutLosesNoRequest(t *testing.T) {
+	p := startPlatform(t, t.TempDir())
+	strategy := "    type: Rolling\n    rolling: {maxSurge: 1, maxUnavailable: 0}\n"
+	dir := t.TempDir()
+	p.ok("apply", "-f", writeFile(t, dir, "v1.yaml", rolloutManifest(strategy, "v1")))
+	p.waitRolledOut(1, 60*time.Second)
+	ip := p.serviceIP("hello")
+	l := startVersionLoad("http://"+ip+":80/", 32, 4)
+	waitUntil(t, 10*time.Second, "traffic flows", func() bool { return l.v1.Load() > 100 })
+
+	p.ok("apply", "-f", writeFile(t, dir, "v2.yaml", rolloutManifest(strategy, "v2")))
+	p.waitRolledOut(2, 120*time.Second)
+	// Requests v1 pods accepted before they left may still be answered
+	// while they drain; after 200 more answers, only v2 may answer.
+	v2 := l.v2.Load()
+	waitUntil(t, 10*time.Second, "v2 answers after the rollout", func() bool { return l.v2.Load() > v2+200 })
+	v1, v2 := l.v1.Load(), l.v2.Load()
+	waitUntil(t, 10*time.Second, "v2 goes on answering", func() bool { return l.v2.Load() > v2+200 })
+	l.end(t)
+	if n := l.failed.Load(); n != 0 {
+		t.Errorf("%d requests failed during the rolling rollout; first errors: %q", n, l.errs)
+	}
+	if got := l.v1.Load(); got != v1 {
+		t.Errorf("v1 answered %d requests after its pods were gone", got-v1)
+	}
+}
+
+// TestRecreateRolloutHasAGap rolls the sample app from v1 to v2 with
+// Recreate under load: by design no pod answers for a while; the rollout
+// completes on v2 and the gap is logged.
+func TestRecreateRolloutHasAGap(t *testing.T) {
+	p := startPlatform(t, t.TempDir())
+	strategy := "    type: Recreate\n"
+	dir := t.TempDir()
+	p.ok("apply", "-f", writeFile(t, dir, "v1.yaml", rolloutManifest(strategy, "v1")))
+	p.waitRolledOut(1, 60*time.Second)
+	ip := p.serviceIP("hello")
+	l := startVersionLoad("http://"+ip+":80/", 32, 4)
+	waitUntil(t, 10*time.Second, "traffic flows", func() bool { return l.v1.Load() > 100 })
+
+	p.ok("apply", "-f", writeFile(t, dir, "v2.yaml", rolloutManifest(strategy, "v2")))
+	p.waitRolledOut(2, 120*time.Second)
+	v2 := l.v2.Load()
+	waitUntil(t, 10*time.Second, "v2 answers after the rollout", func() bool { return l.v2.Load() > v2+200 })
+	l.end(t)
+	t.Logf("Recreate: longest time without an answer %v (downtime by design), %d failed requests; last v1 answer %v before the first v2 one",
+		l.maxGap, l.failed.Load(), l.firstV2.Sub(l.lastV1))
+}
+
+// TestRollingRolloutWaitsMinReadySeconds: with minReadySeconds 2 and
+// maxSurge 1 / maxUnavailable 0, each of the 3 new pods must have been
+// ready for 2s before an old one goes or the rollout completes, so the
+// rollout takes at least 6s; no request fails.
+func TestRollingRolloutWaitsMinReadySeconds(t *testing.T) {
+	p := startPlatform(t, t.TempDir())
+	strategy := "    type: Rolling\n    rolling: {maxSurge: 1, maxUnavailable: 0, minReadySeconds: 2}\n"
+	dir := t.TempDir()
+	p.ok("apply", "-f", writeFile(t, dir, "v1.yaml", rolloutManifest(strategy, "v1")))
+	p.waitRolledOut(1, 60*time.Second)
+	ip := p.serviceIP("hello")
+	l := startVersionLoad("http://"+ip+":80/", 8, 2)
+	waitUntil(t, 10*time.Second, "traffic flows", func() bool { return l.v1.Load() > 100 })
+
+	start := time.Now()
+	p.ok("apply", "-f", writeFile(t, dir, "v2.yaml", rolloutManifest(strategy, "v2")))
+	p.waitRolledOut(2, 120*time.Second)
+	took := time.Since(start)
+	l.end(t)
+	t.Logf("rollout took %v", took)
+	if took < 6*time.Second {
+		t.Errorf("rollout took %v: 3 pods each ready for minReadySeconds 2 one after another need at least 6s", took)
+	}
+	if n := l.failed.Load(); n != 0 {
+		t.Errorf("%d requests failed; first errors: %q", n, l.errs)
+	}
+}
