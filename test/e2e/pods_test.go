@@ -90,39 +90,59 @@ type load struct {
 	wg         sync.WaitGroup
 }
 
-// startLoad runs `clients` keep-alive clients plus `fresh` clients that
-// open a new connection for every request.
-func startLoad(url string, clients, fresh int) *load {
-	l := &load{stop: make(chan struct{}), pids: map[string]int{}}
+// drive runs `clients` keep-alive clients plus `fresh` clients that open a
+// new connection for every request, each sending GET url (with Host host
+// when set) until stop closes, and hands every outcome to handle.
+func drive(url, host string, clients, fresh int, stop <-chan struct{}, wg *sync.WaitGroup, handle func(resp *http.Response, body []byte, err error)) {
 	for i := range clients + fresh {
-		l.wg.Add(1)
+		wg.Add(1)
 		go func() {
-			defer l.wg.Done()
+			defer wg.Done()
 			c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1, DisableKeepAlives: i >= clients}}
 			for {
 				select {
-				case <-l.stop:
+				case <-stop:
 					return
 				default:
 				}
-				resp, err := c.Get(url)
+				req, _ := http.NewRequest("GET", url, nil)
+				if host != "" {
+					req.Host = host
+				}
+				resp, err := c.Do(req)
 				if err != nil {
-					l.fail(err.Error())
+					handle(nil, nil, err)
 					continue
 				}
 				body, err := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				if err != nil || resp.StatusCode != 200 || !strings.HasPrefix(string(body), "hello from v1") {
-					l.fail(fmt.Sprintf("status %d body %q err %v", resp.StatusCode, body, err))
-					continue
-				}
-				l.ok.Add(1)
-				l.mu.Lock()
-				l.pids[resp.Header.Get("X-Pod")]++
-				l.mu.Unlock()
+				handle(resp, body, err)
 			}
 		}()
 	}
+}
+
+// startLoad drives url, accepting only v1's answer.
+func startLoad(url string, clients, fresh int) *load {
+	return startLoadHost(url, "", clients, fresh)
+}
+
+func startLoadHost(url, host string, clients, fresh int) *load {
+	l := &load{stop: make(chan struct{}), pids: map[string]int{}}
+	drive(url, host, clients, fresh, l.stop, &l.wg, func(resp *http.Response, body []byte, err error) {
+		if err != nil || resp.StatusCode != 200 || !strings.HasPrefix(string(body), "hello from v1") {
+			status := 0
+			if resp != nil {
+				status = resp.StatusCode
+			}
+			l.fail(fmt.Sprintf("status %d body %q err %v", status, body, err))
+			return
+		}
+		l.ok.Add(1)
+		l.mu.Lock()
+		l.pids[resp.Header.Get("X-Pod")]++
+		l.mu.Unlock()
+	})
 	return l
 }
 
@@ -327,43 +347,6 @@ func TestTerminationOrderThroughService(t *testing.T) {
 	}
 }
 
-// routeLoad is startLoad against the router, with the route's Host header.
-func routeLoad(routerAddr, host string, clients, fresh int) *load {
-	l := &load{stop: make(chan struct{}), pids: map[string]int{}}
-	for i := range clients + fresh {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1, DisableKeepAlives: i >= clients}}
-			for {
-				select {
-				case <-l.stop:
-					return
-				default:
-				}
-				req, _ := http.NewRequest("GET", "http://"+routerAddr+"/", nil)
-				req.Host = host
-				resp, err := c.Do(req)
-				if err != nil {
-					l.fail(err.Error())
-					continue
-				}
-				body, err := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if err != nil || resp.StatusCode != 200 || !strings.HasPrefix(string(body), "hello from v1") {
-					l.fail(fmt.Sprintf("status %d body %q err %v", resp.StatusCode, body, err))
-					continue
-				}
-				l.ok.Add(1)
-				l.mu.Lock()
-				l.pids[resp.Header.Get("X-Pod")]++
-				l.mu.Unlock()
-			}
-		}()
-	}
-	return l
-}
-
 // TestRouterLosesNoRequestWhileScaling sends public traffic through the
 // router to an app that exits at once on SIGTERM while it is scaled and
 // its pods deleted.
@@ -383,7 +366,7 @@ spec:
 		out := p.ok("get", "routes")
 		return strings.Contains(out, "hello-default.localhost") && strings.Contains(out, "True")
 	})
-	l := routeLoad(p.router, "hello-default.localhost", 32, 4)
+	l := startLoadHost("http://"+p.router+"/", "hello-default.localhost", 32, 4)
 	waitUntil(t, 10*time.Second, "traffic flows through the router", func() bool { return l.ok.Load() > 200 })
 	for _, n := range []int{6, 1, 4} {
 		p.ok("scale", "app/hello", "--replicas", fmt.Sprint(n))

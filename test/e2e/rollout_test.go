@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -27,37 +26,20 @@ type versionLoad struct {
 
 func startVersionLoad(url string, clients, fresh int) *versionLoad {
 	l := &versionLoad{stop: make(chan struct{}), lastOK: time.Now()}
-	for i := range clients + fresh {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1, DisableKeepAlives: i >= clients}}
-			for {
-				select {
-				case <-l.stop:
-					return
-				default:
-				}
-				resp, err := c.Get(url)
-				if err != nil {
-					l.fail(err.Error())
-					continue
-				}
-				body, err := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				switch {
-				case err != nil || resp.StatusCode != 200:
-					l.fail(fmt.Sprintf("status %d body %q err %v", resp.StatusCode, body, err))
-				case strings.HasPrefix(string(body), "hello from v1"):
-					l.answered(&l.v1)
-				case strings.HasPrefix(string(body), "hello from v2"):
-					l.answered(&l.v2)
-				default:
-					l.fail(fmt.Sprintf("unexpected body %q", body))
-				}
-			}
-		}()
-	}
+	drive(url, "", clients, fresh, l.stop, &l.wg, func(resp *http.Response, body []byte, err error) {
+		switch {
+		case err != nil:
+			l.fail(err.Error())
+		case resp.StatusCode != 200:
+			l.fail(fmt.Sprintf("status %d body %q", resp.StatusCode, body))
+		case strings.HasPrefix(string(body), "hello from v1"):
+			l.answered(&l.v1)
+		case strings.HasPrefix(string(body), "hello from v2"):
+			l.answered(&l.v2)
+		default:
+			l.fail(fmt.Sprintf("unexpected body %q", body))
+		}
+	})
 	return l
 }
 
