@@ -40,6 +40,9 @@ type Options struct {
 	Version string
 	// Ready, when set, is consulted by GET /readyz besides the store.
 	Ready func(ctx context.Context) error
+	// Metrics, when set, serves GET /metrics (authenticated like the API:
+	// Prometheus sends the token with bearer_token_file).
+	Metrics http.Handler
 	// Logs serves GET .../pods/{name}/log; without it that path answers 503.
 	Logs LogSource
 }
@@ -82,6 +85,9 @@ func New(reg *registry.Registry, opts Options) http.Handler {
 	s.mux.HandleFunc("/api/v1/projects/{project}/{plural}/{name}", s.handle(s.item))
 	s.mux.HandleFunc("/api/v1/projects/{project}/{plural}/{name}/status", s.handle(s.status))
 	s.mux.HandleFunc("/api/v1/projects/{project}/pods/{name}/log", s.handle(s.podLog))
+	if opts.Metrics != nil {
+		s.mux.Handle("GET /metrics", opts.Metrics)
+	}
 	s.mux.HandleFunc("/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return api.Errorf(api.ReasonNotFound, "no such path %q: the API is under /api/v1", r.URL.Path)
 	}))

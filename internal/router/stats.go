@@ -295,3 +295,39 @@ func (r *Router) View(route string) (RouteView, bool) {
 	}
 	return v, true
 }
+
+// AllStats returns the counters of every route the router has served,
+// sorted by route: what a metrics scrape reads.
+func (r *Router) AllStats() []RouteStats {
+	r.statsMu.Lock()
+	keys := make([]string, 0, len(r.routeStats))
+	for k := range r.routeStats {
+		keys = append(keys, k)
+	}
+	r.statsMu.Unlock()
+	slices.Sort(keys)
+	out := make([]RouteStats, 0, len(keys))
+	for _, k := range keys {
+		if s, ok := r.Stats(k); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// AllEndpointStats returns the counters of every endpoint the router knows.
+func (r *Router) AllEndpointStats() map[netip.AddrPort]Snapshot {
+	r.statsMu.Lock()
+	eps := make([]netip.AddrPort, 0, len(r.epStats))
+	for ep := range r.epStats {
+		eps = append(eps, ep)
+	}
+	r.statsMu.Unlock()
+	out := make(map[netip.AddrPort]Snapshot, len(eps))
+	for _, ep := range eps {
+		if s, ok := r.EndpointStats(ep); ok {
+			out[ep] = s
+		}
+	}
+	return out
+}

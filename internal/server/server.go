@@ -30,6 +30,7 @@ import (
 	"slipway.dev/slipway/internal/runtime"
 	"slipway.dev/slipway/internal/runtime/process"
 	"slipway.dev/slipway/internal/services"
+	"slipway.dev/slipway/internal/telemetry"
 	"slipway.dev/slipway/internal/store/bolt"
 )
 
@@ -126,7 +127,7 @@ func Run(ctx context.Context, cfg Config) error {
 		BaseEnv: processBaseEnv(os.Environ()),
 	})
 	apiSrv := &http.Server{
-		Handler:           apiserver.New(reg, apiserver.Options{Logger: log, Version: cfg.Version, Logs: podLogs{agent}}),
+		Handler:           apiserver.New(reg, apiserver.Options{Logger: log, Version: cfg.Version, Logs: podLogs{agent}, Metrics: telemetry.Handler(rt)}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),

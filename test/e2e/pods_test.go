@@ -382,6 +382,40 @@ spec:
 	waitUntil(t, 10*time.Second, "traffic still flows", func() bool { return l.ok.Load() > before+100 })
 	l.end(t)
 
+	// The router counted what it served: /metrics on the API address, with
+	// the token (and 401 without).
+	tok, err := os.ReadFile(filepath.Join(p.dataDir, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	noAuth, err := http.Get(p.apiURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	noAuth.Body.Close()
+	if noAuth.StatusCode != http.StatusUnauthorized {
+		t.Errorf("/metrics without a token: %d, want 401", noAuth.StatusCode)
+	}
+	mreq, _ := http.NewRequest("GET", p.apiURL+"/metrics", nil)
+	mreq.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	mresp, err := http.DefaultClient.Do(mreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	var served float64
+	for _, line := range strings.Split(string(metrics), "\n") {
+		if strings.HasPrefix(line, "slipway_router_requests_total{") && strings.Contains(line, `class="2xx"`) && strings.Contains(line, `route="default/hello"`) {
+			var v float64
+			fmt.Sscan(line[strings.LastIndex(line, " ")+1:], &v)
+			served += v
+		}
+	}
+	if served < float64(l.ok.Load()) {
+		t.Errorf("/metrics counts %v 2xx answers on route default/hello, the clients got %d", served, l.ok.Load())
+	}
+
 	// An unknown host is the router's 404, not an error.
 	req, _ := http.NewRequest("GET", "http://"+p.router+"/", nil)
 	req.Host = "nobody.example.test"
