@@ -122,6 +122,9 @@ Start the platform with "slipway up", then drive it with the other verbs.`,
 		newDeleteCmd(e, g),
 		newLogsCmd(e, g),
 		newScaleCmd(e, g),
+		newRolloutCmd(e, g),
+		newExposeCmd(e, g),
+		newSetCmd(e, g),
 		newVersionCmd(e, g),
 	)
 	return root

@@ -10,10 +10,6 @@ import (
 	"slipway.dev/slipway/internal/api"
 )
 
-// scaleAttempts bounds the read-modify-write retries when the App keeps
-// changing under the command (a controller writing it, another user).
-const scaleAttempts = 5
-
 func newScaleCmd(e *env, g *globals) *cobra.Command {
 	var replicas int
 	cmd := &cobra.Command{
@@ -45,7 +41,7 @@ Only apps can be scaled.`,
 				return err
 			}
 			for _, n := range names {
-				if err := scaleApp(cmd.Context(), cn, info, n, int32(replicas)); err != nil {
+				if err := scaleApp(cmd.Context(), cn, n, int32(replicas)); err != nil {
 					return err
 				}
 				fmt.Fprintf(e.stdout, "%s/%s scaled\n", strings.ToLower(info.Kind), n)
@@ -60,24 +56,13 @@ Only apps can be scaled.`,
 
 // scaleApp sets spec.replicas with compare-and-swap on the resourceVersion
 // read, re-reading on a conflict so that no concurrent change is lost.
-func scaleApp(ctx context.Context, cn *conn, info api.KindInfo, name string, replicas int32) error {
-	for range scaleAttempts {
-		obj, err := cn.c.Get(ctx, info, cn.project, name)
-		if err != nil {
-			return err
-		}
-		app, ok := obj.(*api.App)
-		if !ok {
-			return fmt.Errorf("the server returned %T for app %s", obj, name)
-		}
+func scaleApp(ctx context.Context, cn *conn, name string, replicas int32) error {
+	_, err := updateApp(ctx, cn, name, "scaled", func(app *api.App) (bool, error) {
 		if app.Spec.Replicas != nil && *app.Spec.Replicas == replicas {
-			return nil
+			return false, nil
 		}
 		app.Spec.Replicas = &replicas
-		_, err = cn.c.Update(ctx, app)
-		if !api.IsConflict(err) {
-			return err
-		}
-	}
-	return fmt.Errorf("app %s changed %d times while it was being scaled: try again", name, scaleAttempts)
+		return true, nil
+	})
+	return err
 }

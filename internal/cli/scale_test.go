@@ -136,8 +136,8 @@ func TestScaleGivesUpAfterRepeatedConflicts(t *testing.T) {
 	if want := "error: app hello changed 5 times while it was being scaled: try again\n"; code != 1 || out != "" || errOut != want {
 		t.Fatalf("code %d, stdout %q, stderr %q; want 1 and %q", code, out, errOut, want)
 	}
-	if got := puts.Load(); got != scaleAttempts {
-		t.Fatalf("%d PUTs, want %d", got, scaleAttempts)
+	if got := puts.Load(); got != updateAttempts {
+		t.Fatalf("%d PUTs, want %d", got, updateAttempts)
 	}
 	if got := *a.app(t, "hello").Spec.Replicas; got != 1 {
 		t.Fatalf("replicas %d, want 1 unchanged", got)
