@@ -70,8 +70,8 @@ just work. SIGINT or SIGTERM stops everything gracefully.`,
 						logger.Warn("could not write the CLI config file", "path", configFile, "err", err)
 					}
 				}
-				fmt.Fprintf(e.stderr, "Slipway %s is up.\n  API:     %s\n  Router:  http://%s\n  Data:    %s\n  Token:   %s\nStop it with Ctrl-C.\n",
-					Version(), info.APIURL, info.HTTPAddr, info.DataDir, info.TokenFile)
+				fmt.Fprintf(e.stderr, "Slipway %s is up.\n  API:     %s\n  Router:  http://%s\n  TLS:     %s\n  Data:    %s\n  Token:   %s\nStop it with Ctrl-C.\n",
+					Version(), info.APIURL, info.HTTPAddr, orDefault(info.HTTPSAddr, "off"), info.DataDir, info.TokenFile)
 			}
 			cfg.Version = Version()
 			return server.Run(cmd.Context(), cfg)
@@ -81,6 +81,7 @@ just work. SIGINT or SIGTERM stops everything gracefully.`,
 	f.StringVar(&cfg.DataDir, "data-dir", "", "where the store, logs and the admin token live (default $XDG_DATA_HOME/slipway, i.e. ~/.local/share/slipway)")
 	f.StringVar(&cfg.APIAddr, "api-addr", "127.0.0.1:7070", "address of the API server")
 	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "address of the router's HTTP listener")
+	f.StringVar(&cfg.HTTPSAddr, "https-addr", "127.0.0.1:8443", "address of the router's HTTPS listener for routes with tls (\"\" to disable)")
 	f.StringVar(&cfg.Runtime, "runtime", "process", "how pods run: process (local processes)")
 	f.BoolVar(&cfg.KeepPods, "keep-pods", false, "leave pods running when Slipway stops; the next start adopts them")
 	f.StringVar(&cfg.RouterDomain, "router-domain", "localhost", "a Route without a host is served at <route>-<project>.<router-domain>")

@@ -3,11 +3,15 @@ package dataplane
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,8 +21,9 @@ import (
 )
 
 var (
-	routeKind = mustKind("Route")
-	appKind   = mustKind("App")
+	routeKind  = mustKind("Route")
+	appKind    = mustKind("App")
+	secretKind = mustKind("Secret")
 )
 
 // DefaultRouterDomain makes a route's default host
@@ -27,6 +32,22 @@ const DefaultRouterDomain = "localhost"
 
 // ConditionAdmitted is the Route condition the router writes.
 const ConditionAdmitted = "Admitted"
+
+// ConditionTLSReady is the condition of a Route with spec.tls: whether its
+// certificate is served. Reasons are the TLS* constants.
+const ConditionTLSReady = "TLSReady"
+
+// TLSReady reasons.
+const (
+	TLSLoaded         = "CertificateLoaded"
+	TLSSecretNotFound = "SecretNotFound"
+	TLSSecretKey      = "SecretKeyMissing"
+	TLSInvalid        = "InvalidCertificate"
+	TLSHostMismatch   = "CertificateHostMismatch"
+	TLSNotAdmitted    = "RouteNotAdmitted"
+	secretCertKey     = "tls.crt"
+	secretPrivateKey  = "tls.key"
+)
 
 // Routes keeps Router's table equal to the admitted Routes, their
 // Services' ready endpoints and the Apps' traffic splits, and writes each
@@ -37,6 +58,12 @@ type Routes struct {
 	Log    *slog.Logger
 	Domain string           // router domain; DefaultRouterDomain when empty
 	Now    func() time.Time // for condition transition times; time.Now when nil
+	// Certs, when set, receives the certificates of the admitted routes
+	// with spec.tls (from their Secrets, which are then watched too) and
+	// their insecure policies.
+	Certs *router.Certs
+
+	certCache map[string]cachedCert // project/secret → parsed; used by Run only
 
 	mu     sync.Mutex
 	objs   map[string]map[string]api.Object // kind → project/name → object
@@ -55,6 +82,10 @@ func (s *Routes) Run(ctx context.Context) error {
 		s.Now = time.Now
 	}
 	kinds := []api.KindInfo{routeKind, serviceKind, endpointsKind, appKind}
+	if s.Certs != nil {
+		kinds = append(kinds, secretKind)
+	}
+	s.certCache = map[string]cachedCert{}
 	s.objs = map[string]map[string]api.Object{}
 	for _, k := range kinds {
 		s.objs[k.Kind] = map[string]api.Object{}
@@ -100,6 +131,15 @@ func (s *Routes) Run(ctx context.Context) error {
 				verdicts[re.Key] = verdict{status: verdicts[re.Key].status, refusal: &router.Refusal{Reason: router.ReasonInvalid, Message: re.Err.Error()}}
 			}
 		}
+		routes := typed[*api.Route](snap[routeKind.Kind])
+		var tlsConds map[string]api.Condition
+		if s.Certs != nil {
+			var tin router.TLSInput
+			tin, tlsConds = s.tlsInput(in, routes, typed[*api.Secret](snap[secretKind.Kind]))
+			// Before the table: a new route's policy None or Redirect is
+			// in force by the time the route is served.
+			errs = append(errs, s.Certs.Apply(tin)...)
+		}
 		s.Router.Apply(t)
 		if msg := errString(errors.Join(errs...)); msg != lastErr {
 			if msg != "" {
@@ -107,7 +147,7 @@ func (s *Routes) Run(ctx context.Context) error {
 			}
 			lastErr = msg
 		}
-		s.writeStatuses(ctx, typed[*api.Route](snap[routeKind.Kind]), verdicts)
+		s.writeStatuses(ctx, routes, verdicts, tlsConds)
 	}
 }
 
@@ -119,28 +159,47 @@ func typed[T api.Object](objs []api.Object) []T {
 	return out
 }
 
-// writeStatuses writes each route's admission where it differs from its
+// writeStatuses writes each route's admission (and, with Certs, its
+// TLSReady condition, absent without spec.tls) where it differs from its
 // stored status. A failed write is retried on the next change (a conflict
 // means the route changed, which is a change).
-func (s *Routes) writeStatuses(ctx context.Context, routes []*api.Route, verdicts map[string]verdict) {
+func (s *Routes) writeStatuses(ctx context.Context, routes []*api.Route, verdicts map[string]verdict, tlsConds map[string]api.Condition) {
 	for _, rt := range routes {
 		v, ok := verdicts[objKey(rt)]
 		if !ok {
 			continue
 		}
-		want := admittedCondition(v)
-		old := findCondition(rt.Status.Conditions, ConditionAdmitted)
-		if rt.Status.Host == v.status.Host && old != nil && old.Status == want.Status && old.Reason == want.Reason && old.Message == want.Message {
-			continue
+		want := map[string]*api.Condition{ConditionAdmitted: new(admittedCondition(v))}
+		if s.Certs != nil {
+			want[ConditionTLSReady] = nil // removed unless the route has TLS
+			if c, ok := tlsConds[objKey(rt)]; ok {
+				want[ConditionTLSReady] = &c
+			}
 		}
-		want.LastTransitionTime = s.Now().UTC()
-		if old != nil && old.Status == want.Status {
-			want.LastTransitionTime = old.LastTransitionTime
+		same := rt.Status.Host == v.status.Host
+		for typ, w := range want {
+			old := findCondition(rt.Status.Conditions, typ)
+			if (old == nil) != (w == nil) || old != nil && (old.Status != w.Status || old.Reason != w.Reason || old.Message != w.Message) {
+				same = false
+			}
+		}
+		if same {
+			continue
 		}
 		next := *rt
 		next.Status.Host = v.status.Host
-		next.Status.Conditions = slices.DeleteFunc(slices.Clone(rt.Status.Conditions), func(c api.Condition) bool { return c.Type == ConditionAdmitted })
-		next.Status.Conditions = append(next.Status.Conditions, want)
+		next.Status.Conditions = slices.DeleteFunc(slices.Clone(rt.Status.Conditions), func(c api.Condition) bool { _, ok := want[c.Type]; return ok })
+		for _, typ := range []string{ConditionAdmitted, ConditionTLSReady} {
+			w := want[typ]
+			if w == nil {
+				continue
+			}
+			w.LastTransitionTime = s.Now().UTC()
+			if old := findCondition(rt.Status.Conditions, typ); old != nil && old.Status == w.Status {
+				w.LastTransitionTime = old.LastTransitionTime
+			}
+			next.Status.Conditions = append(next.Status.Conditions, *w)
+		}
 		if _, err := s.Reg.UpdateStatus(ctx, &next); err != nil && ctx.Err() == nil {
 			s.Log.Info("cannot write route status; will retry on the next change", "route", objKey(rt), "err", err)
 		}
@@ -363,4 +422,126 @@ func trafficOf(app *api.App) (map[int64]int32, bool) {
 		w[t.Revision] += t.Weight
 	}
 	return w, true
+}
+
+// cachedCert is a Secret's parsed key pair, kept while the Secret's
+// version is unchanged: parsing keys on every table rebuild (each endpoint
+// change makes one) would cost far more than the rebuild.
+type cachedCert struct {
+	uid     string
+	version int64
+	cert    *tls.Certificate
+	reason  string // a TLS* reason when cert is nil
+	msg     string
+}
+
+// tlsInput is the TLS of the admitted routes in in, and the TLSReady
+// condition of every route with spec.tls (admitted or not). A route whose
+// Secret is missing or holds no valid key pair for its host gets no
+// certificate, and a condition naming the Secret and the key at fault;
+// key material is never part of a message.
+func (s *Routes) tlsInput(in router.Input, routes []*api.Route, secrets []*api.Secret) (router.TLSInput, map[string]api.Condition) {
+	byKey := index(secrets, func(o api.Object) string { return objKey(o) })
+	admitted := map[string]router.RouteConfig{}
+	for _, rc := range in.Routes {
+		admitted[rc.Key] = rc
+	}
+	var tin router.TLSInput
+	conds := map[string]api.Condition{}
+	seen := map[string]bool{}
+	for _, rt := range routes {
+		spec := rt.Spec.TLS
+		if spec == nil {
+			continue
+		}
+		key := objKey(rt)
+		project := cmp.Or(rt.Metadata.Project, api.DefaultProject)
+		skey := project + "/" + spec.SecretName
+		seen[skey] = true
+		cert, reason, msg := s.loadCert(skey, spec.SecretName, project, byKey[skey])
+		rc, ok := admitted[key]
+		if cert != nil && ok {
+			host, err := router.NormalizeHost(rc.Host)
+			if err == nil {
+				err = cert.Leaf.VerifyHostname(host)
+			}
+			if err != nil {
+				msg = fmt.Sprintf("the certificate in secret %q (key %s, names %s) does not cover host %q", spec.SecretName, secretCertKey, strings.Join(certNames(cert), ", "), host)
+				cert, reason = nil, TLSHostMismatch
+			} else {
+				msg = fmt.Sprintf("serving the certificate in secret %q for host %q, valid until %s", spec.SecretName, host, cert.Leaf.NotAfter.UTC().Format(time.RFC3339))
+			}
+		}
+		switch {
+		case cert == nil:
+			conds[key] = api.Condition{Type: ConditionTLSReady, Status: api.ConditionFalse, Reason: reason, Message: msg}
+		case !ok:
+			conds[key] = api.Condition{Type: ConditionTLSReady, Status: api.ConditionFalse, Reason: TLSNotAdmitted,
+				Message: fmt.Sprintf("the certificate in secret %q is not served while the route is not admitted", spec.SecretName)}
+		default:
+			conds[key] = api.Condition{Type: ConditionTLSReady, Status: api.ConditionTrue, Reason: TLSLoaded, Message: msg}
+		}
+		if ok {
+			tin.Routes = append(tin.Routes, router.TLSRoute{Key: key, Host: rc.Host, Cert: cert, Insecure: spec.InsecureEdgeTerminationPolicy})
+		}
+	}
+	for k := range s.certCache {
+		if !seen[k] {
+			delete(s.certCache, k)
+		}
+	}
+	return tin, conds
+}
+
+func certNames(c *tls.Certificate) []string {
+	if len(c.Leaf.DNSNames) == 0 {
+		return []string{"none"}
+	}
+	return c.Leaf.DNSNames
+}
+
+// loadCert parses the key pair of secret (project/name skey), through the
+// cache. It returns the certificate, or why there is none.
+func (s *Routes) loadCert(skey, name, project string, secret *api.Secret) (*tls.Certificate, string, string) {
+	if secret == nil {
+		delete(s.certCache, skey)
+		return nil, TLSSecretNotFound, fmt.Sprintf("secret %q not found in project %q", name, project)
+	}
+	m := secret.Metadata
+	if c, ok := s.certCache[skey]; ok && c.uid == m.UID && c.version == m.ResourceVersion {
+		return c.cert, c.reason, c.msg
+	}
+	c := cachedCert{uid: m.UID, version: m.ResourceVersion}
+	crt, hasCrt := secret.Data[secretCertKey]
+	key, hasKey := secret.Data[secretPrivateKey]
+	var missing []string
+	if !hasCrt {
+		missing = append(missing, secretCertKey)
+	}
+	if !hasKey {
+		missing = append(missing, secretPrivateKey)
+	}
+	if len(missing) > 0 {
+		c.reason, c.msg = TLSSecretKey, fmt.Sprintf("secret %q has no key %s (a PEM certificate chain in %s and its PEM private key in %s are required)", name, strings.Join(missing, " nor "), secretCertKey, secretPrivateKey)
+	} else if pair, err := parseKeyPair(crt, key); err != nil {
+		// X509KeyPair's errors describe the PEM blocks, never their bytes.
+		c.reason, c.msg = TLSInvalid, fmt.Sprintf("secret %q keys %s and %s: %v", name, secretCertKey, secretPrivateKey, err)
+	} else {
+		c.cert = pair
+	}
+	s.certCache[skey] = c
+	return c.cert, c.reason, c.msg
+}
+
+func parseKeyPair(crt, key string) (*tls.Certificate, error) {
+	pair, err := tls.X509KeyPair([]byte(crt), []byte(key))
+	if err != nil {
+		return nil, err
+	}
+	if pair.Leaf == nil { // only with GODEBUG x509keypairleaf=0
+		if pair.Leaf, err = x509.ParseCertificate(pair.Certificate[0]); err != nil {
+			return nil, err
+		}
+	}
+	return &pair, nil
 }

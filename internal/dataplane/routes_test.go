@@ -2,9 +2,17 @@ package dataplane
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/netip"
@@ -89,9 +97,10 @@ func TestRouterInput(t *testing.T) {
 // routeEnv runs Routes over a registry on a fresh bolt file and serves its
 // router on a real listener, until the test ends.
 type routeEnv struct {
-	reg  *registry.Registry
-	rt   *router.Router
-	base string
+	reg   *registry.Registry
+	rt    *router.Router
+	certs *router.Certs
+	base  string
 }
 
 func startRoutes(t *testing.T) *routeEnv {
@@ -101,7 +110,7 @@ func startRoutes(t *testing.T) *routeEnv {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	e := &routeEnv{reg: registry.New(st, registry.Options{}), rt: router.New(router.Options{Logger: log})}
+	e := &routeEnv{reg: registry.New(st, registry.Options{}), rt: router.New(router.Options{Logger: log}), certs: router.NewCerts()}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +122,7 @@ func startRoutes(t *testing.T) *routeEnv {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := (&Routes{Reg: e.reg, Router: e.rt, Log: log}).Run(ctx); err != nil {
+		if err := (&Routes{Reg: e.reg, Router: e.rt, Certs: e.certs, Log: log}).Run(ctx); err != nil {
 			t.Errorf("Routes.Run: %v", err)
 		}
 	}()
@@ -261,6 +270,168 @@ func TestRoutesFeedsRouter(t *testing.T) {
 	waitUntil(t, "no route: 404", func() string {
 		if got := e.body("web-default.localhost"); got != `404 slipway router: no route for host "web-default.localhost" and path "/"`+"\n" {
 			return got
+		}
+		return ""
+	})
+}
+
+// pemPair makes a self-signed certificate for names and returns it and its
+// key as PEM, as a Secret holds them.
+func pemPair(t *testing.T, serial int64, names ...string) (crt, key string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
+		NotBefore: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2036, 1, 1, 0, 0, 0, 0, time.UTC),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}))
+}
+
+// TestRoutesTLS: a TLS route's certificate comes from its Secret and
+// follows it (missing, incomplete, invalid, for another host, renewed,
+// deleted), with the TLSReady condition saying which and naming the
+// Secret and key; a refused route's certificate is never served; a route
+// that drops spec.tls loses the condition and its policy.
+func TestRoutesTLS(t *testing.T) {
+	e := startRoutes(t)
+	ctx := context.Background()
+	if _, err := e.reg.Create(ctx, &api.Project{Metadata: api.ObjectMeta{Name: "other"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.reg.Create(ctx, &api.Route{Metadata: api.ObjectMeta{Name: "web"}, Spec: api.RouteSpec{Host: "a.test", To: api.RouteBackend{Service: "web"},
+		TLS: &api.RouteTLS{Termination: api.TLSEdge, SecretName: "web-tls", InsecureEdgeTerminationPolicy: api.InsecureRedirect}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsReady := func(project, name string) string {
+		o, err := e.reg.Get(ctx, routeKind, project, name)
+		if err != nil {
+			return err.Error()
+		}
+		c := findCondition(o.(*api.Route).Status.Conditions, ConditionTLSReady)
+		if c == nil {
+			return "none"
+		}
+		return fmt.Sprintf("%s %s: %s", c.Status, c.Reason, c.Message)
+	}
+	serial := func(sni string) string {
+		c, err := e.certs.GetCertificate(&tls.ClientHelloInfo{ServerName: sni})
+		if err != nil {
+			return err.Error()
+		}
+		return c.Leaf.SerialNumber.String()
+	}
+	expect := func(what, cond, cert string) {
+		t.Helper()
+		waitUntil(t, what, func() string {
+			if got := tlsReady("default", "web"); got != cond {
+				return "condition " + got
+			}
+			if got := serial("a.test"); got != cert {
+				return "certificate " + got
+			}
+			return ""
+		})
+	}
+	noCert := `slipway router: no certificate for server name "a.test"`
+	expect("secret missing", `False SecretNotFound: secret "web-tls" not found in project "default"`, noCert)
+	if p, ok := e.certs.Policy("default/web"); p != router.InsecureRedirect || !ok {
+		t.Errorf("policy %q %v, want Redirect", p, ok)
+	}
+
+	crt1, key1 := pemPair(t, 1, "a.test")
+	secObj, err := e.reg.Create(ctx, &api.Secret{Metadata: api.ObjectMeta{Name: "web-tls"}, Data: map[string]string{"tls.crt": crt1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect("key missing", `False SecretKeyMissing: secret "web-tls" has no key tls.key (a PEM certificate chain in tls.crt and its PEM private key in tls.key are required)`, noCert)
+
+	sec := secObj.(*api.Secret)
+	sec.Data = map[string]string{"tls.crt": crt1, "tls.key": "hunter2-not-pem"}
+	if secObj, err = e.reg.Update(ctx, sec); err != nil {
+		t.Fatal(err)
+	}
+	// The message names the secret and keys, never their values.
+	expect("invalid key", `False InvalidCertificate: secret "web-tls" keys tls.crt and tls.key: tls: failed to find any PEM data in key input`, noCert)
+
+	update := func(crt, key string) {
+		t.Helper()
+		sec := secObj.(*api.Secret)
+		sec.Data = map[string]string{"tls.crt": crt, "tls.key": key}
+		if secObj, err = e.reg.Update(ctx, sec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	update(crt1, key1)
+	loaded := `True CertificateLoaded: serving the certificate in secret "web-tls" for host "a.test", valid until 2036-01-01T00:00:00Z`
+	expect("valid certificate", loaded, "1")
+
+	crt2, key2 := pemPair(t, 2, "a.test")
+	update(crt2, key2)
+	expect("renewed certificate", loaded, "2")
+
+	crtB, keyB := pemPair(t, 3, "b.test")
+	update(crtB, keyB)
+	expect("certificate for another host", `False CertificateHostMismatch: the certificate in secret "web-tls" (key tls.crt, names b.test) does not cover host "a.test"`, noCert)
+	update(crt2, key2)
+	expect("back", loaded, "2")
+
+	// Another project claiming a.test with a valid certificate: refused,
+	// and its certificate is not served.
+	crtO, keyO := pemPair(t, 9, "a.test")
+	if _, err := e.reg.Create(ctx, &api.Secret{Metadata: api.ObjectMeta{Name: "mine", Project: "other"}, Data: map[string]string{"tls.crt": crtO, "tls.key": keyO}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reg.Create(ctx, &api.Route{Metadata: api.ObjectMeta{Name: "steal", Project: "other"}, Spec: api.RouteSpec{Host: "a.test", To: api.RouteBackend{Service: "web"},
+		TLS: &api.RouteTLS{Termination: api.TLSEdge, SecretName: "mine"}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "refused route's certificate", func() string {
+		if got := tlsReady("other", "steal"); got != `False RouteNotAdmitted: the certificate in secret "mine" is not served while the route is not admitted` {
+			return got
+		}
+		return ""
+	})
+	if got := serial("a.test"); got != "2" {
+		t.Errorf("a.test served certificate %s after another project's claim, want 2", got)
+	}
+	if _, ok := e.certs.Policy("other/steal"); ok {
+		t.Error("a refused route's policy is in force")
+	}
+
+	if _, err := e.reg.Delete(ctx, secretKind, "default", "web-tls", registry.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	expect("secret deleted", `False SecretNotFound: secret "web-tls" not found in project "default"`, noCert)
+
+	o, err := e.reg.Get(ctx, routeKind, "default", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := o.(*api.Route)
+	rt.Spec.TLS = nil
+	if _, err := e.reg.Update(ctx, rt); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "TLS dropped", func() string {
+		if got := tlsReady("default", "web"); got != "none" {
+			return got
+		}
+		if _, ok := e.certs.Policy("default/web"); ok {
+			return "policy still in force"
 		}
 		return ""
 	})

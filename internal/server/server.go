@@ -39,6 +39,9 @@ type Config struct {
 	DataDir  string
 	APIAddr  string
 	HTTPAddr string
+	// HTTPSAddr is the router's TLS listener for routes with spec.tls
+	// ("" disables it).
+	HTTPSAddr string
 	Runtime  string
 	Version  string
 	Logger   *slog.Logger
@@ -64,6 +67,7 @@ type Config struct {
 type Info struct {
 	APIURL    string
 	HTTPAddr  string
+	HTTPSAddr string // empty when disabled
 	DataDir   string
 	TokenFile string
 }
@@ -116,8 +120,17 @@ func Run(ctx context.Context, cfg Config) error {
 		apiLn.Close()
 		return fmt.Errorf("--http-addr %s: %w", cfg.HTTPAddr, err)
 	}
+	var httpsLn net.Listener
+	if cfg.HTTPSAddr != "" {
+		if httpsLn, err = net.Listen("tcp", cfg.HTTPSAddr); err != nil {
+			apiLn.Close()
+			httpLn.Close()
+			return fmt.Errorf("--https-addr %s: %w", cfg.HTTPSAddr, err)
+		}
+	}
 	px := proxy.New(proxy.Options{Logger: log.With("component", "proxy")})
 	defer px.Close()
+	certs := router.NewCerts()
 	rt := router.New(router.Options{Logger: log.With("component", "router"), TrustedProxies: cfg.TrustedProxies})
 	clk := clock.Real{}
 	agent := node.New(node.Options{
@@ -132,10 +145,26 @@ func Run(ctx context.Context, cfg Config) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	httpsPort := 0
+	if httpsLn != nil {
+		httpsPort = httpsLn.Addr().(*net.TCPAddr).Port
+	}
 	routerSrv := &http.Server{
-		Handler:           rt,
+		// Plain HTTP for a host whose route has TLS follows the route's
+		// insecureEdgeTerminationPolicy (Redirect, Allow or None).
+		Handler:           router.InsecurePolicy(rt, rt, certs, httpsPort),
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	// Certificates swap underneath the TLS listener (SNI picks them): it is
+	// never reopened for a change. HTTP/2 is negotiated by ALPN.
+	tlsSrv := &http.Server{
+		Handler:           rt,
+		TLSConfig:         router.TLSConfig(certs),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug), // failed handshakes are per-client noise
 	}
 
 	// Watch streams run until their request context ends; cancel them when
@@ -153,6 +182,14 @@ func Run(ctx context.Context, cfg Config) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serve(apiSrv, apiLn) })
 	g.Go(func() error { return serve(routerSrv, httpLn) })
+	if httpsLn != nil {
+		g.Go(func() error {
+			if err := tlsSrv.ServeTLS(httpsLn, "", ""); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+	}
 	g.Go(func() error { return runControllers(gctx, reg, log) })
 	g.Go(func() error { return agent.Run(gctx) })
 	g.Go(func() error {
@@ -160,7 +197,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return nil
 	})
 	g.Go(func() error {
-		return (&dataplane.Routes{Reg: reg, Router: rt, Domain: cfg.RouterDomain, Log: log.With("component", "routes")}).Run(dataCtx)
+		return (&dataplane.Routes{Reg: reg, Router: rt, Certs: certs, Domain: cfg.RouterDomain, Log: log.With("component", "routes")}).Run(dataCtx)
 	})
 	g.Go(func() error {
 		err := (&dataplane.Services{Reg: reg, Proxy: px, Log: log.With("component", "dataplane")}).Run(dataCtx)
@@ -177,12 +214,13 @@ func Run(ctx context.Context, cfg Config) error {
 		errNode := agent.Shutdown(sctx, !cfg.KeepPods)
 		stopData()
 		px.Close()
-		return errors.Join(errNode, routerSrv.Shutdown(sctx), apiSrv.Shutdown(sctx))
+		return errors.Join(errNode, routerSrv.Shutdown(sctx), tlsSrv.Shutdown(sctx), apiSrv.Shutdown(sctx))
 	})
 
 	info := Info{
 		APIURL:    "http://" + apiLn.Addr().String(),
 		HTTPAddr:  httpLn.Addr().String(),
+		HTTPSAddr: listenerAddr(httpsLn),
 		DataDir:   cfg.DataDir,
 		TokenFile: tokenFile,
 	}
@@ -280,4 +318,11 @@ type drainers struct {
 
 func (d drainers) WaitDrained(ctx context.Context, ip netip.Addr) error {
 	return errors.Join(d.px.WaitDrainedIP(ctx, ip), d.rt.WaitDrainedIP(ctx, ip))
+}
+
+func listenerAddr(ln net.Listener) string {
+	if ln == nil {
+		return ""
+	}
+	return ln.Addr().String()
 }

@@ -52,6 +52,7 @@ type platform struct {
 	cmd     *exec.Cmd
 	apiURL  string
 	router  string
+	https   string
 	done    chan struct{}
 	logs    *syncBuffer
 }
@@ -77,6 +78,7 @@ func (b *syncBuffer) String() string {
 
 var apiLine = regexp.MustCompile(`API:\s+(http://\S+)`)
 var routerLine = regexp.MustCompile(`Router:\s+http://(\S+)`)
+var tlsLine = regexp.MustCompile(`TLS:\s+(\S+)`)
 
 // startPlatform runs `slipway up` on port 0 and waits until it prints its
 // addresses and answers /readyz. home keeps the data dir across restarts.
@@ -86,7 +88,7 @@ func startPlatform(t *testing.T, home string, extra ...string) *platform {
 	// Each platform gets address ranges of its own (kept across restarts of
 	// the same home), so tests running at once never share a pod address.
 	n := rangeFor(home)
-	args := append([]string{"up", "--data-dir", p.dataDir, "--api-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+	args := append([]string{"up", "--data-dir", p.dataDir, "--api-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0",
 		"--pod-ip-range", fmt.Sprintf("127.22.%d.0/24", n), "--service-ip-range", fmt.Sprintf("127.32.%d.0/24", n)}, extra...)
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = p.env()
@@ -109,6 +111,9 @@ func startPlatform(t *testing.T, home string, extra ...string) *platform {
 			}
 			if m := routerLine.FindStringSubmatch(line); m != nil {
 				p.router = m[1]
+			}
+			if m := tlsLine.FindStringSubmatch(line); m != nil {
+				p.https = m[1]
 				close(ready)
 			}
 		}
