@@ -34,6 +34,11 @@ const DefaultConnectTimeout = 5 * time.Second
 // a few hundred concurrent clients.
 const DefaultMaxIdleConnsPerEndpoint = 256
 
+// DefaultMaxBodyBytes caps a request body on a route that sets no limit of
+// its own (Cloudflare's default on its free plan: large enough for uploads
+// through a web form, small enough that one client cannot stream forever).
+const DefaultMaxBodyBytes = 100 << 20
+
 // Options configures a Router.
 type Options struct {
 	Logger *slog.Logger
@@ -48,6 +53,9 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// MaxIdleConnsPerEndpoint: DefaultMaxIdleConnsPerEndpoint when 0.
 	MaxIdleConnsPerEndpoint int
+	// MaxBodyBytes caps request bodies on routes without MaxBodyBytes:
+	// DefaultMaxBodyBytes when 0, no limit when negative.
+	MaxBodyBytes int64
 }
 
 // Router is an http.Handler serving the applied Table. Its methods are
@@ -123,6 +131,9 @@ func New(opts Options) *Router {
 	}
 	if opts.MaxIdleConnsPerEndpoint <= 0 {
 		opts.MaxIdleConnsPerEndpoint = DefaultMaxIdleConnsPerEndpoint
+	}
+	if opts.MaxBodyBytes == 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	r := &Router{
 		log:    opts.Logger,
@@ -366,10 +377,18 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 		w.Header().Add("Set-Cookie", c.String())
 	}
-	if rt.maxBodyBytes > 0 && req.Body != nil {
-		req.Body = http.MaxBytesReader(w, req.Body, rt.maxBodyBytes)
+	if limit := r.bodyLimit(rt); limit > 0 && req.Body != nil {
+		req.Body = http.MaxBytesReader(w, req.Body, limit)
 	}
 	r.proxy.ServeHTTP(w, req.WithContext(context.WithValue(ctx, ctxKey{}, a)))
+}
+
+// bodyLimit is the body cap of requests to rt (0: none).
+func (r *Router) bodyLimit(rt *route) int64 {
+	if rt.maxBodyBytes > 0 {
+		return rt.maxBodyBytes
+	}
+	return max(r.opts.MaxBodyBytes, 0)
 }
 
 func (r *Router) rewrite(pr *httputil.ProxyRequest) {

@@ -61,7 +61,7 @@ type RouteConfig struct {
 	Match        []MatchRule
 	Affinity     Affinity
 	Timeouts     Timeouts
-	MaxBodyBytes int64 // 0: no limit
+	MaxBodyBytes int64 // 0: the router default
 }
 
 // BackendConfig is one Service behind a route.
@@ -285,7 +285,7 @@ func (t *Table) buildRoute(rc RouteConfig) (*route, error) {
 		return nil, fmt.Errorf("backends: at least one backend is required")
 	}
 	if rc.MaxBodyBytes < 0 {
-		return nil, fmt.Errorf("maxBodyBytes %d: must be 0 (no limit) or more", rc.MaxBodyBytes)
+		return nil, fmt.Errorf("maxBodyBytes %d: must be 0 (the router default) or more", rc.MaxBodyBytes)
 	}
 	r := &route{key: rc.Key, host: host, path: path, affinity: rc.Affinity, timeouts: rc.Timeouts,
 		maxBodyBytes: rc.MaxBodyBytes, byCookie: map[string]*revision{}}

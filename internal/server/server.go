@@ -30,8 +30,8 @@ import (
 	"slipway.dev/slipway/internal/runtime"
 	"slipway.dev/slipway/internal/runtime/process"
 	"slipway.dev/slipway/internal/services"
-	"slipway.dev/slipway/internal/telemetry"
 	"slipway.dev/slipway/internal/store/bolt"
+	"slipway.dev/slipway/internal/telemetry"
 )
 
 // Config is everything `slipway up` takes.
@@ -42,9 +42,9 @@ type Config struct {
 	// HTTPSAddr is the router's TLS listener for routes with spec.tls
 	// ("" disables it).
 	HTTPSAddr string
-	Runtime  string
-	Version  string
-	Logger   *slog.Logger
+	Runtime   string
+	Version   string
+	Logger    *slog.Logger
 	// OnReady is called once every listener is bound.
 	OnReady func(Info)
 	// ShutdownTimeout bounds the graceful stop (default 2m: pods get their
@@ -149,14 +149,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if httpsLn != nil {
 		httpsPort = httpsLn.Addr().(*net.TCPAddr).Port
 	}
-	routerSrv := &http.Server{
-		// Plain HTTP for a host whose route has TLS follows the route's
-		// insecureEdgeTerminationPolicy (Redirect, Allow or None).
-		Handler:           router.InsecurePolicy(rt, rt, certs, httpsPort),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
+	// The router's plain-HTTP front: strict framing and limits before any
+	// request reaches a backend, and a graceful shutdown. Plain HTTP for a
+	// host whose route has TLS follows the route's
+	// insecureEdgeTerminationPolicy (Redirect, Allow or None).
+	routerSrv := router.NewServer(rt, router.ServerOptions{
+		Logger:  log.With("component", "router"),
+		Handler: router.InsecurePolicy(rt, rt, certs, httpsPort),
+	})
 	// Certificates swap underneath the TLS listener (SNI picks them): it is
 	// never reopened for a change. HTTP/2 is negotiated by ALPN.
 	tlsSrv := &http.Server{
@@ -181,7 +181,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serve(apiSrv, apiLn) })
-	g.Go(func() error { return serve(routerSrv, httpLn) })
+	g.Go(func() error { return routerSrv.Serve(httpLn) })
 	if httpsLn != nil {
 		g.Go(func() error {
 			if err := tlsSrv.ServeTLS(httpsLn, "", ""); !errors.Is(err, http.ErrServerClosed) {

@@ -1,0 +1,278 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// Frontend defaults. HTTP/2 limits (streams per connection, frame and
+// header-list sizes) come with HTTP/2 itself; this frontend speaks
+// HTTP/1.1 only.
+const (
+	// DefaultMaxHeaderBytes bounds a request's line and header section
+	// (nginx's large_client_header_buffers allow 4×8 KiB; HAProxy's
+	// tune.bufsize is 16 KiB): larger heads get 431.
+	DefaultMaxHeaderBytes = 32 << 10
+	// DefaultReadHeaderTimeout bounds the arrival of a request head once
+	// its first byte is read (slowloris).
+	DefaultReadHeaderTimeout = 10 * time.Second
+	// DefaultIdleTimeout closes a keep-alive connection with no request.
+	DefaultIdleTimeout = 90 * time.Second
+	// DefaultBodyReadTimeout bounds the wait for each read of a request
+	// body, not the whole body, so that large uploads on slow links pass
+	// while a client that stops sending is cut off.
+	DefaultBodyReadTimeout = 60 * time.Second
+	// DefaultBufferBodyBytes of a body are read before a backend is
+	// contacted: a body that ends within them is checked whole (framing
+	// and size), so a bad one is refused before any backend sees it.
+	DefaultBufferBodyBytes = 64 << 10
+)
+
+// ServerOptions configures the HTTP frontend. Zero values take the
+// defaults above.
+type ServerOptions struct {
+	Logger *slog.Logger
+	// Handler serves the requests that pass the checks: the Router when
+	// nil, or a handler in front of it (e.g. InsecurePolicy).
+	Handler           http.Handler
+	MaxHeaderBytes    int
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+	BodyReadTimeout   time.Duration
+	BufferBodyBytes   int
+}
+
+// Server is the router's public HTTP/1.1 listener: net/http's server with
+// stricter framing than its own (see frameConn), request limits, and a
+// graceful Shutdown.
+type Server struct {
+	r    *Router
+	next http.Handler
+	opts ServerOptions
+	log  *slog.Logger
+	hs   *http.Server
+}
+
+// NewServer returns a frontend serving r. Run it with Serve; stop it with
+// Shutdown.
+func NewServer(r *Router, opts ServerOptions) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxHeaderBytes <= 0 {
+		opts.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if opts.ReadHeaderTimeout <= 0 {
+		opts.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
+	if opts.BodyReadTimeout <= 0 {
+		opts.BodyReadTimeout = DefaultBodyReadTimeout
+	}
+	if opts.BufferBodyBytes <= 0 {
+		opts.BufferBodyBytes = DefaultBufferBodyBytes
+	}
+	s := &Server{r: r, next: opts.Handler, opts: opts, log: opts.Logger}
+	if s.next == nil {
+		s.next = r
+	}
+	s.hs = &http.Server{
+		Handler:           s,
+		MaxHeaderBytes:    opts.MaxHeaderBytes, // net/http adds 4 KiB of slack; ServeHTTP does not
+		ReadHeaderTimeout: opts.ReadHeaderTimeout,
+		IdleTimeout:       opts.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if fc, ok := c.(*frameConn); ok {
+				return context.WithValue(ctx, frameConnKey{}, fc)
+			}
+			return ctx
+		},
+		// HTTP/1.1 only until HTTP/2 and its limits are built.
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
+	}
+	return s
+}
+
+// Serve accepts connections on ln until Shutdown; it then returns nil.
+func (s *Server) Serve(ln net.Listener) error {
+	err := s.hs.Serve(frameListener{Listener: ln, maxLine: s.opts.MaxHeaderBytes + 4096})
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// ServeTLS is Serve for TLS connections on ln, HTTP/1.1 only: h2 is
+// taken out of cfg's ALPN protocols, or clients would negotiate a protocol
+// this server does not speak. It shares the limits, the request checks
+// and Shutdown, but not frameConn's raw-byte checks, which need the
+// decrypted bytes before net/http (see frameConn).
+func (s *Server) ServeTLS(ln net.Listener, cfg *tls.Config) error {
+	cfg = cfg.Clone()
+	cfg.NextProtos = slices.DeleteFunc(slices.Clone(cfg.NextProtos), func(p string) bool { return p == "h2" })
+	err := s.hs.Serve(tls.NewListener(ln, cfg))
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting, closes idle connections, lets in-flight
+// requests finish (their responses carry Connection: close, so keep-alive
+// clients go elsewhere for the next one), and returns when they have. When
+// ctx ends first, it closes every connection and returns ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.hs.Shutdown(ctx)
+	if err != nil {
+		s.hs.Close()
+		return fmt.Errorf("router: shutdown: %w", err)
+	}
+	return nil
+}
+
+type frameConnKey struct{}
+
+// ServeHTTP checks what net/http lets through, then hands the request to
+// the Router.
+func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if fc, _ := req.Context().Value(frameConnKey{}).(*frameConn); fc != nil {
+		if reason := fc.verdict(); reason != "" {
+			s.refuse(w, req, http.StatusBadRequest, reason)
+			return
+		}
+	}
+	if cl := req.Header["Content-Length"]; len(cl) > 1 {
+		// net/http refuses differing values but takes identical ones.
+		s.refuse(w, req, http.StatusBadRequest, "more than one Content-Length")
+		return
+	}
+	if n := headSize(req); n > s.opts.MaxHeaderBytes {
+		s.refuse(w, req, http.StatusRequestHeaderFieldsTooLarge, fmt.Sprintf("request head of %d bytes exceeds %d", n, s.opts.MaxHeaderBytes))
+		return
+	}
+	if req.ContentLength != 0 && req.Body != nil && req.Body != http.NoBody {
+		if !s.readBody(w, req) {
+			return
+		}
+	}
+	s.next.ServeHTTP(w, req)
+}
+
+// readBody reads up to BufferBodyBytes of the body before any backend is
+// chosen. A body ending within them is passed on whole, with a
+// Content-Length; a longer one streams, the Router capping its size. It
+// reports false when it has answered the request itself.
+func (s *Server) readBody(w http.ResponseWriter, req *http.Request) bool {
+	limit := int64(0)
+	if rt := s.r.cur.Load().lookup(canonicalHost(req.Host), req.URL.Path); rt != nil {
+		limit = s.r.bodyLimit(rt)
+	}
+	if limit > 0 && req.ContentLength > limit {
+		s.refuse(w, req, http.StatusRequestEntityTooLarge, fmt.Sprintf("Content-Length %d exceeds %d", req.ContentLength, limit))
+		return false
+	}
+	body := &deadlineBody{rc: req.Body, ctl: http.NewResponseController(w), timeout: s.opts.BodyReadTimeout}
+	bufCap := int64(s.opts.BufferBodyBytes)
+	if limit > 0 && limit < bufCap {
+		bufCap = limit
+	}
+	var buf bytes.Buffer
+	n, err := buf.ReadFrom(io.LimitReader(body, bufCap+1))
+	var ne net.Error
+	switch {
+	case err != nil && errors.As(err, &ne) && ne.Timeout():
+		s.refuse(w, req, http.StatusRequestTimeout, "request body not received in time")
+		return false
+	case err != nil:
+		s.refuse(w, req, http.StatusBadRequest, "bad request body: "+err.Error())
+		return false
+	case limit > 0 && n > limit:
+		s.refuse(w, req, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", limit))
+		return false
+	case n <= bufCap:
+		req.Body = io.NopCloser(bytes.NewReader(buf.Bytes()))
+		if n == 0 {
+			req.Body = http.NoBody // a 0 with a body would be sent chunked
+		}
+		req.ContentLength = n
+		req.TransferEncoding = nil
+		req.Header.Del("Trailer")
+		req.Trailer = nil
+	default:
+		req.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(&buf, body), body}
+	}
+	return true
+}
+
+func (s *Server) refuse(w http.ResponseWriter, req *http.Request, status int, reason string) {
+	s.log.Debug("request refused", "remote", req.RemoteAddr, "status", status, "reason", reason)
+	w.Header().Set("Connection", "close")
+	http.Error(w, "slipway router: "+reason, status)
+}
+
+// headSize approximates the size of the request line and header section
+// as received.
+func headSize(req *http.Request) int {
+	n := len(req.Method) + len(req.RequestURI) + len(req.Proto) + 4
+	n += len("Host: \r\n") + len(req.Host)
+	for k, vs := range req.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n + 2
+}
+
+// deadlineBody renews the connection's read deadline before each read and
+// clears it at the end of the body: net/http keeps reading the connection
+// in the background after that, and a stale deadline there would cancel
+// the request (a long response, say) when it fired.
+type deadlineBody struct {
+	rc      io.ReadCloser
+	ctl     *http.ResponseController
+	timeout time.Duration
+	done    bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	_ = b.ctl.SetReadDeadline(time.Now().Add(b.timeout))
+	n, err := b.rc.Read(p)
+	if err != nil {
+		b.done = true
+		_ = b.ctl.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}
+
+func (b *deadlineBody) Close() error { return b.rc.Close() }
+
+type frameListener struct {
+	net.Listener
+	maxLine int
+}
+
+func (l frameListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &frameConn{Conn: c, maxLine: l.maxLine}, nil
+}
