@@ -65,10 +65,10 @@ func appTarget(args []string, verb string) (string, error) {
 		return "", err
 	}
 	if info.Kind != "App" {
-		return "", fmt.Errorf("%s have no rollouts: only apps do (slipway rollout %s app/NAME)", info.Plural, verb)
+		return "", fmt.Errorf("%s cannot be used here: only apps can (slipway %s app/NAME)", info.Plural, verb)
 	}
 	if len(names) != 1 {
-		return "", fmt.Errorf("must name one app: slipway rollout %s app/NAME", verb)
+		return "", fmt.Errorf("must name one app: slipway %s app/NAME", verb)
 	}
 	return names[0], nil
 }
@@ -101,7 +101,7 @@ With --watch=false it prints the current state once and exits 0 if Healthy,
 		Example: `  slipway rollout status app/hello
   slipway rollout status app/hello --timeout 2m`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := appTarget(args, "status")
+			name, err := appTarget(args, "rollout status")
 			if err != nil {
 				return err
 			}
@@ -179,7 +179,7 @@ func newRolloutHistoryCmd(e *env, g *globals) *cobra.Command {
 		Use:   "history app/NAME",
 		Short: "List an app's revisions",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := appTarget(args, "history")
+			name, err := appTarget(args, "rollout history")
 			if err != nil {
 				return err
 			}
@@ -284,7 +284,7 @@ func newRolloutPauseCmd(e *env, g *globals, pause bool) *cobra.Command {
 		Use:   verb + " app/NAME",
 		Short: short,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := appTarget(args, verb)
+			name, err := appTarget(args, "rollout "+verb)
 			if err != nil {
 				return err
 			}
@@ -315,7 +315,7 @@ func newRolloutRestartCmd(e *env, g *globals) *cobra.Command {
 		Long: `Restart stamps the pod template with the time, which makes a new
 revision: the app's strategy replaces every pod, as for any change.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := appTarget(args, "restart")
+			name, err := appTarget(args, "rollout restart")
 			if err != nil {
 				return err
 			}
@@ -352,7 +352,7 @@ new revision.`,
 		Example: `  slipway rollout undo app/hello
   slipway rollout undo app/hello --to-revision 3`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := appTarget(args, "undo")
+			name, err := appTarget(args, "rollout undo")
 			if err != nil {
 				return err
 			}

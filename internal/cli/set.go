@@ -37,10 +37,10 @@ func newSetCmd(e *env, g *globals) *cobra.Command {
 		Short: "Change one field of an object",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return errors.New("set needs a subcommand: slipway set route-backends ROUTE SVC=WEIGHT...")
+			return errors.New("set needs a subcommand: route-backends, env or image (slipway set --help)")
 		},
 	}
-	cmd.AddCommand(newSetRouteBackendsCmd(e, g, clock.Real{}))
+	cmd.AddCommand(newSetRouteBackendsCmd(e, g, clock.Real{}), newSetEnvCmd(e, g), newSetImageCmd(e, g))
 	return cmd
 }
 

@@ -15,7 +15,6 @@ func TestRolloutCommands(t *testing.T) {
 	p := startPlatform(t, t.TempDir())
 	dir := t.TempDir()
 	v1 := helloManifest(2, 5)
-	v2 := strings.Replace(v1, "value: v1", "value: v2", 1)
 	p.ok("apply", "-f", writeFile(t, dir, "v1.yaml", v1))
 	if out := p.ok("rollout", "status", "app/hello", "--timeout", "60s"); !strings.Contains(out, "successfully rolled out (revision 1") {
 		t.Fatalf("rollout status: %q", out)
@@ -37,9 +36,14 @@ func TestRolloutCommands(t *testing.T) {
 	if out := p.ok("rollout", "status", "app/hello", "--timeout", "60s"); !strings.Contains(out, "successfully rolled out (revision 2") {
 		t.Fatalf("after resume: %q", out)
 	}
-	p.ok("apply", "-f", writeFile(t, dir, "v2.yaml", v2))
+	if out := p.ok("set", "env", "app/hello", "VERSION=v2"); !strings.Contains(out, "app/hello env updated") {
+		t.Fatalf("set env: %q", out)
+	}
 	if out := p.ok("rollout", "status", "app/hello", "--timeout", "60s"); !strings.Contains(out, "successfully rolled out (revision 3") {
-		t.Fatalf("after the v2 apply: %q", out)
+		t.Fatalf("after set env: %q", out)
+	}
+	if r := p.run("", "set", "image", "app/hello", "nope=x:1"); r.code != 1 || !strings.Contains(r.stderr, `app hello has no container "nope"`) {
+		t.Fatalf("set image of a missing container: exit %d %q", r.code, r.stderr)
 	}
 	if out := p.ok("rollout", "undo", "app/hello", "--to-revision", "1"); !strings.Contains(out, "template of revision 1") {
 		t.Fatalf("undo: %q", out)
@@ -64,8 +68,12 @@ func TestRolloutCommands(t *testing.T) {
 			t.Errorf("revision 4 runs VERSION=%s, want v1 (undone to revision 1)", it.Spec.Containers[0].Env[0].Value)
 		}
 	}
+	p.ok("set", "image", "app/hello", "web=hello:v9")
+	if out := p.ok("rollout", "status", "app/hello", "--timeout", "60s"); !strings.Contains(out, "successfully rolled out (revision 5") {
+		t.Fatalf("after set image: %q", out)
+	}
 	hist := p.ok("rollout", "history", "app/hello")
-	for _, want := range []string{"REVISION", "<initial>", "restart", "web env VERSION=v2", "web env VERSION=v1"} {
+	for _, want := range []string{"REVISION", "<initial>", "restart", "web env VERSION=v2", "web env VERSION=v1", "web image hello:v9"} {
 		if !strings.Contains(hist, want) {
 			t.Errorf("history lacks %q:\n%s", want, hist)
 		}
