@@ -437,11 +437,44 @@ func (p *Proxy) nanotime() int64 { return int64(time.Since(p.started)) }
 // error (wrapped, with the count left) when ctx ends first.
 func (p *Proxy) WaitDrained(ctx context.Context, ep netip.AddrPort) error {
 	ep = netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port())
+	return p.waitDrained(ctx, func(a netip.AddrPort) bool { return a == ep },
+		"proxy: endpoint "+ep.String()+" is still in the service table",
+		"proxy: endpoint "+ep.String()+" still has %d connections in flight")
+}
+
+// WaitDrainedIP is WaitDrained for every endpoint at ip, whatever its port:
+// what the node agent needs, since a service may reach a pod on a port its
+// containers never declared.
+func (p *Proxy) WaitDrainedIP(ctx context.Context, ip netip.Addr) error {
+	ip = ip.Unmap()
+	return p.waitDrained(ctx, func(a netip.AddrPort) bool { return a.Addr() == ip },
+		"proxy: an endpoint at "+ip.String()+" is still in the service table",
+		"proxy: endpoints at "+ip.String()+" still have %d connections in flight")
+}
+
+// waitDrained waits until no endpoint that match accepts is in a table the
+// proxy may still connect from, and none of their connections is in flight.
+func (p *Proxy) waitDrained(ctx context.Context, match func(netip.AddrPort) bool, inTableMsg, busyFormat string) error {
 	for {
 		ch := p.waitChan() // before the check, so no wake-up is lost
-		inTable := p.cur.Load().members[ep] || p.settled.Load().members[ep]
-		n := p.InFlight(ep)
-		if !inTable && n == 0 {
+		inTable := false
+		for _, t := range []*table{p.cur.Load(), p.settled.Load()} {
+			for ep := range t.members {
+				if match(ep) {
+					inTable = true
+				}
+			}
+		}
+		busy := 0
+		now := p.nanotime()
+		p.epMu.Lock()
+		for addr, e := range p.eps {
+			if match(addr) {
+				busy += e.busyFlows(now, int64(p.drainQuiet))
+			}
+		}
+		p.epMu.Unlock()
+		if !inTable && busy == 0 {
 			return nil
 		}
 		// Idleness comes with time, not with an event: poll while
@@ -457,57 +490,9 @@ func (p *Proxy) WaitDrained(ctx context.Context, ep netip.AddrPort) error {
 		case <-tick:
 		case <-ctx.Done():
 			if inTable {
-				return fmt.Errorf("proxy: endpoint %s is still in the service table: %w", ep, ctx.Err())
+				return fmt.Errorf("%s: %w", inTableMsg, ctx.Err())
 			}
-			return fmt.Errorf("proxy: endpoint %s still has %d connections in flight: %w", ep, n, ctx.Err())
-		}
-		if timer != nil {
-			timer.Stop()
-		}
-	}
-}
-
-// WaitDrainedIP is WaitDrained for every endpoint at ip, whatever its port:
-// what the node agent needs, since a service may reach a pod on a port its
-// containers never declared.
-func (p *Proxy) WaitDrainedIP(ctx context.Context, ip netip.Addr) error {
-	ip = ip.Unmap()
-	for {
-		ch := p.waitChan() // before the check, so no wake-up is lost
-		inTable := false
-		for _, t := range []*table{p.cur.Load(), p.settled.Load()} {
-			for ep := range t.members {
-				if ep.Addr() == ip {
-					inTable = true
-				}
-			}
-		}
-		busy := 0
-		now := p.nanotime()
-		p.epMu.Lock()
-		for addr, e := range p.eps {
-			if addr.Addr() == ip {
-				busy += e.busyFlows(now, int64(p.drainQuiet))
-			}
-		}
-		p.epMu.Unlock()
-		if !inTable && busy == 0 {
-			return nil
-		}
-		var tick <-chan time.Time
-		var timer *time.Timer
-		if !inTable {
-			timer = time.NewTimer(p.drainQuiet / 4)
-			tick = timer.C
-		}
-		select {
-		case <-ch:
-		case <-tick:
-		case <-ctx.Done():
-			if inTable {
-				return fmt.Errorf("proxy: an endpoint at %s is still in the service table: %w", ip, ctx.Err())
-			}
-			return fmt.Errorf("proxy: endpoints at %s still have %d connections in flight: %w", ip, busy, ctx.Err())
+			return fmt.Errorf(busyFormat+": %w", busy, ctx.Err())
 		}
 		if timer != nil {
 			timer.Stop()
