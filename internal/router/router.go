@@ -557,34 +557,29 @@ func (r *Router) InFlight(ep netip.AddrPort) int {
 // what is left) when ctx ends first.
 func (r *Router) WaitDrained(ctx context.Context, ep netip.AddrPort) error {
 	ep = netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port())
-	for {
-		ch := r.waitChan() // before the check, so no wake-up is lost
-		inTable := r.cur.Load().members[ep] != nil || r.settled.Load().members[ep] != nil
-		n := r.InFlight(ep)
-		if !inTable && n == 0 {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			if inTable {
-				return fmt.Errorf("router: endpoint %s is still in the route table: %w", ep, ctx.Err())
-			}
-			return fmt.Errorf("router: endpoint %s still has %d requests in flight: %w", ep, n, ctx.Err())
-		}
-	}
+	return r.waitDrained(ctx, func(a netip.AddrPort) bool { return a == ep },
+		"router: endpoint "+ep.String()+" is still in the route table",
+		"router: endpoint "+ep.String()+" still has %d requests in flight")
 }
 
 // WaitDrainedIP is WaitDrained for every endpoint at ip, whatever its port:
 // what the node agent asks of a pod.
 func (r *Router) WaitDrainedIP(ctx context.Context, ip netip.Addr) error {
 	ip = ip.Unmap()
+	return r.waitDrained(ctx, func(a netip.AddrPort) bool { return a.Addr() == ip },
+		"router: an endpoint at "+ip.String()+" is still in the route table",
+		"router: endpoints at "+ip.String()+" still have %d requests in flight")
+}
+
+// waitDrained waits until no endpoint that match accepts is in a table the
+// router may still pick from, and none has a request in flight.
+func (r *Router) waitDrained(ctx context.Context, match func(netip.AddrPort) bool, inTableMsg, busyFormat string) error {
 	for {
 		ch := r.waitChan() // before the check, so no wake-up is lost
 		inTable := false
 		for _, t := range []*Table{r.cur.Load(), r.settled.Load()} {
 			for ep := range t.members {
-				if ep.Addr() == ip {
+				if match(ep) {
 					inTable = true
 				}
 			}
@@ -592,7 +587,7 @@ func (r *Router) WaitDrainedIP(ctx context.Context, ip netip.Addr) error {
 		n := 0
 		r.epMu.Lock()
 		for addr, e := range r.eps {
-			if addr.Addr() == ip {
+			if match(addr) {
 				n += int(e.inflight.Load())
 			}
 		}
@@ -604,9 +599,9 @@ func (r *Router) WaitDrainedIP(ctx context.Context, ip netip.Addr) error {
 		case <-ch:
 		case <-ctx.Done():
 			if inTable {
-				return fmt.Errorf("router: an endpoint at %s is still in the route table: %w", ip, ctx.Err())
+				return fmt.Errorf("%s: %w", inTableMsg, ctx.Err())
 			}
-			return fmt.Errorf("router: endpoints at %s still have %d requests in flight: %w", ip, n, ctx.Err())
+			return fmt.Errorf(busyFormat+": %w", n, ctx.Err())
 		}
 	}
 }
