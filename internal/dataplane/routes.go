@@ -64,11 +64,6 @@ type Routes struct {
 	Certs *router.Certs
 
 	certCache map[string]cachedCert // project/secret → parsed; used by Run only
-
-	mu     sync.Mutex
-	objs   map[string]map[string]api.Object // kind → project/name → object
-	synced map[string]bool
-	kick   chan struct{}
 }
 
 // Run mirrors the store into the router until ctx ends. A burst of changes
@@ -86,36 +81,20 @@ func (s *Routes) Run(ctx context.Context) error {
 		kinds = append(kinds, secretKind)
 	}
 	s.certCache = map[string]cachedCert{}
-	s.objs = map[string]map[string]api.Object{}
-	for _, k := range kinds {
-		s.objs[k.Kind] = map[string]api.Object{}
-	}
-	s.synced = map[string]bool{}
-	s.kick = make(chan struct{}, 1)
-
+	c := newCache(s.Reg, s.Log, kinds...)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // runs first: the watches end before wg.Wait
-	for _, k := range kinds {
-		wg.Go(func() { s.listWatch(ctx, k) })
-	}
+	c.run(ctx, &wg)
 	var lastErr string
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-s.kick:
+		case <-c.kick:
 		}
-		s.mu.Lock()
-		ready := len(s.synced) == len(kinds)
-		snap := map[string][]api.Object{}
-		for kind, m := range s.objs {
-			for _, o := range m {
-				snap[kind] = append(snap[kind], o)
-			}
-		}
-		s.mu.Unlock()
+		snap, ready := c.snapshot()
 		if !ready {
 			// Serving routes before their endpoints are known would turn
 			// clients away after a restart; wait for every list.
@@ -178,7 +157,7 @@ func (s *Routes) writeStatuses(ctx context.Context, routes []*api.Route, verdict
 		}
 		same := rt.Status.Host == v.status.Host
 		for typ, w := range want {
-			old := findCondition(rt.Status.Conditions, typ)
+			old := api.FindCondition(rt.Status.Conditions, typ)
 			if (old == nil) != (w == nil) || old != nil && (old.Status != w.Status || old.Reason != w.Reason || old.Message != w.Message) {
 				same = false
 			}
@@ -195,7 +174,7 @@ func (s *Routes) writeStatuses(ctx context.Context, routes []*api.Route, verdict
 				continue
 			}
 			w.LastTransitionTime = s.Now().UTC()
-			if old := findCondition(rt.Status.Conditions, typ); old != nil && old.Status == w.Status {
+			if old := api.FindCondition(rt.Status.Conditions, typ); old != nil && old.Status == w.Status {
 				w.LastTransitionTime = old.LastTransitionTime
 			}
 			next.Status.Conditions = append(next.Status.Conditions, *w)
@@ -213,66 +192,6 @@ func admittedCondition(v verdict) api.Condition {
 	return api.Condition{Type: ConditionAdmitted, Status: api.ConditionTrue, Reason: "Admitted", Message: "the router serves this route"}
 }
 
-func findCondition(cs []api.Condition, typ string) *api.Condition {
-	for i := range cs {
-		if cs[i].Type == typ {
-			return &cs[i]
-		}
-	}
-	return nil
-}
-
-func (s *Routes) changed() {
-	select {
-	case s.kick <- struct{}{}:
-	default: // a rebuild is pending already and will see this change
-	}
-}
-
-// listWatch keeps the cache of one kind, as Services.listWatch does.
-func (s *Routes) listWatch(ctx context.Context, kind api.KindInfo) {
-	for ctx.Err() == nil {
-		objs, rv, err := s.Reg.List(ctx, kind, "", registry.ListOptions{})
-		if err == nil {
-			m := map[string]api.Object{}
-			for _, o := range objs {
-				m[objKey(o)] = o
-			}
-			s.mu.Lock()
-			s.objs[kind.Kind] = m
-			s.synced[kind.Kind] = true
-			s.mu.Unlock()
-			s.changed()
-			var events <-chan registry.WatchEvent
-			if events, err = s.Reg.Watch(ctx, kind, "", rv, ""); err == nil {
-				for ev := range events {
-					if ev.Type == registry.Error {
-						s.Log.Info("watch ended; listing again", "kind", kind.Kind, "reason", ev.Err.Reason)
-						break
-					}
-					s.mu.Lock()
-					if ev.Type == registry.Deleted {
-						delete(s.objs[kind.Kind], objKey(ev.Object))
-					} else {
-						s.objs[kind.Kind][objKey(ev.Object)] = ev.Object
-					}
-					s.mu.Unlock()
-					s.changed()
-				}
-			}
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			s.Log.Warn("list or watch failed; retrying", "kind", kind.Kind, "err", err)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(relistDelay):
-		}
-	}
-}
 
 // verdict is the admission of one route: the status host, and why it is
 // refused (nil when admitted).

@@ -210,7 +210,7 @@ func TestRoutesFeedsRouter(t *testing.T) {
 			return err.Error()
 		}
 		st := o.(*api.Route).Status
-		c := findCondition(st.Conditions, ConditionAdmitted)
+		c := api.FindCondition(st.Conditions, ConditionAdmitted)
 		if c == nil {
 			return "host " + st.Host + ": no condition"
 		}
@@ -321,7 +321,7 @@ func TestRoutesTLS(t *testing.T) {
 		if err != nil {
 			return err.Error()
 		}
-		c := findCondition(o.(*api.Route).Status.Conditions, ConditionTLSReady)
+		c := api.FindCondition(o.(*api.Route).Status.Conditions, ConditionTLSReady)
 		if c == nil {
 			return "none"
 		}

@@ -42,11 +42,6 @@ type Services struct {
 	Proxy *proxy.Proxy
 	Log   *slog.Logger
 
-	mu        sync.Mutex
-	services  map[string]*api.Service
-	endpoints map[string]*api.Endpoints
-	synced    map[string]bool // kind → first list done
-	kick      chan struct{}
 }
 
 // Run mirrors the store into the proxy until ctx ends (nil) or the proxy
@@ -58,42 +53,25 @@ func (s *Services) Run(ctx context.Context) error {
 	if s.Log == nil {
 		s.Log = slog.New(slog.DiscardHandler)
 	}
-	s.services = map[string]*api.Service{}
-	s.endpoints = map[string]*api.Endpoints{}
-	s.synced = map[string]bool{}
-	s.kick = make(chan struct{}, 1)
-
+	c := newCache(s.Reg, s.Log, serviceKind, endpointsKind)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // runs first: the watches end before wg.Wait
-	wg.Go(func() { s.listWatch(ctx, serviceKind) })
-	wg.Go(func() { s.listWatch(ctx, endpointsKind) })
+	c.run(ctx, &wg)
 
 	var lastErr string
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-s.kick:
+		case <-c.kick:
 		}
-		s.mu.Lock()
-		if !s.synced[serviceKind.Kind] || !s.synced[endpointsKind.Kind] {
-			// Serving services before their endpoints are known would turn
-			// clients away after a restart; wait for both lists.
-			s.mu.Unlock()
+		snap, ready := c.snapshot()
+		if !ready {
 			continue
 		}
-		svcs := make([]*api.Service, 0, len(s.services))
-		for _, o := range s.services {
-			svcs = append(svcs, o)
-		}
-		eps := make([]*api.Endpoints, 0, len(s.endpoints))
-		for _, o := range s.endpoints {
-			eps = append(eps, o)
-		}
-		s.mu.Unlock()
-		err := s.Proxy.Apply(Table(svcs, eps))
+		err := s.Proxy.Apply(Table(typed[*api.Service](snap[serviceKind.Kind]), typed[*api.Endpoints](snap[endpointsKind.Kind])))
 		switch msg := errString(err); {
 		case msg == lastErr:
 		case err != nil:
@@ -116,89 +94,6 @@ func errString(err error) string {
 	return err.Error()
 }
 
-func (s *Services) changed() {
-	select {
-	case s.kick <- struct{}{}:
-	default: // a rebuild is pending already and will see this change
-	}
-}
-
-// listWatch keeps the cache of one kind: a fresh list replaces it whole
-// (so deletions missed while a watch was broken are not kept), then a
-// watch from the list's revision updates it.
-func (s *Services) listWatch(ctx context.Context, kind api.KindInfo) {
-	for ctx.Err() == nil {
-		objs, rv, err := s.Reg.List(ctx, kind, "", registry.ListOptions{})
-		if err == nil {
-			s.reset(kind, objs)
-			var events <-chan registry.WatchEvent
-			if events, err = s.Reg.Watch(ctx, kind, "", rv, ""); err == nil {
-				for ev := range events {
-					if ev.Type == registry.Error {
-						s.Log.Info("watch ended; listing again", "kind", kind.Kind, "reason", ev.Err.Reason)
-						break
-					}
-					s.update(ev)
-				}
-			}
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			s.Log.Warn("list or watch failed; retrying", "kind", kind.Kind, "err", err)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(relistDelay):
-		}
-	}
-}
-
-func objKey(o api.Object) string {
-	m := o.GetMeta()
-	return m.Project + "/" + m.Name
-}
-
-func (s *Services) reset(kind api.KindInfo, objs []api.Object) {
-	s.mu.Lock()
-	switch kind.Kind {
-	case serviceKind.Kind:
-		s.services = map[string]*api.Service{}
-		for _, o := range objs {
-			s.services[objKey(o)] = o.(*api.Service)
-		}
-	case endpointsKind.Kind:
-		s.endpoints = map[string]*api.Endpoints{}
-		for _, o := range objs {
-			s.endpoints[objKey(o)] = o.(*api.Endpoints)
-		}
-	}
-	s.synced[kind.Kind] = true
-	s.mu.Unlock()
-	s.changed()
-}
-
-func (s *Services) update(ev registry.WatchEvent) {
-	k := objKey(ev.Object)
-	s.mu.Lock()
-	switch o := ev.Object.(type) {
-	case *api.Service:
-		if ev.Type == registry.Deleted {
-			delete(s.services, k)
-		} else {
-			s.services[k] = o
-		}
-	case *api.Endpoints:
-		if ev.Type == registry.Deleted {
-			delete(s.endpoints, k)
-		} else {
-			s.endpoints[k] = o
-		}
-	}
-	s.mu.Unlock()
-	s.changed()
-}
 
 // Table is the proxy table for the given Services and Endpoints: one entry
 // per service with a valid clusterIP, one port per service port, and as
