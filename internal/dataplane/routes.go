@@ -192,7 +192,6 @@ func admittedCondition(v verdict) api.Condition {
 	return api.Condition{Type: ConditionAdmitted, Status: api.ConditionTrue, Reason: "Admitted", Message: "the router serves this route"}
 }
 
-
 // verdict is the admission of one route: the status host, and why it is
 // refused (nil when admitted).
 type verdict struct {

@@ -41,7 +41,6 @@ type Services struct {
 	Reg   *registry.Registry
 	Proxy *proxy.Proxy
 	Log   *slog.Logger
-
 }
 
 // Run mirrors the store into the proxy until ctx ends (nil) or the proxy
@@ -93,7 +92,6 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
-
 
 // Table is the proxy table for the given Services and Endpoints: one entry
 // per service with a valid clusterIP, one port per service port, and as
