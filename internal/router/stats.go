@@ -30,6 +30,10 @@ type Snapshot struct {
 	// endpoint (a refused connect, a reset, a timeout), retried or not.
 	UpstreamErrors int64
 	Retries        int64
+	// Mirrored counts shadow copies sent (route totals only);
+	// MirrorsDropped those dropped because every mirror slot was taken.
+	Mirrored       int64
+	MirrorsDropped int64
 	InFlight       int64 // now, not cumulative
 	// Latency counts requests by duration, from arrival to the end of the
 	// response; Latency[i] is for durations up to LatencyBounds[i], the
@@ -64,6 +68,8 @@ func (s Snapshot) Sub(prev Snapshot) Snapshot {
 	}
 	out.UpstreamErrors -= prev.UpstreamErrors
 	out.Retries -= prev.Retries
+	out.Mirrored -= prev.Mirrored
+	out.MirrorsDropped -= prev.MirrorsDropped
 	out.Latency = slices.Clone(s.Latency)
 	for i := range out.Latency {
 		if i < len(prev.Latency) {
@@ -112,7 +118,9 @@ type counters struct {
 	upErrors atomic.Int64
 	retries  atomic.Int64
 	inflight atomic.Int64
-	latency  []atomic.Int64
+
+	mirrored, mirrorsDropped atomic.Int64
+	latency                  []atomic.Int64
 }
 
 func newCounters() *counters {
@@ -131,6 +139,7 @@ func (c *counters) observe(status int, d time.Duration) {
 
 func (c *counters) snapshot() Snapshot {
 	s := Snapshot{UpstreamErrors: c.upErrors.Load(), Retries: c.retries.Load(), InFlight: c.inflight.Load(),
+		Mirrored: c.mirrored.Load(), MirrorsDropped: c.mirrorsDropped.Load(),
 		Latency: make([]int64, len(c.latency))}
 	for i := range c.requests {
 		s.Requests[i] = c.requests[i].Load()
@@ -274,13 +283,13 @@ func (r *Router) View(route string) (RouteView, bool) {
 	v := RouteView{Route: rt.key, Host: rt.host, Path: rt.path}
 	var total int64
 	for _, b := range rt.backends {
-		if b.weight > 0 && b.ready(netip.AddrPort{}) {
+		if b.weight > 0 && b.ready(avoid{}) {
 			total += int64(b.weight)
 		}
 	}
 	for _, b := range rt.backends {
 		bv := BackendView{Service: b.service, Weight: b.weight}
-		if total > 0 && b.weight > 0 && b.ready(netip.AddrPort{}) {
+		if total > 0 && b.weight > 0 && b.ready(avoid{}) {
 			bv.Share = 100 * float64(b.weight) / float64(total)
 		}
 		shares := b.revisionShares()
