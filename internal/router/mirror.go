@@ -62,7 +62,7 @@ func (r *Router) mirror(req *http.Request, rt *route) {
 		return
 	}
 	var body io.ReadCloser
-	if req.Body != nil && req.Body != http.NoBody {
+	if req.ContentLength != 0 { // 0: no body (the server's Body is then empty)
 		if req.GetBody == nil {
 			return // streaming: there is no copy to send
 		}
