@@ -73,12 +73,13 @@ type Options struct {
 // Router is an http.Handler serving the applied Table. Its methods are
 // safe for concurrent use.
 type Router struct {
-	log     *slog.Logger
-	opts    Options
-	proxy   *httputil.ReverseProxy
-	rnd     randSource
-	now     func() time.Time
-	applyMu sync.Mutex
+	log      *slog.Logger
+	opts     Options
+	proxy    *httputil.ReverseProxy
+	rnd      randSource
+	now      func() time.Time
+	applyMu  sync.Mutex
+	applyGen uint64 // counts Apply calls; under applyMu
 
 	// ejected counts endpoints passive health has ejected (or holds on
 	// probation): while it is 0, selection does not read the clock.
@@ -99,8 +100,7 @@ type Router struct {
 
 	// Counters outlive tables: Apply binds each table to them.
 	statsMu    sync.Mutex
-	routeStats map[string]*counters
-	revStats   map[revKey]*counters
+	routeStats map[string]*routeCounters
 	epStats    map[netip.AddrPort]*counters
 }
 
@@ -170,8 +170,7 @@ func New(opts Options) *Router {
 		eps:     map[netip.AddrPort]*endpoint{},
 		notify:  make(chan struct{}),
 
-		routeStats: map[string]*counters{},
-		revStats:   map[revKey]*counters{},
+		routeStats: map[string]*routeCounters{},
 		epStats:    map[netip.AddrPort]*counters{},
 	}
 	r.proxy = &httputil.ReverseProxy{
@@ -214,33 +213,38 @@ func (r *Router) Apply(t *Table) {
 		t, _ = Build(t.in)
 		t.applied.Store(true)
 	}
+	r.applyGen++
+	var added []*endpoint
 	r.epMu.Lock()
-	for addr, ep := range t.members {
-		if have := r.eps[addr]; have != nil {
-			ep = have
-		} else {
+	for addr, fresh := range t.members {
+		ep := r.eps[addr]
+		if ep == nil {
+			ep = fresh
 			ep.tr = r.newTransport(ep)
 			r.eps[addr] = ep
+			added = append(added, ep)
 		}
-		if ep.leaving.Swap(false) {
+		if ep.leaving.Load() && ep.leaving.Swap(false) {
 			ep.keep()
 		}
+		ep.gen = r.applyGen
+		fresh.canon = ep
 		t.members[addr] = ep
 	}
 	r.epMu.Unlock()
-	r.bindStats(t)
+	r.bindStats(t, added)
 	// Point the routes at the interned endpoints before anyone can see t.
 	for _, rt := range t.routes {
 		for _, b := range rt.backends {
 			for _, v := range b.revisions {
 				for i, ep := range v.endpoints {
-					v.endpoints[i] = t.members[ep.addr]
+					v.endpoints[i] = ep.canon
 				}
 			}
 		}
 		if m := rt.mirror; m != nil {
 			for i, ep := range m.rev.endpoints {
-				m.rev.endpoints[i] = t.members[ep.addr]
+				m.rev.endpoints[i] = ep.canon
 			}
 		}
 	}
@@ -254,7 +258,7 @@ func (r *Router) Apply(t *Table) {
 
 	r.epMu.Lock()
 	for addr, ep := range r.eps {
-		if t.members[addr] != nil {
+		if ep.gen == r.applyGen { // in t
 			continue
 		}
 		if !ep.leaving.Swap(true) {

@@ -184,8 +184,13 @@ type endpoint struct {
 	leaving  atomic.Bool
 	health   health
 	long     longLivedSet // WebSockets and streamed responses
-	tr       transport
-	stats    *counters // requests by status, latency (in flight is inflight)
+	// gen is the Apply that last listed it, and canon the Router's own
+	// copy of a table's endpoint (itself once interned); both are
+	// Apply's, under its lock.
+	gen   uint64
+	canon *endpoint
+	tr    transport
+	stats *counters // requests by status, latency (in flight is inflight)
 
 	connMu sync.Mutex
 	conns  map[*trackedConn]struct{}
