@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/http/httputil"
 	"net/netip"
 	"strings"
@@ -575,24 +574,6 @@ func (a *attempt) countError() {
 	a.route.stats.upErrors.Add(1)
 	a.rev.stats.upErrors.Add(1)
 	a.ep.stats.upErrors.Add(1)
-}
-
-// try sends req to a.ep; wrote reports whether any of the request may have
-// reached the endpoint.
-func (r *Router) try(req *http.Request, a *attempt) (resp *http.Response, wrote bool, err error) {
-	var wroteHeaders atomic.Bool
-	ctx := httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
-		WroteHeaders: func() { wroteHeaders.Store(true) },
-	})
-	if d := a.route.timeouts.Response; d > 0 {
-		t := time.AfterFunc(d, func() { a.cancel(errTimeout) })
-		defer t.Stop()
-	}
-	resp, err = a.ep.transport().RoundTrip(req.WithContext(ctx))
-	if err != nil && errors.Is(context.Cause(ctx), errTimeout) {
-		err = fmt.Errorf("%w after %s: %w", errTimeout, a.route.timeouts.Response, err)
-	}
-	return resp, wroteHeaders.Load(), err
 }
 
 // idempotent methods may be sent again even when the first copy may have
