@@ -106,6 +106,8 @@ func TestMirror(t *testing.T) {
 		t.Errorf("shadow copies (-want +got):\n%s", d)
 	}
 
+	waitFor(t, "the first copies' slots to be free", func() bool { return len(r.mirrors) == 0 })
+
 	// A mirror that never answers: primaries are unaffected, copies
 	// beyond the slots are dropped.
 	stuck := newShadow(t, true)
