@@ -222,7 +222,9 @@ func TestNoFailedRequestUnderChurn(t *testing.T) {
 	if switches.Load() != 0 {
 		t.Fatalf("sticky clients switched backend %d times", switches.Load())
 	}
-	if unrelated.Load() != 1000 || changes < 10 || requests.Load() < 500 {
+	// A floor, not a speed: on a 2-core machine loaded by other test
+	// binaries under -race this test has served as few as 360 requests.
+	if unrelated.Load() != 1000 || changes < 10 || requests.Load() < 100 {
 		t.Fatalf("too little load to mean anything: %d requests, %d flips, %d unrelated changes", requests.Load(), changes, unrelated.Load())
 	}
 }
