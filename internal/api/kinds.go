@@ -51,6 +51,32 @@ type PodSpec struct {
 	Revision                      int64       `json:"revision,omitempty"`
 	Containers                    []Container `json:"containers"`
 	TerminationGracePeriodSeconds *int64      `json:"terminationGracePeriodSeconds,omitempty"`
+	// RestartPolicy says whether the node restarts a container that exits:
+	// Always (default, the pods of an App), OnFailure (only after a
+	// non-zero exit) or Never (one-off pods such as rollout hooks). A pod
+	// whose containers have all ended for good is Succeeded or Failed.
+	RestartPolicy string `json:"restartPolicy,omitempty"`
+	// ActiveDeadlineSeconds bounds how long a pod that is not restarted
+	// forever (OnFailure, Never) may run, counted from its start; past it
+	// the node stops its containers and the pod is Failed with reason
+	// DeadlineExceeded. Zero or unset: no bound.
+	ActiveDeadlineSeconds *int64 `json:"activeDeadlineSeconds,omitempty"`
+}
+
+// Restart policies.
+const (
+	RestartAlways    = "Always"
+	RestartOnFailure = "OnFailure"
+	RestartNever     = "Never"
+)
+
+// Restarts returns the pod's restart policy, Always when unset (a record
+// written before the field existed).
+func (s *PodSpec) Restarts() string {
+	if s.RestartPolicy == "" {
+		return RestartAlways
+	}
+	return s.RestartPolicy
 }
 
 // Pod phases.

@@ -59,6 +59,15 @@ func (v *validator) podSpec(p string, s *PodSpec) {
 	if s.TerminationGracePeriodSeconds != nil {
 		v.min(child(p, "terminationGracePeriodSeconds"), *s.TerminationGracePeriodSeconds, 0)
 	}
+	if s.RestartPolicy != "" {
+		v.oneOf(child(p, "restartPolicy"), s.RestartPolicy, RestartAlways, RestartOnFailure, RestartNever)
+	}
+	if d := s.ActiveDeadlineSeconds; d != nil {
+		v.min(child(p, "activeDeadlineSeconds"), *d, 1)
+		if s.Restarts() == RestartAlways {
+			v.forbidden(child(p, "activeDeadlineSeconds"), `may only be set when restartPolicy is "OnFailure" or "Never": a pod restarted forever has no end to bound`)
+		}
+	}
 }
 
 func (v *validator) podTemplate(p string, t *PodTemplate) {
