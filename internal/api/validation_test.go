@@ -442,7 +442,7 @@ var validationCases = []validationCase{
 	}, nil, []string{
 		`spec.containers[0].name: Invalid value: "Web": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name' or '123-abc')`,
 		"spec.containers[0].command: Required value: command is required by the process runtime (or image, by the Docker runtime)",
-	}},	{"pod restart policy", func() api.Object {
+	}}, {"pod restart policy", func() api.Object {
 		d := int64(0)
 		return &api.Pod{Metadata: api.ObjectMeta{Name: "p"}, Spec: api.PodSpec{
 			Containers: []api.Container{{Name: "web", Command: []string{"x"}}}, RestartPolicy: "Sometimes", ActiveDeadlineSeconds: &d}}
