@@ -70,6 +70,17 @@ const (
 	RestartNever     = "Never"
 )
 
+// LabelHook marks a rollout hook's one-off pod; its value is the hook
+// (pre, mid, post). Such a pod belongs to no revision's replica count and
+// is never a Service endpoint, whatever else its labels say.
+const LabelHook = "slipway.dev/hook"
+
+// IsHookPod reports whether p is a rollout hook's pod.
+func IsHookPod(p *Pod) bool {
+	_, ok := p.Metadata.Labels[LabelHook]
+	return ok
+}
+
 // Restarts returns the pod's restart policy, Always when unset (a record
 // written before the field existed).
 func (s *PodSpec) Restarts() string {

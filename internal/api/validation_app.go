@@ -78,6 +78,9 @@ func (v *validator) podTemplate(p string, t *PodTemplate) {
 			v.forbidden(key(child(mp, "labels"), k), "set by Slipway on every pod (app: <app name>, revision: <number>)")
 		}
 	}
+	if _, ok := t.Metadata.Labels[LabelHook]; ok {
+		v.forbidden(key(child(mp, "labels"), LabelHook), "reserved for the one-off pods of rollout hooks, which no service selects")
+	}
 	v.annotations(child(mp, "annotations"), t.Metadata.Annotations)
 	v.containers(child(p, "containers"), t.Containers)
 	if t.TerminationGracePeriodSeconds != nil {

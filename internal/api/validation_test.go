@@ -195,6 +195,8 @@ var validationCases = []validationCase{
 		"metadata.annotations: Too long: may not be longer than 262144 bytes in total"),
 	appCase("template sets app label", func(a *api.App) { a.Spec.Template.Metadata.Labels["app"] = "other" },
 		`spec.template.metadata.labels["app"]: Forbidden: set by Slipway on every pod (app: <app name>, revision: <number>)`),
+	appCase("template sets the hook label", func(a *api.App) { a.Spec.Template.Metadata.Labels[api.LabelHook] = "pre" },
+		`spec.template.metadata.labels["slipway.dev/hook"]: Forbidden: reserved for the one-off pods of rollout hooks, which no service selects`),
 	appCase("no containers", func(a *api.App) { a.Spec.Template.Containers = nil },
 		"spec.template.containers: Required value: at least one container is required"),
 	appCase("duplicate container names", func(a *api.App) { a.Spec.Template.Containers[1].Name = "web" },
