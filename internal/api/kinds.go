@@ -57,7 +57,8 @@ type PodSpec struct {
 	// whose containers have all ended for good is Succeeded or Failed.
 	RestartPolicy string `json:"restartPolicy,omitempty"`
 	// ActiveDeadlineSeconds bounds how long a pod that is not restarted
-	// forever (OnFailure, Never) may run, counted from its start; past it
+	// forever (OnFailure, Never) may run, counted from its start (from its
+	// creation while it has none); past it
 	// the node stops its containers and the pod is Failed with reason
 	// DeadlineExceeded. Zero or unset: no bound.
 	ActiveDeadlineSeconds *int64 `json:"activeDeadlineSeconds,omitempty"`

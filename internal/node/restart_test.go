@@ -165,6 +165,14 @@ func TestActiveDeadlineStopsOneOffPod(t *testing.T) {
 	if got := e.logs("slow"); got != "migrating\n" {
 		t.Errorf("logs %q", got)
 	}
+	// A container that cannot start (its secret is missing) is bounded too.
+	blocked := sh("job", "echo never")
+	blocked.Env = []api.EnvVar{{Name: "PASSWORD", ValueFrom: &api.EnvVarSource{SecretKeyRef: &api.SecretKeySelector{Name: "missing", Key: "password"}}}}
+	e.createOneOff("blocked", api.RestartNever, 1, blocked)
+	p = e.waitPod("blocked", "ended", 20*time.Second, ended)
+	if term := terminated(t, p); p.Status.Phase != api.PodFailed || p.Status.Reason != ReasonDeadlineExceeded || term.ExitCode != -1 || term.Message != "never started before the pod's deadline" {
+		t.Errorf("blocked: phase %s reason %q terminated %+v, want Failed DeadlineExceeded, never started", p.Status.Phase, p.Status.Reason, term)
+	}
 	var saw bool
 	for _, ev := range e.events("slow") {
 		saw = saw || ev.Reason == ReasonDeadlineExceeded

@@ -153,6 +153,11 @@ func (w *podWorker) run(ctx context.Context, rs *runtime.RecoveredSandbox) {
 		// twice, so it is not started again.
 	} else {
 		for {
+			if at, ok := w.deadline(); ok && !w.now().Before(at) {
+				// Never got a sandbox in its time: it will not run at all.
+				w.onDeadline(ctx)
+				break
+			}
 			sb, err := d.CreateSandbox(ctx, runtime.PodConfig{
 				UID: w.uid(), Name: w.pod.Metadata.Name, Project: w.pod.Metadata.Project,
 				App: w.pod.Spec.App, Revision: fmt.Sprint(w.pod.Spec.Revision), Labels: w.pod.Metadata.Labels,
@@ -512,16 +517,30 @@ func (w *podWorker) restartPolicyEnds(code int) bool {
 // armDeadline starts the clock of activeDeadlineSeconds, from the pod's
 // start time (kept in its status, so a Slipway restart does not reset it).
 func (w *podWorker) armDeadline() {
-	d := w.pod.Spec.ActiveDeadlineSeconds
-	if d == nil || *d <= 0 || !w.oneOff() || w.finished() || w.deadlineHit {
+	at, ok := w.deadline()
+	if !ok || w.finished() || w.deadlineHit {
 		return
+	}
+	left := at.Sub(w.now())
+	w.deadlineTimer = w.a.opts.Clock.AfterFunc(max(left, 0), func() { w.send(workerEvent{deadline: true}) })
+}
+
+// deadline returns when a one-off pod's activeDeadlineSeconds passes:
+// counted from its start, or from its creation while it has none (a pod
+// that cannot get a sandbox is bounded too).
+func (w *podWorker) deadline() (time.Time, bool) {
+	d := w.pod.Spec.ActiveDeadlineSeconds
+	if d == nil || *d <= 0 || !w.oneOff() {
+		return time.Time{}, false
 	}
 	start := w.pod.Status.StartTime
 	if start.IsZero() {
+		start = w.pod.Metadata.CreationTimestamp
+	}
+	if start.IsZero() {
 		start = w.now()
 	}
-	left := start.Add(time.Duration(*d) * time.Second).Sub(w.now())
-	w.deadlineTimer = w.a.opts.Clock.AfterFunc(max(left, 0), func() { w.send(workerEvent{deadline: true}) })
+	return start.Add(time.Duration(*d) * time.Second), true
 }
 
 // onDeadline stops a one-off pod that ran past activeDeadlineSeconds; its
