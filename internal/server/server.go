@@ -61,6 +61,14 @@ type Config struct {
 	// TrustedProxies are the peers whose X-Forwarded-* headers the router
 	// keeps; everyone else's are replaced.
 	TrustedProxies []netip.Prefix
+	// AccessLog turns on the router's access log: "-" for stderr, else a
+	// file appended to (mode 0600), one JSON object per request; "" is off.
+	AccessLog string
+	// Stderr is where AccessLog "-" writes (os.Stderr when nil).
+	Stderr io.Writer
+	// RouterDrainTimeout is how long WebSockets and streamed responses to
+	// a leaving endpoint may go on (router.DefaultDrainTimeout when 0).
+	RouterDrainTimeout time.Duration
 }
 
 // Info tells where the running platform can be reached.
@@ -71,6 +79,9 @@ type Info struct {
 	DataDir   string
 	TokenFile string
 }
+
+// DefaultRouterDrainTimeout is Config.RouterDrainTimeout's default.
+const DefaultRouterDrainTimeout = router.DefaultDrainTimeout
 
 // TokenFileName is the admin token's file in the data dir (mode 0600).
 const TokenFileName = "admin.token"
@@ -131,7 +142,18 @@ func Run(ctx context.Context, cfg Config) error {
 	px := proxy.New(proxy.Options{Logger: log.With("component", "proxy")})
 	defer px.Close()
 	certs := router.NewCerts()
-	rt := router.New(router.Options{Logger: log.With("component", "router"), TrustedProxies: cfg.TrustedProxies})
+	accessLog, closeAccessLog, err := openAccessLog(cfg.AccessLog, cfg.Stderr)
+	if err != nil {
+		apiLn.Close()
+		httpLn.Close()
+		if httpsLn != nil {
+			httpsLn.Close()
+		}
+		return err
+	}
+	defer closeAccessLog()
+	rt := router.New(router.Options{Logger: log.With("component", "router"), TrustedProxies: cfg.TrustedProxies,
+		AccessLog: accessLog, DrainTimeout: cfg.RouterDrainTimeout})
 	clk := clock.Real{}
 	agent := node.New(node.Options{
 		Reg: reg, Driver: driver, Clock: clk, Log: log.With("component", "node"),
@@ -159,13 +181,7 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	// Certificates swap underneath the TLS listener (SNI picks them): it is
 	// never reopened for a change. HTTP/2 is negotiated by ALPN.
-	tlsSrv := &http.Server{
-		Handler:           rt,
-		TLSConfig:         router.TLSConfig(certs),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug), // failed handshakes are per-client noise
-	}
+	tlsSrv := router.NewTLSServer(rt, certs, log)
 
 	// Watch streams run until their request context ends; cancel them when
 	// shutdown starts, or Shutdown would wait for them until its deadline.
@@ -214,6 +230,10 @@ func Run(ctx context.Context, cfg Config) error {
 		errNode := agent.Shutdown(sctx, !cfg.KeepPods)
 		stopData()
 		px.Close()
+		// WebSockets and streams get their close (1001, or the end of the
+		// stream) now: the servers' Shutdown would wait for streams until
+		// its deadline and never for WebSockets.
+		rt.GoingAway()
 		return errors.Join(errNode, routerSrv.Shutdown(sctx), tlsSrv.Shutdown(sctx), apiSrv.Shutdown(sctx))
 	})
 
@@ -325,4 +345,23 @@ func listenerAddr(ln net.Listener) string {
 		return ""
 	}
 	return ln.Addr().String()
+}
+
+// openAccessLog opens the router's access log named by the --access-log
+// flag: nil when off.
+func openAccessLog(dest string, stderr io.Writer) (*slog.Logger, func(), error) {
+	switch dest {
+	case "":
+		return nil, func() {}, nil
+	case "-":
+		if stderr == nil {
+			stderr = os.Stderr
+		}
+		return slog.New(slog.NewJSONHandler(stderr, nil)), func() {}, nil
+	}
+	f, err := os.OpenFile(dest, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--access-log %s: %w", dest, err)
+	}
+	return slog.New(slog.NewJSONHandler(f, nil)), func() { f.Close() }, nil
 }
