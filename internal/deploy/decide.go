@@ -903,7 +903,18 @@ func (d *decision) safeTraffic() []api.TrafficTarget {
 		}
 	}
 	if kept == 0 {
-		return trafficByReady(d.active, d.others(d.active))
+		// Ready pods of the revisions kept first; those on their way
+		// out only when nothing else is ready.
+		var keep []*api.Revision
+		for _, r := range d.others() {
+			if d.want[r.Metadata.Name] > 0 {
+				keep = append(keep, r)
+			}
+		}
+		if out := byReady(keep); out != nil {
+			return out
+		}
+		return byReady(d.others())
 	}
 	if kept != 100 {
 		left := int32(100)

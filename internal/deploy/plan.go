@@ -49,16 +49,20 @@ type Event struct {
 
 // trafficByReady splits traffic in percent by ready pods per revision
 // (largest remainder, so weights sum to 100), as a service spreads
-// requests over ready endpoints. With no ready pod anywhere, the share is
-// the active revision's: it is the one coming up.
+// requests over ready endpoints. With no ready pod anywhere there is no
+// split: no weight goes to a revision without a ready pod.
 func trafficByReady(active *api.Revision, old []*api.Revision) []api.TrafficTarget {
-	revs := append(append([]*api.Revision(nil), old...), active)
+	return byReady(append(append([]*api.Revision(nil), old...), active))
+}
+
+// byReady splits traffic over revs by their ready pods.
+func byReady(revs []*api.Revision) []api.TrafficTarget {
 	var total int32
 	for _, r := range revs {
 		total += r.Status.ReadyReplicas
 	}
 	if total == 0 {
-		return []api.TrafficTarget{{Revision: active.Spec.Number, Weight: 100}}
+		return nil // nothing to weigh; the router has no endpoint either
 	}
 	type share struct {
 		i         int
