@@ -308,6 +308,8 @@ type AppStatus struct {
 	// ObservedRequest is the value of the last RolloutRequestAnnotation the
 	// controller acted on: a client that wrote a request waits for it here.
 	ObservedRequest string `json:"observedRequest,omitempty"`
+	// RequestRefused says why the observed request was not acted on ("" when it was).
+	RequestRefused string `json:"requestRefused,omitempty"`
 }
 
 // RolloutRequestAnnotation carries a control verb for the current rollout:

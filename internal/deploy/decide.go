@@ -299,10 +299,11 @@ func (d *decision) request() {
 	if v == "" || v == d.st.ObservedRequest {
 		return
 	}
-	d.st.ObservedRequest = v
+	d.st.ObservedRequest, d.st.RequestRefused = v, ""
 	verb, _, _ := strings.Cut(v, " ")
 	ro := d.ro
 	refuse := func(why string) {
+		d.st.RequestRefused = why
 		d.event(api.EventWarning, "RequestRefused", fmt.Sprintf("rollout %s: %s", verb, why))
 	}
 	switch verb {
