@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
-	"os"
 	"text/tabwriter"
 	"time"
 
@@ -453,6 +453,7 @@ func undoTarget(revs []*api.Revision, to int64) (*api.Revision, error) {
 	}
 	return revs[len(revs)-2], nil
 }
+
 // rolloutView is the lines under rollout status's headline: the rollout,
 // each revision's pods and weight, the preview, the analyses and the
 // zero-downtime report. describe app shows the same.
