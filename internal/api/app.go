@@ -446,6 +446,9 @@ type Report struct {
 	LongestNoReadyMillis int64 `json:"longestNoReadyMillis"`
 	// Measured is false when the router's counters were not available.
 	Measured bool `json:"measured"`
+	// Final is set once the revisions the rollout left have no pod: no
+	// request can reach them any more, so the counts are complete.
+	Final bool `json:"final,omitempty"`
 }
 
 // RevisionReport is one revision's share of a rollout's requests.

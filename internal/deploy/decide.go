@@ -458,6 +458,28 @@ func (d *decision) strategy() {
 		}
 	}
 	d.trackReadiness()
+	d.finalReport()
+}
+
+// finalReport recounts the report of an ended rollout once the revisions
+// it left have no pod: requests in flight when it ended, or sent before
+// the router applied the last split, are counted too.
+func (d *decision) finalReport() {
+	ro := d.ro
+	if ro.Report == nil || ro.Report.Final || ro.From == 0 || d.inProgress() || d.now.IsZero() {
+		return
+	}
+	serving := ro.From
+	if ro.State == api.RolloutCompleted {
+		serving = ro.Revision
+	}
+	for _, r := range d.byNum {
+		if r.Spec.Number != serving && (d.want[r.Metadata.Name] != 0 || r.Spec.Replicas != 0 || r.Status.Replicas != 0 || !observed(r)) {
+			return
+		}
+	}
+	ro.Report = d.report()
+	ro.Report.Final = true
 }
 
 // others lists the revisions other than those given.
@@ -792,8 +814,8 @@ func (d *decision) trackReadiness() {
 func (d *decision) report() *api.Report {
 	ro := d.ro
 	rep := &api.Report{Measured: d.obs.Metrics != nil, LongestNoReadyMillis: ro.LongestNoReadyMillis}
-	if !ro.StartedAt.IsZero() && !d.now.IsZero() {
-		rep.DurationMillis = d.now.Sub(ro.StartedAt).Milliseconds()
+	if !ro.StartedAt.IsZero() && !ro.EndedAt.IsZero() {
+		rep.DurationMillis = ro.EndedAt.Sub(ro.StartedAt).Milliseconds()
 	}
 	if !ro.NoReadySince.IsZero() {
 		rep.LongestNoReadyMillis = max(rep.LongestNoReadyMillis, d.now.Sub(ro.NoReadySince).Milliseconds())
