@@ -214,6 +214,8 @@ func rolloutLine(a *api.App) (line string, done, failed bool) {
 		return fmt.Sprintf("app/%s was rolled back to revision %d (revision %d is held until the template changes or rollout retry)", a.Metadata.Name, st.StableRevision, st.Rollout.Revision), true, true
 	case st.Phase == api.AppHealthy:
 		return fmt.Sprintf("app/%s successfully rolled out (revision %d, %d/%d pods ready)", a.Metadata.Name, st.LatestRevision, st.ReadyReplicas, want), true, false
+	case st.Phase == api.AppPaused && st.Rollout != nil && st.Rollout.State == api.RolloutPaused:
+		return fmt.Sprintf("app/%s is paused: %s (slipway rollout promote app/%s)", a.Metadata.Name, st.Message, a.Metadata.Name), false, false
 	case st.Phase == api.AppPaused:
 		return fmt.Sprintf("app/%s is paused: %s (slipway rollout resume app/%s)", a.Metadata.Name, st.Message, a.Metadata.Name), false, false
 	}

@@ -121,3 +121,13 @@ func TestRolloutView(t *testing.T) {
 		t.Errorf("rolled back: %q done=%v failed=%v", line, done, failed)
 	}
 }
+
+func TestRolloutLinePausedForPromotion(t *testing.T) {
+	a := &api.App{Metadata: api.ObjectMeta{Name: "hello", Generation: 1}}
+	a.Status = api.AppStatus{ObservedGeneration: 1, Phase: api.AppPaused, Message: "revision 2 is ready on the preview: waiting for rollout promote",
+		Rollout: &api.RolloutStatus{Revision: 2, From: 1, State: api.RolloutPaused}}
+	want := "app/hello is paused: revision 2 is ready on the preview: waiting for rollout promote (slipway rollout promote app/hello)"
+	if line, done, _ := rolloutLine(a); done || line != want {
+		t.Errorf("%q done=%v, want %q", line, done, want)
+	}
+}

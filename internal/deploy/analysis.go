@@ -30,8 +30,29 @@ type Metrics interface {
 	Revision(project, app string, rev int64) (Sample, bool)
 }
 
+// counts is s as stored in status; trailing empty latency buckets are
+// left out (since reads missing ones as 0).
 func (s Sample) counts(rev int64) api.RequestCounts {
-	return api.RequestCounts{Revision: rev, Requests: s.Requests, UpstreamErrors: s.UpstreamErrors, Latency: slices.Clone(s.Latency)}
+	n := len(s.Latency)
+	for n > 0 && s.Latency[n-1] == 0 {
+		n--
+	}
+	return api.RequestCounts{Revision: rev, Requests: s.Requests, UpstreamErrors: s.UpstreamErrors, Latency: slices.Clone(s.Latency[:n])}
+}
+
+// endRuns closes the analyses still running when a rollout ends:
+// Successful if they judged traffic and never failed, else Inconclusive.
+func endRuns(ro *api.RolloutStatus) {
+	for i := range ro.Analysis {
+		r := &ro.Analysis[i]
+		if r.Phase != api.AnalysisRunning {
+			continue
+		}
+		r.Phase = api.AnalysisInconclusive
+		if r.Failures == 0 && r.Measurements > r.Inconclusives {
+			r.Phase = api.AnalysisSuccessful
+		}
+	}
 }
 
 // since is s minus the counters c held earlier.
@@ -215,6 +236,10 @@ func measure(run *api.AnalysisRun, a *api.Analysis, gate bool, cur Sample, have 
 	for _, m := range a.Metrics {
 		r := api.MetricResult{Name: m.Name, Type: m.Type, Requests: answered}
 		enough := answered > 0 && answered >= a.MinRequests
+		tooFew := fmt.Sprintf("%d requests, fewer than minRequests %d", answered, a.MinRequests)
+		if answered == 0 {
+			tooFew = "no request to judge"
+		}
 		switch m.Type {
 		case api.MetricWebhook:
 			passed, ok := webhooks[run.Name+"/"+m.Name]
@@ -228,7 +253,7 @@ func measure(run *api.AnalysisRun, a *api.Analysis, gate bool, cur Sample, have 
 			}
 		case api.MetricSuccessRate, api.MetricErrorRate:
 			if !enough {
-				r.Verdict, r.Message = api.AnalysisInconclusive, fmt.Sprintf("%d requests, fewer than minRequests %d", answered, max(a.MinRequests, 1))
+				r.Verdict, r.Message = api.AnalysisInconclusive, tooFew
 				break
 			}
 			rate := float64(w.Requests[5]) / float64(answered)
@@ -242,7 +267,7 @@ func measure(run *api.AnalysisRun, a *api.Analysis, gate bool, cur Sample, have 
 			}
 		default: // latency quantiles, in milliseconds
 			if !enough {
-				r.Verdict, r.Message = api.AnalysisInconclusive, fmt.Sprintf("%d requests, fewer than minRequests %d", answered, max(a.MinRequests, 1))
+				r.Verdict, r.Message = api.AnalysisInconclusive, tooFew
 				break
 			}
 			q := map[string]float64{api.MetricLatencyP50: 0.5, api.MetricLatencyP90: 0.9, api.MetricLatencyP99: 0.99}[m.Type]

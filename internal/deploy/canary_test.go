@@ -327,3 +327,26 @@ func TestRecreateReportsItsGap(t *testing.T) {
 		t.Errorf("report (-want +got):\n%s", diff)
 	}
 }
+
+// TestBackgroundAnalysisEndsWithTheRollout: a background analysis that
+// passed while the canary ran is Successful when the rollout completes.
+func TestBackgroundAnalysisEndsWithTheRollout(t *testing.T) {
+	s := newSim(t, canary(app(2, "v1"), api.CanaryStrategy{
+		Analysis: analysis(api.InconclusiveWait, 0, api.AnalysisMetric{Name: "success", Type: api.MetricSuccessRate, Min: ptr(0.95)}),
+		Steps:    []api.CanaryStep{setWeight(50), pause("10s")}}))
+	s.settle()
+	s.change("v2")
+	s.serve(2, 0, 0, 0)
+	s.step()
+	s.serve(2, 100, 1, time.Millisecond)
+	s.advance(10 * time.Second)
+	s.step()
+	s.step()
+	s.expect("done", map[int64]int32{1: 0, 2: 2}, map[int64]int32{2: 100}, api.AppHealthy, api.RolloutCompleted)
+	if run := s.app.Status.Rollout.Analysis[0]; run.Phase != api.AnalysisSuccessful || run.Measurements != 1 {
+		t.Errorf("run %+v, want Successful after 1 measurement", run)
+	}
+	if n := len(s.app.Status.Rollout.Analysis[0].Last.Latency); n != 1 {
+		t.Errorf("stored latency buckets %d, want 1 (trailing empty ones left out)", n)
+	}
+}

@@ -376,6 +376,7 @@ func (d *decision) abort(reason, msg string) {
 
 func (d *decision) end(state, reason, msg string) {
 	d.ro.State, d.ro.Reason, d.ro.Message, d.ro.EndedAt = state, reason, msg, d.now
+	endRuns(d.ro)
 	d.ro.Report = d.report()
 }
 
