@@ -206,7 +206,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return nil
 		})
 	}
-	g.Go(func() error { return runControllers(gctx, reg, log) })
+	g.Go(func() error { return runControllers(gctx, reg, rt, log) })
 	g.Go(func() error { return agent.Run(gctx) })
 	g.Go(func() error {
 		(&services.Controller{Reg: reg, VIPRange: cfg.ServiceIPRange, Log: log.With("controller", "services")}).Run(dataCtx)
