@@ -125,7 +125,9 @@ func TestDockerKillNineAdoptsContainers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cli.ContainerRemove(context.Background(), foreign.ID, client.ContainerRemoveOptions{Force: true}) })
+	t.Cleanup(func() {
+		cli.ContainerRemove(context.Background(), foreign.ID, client.ContainerRemoveOptions{Force: true})
+	})
 
 	home := t.TempDir()
 	p := startPlatform(t, home, "--runtime", "docker")
