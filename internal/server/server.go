@@ -28,6 +28,7 @@ import (
 	"slipway.dev/slipway/internal/registry"
 	"slipway.dev/slipway/internal/router"
 	"slipway.dev/slipway/internal/runtime"
+	"slipway.dev/slipway/internal/runtime/docker"
 	"slipway.dev/slipway/internal/runtime/process"
 	"slipway.dev/slipway/internal/services"
 	"slipway.dev/slipway/internal/store/bolt"
@@ -96,9 +97,9 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.ShutdownTimeout = 2 * time.Minute
 	}
 	switch cfg.Runtime {
-	case "", "process":
+	case "", "process", "docker":
 	default:
-		return fmt.Errorf("--runtime %q: unsupported; this build runs pods as local processes (--runtime process)", cfg.Runtime)
+		return fmt.Errorf("--runtime %q: unsupported; choose process (local processes) or docker (containers on the local Docker engine)", cfg.Runtime)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
@@ -113,9 +114,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := reg.EnsureDefaultProject(ctx); err != nil {
 		return err
 	}
-	driver, err := process.New(process.Options{Dir: filepath.Join(cfg.DataDir, "runtime"), IPRange: cfg.PodIPRange, Logger: log.With("component", "runtime")})
+	driver, baseEnv, err := newDriver(ctx, cfg, log.With("component", "runtime"))
 	if err != nil {
-		return fmt.Errorf("starting the process runtime: %w", err)
+		return err
 	}
 	tokenFile := filepath.Join(cfg.DataDir, TokenFileName)
 	if err := ensureAdminToken(ctx, reg, tokenFile, log); err != nil {
@@ -159,7 +160,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Reg: reg, Driver: driver, Clock: clk, Log: log.With("component", "node"),
 		Events:  &controller.Recorder{Reg: reg, Source: "node", Clock: clk, Log: log},
 		Drainer: drainers{px, rt},
-		BaseEnv: processBaseEnv(os.Environ()),
+		BaseEnv: baseEnv,
 	})
 	apiSrv := &http.Server{
 		Handler:           apiserver.New(reg, apiserver.Options{Logger: log, Version: cfg.Version, Logs: podLogs{agent}, Metrics: telemetry.Handler(rt)}),
@@ -304,6 +305,26 @@ func writeSecretFile(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// newDriver starts the runtime cfg.Runtime names, with the environment
+// every container starts from.
+func newDriver(ctx context.Context, cfg Config, log *slog.Logger) (runtime.Driver, []string, error) {
+	dir := filepath.Join(cfg.DataDir, "runtime")
+	if cfg.Runtime == "docker" {
+		// Images bring their own PATH and locale: nothing of Slipway's
+		// environment is passed on.
+		d, err := docker.New(ctx, docker.Options{Dir: dir, Logger: log})
+		if err != nil {
+			return nil, nil, err
+		}
+		return d, nil, nil
+	}
+	d, err := process.New(process.Options{Dir: dir, IPRange: cfg.PodIPRange, Logger: log})
+	if err != nil {
+		return nil, nil, fmt.Errorf("starting the process runtime: %w", err)
+	}
+	return d, processBaseEnv(os.Environ()), nil
 }
 
 // processBaseEnv picks the variables of Slipway's own environment that
