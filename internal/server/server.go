@@ -102,9 +102,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := reg.EnsureDefaultProject(ctx); err != nil {
 		return err
 	}
-	driver, err := process.New(process.Options{Dir: filepath.Join(cfg.DataDir, "runtime"), IPRange: cfg.PodIPRange, Logger: log.With("component", "runtime")})
+	driver, err := process.New(process.Options{Dir: filepath.Join(cfg.DataDir, "runtime"), IPRange: cfg.PodIPRange, Logger: log.With("component", "runtime"), ArtifactDir: artifactDir(cfg.DataDir)})
 	if err != nil {
 		return fmt.Errorf("starting the process runtime: %w", err)
+	}
+	blds, err := newBuilds(ctx, cfg, reg, log)
+	if err != nil {
+		return err
 	}
 	tokenFile := filepath.Join(cfg.DataDir, TokenFileName)
 	if err := ensureAdminToken(ctx, reg, tokenFile, log); err != nil {
@@ -140,7 +144,7 @@ func Run(ctx context.Context, cfg Config) error {
 		BaseEnv: processBaseEnv(os.Environ()),
 	})
 	apiSrv := &http.Server{
-		Handler:           apiserver.New(reg, apiserver.Options{Logger: log, Version: cfg.Version, Logs: podLogs{agent}, Metrics: telemetry.Handler(rt)}),
+		Handler:           apiserver.New(reg, apiserver.Options{Logger: log, Version: cfg.Version, Logs: podLogs{agent}, Builds: blds.api, Metrics: telemetry.Handler(rt)}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -191,6 +195,7 @@ func Run(ctx context.Context, cfg Config) error {
 		})
 	}
 	g.Go(func() error { return runControllers(gctx, reg, log) })
+	g.Go(func() error { return blds.run(gctx) })
 	g.Go(func() error { return agent.Run(gctx) })
 	g.Go(func() error {
 		(&services.Controller{Reg: reg, VIPRange: cfg.ServiceIPRange, Log: log.With("controller", "services")}).Run(dataCtx)
