@@ -117,7 +117,9 @@ func TestBuildsRollOut(t *testing.T) {
 	waitUntil(t, 20*time.Second, "v1 answers", func() bool { return l.v1.Load() > 100 })
 
 	// Build 2 from a changed copy: the rollout brings v2.
-	v2src := copyHello(t, func(s string) string { return strings.Replace(s, `envOr("VERSION", "v1")`, `envOr("VERSION", "v2")`, 1) })
+	v2src := copyHello(t, func(s string) string {
+		return strings.Replace(s, `envOr("VERSION", "v1")`, `envOr("VERSION", "v2")`, 1)
+	})
 	p.ok("build", "app/hello", "--from-dir", v2src, "--follow")
 	p.waitRolledOut(3, 120*time.Second)
 	n := l.v2.Load()
