@@ -244,14 +244,18 @@ func (r *Runner) unpack(b *api.Build, work string, log io.Writer) error {
 	}
 }
 
-// detectStrategy: the spec's, else a Dockerfile → Docker, go.mod or .go
-// files at the top → Go, anything else → Directory.
+// detectStrategy: the spec's, else a Binary source → Directory, a
+// Dockerfile → Docker, go.mod or .go files at the top → Go, anything else
+// → Directory.
 func detectStrategy(b *api.Build, work string) (string, error) {
 	if s := b.Spec.Strategy.Type; s != "" {
 		return s, nil
 	}
-	if b.Spec.Source.Type == api.BuildSourceDockerfile {
+	switch b.Spec.Source.Type {
+	case api.BuildSourceDockerfile:
 		return api.BuildDocker, nil
+	case api.BuildSourceBinary:
+		return api.BuildDirectory, nil // a ready program: never compiled, never a Dockerfile's context
 	}
 	if fi, err := os.Lstat(filepath.Join(work, "Dockerfile")); err == nil && fi.Mode().IsRegular() {
 		return api.BuildDocker, nil
