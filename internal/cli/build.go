@@ -148,20 +148,24 @@ log until the build ends.`,
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			rc, err := cn.c.BuildLog(ctx, cn.project, name, follow)
-			if err != nil {
-				return err
-			}
-			defer rc.Close()
-			if _, err := io.Copy(e.stdout, rc); err != nil && ctx.Err() == nil {
-				return err
-			}
-			return nil
+			return buildLog(cmd.Context(), cn, name, follow, e.stdout)
 		},
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing until the build ends")
 	return cmd
+}
+
+// buildLog copies a build's log (to its end with follow).
+func buildLog(ctx context.Context, cn *conn, name string, follow bool, out io.Writer) error {
+	rc, err := cn.c.BuildLog(ctx, cn.project, name, follow)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if _, err := io.Copy(out, rc); err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
 }
 
 func cutKindPrefix(s string) (string, bool) {

@@ -137,8 +137,10 @@ func TestBuildsRollOut(t *testing.T) {
 		!strings.HasPrefix(r.stderr, "error: build hello-3 Failed after ") || !strings.Contains(r.stderr, "go build: exit status 1") {
 		t.Fatalf("failing build: exit %d\nstdout:\n%s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
-	if logs := p.ok("build", "logs", "hello-3"); !strings.Contains(logs, "undefined: undefinedHelper") || !strings.Contains(logs, "error: go build: exit status 1") {
-		t.Errorf("build logs hello-3:\n%s", logs)
+	for _, args := range [][]string{{"build", "logs", "hello-3"}, {"logs", "build/hello-3"}} {
+		if logs := p.ok(args...); !strings.Contains(logs, "undefined: undefinedHelper") || !strings.Contains(logs, "error: go build: exit status 1") {
+			t.Errorf("%s:\n%s", strings.Join(args, " "), logs)
+		}
 	}
 	if img := p.appImage(); img != "default/hello:2" {
 		t.Errorf("app image %q after a failed build, want default/hello:2", img)
