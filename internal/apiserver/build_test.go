@@ -121,6 +121,7 @@ func TestStartBuildBadInput(t *testing.T) {
 	const path = "/api/v1/projects/default/apps/hello/builds"
 	small := tarBytes(t, map[string]string{"a": "b"})
 	big := tarBytes(t, map[string]string{"big": strings.Repeat("x", 4096)})
+	huge := tarBytes(t, map[string]string{"huge": strings.Repeat("x", 8<<20)})
 	cases := []struct {
 		name   string
 		path   string
@@ -133,6 +134,7 @@ func TestStartBuildBadInput(t *testing.T) {
 	}{
 		{"unknown app", "/api/v1/projects/default/apps/nope/builds", s.Admin, small, int64(len(small)), 404, api.ReasonNotFound, `apps "nope" not found in project "default"`},
 		{"declared too large", path, s.Admin, big, int64(len(big)), 413, api.ReasonTooLarge, "the build source is 5632 bytes, larger than the limit of 3000 bytes: leave files out with .dockerignore"},
+		{"declared too large, refused before it is read", path, s.Admin, huge, int64(len(huge)), 413, api.ReasonTooLarge, "the build source is 8390144 bytes, larger than the limit of 3000 bytes"},
 		{"streamed too large", path, s.Admin, big, -1, 413, api.ReasonTooLarge, "the build source is larger than the limit of 3000 bytes: leave files out with .dockerignore"},
 		{"not a tar", path, s.Admin, []byte(strings.Repeat("junk", 200)), 800, 400, api.ReasonBadRequest, "build source: not a valid tar archive (after 0 entries): "},
 		{"bad strategy", path + "?strategy=Magic", s.Admin, small, int64(len(small)), 422, api.ReasonInvalid, `Build "hello-1" is invalid: spec.strategy.type: Unsupported value: "Magic": supported values: "Docker", "Go", "Directory"`},
