@@ -193,6 +193,12 @@ func describeApp(d *descWriter, a *api.App) {
 	d.kv(0, "Latest Revision", revisionCell(a.Status.LatestRevision))
 	d.kv(0, "Stable Revision", revisionCell(a.Status.StableRevision))
 	d.kv(0, "Traffic", formatTraffic(a.Status.Traffic))
+	if v := rolloutView(a); len(v) > 0 {
+		d.line(0, "Rollout:")
+		for _, l := range v {
+			d.line(0, l)
+		}
+	}
 	describeContainers(d, a.Spec.Template.Containers)
 	describeConditions(d, a.Status.Conditions)
 }

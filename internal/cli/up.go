@@ -83,7 +83,7 @@ just work. SIGINT or SIGTERM stops everything gracefully.`,
 	f.StringVar(&cfg.APIAddr, "api-addr", "127.0.0.1:7070", "address of the API server")
 	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "address of the router's HTTP listener")
 	f.StringVar(&cfg.HTTPSAddr, "https-addr", "127.0.0.1:8443", "address of the router's HTTPS listener for routes with tls (\"\" to disable)")
-	f.StringVar(&cfg.Runtime, "runtime", "process", "how pods run: process (local processes)")
+	f.StringVar(&cfg.Runtime, "runtime", "process", "how pods run: process (local processes) or docker (containers on the Docker engine at DOCKER_HOST or the default socket)")
 	f.BoolVar(&cfg.KeepPods, "keep-pods", false, "leave pods running when Slipway stops; the next start adopts them")
 	f.StringVar(&cfg.RouterDomain, "router-domain", "localhost", "a Route without a host is served at <route>-<project>.<router-domain>")
 	f.StringSliceVar(&trusted, "trusted-proxies", nil, "peers (addresses or CIDR ranges) whose X-Forwarded-* headers the router keeps; others' are replaced")

@@ -214,7 +214,11 @@ func RouterInput(routes []*api.Route, services []*api.Service, endpoints []*api.
 	slices.SortFunc(routes, func(a, b *api.Route) int { return cmp.Compare(objKey(a), objKey(b)) })
 	var cfgs []router.RouteConfig
 	for _, rt := range routes {
-		cfgs = append(cfgs, routeConfig(rt, svcs, eps, appm, domain))
+		c := routeConfig(rt, svcs, eps, appm, domain)
+		// Rollouts: the preview header, canary match rules, preview hosts.
+		rules, extra := previewRules(c, svcs, appm)
+		c.Match = append(rules, c.Match...)
+		cfgs = append(append(cfgs, c), extra...)
 	}
 	admitted, refused := router.Admit(cfgs)
 	verdicts := map[string]verdict{}

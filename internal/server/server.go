@@ -28,6 +28,7 @@ import (
 	"slipway.dev/slipway/internal/registry"
 	"slipway.dev/slipway/internal/router"
 	"slipway.dev/slipway/internal/runtime"
+	"slipway.dev/slipway/internal/runtime/docker"
 	"slipway.dev/slipway/internal/runtime/process"
 	"slipway.dev/slipway/internal/services"
 	"slipway.dev/slipway/internal/store/bolt"
@@ -96,9 +97,9 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.ShutdownTimeout = 2 * time.Minute
 	}
 	switch cfg.Runtime {
-	case "", "process":
+	case "", "process", "docker":
 	default:
-		return fmt.Errorf("--runtime %q: unsupported; this build runs pods as local processes (--runtime process)", cfg.Runtime)
+		return fmt.Errorf("--runtime %q: unsupported; choose process (local processes) or docker (containers on the local Docker engine)", cfg.Runtime)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
@@ -113,9 +114,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := reg.EnsureDefaultProject(ctx); err != nil {
 		return err
 	}
-	driver, err := process.New(process.Options{Dir: filepath.Join(cfg.DataDir, "runtime"), IPRange: cfg.PodIPRange, Logger: log.With("component", "runtime")})
+	driver, baseEnv, err := newDriver(ctx, cfg, log.With("component", "runtime"))
 	if err != nil {
-		return fmt.Errorf("starting the process runtime: %w", err)
+		return err
+	}
+	blds, err := newBuilds(ctx, cfg, reg, log)
+	if err != nil {
+		return err
 	}
 	tokenFile := filepath.Join(cfg.DataDir, TokenFileName)
 	if err := ensureAdminToken(ctx, reg, tokenFile, log); err != nil {
@@ -159,10 +164,10 @@ func Run(ctx context.Context, cfg Config) error {
 		Reg: reg, Driver: driver, Clock: clk, Log: log.With("component", "node"),
 		Events:  &controller.Recorder{Reg: reg, Source: "node", Clock: clk, Log: log},
 		Drainer: drainers{px, rt},
-		BaseEnv: processBaseEnv(os.Environ()),
+		BaseEnv: baseEnv,
 	})
 	apiSrv := &http.Server{
-		Handler:           apiserver.New(reg, apiserver.Options{Logger: log, Version: cfg.Version, Logs: podLogs{agent}, Metrics: telemetry.Handler(rt)}),
+		Handler:           apiserver.New(reg, apiserver.Options{Logger: log, Version: cfg.Version, Logs: podLogs{agent}, Builds: blds.api, Metrics: telemetry.Handler(rt)}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -206,7 +211,8 @@ func Run(ctx context.Context, cfg Config) error {
 			return nil
 		})
 	}
-	g.Go(func() error { return runControllers(gctx, reg, log) })
+	g.Go(func() error { return runControllers(gctx, reg, rt, log) })
+	g.Go(func() error { return blds.run(gctx) })
 	g.Go(func() error { return agent.Run(gctx) })
 	g.Go(func() error {
 		(&services.Controller{Reg: reg, VIPRange: cfg.ServiceIPRange, Log: log.With("controller", "services")}).Run(dataCtx)
@@ -304,6 +310,26 @@ func writeSecretFile(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// newDriver starts the runtime cfg.Runtime names, with the environment
+// every container starts from.
+func newDriver(ctx context.Context, cfg Config, log *slog.Logger) (runtime.Driver, []string, error) {
+	dir := filepath.Join(cfg.DataDir, "runtime")
+	if cfg.Runtime == "docker" {
+		// Images bring their own PATH and locale: nothing of Slipway's
+		// environment is passed on.
+		d, err := docker.New(ctx, docker.Options{Dir: dir, Logger: log})
+		if err != nil {
+			return nil, nil, err
+		}
+		return d, nil, nil
+	}
+	d, err := process.New(process.Options{Dir: dir, IPRange: cfg.PodIPRange, Logger: log, ArtifactDir: artifactDir(cfg.DataDir)})
+	if err != nil {
+		return nil, nil, fmt.Errorf("starting the process runtime: %w", err)
+	}
+	return d, processBaseEnv(os.Environ()), nil
 }
 
 // processBaseEnv picks the variables of Slipway's own environment that
