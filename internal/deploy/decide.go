@@ -27,6 +27,9 @@ type Observed struct {
 	// SecretHash identifies the content of the Secrets the template
 	// references ("" when it references none): SecretHash.
 	SecretHash string
+	// Hooks are the runs of the rollout's hooks recorded in its status,
+	// by kind; nil when there is no hook runner (hooks are then not run).
+	Hooks map[string]HookRun
 }
 
 // RevisionHash identifies what a revision runs: the template, and the
@@ -102,6 +105,7 @@ type decision struct {
 	traffic  []api.TrafficTarget
 	preview  int64
 	requeue  time.Duration
+	heldPlan bool // want and traffic already go back (or stand still)
 }
 
 // Decide moves app toward its spec: which revision to create, how many
@@ -330,8 +334,17 @@ func (d *decision) request() {
 			return
 		}
 		from := ro.From
+		// Hooks that passed stay passed; the others start a new attempt
+		// (a new pod: an attempt's pod runs once).
+		var hooks []api.HookState
+		for _, h := range ro.Hooks {
+			if !h.Done {
+				h = api.HookState{Hook: h.Hook, Attempt: h.Attempt + 1, Phase: api.PodPending}
+			}
+			hooks = append(hooks, h)
+		}
 		*ro = api.RolloutStatus{Revision: ro.Revision, From: from, State: api.RolloutProgressing,
-			StartedAt: d.now, StepStartedAt: d.now, LastProgressAt: d.now, Baseline: d.baseline()}
+			StartedAt: d.now, StepStartedAt: d.now, LastProgressAt: d.now, Baseline: d.baseline(), Hooks: hooks}
 		d.st.StableRevision = from
 		d.st.CurrentStep = nil
 		d.event(api.EventNormal, "RolloutRetried", fmt.Sprintf("rolling out revision %d again from revision %d", ro.Revision, from))
@@ -430,36 +443,56 @@ func (d *decision) deadline() {
 
 // strategy sets want, traffic and preview for the rollout's state.
 func (d *decision) strategy() {
+	ro := d.ro
+	from := d.byNum[ro.From]
+	d.plan(from)
+	if d.inProgress() {
+		d.deadline()
+	}
+	if ro.State == api.RolloutAborted && !d.heldPlan {
+		// Aborted in this decision: plan again, going back.
+		d.traffic, d.preview = nil, 0
+		d.plan(from)
+	}
+	d.trackReadiness()
+	d.finalReport()
+}
+
+// plan sets want, traffic and preview for the rollout's state.
+func (d *decision) plan(from *api.Revision) {
 	for _, r := range d.byNum {
 		d.want[r.Metadata.Name] = 0
 	}
 	ro := d.ro
-	from := d.byNum[ro.From]
 	switch {
 	case (ro.State == api.RolloutAborted || ro.State == api.RolloutRolledBack) && from != nil:
 		d.held(from)
-	case ro.State == api.RolloutCompleted || from == nil:
+	case ro.State == api.RolloutAborted:
+		d.frozen() // nothing to go back to
+	case ro.State == api.RolloutCompleted:
 		d.steady()
+	case !d.hook(HookPre):
+		d.frozen()
+	case from == nil:
+		d.steady()
+	case d.strategyType() == api.StrategyBlueGreen:
+		d.blueGreen(from)
+	case d.strategyType() == api.StrategyCanary:
+		d.canary(from)
 	default:
-		switch d.strategyType() {
-		case api.StrategyBlueGreen:
-			d.blueGreen(from)
-		case api.StrategyCanary:
-			d.canary(from)
-		default:
-			d.steady()
-		}
-		d.deadline()
-		if ro.State == api.RolloutAborted {
-			for k := range d.want {
-				d.want[k] = 0
-			}
-			d.traffic, d.preview = nil, 0
-			d.held(from)
-		}
+		d.steady()
 	}
-	d.trackReadiness()
-	d.finalReport()
+}
+
+// frozen keeps every revision as it is and the new one without pods:
+// before the pre hook passed, or after an abort with nothing to go back to.
+func (d *decision) frozen() {
+	d.heldPlan = true
+	for _, r := range d.byNum {
+		d.want[r.Metadata.Name] = r.Spec.Replicas
+	}
+	d.want[d.active.Metadata.Name] = 0
+	d.traffic = trafficByReady(d.active, d.others(d.active))
 }
 
 // finalReport recounts the report of an ended rollout once the revisions
@@ -516,7 +549,11 @@ func (d *decision) steady() {
 		// Old pods still draining get nothing once the rollout is over.
 		d.traffic = weights(d.active.Spec.Number, 100)
 	}
-	if d.inProgress() && d.settled(d.active, olds) {
+	if d.inProgress() && d.strategyType() == api.StrategyRecreate && d.ro.From != 0 &&
+		d.want[d.active.Metadata.Name] > 0 && d.active.Spec.Replicas == 0 && !d.hook(HookMid) {
+		d.want[d.active.Metadata.Name] = 0 // the old pods are gone; the mid hook runs first
+	}
+	if d.inProgress() && d.settled(d.active, olds) && d.hook(HookPost) {
 		d.complete()
 	}
 }
@@ -565,6 +602,7 @@ func (d *decision) complete() {
 // scaled down once from has its pods available. Rolling and Recreate go
 // back by their own bounds.
 func (d *decision) held(from *api.Revision) {
+	d.heldPlan = true
 	olds := d.others(from)
 	switch d.strategyType() {
 	case api.StrategyBlueGreen, api.StrategyCanary:
@@ -635,6 +673,9 @@ func (d *decision) blueGreen(stable *api.Revision) {
 		if !d.gate(runPostPromotion, a, n.Spec.Number) {
 			return
 		}
+	}
+	if !d.hook(HookPost) {
+		return
 	}
 	delay := api.DefaultScaleDownDelaySeconds
 	if bg.ScaleDownDelaySeconds != nil {
@@ -751,9 +792,11 @@ loop:
 	if final && avail(d.replicas) {
 		ro.CanaryWeight = 100
 		d.traffic = weights(n.Spec.Number, 100)
-		d.want[stable.Metadata.Name] = 0
 		d.preview = 0
-		d.complete()
+		if d.hook(HookPost) { // until it passes, stable stays to go back to
+			d.want[stable.Metadata.Name] = 0
+			d.complete()
+		}
 	}
 }
 
