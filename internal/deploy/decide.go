@@ -3,7 +3,6 @@ package deploy
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -1005,8 +1004,32 @@ func setConditionAt(conds []api.Condition, c api.Condition, now time.Time) []api
 // cloneStatus deep-copies a status, so a decision never mutates the App
 // it was given.
 func cloneStatus(s api.AppStatus) api.AppStatus {
-	b, _ := json.Marshal(s) // plain fields cannot fail to encode
-	var out api.AppStatus
-	_ = json.Unmarshal(b, &out)
+	out := s
+	out.Traffic = slices.Clone(s.Traffic)
+	out.Conditions = slices.Clone(s.Conditions)
+	out.Revisions = slices.Clone(s.Revisions)
+	if s.CurrentStep != nil {
+		out.CurrentStep = new(*s.CurrentStep)
+	}
+	if s.Rollout != nil {
+		ro := *s.Rollout
+		ro.Analysis = slices.Clone(ro.Analysis)
+		for i := range ro.Analysis {
+			r := &ro.Analysis[i]
+			r.Results = slices.Clone(r.Results)
+			r.Last.Latency = slices.Clone(r.Last.Latency)
+		}
+		ro.Baseline = slices.Clone(ro.Baseline)
+		for i := range ro.Baseline {
+			ro.Baseline[i].Latency = slices.Clone(ro.Baseline[i].Latency)
+		}
+		ro.Hooks = slices.Clone(ro.Hooks)
+		if ro.Report != nil {
+			rep := *ro.Report
+			rep.Revisions = slices.Clone(rep.Revisions)
+			ro.Report = &rep
+		}
+		out.Rollout = &ro
+	}
 	return out
 }
