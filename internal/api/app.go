@@ -386,6 +386,9 @@ type RolloutStatus struct {
 	NoReadySince         time.Time `json:"noReadySince,omitzero"`
 	LongestNoReadyMillis int64     `json:"longestNoReadyMillis,omitempty"`
 	Report               *Report   `json:"report,omitempty"`
+	// DrainedAt is when the revisions an ended rollout left were first
+	// seen without pods; the report is final a little later.
+	DrainedAt time.Time `json:"drainedAt,omitzero"`
 	// Hooks are the rollout's hook runs (pre, mid, post), one entry per
 	// hook with its current attempt: a run's pod is named after the
 	// revision, hook and attempt, so it runs once per attempt however

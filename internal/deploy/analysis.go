@@ -20,6 +20,8 @@ type Sample struct {
 	UpstreamErrors int64
 	Latency        []int64
 	Bounds         []time.Duration
+	// InFlight is the requests being served now (not cumulative).
+	InFlight int64
 }
 
 // Metrics reads the router's counters of an App's revision, summed over

@@ -321,10 +321,22 @@ func TestRecreateReportsItsGap(t *testing.T) {
 	s.advance(500 * time.Millisecond)
 	s.decide()
 	s.expect("done", map[int64]int32{1: 0, 2: 2}, map[int64]int32{2: 100}, api.AppHealthy, api.RolloutCompleted)
-	want := &api.Report{DurationMillis: 3000, Measured: true, Final: true, Failed: 2, LongestNoReadyMillis: 1500,
+	want := &api.Report{DurationMillis: 3000, Measured: true, Failed: 2, LongestNoReadyMillis: 1500,
 		Revisions: []api.RevisionReport{{Revision: 1, Requests: 40, ServerErrors: 2}, {Revision: 2, Requests: 60}}}
 	if diff := cmp.Diff(want, s.app.Status.Rollout.Report); diff != "" {
 		t.Errorf("report (-want +got):\n%s", diff)
+	}
+	// A request revision 1 was still answering when its pods went is
+	// counted once the report is final, a moment later.
+	s.serve(1, 1, 0, time.Millisecond)
+	if p := s.decide(); p.RequeueAfter != time.Second || s.app.Status.Rollout.Report.Final {
+		t.Fatalf("requeue %v final %v, want 1s and not yet final", p.RequeueAfter, s.app.Status.Rollout.Report.Final)
+	}
+	s.advance(time.Second)
+	s.decide()
+	want.Final, want.Revisions[0].Requests = true, 41
+	if diff := cmp.Diff(want, s.app.Status.Rollout.Report); diff != "" {
+		t.Errorf("final report (-want +got):\n%s", diff)
 	}
 }
 

@@ -511,9 +511,33 @@ func (d *decision) finalReport() {
 			return
 		}
 	}
+	// Pod records go before their processes: the router may still apply
+	// the last split and finish requests already sent. Wait a moment,
+	// then until none is in flight.
+	if ro.DrainedAt.IsZero() {
+		ro.DrainedAt = d.now
+	}
+	if at := ro.DrainedAt.Add(drainSettle); d.now.Before(at) {
+		d.wake(at.Sub(d.now))
+		return
+	}
+	for n, m := range d.obs.Metrics {
+		if n != serving && m.InFlight > 0 && d.now.Before(ro.DrainedAt.Add(drainLimit)) {
+			d.wake(drainSettle)
+			return
+		}
+	}
 	ro.Report = d.report()
 	ro.Report.Final = true
 }
+
+// drainSettle is how long after the revisions a rollout left lost their
+// pods its report is recounted; drainLimit bounds the wait for their last
+// requests in flight.
+const (
+	drainSettle = time.Second
+	drainLimit  = time.Minute
+)
 
 // others lists the revisions other than those given.
 func (d *decision) others(not ...*api.Revision) []*api.Revision {

@@ -51,6 +51,7 @@ func (m routerMetrics) Revision(project, app string, rev int64) (deploy.Sample, 
 				out.Requests[i] += v.Requests[i]
 			}
 			out.UpstreamErrors += v.UpstreamErrors
+			out.InFlight += v.InFlight
 			for i := range min(len(out.Latency), len(v.Latency)) {
 				out.Latency[i] += v.Latency[i]
 			}
