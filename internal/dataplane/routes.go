@@ -287,6 +287,21 @@ func routeConfig(rt *api.Route, svcs map[string]*api.Service, eps map[string]*ap
 		c.Timeouts.Response, _ = to.Response.Parse()
 		c.Timeouts.Idle, _ = to.Idle.Parse()
 	}
+	if re := rt.Spec.Retries; re != nil {
+		c.Retries.Attempts = int(re.Attempts)
+		for _, st := range re.OnStatus {
+			c.Retries.OnStatus = append(c.Retries.OnStatus, int(st))
+		}
+	}
+	if mr := rt.Spec.Mirror; mr != nil {
+		key := project + "/" + mr.Service
+		m := &router.MirrorConfig{Service: key, Percent: mr.Percent}
+		// Every ready endpoint of the mirror service, whatever its revision.
+		for _, rv := range backendConfig(key, 0, svcs[key], eps[key], nil).Revisions {
+			m.Endpoints = append(m.Endpoints, rv.Endpoints...)
+		}
+		c.Mirror = m
+	}
 	return c
 }
 
