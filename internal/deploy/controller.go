@@ -111,6 +111,9 @@ func (c *Controller) Reconcile(ctx context.Context, key controller.Key) (control
 		return controller.Result{}, err
 	}
 	if c.Metrics != nil {
+		if s, ok := c.Metrics.Routes(key.Project, key.Name); ok {
+			obs.Routes = &s
+		}
 		obs.Metrics = map[int64]Sample{}
 		for _, r := range revs {
 			if s, ok := c.Metrics.Revision(key.Project, key.Name, r.Spec.Number); ok {

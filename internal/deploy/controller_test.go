@@ -38,6 +38,8 @@ func (m fakeMetrics) Revision(project, app string, rev int64) (Sample, bool) {
 	return s, ok
 }
 
+func (m fakeMetrics) Routes(project, app string) (Sample, bool) { return Sample{}, false }
+
 func newBench(t *testing.T) *bench {
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "slipway.db"), bolt.Options{})
 	if err != nil {

@@ -21,6 +21,9 @@ type Observed struct {
 	// Metrics are the router's counters per revision number; nil when the
 	// router is not available (no analysis can pass, the report says so).
 	Metrics map[int64]Sample
+	// Routes is the total of the App's routes (nil when unknown): the
+	// report's failures include what no revision answered.
+	Routes *Sample
 	// Webhooks are the outcomes of DueWebhooks' calls, by key (true: 2xx).
 	Webhooks map[string]bool
 	// SecretHash identifies the content of the Secrets the template
@@ -269,6 +272,9 @@ func (d *decision) startRollout() {
 
 func (d *decision) baseline() []api.RequestCounts {
 	var out []api.RequestCounts
+	if r := d.obs.Routes; r != nil {
+		out = append(out, r.counts(0)) // revision 0: the routes' total
+	}
 	for _, n := range slices.Sorted(mapsKeys(d.obs.Metrics)) {
 		out = append(out, d.obs.Metrics[n].counts(n))
 	}
@@ -900,6 +906,12 @@ func (d *decision) report() *api.Report {
 		rep.Revisions = append(rep.Revisions, rr)
 		rep.Failed += rr.ServerErrors + rr.Resets
 		rep.UpstreamErrors += rr.UpstreamErrors
+	}
+	if r := d.obs.Routes; r != nil {
+		// The routes see every request, including those no revision
+		// answered (503 while no pod is ready).
+		w := r.since(base[0])
+		rep.Failed, rep.UpstreamErrors = w.Requests[5]+w.Requests[0], w.UpstreamErrors
 	}
 	return rep
 }

@@ -38,6 +38,12 @@ func TestRouterMetricsSumPerRevision(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	for name, svc := range map[string]string{"a": "hello", "b": "hello", "d": "other", "e": "hello"} {
+		rt := &api.Route{Metadata: api.ObjectMeta{Name: name, Project: api.DefaultProject}, Spec: api.RouteSpec{To: api.RouteBackend{Service: svc}}}
+		if _, err := reg.Create(ctx, rt); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer ok.Close()
 	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) }))
@@ -55,12 +61,13 @@ func TestRouterMetricsSumPerRevision(t *testing.T) {
 		{Key: "default/b", Project: "default", Host: "b.test", Backends: []router.BackendConfig{backend("hello", 2, addr(ok))}},
 		{Key: "default/c", Project: "default", Host: "c.test", Backends: []router.BackendConfig{backend("pinned", 2, addr(ok))}},
 		{Key: "default/d", Project: "default", Host: "d.test", Backends: []router.BackendConfig{backend("other", 2, addr(ok))}},
+		{Key: "default/e", Project: "default", Host: "e.test", Backends: []router.BackendConfig{{Service: "default/hello", Weight: 1}}}, // no ready pod
 	}})
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	rt.Apply(tbl)
-	for host, n := range map[string]int{"a.test": 3, "b.test": 5, "c.test": 7, "d.test": 11} {
+	for host, n := range map[string]int{"a.test": 3, "b.test": 5, "c.test": 7, "d.test": 11, "e.test": 2} {
 		for range n {
 			req := httptest.NewRequest("GET", "http://"+host+"/", nil)
 			req.RemoteAddr = "127.0.0.1:40000"
@@ -81,5 +88,12 @@ func TestRouterMetricsSumPerRevision(t *testing.T) {
 	}
 	if _, found := m.Revision("default", "hello", 1); found {
 		t.Errorf("revision 1 never served, yet found")
+	}
+	// The routes' totals: a (3 answered 500), b (5 answered 200) and e (2
+	// answered 503 by the router: no pod); c's Service is pinned to a
+	// revision, d serves another app.
+	r, found := m.Routes("default", "hello")
+	if !found || r.Requests[2] != 5 || r.Requests[5] != 5 {
+		t.Errorf("routes of hello: found %v requests %v, want 5 2xx and 5 5xx", found, r.Requests)
 	}
 }
