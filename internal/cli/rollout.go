@@ -561,9 +561,10 @@ with fresh analyses.`},
 func newRolloutRequestCmd(e *env, g *globals, verb string) *cobra.Command {
 	h := requestHelp[verb]
 	return &cobra.Command{
-		Use:   verb + " app/NAME",
-		Short: h[0],
-		Long:  h[1],
+		Use:     verb + " app/NAME",
+		Short:   h[0],
+		Long:    h[1] + "\n\nThe request is acknowledged in the app's status (see 'slipway rollout promote --help').",
+		Example: "  slipway rollout " + verb + " app/hello",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return sendRequest(cmd.Context(), e, g, args, verb, verb)
 		},

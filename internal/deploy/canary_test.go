@@ -362,3 +362,31 @@ func TestBackgroundAnalysisEndsWithTheRollout(t *testing.T) {
 		t.Errorf("stored latency buckets %d, want 1 (trailing empty ones left out)", n)
 	}
 }
+
+// TestRollingCrashLoopGoesBackWithinItsBounds: a Rolling rollout whose new
+// pods crash-loop aborts, and goes back to the stable revision by the
+// same surge bounds (its pods never drop below replicas-maxUnavailable).
+func TestRollingCrashLoopGoesBackWithinItsBounds(t *testing.T) {
+	s := newSim(t, rolling(app(4, "v1"), api.FromInt(1), api.FromInt(0)))
+	s.settle()
+	s.change("v2")
+	s.step() // one surge pod of v2, ready: one v1 pod goes
+	s.step()
+	if got := s.specs(); got[1] >= 4 || got[2] < 1 {
+		t.Fatalf("the rollout did not move: %v", got)
+	}
+	s.pods[2][0].restarts = 3
+	s.decide()
+	if r := s.app.Status.Rollout; r.State != api.RolloutAborted || r.Reason != "CrashLoop" || s.app.Status.Phase != api.AppDegraded {
+		t.Fatalf("rollout %+v phase %s", r, s.app.Status.Phase)
+	}
+	for range 10 {
+		s.replicate()
+		s.readyAll()
+		s.decide()
+		if ready := s.rev(1).Status.ReadyReplicas + s.rev(2).Status.ReadyReplicas; ready < 4 {
+			t.Fatalf("ready pods %d below replicas-maxUnavailable 4; specs %v", ready, s.specs())
+		}
+	}
+	s.expect("back on v1", map[int64]int32{1: 4, 2: 0}, map[int64]int32{1: 100}, api.AppDegraded, api.RolloutAborted)
+}
