@@ -85,6 +85,11 @@ func (c *Controller) now() time.Time {
 func (c *Controller) Reconcile(ctx context.Context, key controller.Key) (controller.Result, error) {
 	obj, err := c.Reg.Get(ctx, appKind, key.Project, key.Name)
 	if api.IsNotFound(err) {
+		if c.Hooks != nil {
+			if err := c.Hooks.Forget(ctx, key.Project, key.Name, nil); err != nil {
+				return controller.Result{}, err
+			}
+		}
 		return controller.Result{}, c.deleteRevisions(ctx, key)
 	}
 	if err != nil {
@@ -183,6 +188,15 @@ func (c *Controller) Reconcile(ctx context.Context, key controller.Key) (control
 				return controller.Result{}, err
 			}
 			c.observeHooks(ctx, app, revs, p.Status.Rollout.Revision, start)
+		}
+		// A rollout that just ended: the hook pods of old revisions go
+		// (their logs with them; the last few revisions' are kept).
+		if was, now := app.Status.Rollout, p.Status.Rollout; was != nil && now != nil && was.EndedAt.IsZero() && !now.EndedAt.IsZero() {
+			next := *app
+			next.Status = p.Status
+			if err := c.Hooks.Forget(ctx, key.Project, key.Name, &next); err != nil {
+				c.Log.Warn("cannot delete old hook pods; will retry after the next rollout", "app", key.String(), "err", err)
+			}
 		}
 	}
 	return res, nil

@@ -305,6 +305,11 @@ type fakeHooks struct {
 	run   HookRun
 }
 
+func (f *fakeHooks) Forget(ctx context.Context, project, name string, app *api.App) error {
+	f.calls = append(f.calls, "forget")
+	return nil
+}
+
 func (f *fakeHooks) Run(ctx context.Context, app *api.App, rev *api.Revision, kind string, attempt int32) (HookRun, error) {
 	f.calls = append(f.calls, fmt.Sprintf("%s r%d #%d", kind, rev.Spec.Number, attempt))
 	return f.run, nil

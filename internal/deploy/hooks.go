@@ -40,6 +40,9 @@ type HookRun struct {
 // reports on it with the hook's failure policy applied.
 type Hooks interface {
 	Run(ctx context.Context, app *api.App, rev *api.Revision, kind string, attempt int32) (HookRun, error)
+	// Forget deletes the hook pods the App no longer needs: those of its
+	// old revisions, or all of them when app is nil (the App is gone).
+	Forget(ctx context.Context, project, name string, app *api.App) error
 }
 
 func hookSpec(app *api.App, kind string) *api.Hook {
