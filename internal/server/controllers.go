@@ -7,9 +7,9 @@ import (
 	"strings"
 	"sync"
 
+	"slipway.dev/slipway/internal/api"
 	"slipway.dev/slipway/internal/clock"
 	"slipway.dev/slipway/internal/controller"
-	"slipway.dev/slipway/internal/api"
 	"slipway.dev/slipway/internal/deploy"
 	"slipway.dev/slipway/internal/hooks"
 	"slipway.dev/slipway/internal/registry"
