@@ -69,10 +69,10 @@ func zdRecreate(p *platform) {
 	w := p.zdWatch(l, s.name, 2, s.replicas, 180*time.Second)
 	w.before = before
 	l.settled(t, "v2")
+	rep := p.zdCheckReport(l, s.name, 2, w, map[int64]string{1: "v1", 2: "v2"})
 	c := l.end(t)
 	gap := c.maxGap
 	t.Logf("Recreate: longest time without an answer %v, %d failed requests (downtime by design)", gap.Round(time.Millisecond), c.failed)
-	rep := p.zdCheckReport(s.name, 2, w, map[int64]string{1: "v1", 2: "v2"})
 	if rep != nil {
 		noReady := time.Duration(rep.LongestNoReadyMillis) * time.Millisecond
 		t.Logf("Recreate report: no ready pod for %v (clients: no answer for %v)", noReady, gap.Round(time.Millisecond))

@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -147,4 +150,196 @@ func roundAll(ds []time.Duration) []time.Duration {
 		out[i] = d.Round(time.Millisecond)
 	}
 	return out
+}
+
+// stampLoad records, per request, when it started and which version
+// answered: a switch's latency is read from the requests' own times.
+type stampLoad struct {
+	stop chan struct{}
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	reqs []stamp
+	bad  int
+}
+
+type stamp struct {
+	start   time.Time
+	version string
+}
+
+func startStampLoad(p *platform, host string) *stampLoad {
+	l := &stampLoad{stop: make(chan struct{})}
+	for range zdClients {
+		l.wg.Go(func() {
+			c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+			var mine []stamp
+			bad := 0
+			defer func() {
+				l.mu.Lock()
+				l.reqs = append(l.reqs, mine...)
+				l.bad += bad
+				l.mu.Unlock()
+			}()
+			for {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				req, _ := http.NewRequest("GET", "http://"+p.router+"/", nil)
+				req.Host = host
+				start := time.Now()
+				resp, err := c.Do(req)
+				if err != nil {
+					bad++
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					bad++
+					continue
+				}
+				mine = append(mine, stamp{start, resp.Header.Get("X-Version")})
+			}
+		})
+	}
+	return l
+}
+
+// switchLatency stops the load and returns how long after t0 a request
+// could still start and be answered by from (0 if none did), and how many
+// requests answered from, to, or failed.
+func (l *stampLoad) switchLatency(t0 time.Time, from, to string) (lat time.Duration, nFrom, nTo, bad int) {
+	close(l.stop)
+	l.wg.Wait()
+	var last time.Time
+	for _, r := range l.reqs {
+		switch r.version {
+		case from:
+			nFrom++
+			if r.start.After(last) {
+				last = r.start
+			}
+		case to:
+			nTo++
+		default:
+			bad++
+		}
+	}
+	if last.After(t0) {
+		lat = last.Sub(t0)
+	}
+	return lat, nFrom, nTo, bad + l.bad
+}
+
+// zdPut reads an object through the API, lets mutate change it, and
+// writes it back: the same write the CLI makes, without a process start.
+func (p *platform) zdPut(path string, mutate func(obj map[string]any)) {
+	p.t.Helper()
+	var obj map[string]any
+	if err := p.zdGet(path, &obj); err != nil {
+		p.t.Fatal(err)
+	}
+	mutate(obj)
+	b, err := json.Marshal(obj)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	req, _ := http.NewRequest("PUT", p.apiURL+path, bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+p.zdToken())
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		p.t.Fatalf("PUT %s: %d %s", path, resp.StatusCode, body)
+	}
+}
+
+// TestRolloutBenchPromotionLatency: from the `rollout promote` request of
+// a BlueGreen rollout (its API write, timed just before it is sent) to the
+// last request that still started on the old revision, read from 64
+// keep-alive clients' own request times. The baseline, in the same run, is
+// the same measure for a route's weights flipped 100/0 → 0/100 between two
+// services: the data path's own reaction to a change in the store, which a
+// promotion (request → deploy controller → App status → router) adds to.
+func TestRolloutBenchPromotionLatency(t *testing.T) {
+	runs := benchRuns(t)
+	p := startPlatform(t, t.TempDir())
+	bg := zdSpec{name: "bg", replicas: 3, grace: 30, env: map[string]string{},
+		strategy: "    type: BlueGreen\n    blueGreen: {scaleDownDelaySeconds: 300}\n"}
+	p.zdApply(bg, "v1")
+	waitUntil(t, 120*time.Second, "v1 rolled out", func() bool { return p.zdRolledOut(bg.name, 1, bg.replicas) })
+	a := zdSpec{name: "flip-a", replicas: 1, grace: 30, env: map[string]string{}}
+	b := zdSpec{name: "flip-b", replicas: 1, grace: 30, env: map[string]string{}}
+	p.zdApply(a, "v1")
+	p.zdApply(b, "v2")
+	route := "apiVersion: slipway.dev/v1\nkind: Route\nmetadata: {name: flip}\nspec:\n  host: flip.zd.test\n  to: {service: flip-a, weight: 100}\n  alternateBackends: [{service: flip-b, weight: 0}]\n"
+	p.ok("apply", "-f", writeFile(t, t.TempDir(), "flip.yaml", route))
+	for _, s := range []zdSpec{a, b} {
+		waitUntil(t, 120*time.Second, s.name+" rolled out", func() bool { return p.zdRolledOut(s.name, 1, 1) })
+	}
+	p.zdServing("flip.zd.test", "v1")
+	p.zdServing(bg.host(), "v1")
+
+	var promo, flip []time.Duration
+	for i := range runs {
+		// Baseline: flip the route's weights one way, then back.
+		from, to, wa, wb := "v1", "v2", 0.0, 100.0
+		if i%2 == 1 {
+			from, to, wa, wb = "v2", "v1", 100, 0
+		}
+		l := startStampLoad(p, "flip.zd.test")
+		time.Sleep(300 * time.Millisecond) // traffic before the change, to read the switch from
+		t0 := time.Now()
+		p.zdPut("/api/v1/projects/default/routes/flip", func(o map[string]any) {
+			spec := o["spec"].(map[string]any)
+			spec["to"].(map[string]any)["weight"] = wa
+			spec["alternateBackends"].([]any)[0].(map[string]any)["weight"] = wb
+		})
+		time.Sleep(time.Second)
+		lat, nFrom, nTo, bad := l.switchLatency(t0, from, to)
+		if bad != 0 || nTo == 0 || nFrom == 0 {
+			t.Fatalf("route flip: %d from %s, %d from %s, %d bad", nFrom, from, nTo, to, bad)
+		}
+		flip = append(flip, lat)
+
+		// A BlueGreen rollout of the next version, promoted under load.
+		rev := int64(i + 2)
+		oldV, newV := fmt.Sprintf("v%d", rev-1), fmt.Sprintf("v%d", rev)
+		p.zdApply(bg, newV)
+		waitUntil(t, 120*time.Second, "the preview is up, waiting for promotion", func() bool {
+			st, err := p.zdAppStatus(bg.name)
+			return err == nil && st.Status.Phase == "Paused" && st.Status.LatestRevision == rev && st.Status.ReadyReplicas == 2*bg.replicas
+		})
+		l = startStampLoad(p, bg.host())
+		time.Sleep(300 * time.Millisecond)
+		t0 = time.Now()
+		p.zdPut("/api/v1/projects/default/apps/bg", func(o map[string]any) {
+			m := o["metadata"].(map[string]any)
+			ann, _ := m["annotations"].(map[string]any)
+			if ann == nil {
+				ann = map[string]any{}
+				m["annotations"] = ann
+			}
+			ann["slipway.dev/rollout-request"] = fmt.Sprintf("promote %d", time.Now().UnixNano())
+		})
+		time.Sleep(time.Second)
+		lat, nFrom, nTo, bad = l.switchLatency(t0, oldV, newV)
+		if bad != 0 || nTo == 0 || nFrom == 0 {
+			t.Fatalf("promotion: %d from %s, %d from %s, %d bad", nFrom, oldV, nTo, newV, bad)
+		}
+		promo = append(promo, lat)
+		waitUntil(t, 60*time.Second, "the promotion completes", func() bool {
+			st, err := p.zdAppStatus(bg.name)
+			return err == nil && st.Status.StableRevision == rev && zdTraffic(st) == fmt.Sprintf("%d=100", rev)
+		})
+	}
+	pm, fm := median(promo), median(flip)
+	t.Logf("BENCH promotion latency: %v from `rollout promote` (API write) to 100%% of new requests on the new revision; baseline route weight flip %v (same run); ratio %.2f×; medians of %d (promotions %v, flips %v)",
+		pm.Round(100*time.Microsecond), fm.Round(100*time.Microsecond), float64(pm)/float64(max(fm, time.Microsecond)), runs, roundAll(promo), roundAll(flip))
 }

@@ -246,7 +246,7 @@ type zdReport struct {
 	}
 	Failed, UpstreamErrors int64
 	LongestNoReadyMillis   int64
-	Measured               bool
+	Measured, Final        bool
 }
 
 func (p *platform) zdAppStatus(name string) (zdApp, error) {
