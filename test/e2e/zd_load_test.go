@@ -29,9 +29,11 @@ type zdLoad struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
 
-	mu      sync.Mutex
-	counts  map[string]int64 // version → answers
-	failed  int64
+	mu     sync.Mutex
+	counts map[string]int64 // version → answers
+	failed int64
+	// noReady counts the router's own 503 for a route with no ready pod.
+	noReady int64
 	errs    []string
 	allowed map[string]bool
 	// tolerate: failed requests are counted but do not fail the test
@@ -83,6 +85,9 @@ func (l *zdLoad) handle(resp *http.Response, body []byte, err error) {
 	}
 	if why != "" {
 		l.failed++
+		if resp != nil && resp.StatusCode == http.StatusServiceUnavailable && bytes.Contains(body, []byte("has no ready endpoint")) {
+			l.noReady++
+		}
 		if len(l.errs) < 10 {
 			l.errs = append(l.errs, now.Format("15:04:05.000")+" "+why)
 		}
@@ -118,6 +123,7 @@ type zdCounted struct {
 	at       time.Time
 	versions map[string]int64
 	failed   int64
+	noReady  int64
 	maxGap   time.Duration
 }
 
@@ -132,7 +138,7 @@ func (c zdCounted) total() int64 {
 func (l *zdLoad) snapshot() zdCounted {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	c := zdCounted{at: time.Now(), versions: map[string]int64{}, failed: l.failed, maxGap: l.maxGap}
+	c := zdCounted{at: time.Now(), versions: map[string]int64{}, failed: l.failed, noReady: l.noReady, maxGap: l.maxGap}
 	for k, v := range l.counts {
 		c.versions[k] = v
 	}
