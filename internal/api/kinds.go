@@ -383,6 +383,8 @@ var Kinds = []KindInfo{
 	{Kind: "Endpoints", Plural: "endpoints", Short: []string{"ep"}, Projects: true, New: func() Object { return &Endpoints{} }},
 	{Kind: "Route", Plural: "routes", Short: []string{"rt"}, Projects: true, Status: true, New: func() Object { return &Route{} }},
 	{Kind: "Event", Plural: "events", Short: []string{"ev"}, Projects: true, New: func() Object { return &Event{} }},
+	{Kind: "ImageStream", Plural: "imagestreams", Short: []string{"is", "images"}, Projects: true, Status: true, New: func() Object { return &ImageStream{} }},
+	{Kind: "Build", Plural: "builds", Projects: true, Status: true, New: func() Object { return &Build{} }},
 }
 
 // LookupKind resolves a kind by its name, plural or short form, in any case.

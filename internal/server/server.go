@@ -118,6 +118,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	blds, err := newBuilds(ctx, cfg, reg, log)
+	if err != nil {
+		return err
+	}
 	tokenFile := filepath.Join(cfg.DataDir, TokenFileName)
 	if err := ensureAdminToken(ctx, reg, tokenFile, log); err != nil {
 		return err
@@ -163,7 +167,7 @@ func Run(ctx context.Context, cfg Config) error {
 		BaseEnv: baseEnv,
 	})
 	apiSrv := &http.Server{
-		Handler:           apiserver.New(reg, apiserver.Options{Logger: log, Version: cfg.Version, Logs: podLogs{agent}, Metrics: telemetry.Handler(rt)}),
+		Handler:           apiserver.New(reg, apiserver.Options{Logger: log, Version: cfg.Version, Logs: podLogs{agent}, Builds: blds.api, Metrics: telemetry.Handler(rt)}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -208,6 +212,7 @@ func Run(ctx context.Context, cfg Config) error {
 		})
 	}
 	g.Go(func() error { return runControllers(gctx, reg, rt, log) })
+	g.Go(func() error { return blds.run(gctx) })
 	g.Go(func() error { return agent.Run(gctx) })
 	g.Go(func() error {
 		(&services.Controller{Reg: reg, VIPRange: cfg.ServiceIPRange, Log: log.With("controller", "services")}).Run(dataCtx)
@@ -320,7 +325,7 @@ func newDriver(ctx context.Context, cfg Config, log *slog.Logger) (runtime.Drive
 		}
 		return d, nil, nil
 	}
-	d, err := process.New(process.Options{Dir: dir, IPRange: cfg.PodIPRange, Logger: log})
+	d, err := process.New(process.Options{Dir: dir, IPRange: cfg.PodIPRange, Logger: log, ArtifactDir: artifactDir(cfg.DataDir)})
 	if err != nil {
 		return nil, nil, fmt.Errorf("starting the process runtime: %w", err)
 	}
