@@ -182,7 +182,7 @@ func (d *Driver) watch(podUID string, c *ctr) {
 // Slipway under a memory limit: the engine handles the kernel's OOM event
 // apart from the exit, and may set OOMKilled a moment after the exit.
 func (d *Driver) awaitOOMFlag(c *ctr, st runtime.ContainerStatus) runtime.ContainerStatus {
-	for range 20 {
+	for range 60 { // 3 s: the engine is slow to record it on a loaded machine
 		select {
 		case <-time.After(50 * time.Millisecond): // poll interval for the engine's OOM record
 		case <-d.bg.Done():
