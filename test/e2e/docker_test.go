@@ -196,3 +196,19 @@ func TestDockerRollingRolloutLosesNoRequest(t *testing.T) {
 	// The last v1 pod's containers go once its sandbox is removed.
 	waitUntil(t, 20*time.Second, "6 containers remain (3 pods of v2: infra + app)", func() bool { return len(owned(t, cli, p.dataDir)) == 6 })
 }
+
+// TestDockerRuntimeWithoutEngineFailsClearly: `slipway up --runtime docker`
+// with no engine at DOCKER_HOST stops at once, saying where it looked.
+func TestDockerRuntimeWithoutEngineFailsClearly(t *testing.T) {
+	home := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "up", "--runtime", "docker", "--data-dir", filepath.Join(home, "data"),
+		"--api-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "")
+	cmd.Env = append((&platform{home: home}).env(), "DOCKER_HOST=unix://"+filepath.Join(home, "no-engine.sock"))
+	out, err := cmd.CombinedOutput()
+	want := "error: cannot reach the Docker engine at unix://" + filepath.Join(home, "no-engine.sock") + ": "
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), want) {
+		t.Fatalf("slipway up --runtime docker without an engine: %v\n%s\nwant exit 1 and %q", err, out, want)
+	}
+}
