@@ -62,6 +62,14 @@ type Config struct {
 	// TrustedProxies are the peers whose X-Forwarded-* headers the router
 	// keeps; everyone else's are replaced.
 	TrustedProxies []netip.Prefix
+	// AccessLog turns on the router's access log: "-" for stderr, else a
+	// file appended to (mode 0600), one JSON object per request; "" is off.
+	AccessLog string
+	// Stderr is where AccessLog "-" writes (os.Stderr when nil).
+	Stderr io.Writer
+	// RouterDrainTimeout is how long WebSockets and streamed responses to
+	// a leaving endpoint may go on (router.DefaultDrainTimeout when 0).
+	RouterDrainTimeout time.Duration
 }
 
 // Info tells where the running platform can be reached.
@@ -72,6 +80,9 @@ type Info struct {
 	DataDir   string
 	TokenFile string
 }
+
+// DefaultRouterDrainTimeout is Config.RouterDrainTimeout's default.
+const DefaultRouterDrainTimeout = router.DefaultDrainTimeout
 
 // TokenFileName is the admin token's file in the data dir (mode 0600).
 const TokenFileName = "admin.token"
@@ -107,6 +118,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	blds, err := newBuilds(ctx, cfg, reg, log)
+	if err != nil {
+		return err
+	}
 	tokenFile := filepath.Join(cfg.DataDir, TokenFileName)
 	if err := ensureAdminToken(ctx, reg, tokenFile, log); err != nil {
 		return err
@@ -132,7 +147,18 @@ func Run(ctx context.Context, cfg Config) error {
 	px := proxy.New(proxy.Options{Logger: log.With("component", "proxy")})
 	defer px.Close()
 	certs := router.NewCerts()
-	rt := router.New(router.Options{Logger: log.With("component", "router"), TrustedProxies: cfg.TrustedProxies})
+	accessLog, closeAccessLog, err := openAccessLog(cfg.AccessLog, cfg.Stderr)
+	if err != nil {
+		apiLn.Close()
+		httpLn.Close()
+		if httpsLn != nil {
+			httpsLn.Close()
+		}
+		return err
+	}
+	defer closeAccessLog()
+	rt := router.New(router.Options{Logger: log.With("component", "router"), TrustedProxies: cfg.TrustedProxies,
+		AccessLog: accessLog, DrainTimeout: cfg.RouterDrainTimeout})
 	clk := clock.Real{}
 	agent := node.New(node.Options{
 		Reg: reg, Driver: driver, Clock: clk, Log: log.With("component", "node"),
@@ -141,7 +167,7 @@ func Run(ctx context.Context, cfg Config) error {
 		BaseEnv: baseEnv,
 	})
 	apiSrv := &http.Server{
-		Handler:           apiserver.New(reg, apiserver.Options{Logger: log, Version: cfg.Version, Logs: podLogs{agent}, Metrics: telemetry.Handler(rt)}),
+		Handler:           apiserver.New(reg, apiserver.Options{Logger: log, Version: cfg.Version, Logs: podLogs{agent}, Builds: blds.api, Metrics: telemetry.Handler(rt)}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -160,13 +186,7 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	// Certificates swap underneath the TLS listener (SNI picks them): it is
 	// never reopened for a change. HTTP/2 is negotiated by ALPN.
-	tlsSrv := &http.Server{
-		Handler:           rt,
-		TLSConfig:         router.TLSConfig(certs),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug), // failed handshakes are per-client noise
-	}
+	tlsSrv := router.NewTLSServer(rt, certs, log)
 
 	// Watch streams run until their request context ends; cancel them when
 	// shutdown starts, or Shutdown would wait for them until its deadline.
@@ -191,7 +211,8 @@ func Run(ctx context.Context, cfg Config) error {
 			return nil
 		})
 	}
-	g.Go(func() error { return runControllers(gctx, reg, log) })
+	g.Go(func() error { return runControllers(gctx, reg, rt, log) })
+	g.Go(func() error { return blds.run(gctx) })
 	g.Go(func() error { return agent.Run(gctx) })
 	g.Go(func() error {
 		(&services.Controller{Reg: reg, VIPRange: cfg.ServiceIPRange, Log: log.With("controller", "services")}).Run(dataCtx)
@@ -215,6 +236,10 @@ func Run(ctx context.Context, cfg Config) error {
 		errNode := agent.Shutdown(sctx, !cfg.KeepPods)
 		stopData()
 		px.Close()
+		// WebSockets and streams get their close (1001, or the end of the
+		// stream) now: the servers' Shutdown would wait for streams until
+		// its deadline and never for WebSockets.
+		rt.GoingAway()
 		return errors.Join(errNode, routerSrv.Shutdown(sctx), tlsSrv.Shutdown(sctx), apiSrv.Shutdown(sctx))
 	})
 
@@ -300,7 +325,7 @@ func newDriver(ctx context.Context, cfg Config, log *slog.Logger) (runtime.Drive
 		}
 		return d, nil, nil
 	}
-	d, err := process.New(process.Options{Dir: dir, IPRange: cfg.PodIPRange, Logger: log})
+	d, err := process.New(process.Options{Dir: dir, IPRange: cfg.PodIPRange, Logger: log, ArtifactDir: artifactDir(cfg.DataDir)})
 	if err != nil {
 		return nil, nil, fmt.Errorf("starting the process runtime: %w", err)
 	}
@@ -346,4 +371,23 @@ func listenerAddr(ln net.Listener) string {
 		return ""
 	}
 	return ln.Addr().String()
+}
+
+// openAccessLog opens the router's access log named by the --access-log
+// flag: nil when off.
+func openAccessLog(dest string, stderr io.Writer) (*slog.Logger, func(), error) {
+	switch dest {
+	case "":
+		return nil, func() {}, nil
+	case "-":
+		if stderr == nil {
+			stderr = os.Stderr
+		}
+		return slog.New(slog.NewJSONHandler(stderr, nil)), func() {}, nil
+	}
+	f, err := os.OpenFile(dest, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--access-log %s: %w", dest, err)
+	}
+	return slog.New(slog.NewJSONHandler(f, nil)), func() { f.Close() }, nil
 }
