@@ -222,3 +222,41 @@ func shortDigest(d string) string {
 	}
 	return d
 }
+
+// describeBuildKinds is `describe` for builds and image streams.
+func describeBuildKinds(d *descWriter, o api.Object) {
+	switch x := o.(type) {
+	case *api.Build:
+		d.kv(0, "App", x.Spec.App)
+		d.kv(0, "Number", strconv.FormatInt(x.Spec.Number, 10))
+		src := x.Spec.Source.Type
+		if x.Spec.Source.ArchiveDigest != "" {
+			src += fmt.Sprintf(" (%d bytes, %s)", x.Spec.Source.ArchiveBytes, x.Spec.Source.ArchiveDigest)
+		}
+		d.kv(0, "Source", src)
+		strat := orDefault(x.Spec.Strategy.Type, "<detected>")
+		if x.Status.Strategy != "" {
+			strat = x.Status.Strategy
+		}
+		d.kv(0, "Strategy", strat)
+		d.kv(0, "Phase", orDefault(x.Status.Phase, api.BuildNew))
+		if !x.Status.StartTime.IsZero() {
+			d.kv(0, "Started", x.Status.StartTime.Format(time.RFC3339))
+		}
+		d.kv(0, "Duration", orDash(x.Status.Duration))
+		d.kv(0, "Image", orDash(x.Status.Image))
+		d.kv(0, "Image Digest", orDash(x.Status.ImageDigest))
+		d.kv(0, "Message", orDash(x.Status.Message))
+		d.kv(0, "Log", "slipway build logs "+x.Metadata.Name)
+	case *api.ImageStream:
+		limit := api.DefaultImageHistoryLimit
+		if x.Spec.HistoryLimit != nil {
+			limit = *x.Spec.HistoryLimit
+		}
+		d.kv(0, "History Limit", itoa(limit))
+		d.line(0, "Images:")
+		for _, im := range x.Status.Images {
+			d.kv(1, im.Image, fmt.Sprintf("%s  build %s  %s  %s", orDash(im.Digest), im.Build, im.Created.Format(time.RFC3339), im.Source))
+		}
+	}
+}
