@@ -98,7 +98,7 @@ says whether it succeeded. "slipway build logs NAME" prints a build's log.`,
 	f.StringVar(&dir, "from-dir", "", "directory to build")
 	f.BoolVarP(&follow, "follow", "F", false, "print the build's log until it ends; exit non-zero if it fails")
 	f.StringVar(&strategy, "strategy", "", "Docker, Go or Directory (default: detected from the source)")
-	cmd.AddCommand(newBuildLogsCmd(e, g))
+	cmd.AddCommand(newBuildLogsCmd(e, g), newBuildCancelCmd(e, g))
 	return cmd
 }
 
@@ -258,5 +258,47 @@ func describeBuildKinds(d *descWriter, o api.Object) {
 		for _, im := range x.Status.Images {
 			d.kv(1, im.Image, fmt.Sprintf("%s  build %s  %s  %s", orDash(im.Digest), im.Build, im.Created.Format(time.RFC3339), im.Source))
 		}
+	}
+}
+
+func newBuildCancelCmd(e *env, g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "cancel NAME",
+		Short: "Cancel a build that has not finished",
+		Long: `Cancel stops a build (NAME or build/NAME): one waiting to start never
+starts; a running one has its tools (the compiler, the Docker build)
+stopped. It ends Cancelled, and nothing that runs changes.`,
+		Example: `  slipway build cancel hello-4`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, _ := cutKindPrefix(args[0])
+			cn, err := g.connect(e)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			for range 10 {
+				obj, err := cn.c.Get(ctx, buildKind, cn.project, name)
+				if err != nil {
+					return err
+				}
+				b := obj.(*api.Build)
+				if b.Status.Finished() {
+					return fmt.Errorf("build %s is already %s", name, b.Status.Phase)
+				}
+				if b.Metadata.Annotations == nil {
+					b.Metadata.Annotations = map[string]string{}
+				}
+				b.Metadata.Annotations[api.AnnotationCancelBuild] = "true"
+				if _, err := cn.c.Update(ctx, b); api.IsConflict(err) {
+					continue
+				} else if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "build/%s cancel requested\n", name)
+				return nil
+			}
+			return fmt.Errorf("build %s kept changing: try again", name)
+		},
 	}
 }
