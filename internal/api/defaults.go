@@ -56,6 +56,9 @@ func SetDefaults(obj Object) {
 		if o.Spec.TerminationGracePeriodSeconds == nil {
 			o.Spec.TerminationGracePeriodSeconds = valuePtr(DefaultTerminationGracePeriodSeconds)
 		}
+		if o.Spec.RestartPolicy == "" {
+			o.Spec.RestartPolicy = RestartAlways
+		}
 	case *Service:
 		defaultProject(&o.Metadata)
 		defaultServiceSpec(&o.Spec)

@@ -143,7 +143,10 @@ func ValidateUpdate(oldObj, newObj Object) FieldErrors {
 			v.forbidden("spec.template", "field is immutable: a changed template is a new revision")
 		}
 	case *Pod:
-		if !sameJSON(o.Spec, newObj.(*Pod).Spec) {
+		// A record written before restartPolicy existed means Always.
+		was, now := o.Spec, newObj.(*Pod).Spec
+		was.RestartPolicy, now.RestartPolicy = was.Restarts(), now.Restarts()
+		if !sameJSON(was, now) {
 			v.forbidden("spec", "field is immutable: a pod is replaced, never changed")
 		}
 	case *Build:

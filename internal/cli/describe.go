@@ -62,7 +62,13 @@ func newDescribeCmd(e *env, g *globals) *cobra.Command {
 				if i > 0 {
 					fmt.Fprintln(e.stdout)
 				}
-				describe(e.stdout, o, events, time.Now())
+				var m routerMetrics
+				if info.Kind == "Route" {
+					// The split the router measured, next to the weights.
+					text, err := cn.c.Metrics(ctx)
+					m = routerMetrics{text: text, ok: err == nil}
+				}
+				describe(e.stdout, o, events, m, time.Now())
 			}
 			return nil
 		},
@@ -71,7 +77,7 @@ func newDescribeCmd(e *env, g *globals) *cobra.Command {
 
 // describe writes a person-readable account of o. Secret values never
 // appear: only their keys and sizes.
-func describe(w io.Writer, o api.Object, events []*api.Event, now time.Time) {
+func describe(w io.Writer, o api.Object, events []*api.Event, metrics routerMetrics, now time.Time) {
 	d := &descWriter{w: w}
 	m := o.GetMeta()
 	d.kv(0, "Name", m.Name)
@@ -102,7 +108,7 @@ func describe(w io.Writer, o api.Object, events []*api.Event, now time.Time) {
 			d.kv(0, "Port", fmt.Sprintf("%s %d/%s -> %s", orDefault(p.Name, "<unnamed>"), p.Port, orDefault(p.Protocol, "TCP"), p.TargetPort.String()))
 		}
 	case *api.Route:
-		describeRoute(d, x)
+		describeRoute(d, x, metrics)
 	case *api.Secret:
 		d.kv(0, "Type", orDefault(x.Type, "Opaque"))
 		d.line(0, "Data:")
@@ -184,6 +190,12 @@ func describeApp(d *descWriter, a *api.App) {
 	d.kv(0, "Latest Revision", revisionCell(a.Status.LatestRevision))
 	d.kv(0, "Stable Revision", revisionCell(a.Status.StableRevision))
 	d.kv(0, "Traffic", formatTraffic(a.Status.Traffic))
+	if v := rolloutView(a); len(v) > 0 {
+		d.line(0, "Rollout:")
+		for _, l := range v {
+			d.line(0, l)
+		}
+	}
 	describeContainers(d, a.Spec.Template.Containers)
 	describeConditions(d, a.Status.Conditions)
 }
@@ -320,7 +332,14 @@ func describeState(s api.ContainerState) string {
 	return "-"
 }
 
-func describeRoute(d *descWriter, r *api.Route) {
+// routerMetrics is the text of /metrics for describing a Route (ok false
+// when it could not be read).
+type routerMetrics struct {
+	text string
+	ok   bool
+}
+
+func describeRoute(d *descWriter, r *api.Route, metrics routerMetrics) {
 	d.kv(0, "Host", orDefault(r.Spec.Host, orDefault(r.Status.Host, "<default>")))
 	d.kv(0, "Path", orDefault(r.Spec.Path, "/"))
 	d.kv(0, "Backends", formatBackends(r.Spec))
@@ -342,6 +361,13 @@ func describeRoute(d *descWriter, r *api.Route) {
 	if t := r.Spec.TLS; t != nil {
 		d.kv(0, "TLS", fmt.Sprintf("%s, certificate from secret %q, insecure: %s", t.Termination, t.SecretName, orDefault(t.InsecureEdgeTerminationPolicy, "None")))
 	}
+	if rr := r.Spec.Retries; rr != nil {
+		d.kv(0, "Retries", fmt.Sprintf("%d on status %v", rr.Attempts, rr.OnStatus))
+	}
+	if mr := r.Spec.Mirror; mr != nil {
+		d.kv(0, "Mirror", fmt.Sprintf("%d%% of requests copied to %s (answers dropped)", mr.Percent, mr.Service))
+	}
+	describeSplit(d, r, metrics.text, metrics.ok)
 	describeConditions(d, r.Status.Conditions)
 }
 

@@ -76,7 +76,9 @@ func TestSettledAppIsHealthy(t *testing.T) {
 	}
 	want := api.AppStatus{ObservedGeneration: 3, Phase: api.AppHealthy, LatestRevision: 1, StableRevision: 1,
 		Replicas: 2, ReadyReplicas: 2, AvailableReplicas: 2, Traffic: []api.TrafficTarget{{Revision: 1, Weight: 100}},
-		Conditions: []api.Condition{{Type: "Progressing", Status: api.ConditionTrue, Reason: "NewRevisionAvailable", Message: "revision 1"}}}
+		Conditions: []api.Condition{{Type: "Progressing", Status: api.ConditionTrue, Reason: "NewRevisionAvailable", Message: "revision 1"}},
+		Revisions:  []api.RevisionState{{Revision: 1, Desired: 2, Replicas: 2, Ready: 2, Available: 2, Weight: 100}},
+		Rollout:    &api.RolloutStatus{Revision: 1, State: api.RolloutCompleted, Report: &api.Report{}}}
 	if diff := cmp.Diff(want, p.Status); diff != "" {
 		t.Errorf("status (-want +got):\n%s", diff)
 	}

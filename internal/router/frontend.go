@@ -202,9 +202,9 @@ func (s *Server) readBody(w http.ResponseWriter, req *http.Request) bool {
 		s.refuse(w, req, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", limit))
 		return false
 	case n <= bufCap:
-		req.Body = io.NopCloser(bytes.NewReader(buf.Bytes()))
+		setBuffered(req, buf.Bytes()) // replayable: retries and mirrors may send it again
 		if n == 0 {
-			req.Body = http.NoBody // a 0 with a body would be sent chunked
+			req.Body, req.GetBody = http.NoBody, nil // a 0 with a body would be sent chunked
 		}
 		req.ContentLength = n
 		req.TransferEncoding = nil

@@ -10,10 +10,11 @@ import (
 	"slipway.dev/slipway/internal/deploy"
 	"slipway.dev/slipway/internal/registry"
 	"slipway.dev/slipway/internal/replication"
+	"slipway.dev/slipway/internal/router"
 )
 
 // runControllers runs every controller until ctx ends.
-func runControllers(ctx context.Context, reg *registry.Registry, log *slog.Logger) error {
+func runControllers(ctx context.Context, reg *registry.Registry, rt *router.Router, log *slog.Logger) error {
 	clk := clock.Real{}
 	newQueue := func() *controller.Queue[controller.Key] {
 		return controller.NewQueue[controller.Key](clk, controller.DefaultBackoff)
@@ -21,7 +22,8 @@ func runControllers(ctx context.Context, reg *registry.Registry, log *slog.Logge
 	recorder := func(source string) *controller.Recorder {
 		return &controller.Recorder{Reg: reg, Source: source, Clock: clk, Log: log}
 	}
-	apps := &deploy.Controller{Reg: reg, Events: recorder("deploy"), Log: log.With("controller", "deploy")}
+	apps := &deploy.Controller{Reg: reg, Events: recorder("deploy"), Log: log.With("controller", "deploy"),
+		Metrics: routerMetrics{reg: reg, rt: rt}}
 	revs := &replication.Controller{Reg: reg, Events: recorder("replication"), Log: log.With("controller", "replication")}
 	var wg sync.WaitGroup
 	wg.Go(func() { apps.Run(ctx, newQueue()) })

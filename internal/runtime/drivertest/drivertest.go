@@ -22,8 +22,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,6 +49,11 @@ type Config struct {
 	LogKeep     int
 	// Binary is a test app already built with BuildTestAppTo; empty builds one.
 	Binary string
+	// UnorderedStreams: the driver keeps stdout and stderr each in order
+	// but interleaves them as its medium delivers them (Docker reads the
+	// two pipes apart), so log tests compare each stream on its own, and
+	// a tail with the driver's own full log.
+	UnorderedStreams bool
 }
 
 // leakVar is set in the test process: no container may see it, since
@@ -301,12 +308,17 @@ func freePort(t *testing.T, ip string) string {
 	t.Helper()
 	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
-		return "8080" // not a local address (a bridge network): any port is free in the pod
+		// Not a local address (a bridge network): only the pod's own
+		// containers could hold a port, and each call gets a new one.
+		return strconv.Itoa(int(20000 + bridgePorts.Add(1)%40000))
 	}
 	defer l.Close()
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	return port
 }
+
+// bridgePorts numbers the ports freePort hands out on non-local addresses.
+var bridgePorts atomic.Int32
 
 var client = &http.Client{Timeout: 5 * time.Second}
 
