@@ -17,6 +17,11 @@ func newDescribeCmd(e *env, g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "describe KIND NAME | KIND/NAME",
 		Short: "Show an object in detail, with its recent events",
+		Long: `Describe shows an object in detail, with the events recorded about it.
+
+For a route it also shows the split the router measured (from the API's
+/metrics): the requests each backend service and each of its revisions
+answered since the router started, next to the configured weights.`,
 		Example: `  slipway describe app hello
   slipway describe pod/hello-1-x7k2p`,
 		RunE: func(cmd *cobra.Command, args []string) error {
