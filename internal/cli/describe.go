@@ -129,6 +129,8 @@ func describe(w io.Writer, o api.Object, events []*api.Event, metrics routerMetr
 		d.kv(0, "Display Name", orDash(x.Spec.DisplayName))
 		d.kv(0, "Description", orDash(x.Spec.Description))
 		d.kv(0, "Status", orDash(x.Status.Phase))
+	case *api.Build, *api.ImageStream:
+		describeBuildKinds(d, x) // build.go
 	case *api.Event:
 		d.kv(0, "Object", fmt.Sprintf("%s/%s", strings.ToLower(x.InvolvedObject.Kind), x.InvolvedObject.Name))
 		d.kv(0, "Type", x.Type)
