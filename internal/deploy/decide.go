@@ -435,14 +435,17 @@ func (d *decision) plan(from *api.Revision) {
 	}
 }
 
-// frozen keeps every revision as it is and the new one without pods:
-// before the pre hook passed, or after an abort with nothing to go back to.
+// frozen keeps every revision as it is: after an abort with nothing to go
+// back to (an App's first rollout), and, the new revision without pods,
+// before the pre hook passed.
 func (d *decision) frozen() {
 	d.heldPlan = true
 	for _, r := range d.byNum {
 		d.want[r.Metadata.Name] = r.Spec.Replicas
 	}
-	d.want[d.active.Metadata.Name] = 0
+	if d.inProgress() {
+		d.want[d.active.Metadata.Name] = 0
+	}
 	d.traffic = trafficByReady(d.active, d.others(d.active))
 }
 
