@@ -116,3 +116,20 @@ func TestPostHookGatesCompletion(t *testing.T) {
 	s.decide()
 	s.expect("post failed", map[int64]int32{1: 2, 2: 0}, map[int64]int32{1: 100}, api.AppDegraded, api.RolloutAborted)
 }
+
+// TestFirstRolloutPostHookFailureKeepsItsPods: with nothing to go back to,
+// an aborted first rollout keeps what it has, Degraded, until a retry.
+func TestFirstRolloutPostHookFailureKeepsItsPods(t *testing.T) {
+	s := newSim(t, withHooks(app(2, "v1"), api.Hooks{Post: migrate}))
+	s.runs = map[string]HookRun{}
+	s.step()
+	s.step()
+	s.hookAt(HookPost, 1, api.PodFailed, HookAbort)
+	s.decide()
+	s.expect("post failed", map[int64]int32{1: 2}, map[int64]int32{1: 100}, api.AppDegraded, api.RolloutAborted)
+	s.request(api.RequestRetry)
+	s.decide()
+	s.hookAt(HookPost, 2, api.PodSucceeded, HookProceed)
+	s.decide()
+	s.expect("retried", map[int64]int32{1: 2}, map[int64]int32{1: 100}, api.AppHealthy, api.RolloutCompleted)
+}
