@@ -241,6 +241,9 @@ func TestChangeDuringCanarySupersedesIt(t *testing.T) {
 	if r := s.app.Status.Rollout; r.Revision != 3 || r.From != 1 || s.app.Status.CurrentStep != nil {
 		t.Errorf("rollout %+v step %v, want revision 3 from 1 at step 0", r, s.app.Status.CurrentStep)
 	}
+	if !s.hasEvent("RolloutSuperseded") {
+		t.Errorf("no RolloutSuperseded event")
+	}
 }
 
 func TestAbortRequestThenNewChange(t *testing.T) {

@@ -201,6 +201,9 @@ func (d *decision) startRollout() {
 	if d.ro != nil && d.ro.Revision == d.active.Spec.Number {
 		return
 	}
+	if prev := d.ro; prev != nil && (prev.State == api.RolloutProgressing || prev.State == api.RolloutPaused) && prev.From != 0 {
+		d.event(api.EventNormal, "RolloutSuperseded", fmt.Sprintf("the rollout of revision %d is superseded by revision %d; revision %d stays stable", prev.Revision, d.active.Spec.Number, prev.From))
+	}
 	d.ro = &api.RolloutStatus{Revision: d.active.Spec.Number, State: api.RolloutProgressing,
 		StartedAt: d.now, StepStartedAt: d.now, LastProgressAt: d.now, Baseline: d.baseline()}
 	if s := d.byNum[d.st.StableRevision]; s != nil && s != d.active {
