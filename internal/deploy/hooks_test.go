@@ -38,6 +38,9 @@ func TestPreHookGatesTheNewRevision(t *testing.T) {
 	s.hookAt(HookPre, 1, api.PodRunning, HookWait)
 	s.decide()
 	s.expect("pre running", map[int64]int32{1: 2, 2: 0}, map[int64]int32{1: 100}, api.AppProgressing, api.RolloutProgressing)
+	if want := "revision 2: 0 of 2 pods ready; waiting for the pre hook (attempt 1, Running)"; s.app.Status.Message != want {
+		t.Errorf("message %q, want %q", s.app.Status.Message, want)
+	}
 	s.hookAt(HookPre, 1, api.PodSucceeded, HookProceed)
 	s.decide()
 	s.expect("pre passed", map[int64]int32{1: 2, 2: 2}, map[int64]int32{1: 100}, api.AppProgressing, api.RolloutProgressing)
