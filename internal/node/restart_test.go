@@ -285,3 +285,31 @@ func waitFile(t *testing.T, path string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestReadinessRetriedQuicklyAtStart: a container not serving yet when
+// first probed is ready as soon as it can serve, not a period (here 60 s)
+// later; only the period's probe and the first pass are reported.
+func TestReadinessRetriedQuicklyAtStart(t *testing.T) {
+	e := newEnv(t, fastBackoff, nil)
+	flag := filepath.Join(t.TempDir(), "serving")
+	c := sh("app", "sleep 0.3; touch "+flag+"; exec sleep 1000")
+	c.ReadinessProbe = &api.Probe{Exec: &api.ExecAction{Command: []string{"test", "-f", flag}}, PeriodSeconds: 60, TimeoutSeconds: 1, SuccessThreshold: 1, FailureThreshold: 3}
+	e.createPod("starting", c)
+	p := e.waitPod("starting", "ready long before its probe period", 30*time.Second, ready)
+	var got []bool
+	for _, r := range p.Status.ContainerStatuses[0].ProbeResults {
+		got = append(got, r.Success)
+	}
+	if diff := cmp.Diff([]bool{false, true}, got); diff != "" {
+		t.Errorf("reported readiness results (-want +got):\n%s", diff)
+	}
+	var unhealthy int32
+	for _, ev := range e.events("starting") {
+		if ev.Reason == "Unhealthy" {
+			unhealthy += ev.Count
+		}
+	}
+	if unhealthy != 1 {
+		t.Errorf("%d Unhealthy events, want 1 (the period's first probe; quick retries are not reported)", unhealthy)
+	}
+}

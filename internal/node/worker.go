@@ -635,9 +635,24 @@ func (w *podWorker) startProbes(c *containerState) {
 	}
 }
 
+// firstProbeRetry is the first delay between the quick retries of a probe
+// that has not passed yet in a container's run; it doubles up to the
+// probe's period.
+const firstProbeRetry = 50 * time.Millisecond
+
 func (w *podWorker) probeLoop(ctx context.Context, spec api.Container, gen int, kind string, pr *api.Probe) {
 	wait := time.Duration(pr.InitialDelaySeconds) * time.Second
 	period := time.Duration(max(pr.PeriodSeconds, 1)) * time.Second
+	// A container is probed as it starts, usually before it listens. Until
+	// its startup or readiness probe first passes, it is also retried
+	// quickly between the period's probes, so that a new pod is ready
+	// within milliseconds of being able to serve instead of a whole period
+	// later (a period every wave of a rollout would pay). Only the period's
+	// probes and the first pass are reported: failure thresholds, events
+	// and results read as before. Liveness is never hurried.
+	quick := kind != probeLiveness
+	regular := true // the coming probe is on the period's cadence
+	step, sinceRegular := firstProbeRetry, time.Duration(0)
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
@@ -650,12 +665,27 @@ func (w *podWorker) probeLoop(ctx context.Context, spec api.Container, gen int, 
 		if ctx.Err() != nil {
 			return
 		}
-		select {
-		case w.events <- workerEvent{probe: &probeEvent{container: spec.Name, gen: gen, kind: kind, result: res}}:
-		case <-ctx.Done():
-			return
+		if regular || res.Success {
+			select {
+			case w.events <- workerEvent{probe: &probeEvent{container: spec.Name, gen: gen, kind: kind, result: res}}:
+			case <-ctx.Done():
+				return
+			}
 		}
-		t.Reset(period)
+		quick = quick && !res.Success
+		if !quick {
+			regular = true
+			t.Reset(period)
+			continue
+		}
+		if regular {
+			step, sinceRegular = firstProbeRetry, 0
+		}
+		d := min(step, period-sinceRegular)
+		sinceRegular += d
+		step *= 2
+		regular = sinceRegular >= period
+		t.Reset(d)
 	}
 }
 
