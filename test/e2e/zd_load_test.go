@@ -411,3 +411,29 @@ func (p *platform) zdServing(host, version string) {
 		return resp.StatusCode == 200 && m != nil && string(m[1]) == version
 	})
 }
+
+// zdRouterCount reads the router's own count of requests the App's
+// revision answered on its route, from /metrics: for telling a report's
+// miscount from the router's.
+func (p *platform) zdRouterCount(app string, revision int64) int64 {
+	req, _ := http.NewRequest("GET", p.apiURL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+p.zdToken())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var n int64
+	rev := fmt.Sprintf(`revision="%d"`, revision)
+	route := fmt.Sprintf(`route="default/%s"`, app)
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "slipway_router_requests_total{") && strings.Contains(line, rev) && strings.Contains(line, route) {
+			var v float64
+			if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v); err == nil {
+				n += int64(v)
+			}
+		}
+	}
+	return n
+}

@@ -128,7 +128,8 @@ func (p *platform) zdCheckReport(l *zdLoad, name string, rev int64, w zdWatched,
 		hi := final.versions[v] - w.before.versions[v] + zdSlack
 		lo := w.running.versions[v] - w.started.versions[v] - zdSlack
 		if got[r] > hi || got[r] < lo {
-			p.t.Errorf("report: revision %d (%s) served %d requests; the clients counted between %d and %d", r, v, got[r], lo, hi)
+			p.t.Errorf("report: revision %d (%s) served %d requests; the clients counted between %d and %d (the router's own counter says %d since it started, the clients %d since theirs did)",
+				r, v, got[r], lo, hi, p.zdRouterCount(name, r), final.versions[v])
 		}
 	}
 	// The controller stamps a decision with the time its reconcile began,
