@@ -386,6 +386,26 @@ type RolloutStatus struct {
 	NoReadySince         time.Time `json:"noReadySince,omitzero"`
 	LongestNoReadyMillis int64     `json:"longestNoReadyMillis,omitempty"`
 	Report               *Report   `json:"report,omitempty"`
+	// DrainedAt is when the revisions an ended rollout left were first
+	// seen without pods; the report is final a little later.
+	DrainedAt time.Time `json:"drainedAt,omitzero"`
+	// Hooks are the rollout's hook runs (pre, mid, post), one entry per
+	// hook with its current attempt: a run's pod is named after the
+	// revision, hook and attempt, so it runs once per attempt however
+	// often the controller restarts.
+	Hooks []HookState `json:"hooks,omitempty"`
+}
+
+// HookState is the current run of one of a rollout's hooks.
+type HookState struct {
+	Hook    string `json:"hook"`
+	Attempt int32  `json:"attempt"`
+	// Phase is Pending, Running, Succeeded or Failed; Done is set once the
+	// rollout may go on past it (Succeeded, or Failed under Ignore).
+	Phase   string `json:"phase"`
+	Done    bool   `json:"done,omitempty"`
+	Pod     string `json:"pod,omitempty"`
+	Message string `json:"message,omitempty"`
 }
 
 // RequestCounts are cumulative router counters of one revision.

@@ -102,6 +102,11 @@ type BuildStatus struct {
 	LogRef string `json:"logRef,omitempty"`
 }
 
+// AnnotationCancelBuild, set on a Build (by `slipway build cancel`), asks
+// the build runner to stop it: a build not yet started never starts, a
+// running one has its tools killed; either ends Cancelled.
+const AnnotationCancelBuild = "slipway.dev/cancel"
+
 // Finished reports whether the build reached a final phase.
 func (s BuildStatus) Finished() bool {
 	return s.Phase == BuildComplete || s.Phase == BuildFailed || s.Phase == BuildCancelled

@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -382,5 +384,80 @@ func TestFollowedLogEndsWithTheBuild(t *testing.T) {
 	}
 	if _, err := e.logs.BuildLog(e.ctx, api.DefaultProject, "web-9", false); !api.IsNotFound(err) {
 		t.Errorf("log of a missing build: %v", err)
+	}
+}
+
+// TestCancelStopsARunningBuild: a build stuck in `go build` (its module
+// proxy never answers) is cancelled by the annotation `slipway build
+// cancel` sets; the toolchain is killed and the build ends Cancelled.
+func TestCancelStopsARunningBuild(t *testing.T) {
+	e := newEnv(t)
+	asked := make(chan struct{}, 1)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case asked <- struct{}{}:
+		default:
+		}
+		<-r.Context().Done() // never answers
+	}))
+	defer proxy.Close()
+	e.runner.GoEnv = append(goEnvForTests(), "GOPROXY="+proxy.URL, "GOSUMDB=off", "GOFLAGS=-mod=mod", "GOMODCACHE="+t.TempDir())
+	e.app("web", "web")
+	src := writeFiles(t, t.TempDir(), map[string]string{
+		"go.mod":  "module web\n\ngo 1.22\n\nrequire example.com/never v1.0.0\n",
+		"main.go": "package main\n\nimport _ \"example.com/never\"\n\nfunc main() {}\n",
+	}, 0o644)
+	e.start("web", 1, src)
+	done := make(chan *api.Build, 1)
+	go func() {
+		if _, err := e.runner.Reconcile(context.Background(), controller.Key{Project: api.DefaultProject, Name: "web-1"}); err != nil {
+			t.Errorf("Reconcile: %v", err)
+		}
+		obj, _ := e.reg.Get(context.Background(), buildKind, api.DefaultProject, "web-1")
+		done <- obj.(*api.Build)
+	}()
+	select {
+	case <-asked:
+	case <-time.After(60 * time.Second):
+		t.Fatal("go build did not ask the module proxy within 60s")
+	}
+	obj, err := e.reg.Get(e.ctx, buildKind, api.DefaultProject, "web-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := obj.(*api.Build)
+	if b.Status.Phase != api.BuildRunning {
+		t.Fatalf("phase %s while go build runs", b.Status.Phase)
+	}
+	b.Metadata.Annotations = map[string]string{api.AnnotationCancelBuild: "true"}
+	if _, err := e.reg.Update(e.ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case b = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the build did not end within 30s of its cancellation")
+	}
+	if b.Status.Phase != api.BuildCancelled || b.Status.Message != "cancelled (slipway build cancel)" {
+		t.Fatalf("status %+v", b.Status)
+	}
+	if log := e.log("web-1"); !strings.HasSuffix(log, "error: cancelled (slipway build cancel)\n") {
+		t.Errorf("log:\n%s", log)
+	}
+	if a := e.getApp("web"); a.Spec.Template.Containers[0].Image != "" {
+		t.Errorf("a cancelled build set image %q", a.Spec.Template.Containers[0].Image)
+	}
+
+	// A build cancelled before it starts never runs.
+	b = e.start("web", 3, src)
+	b.Metadata.Annotations = map[string]string{api.AnnotationCancelBuild: "true"}
+	if _, err := e.reg.Update(e.ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if b := e.run("web-3"); b.Status.Phase != api.BuildCancelled || !b.Status.StartTime.Equal(b.Status.CompletionTime) {
+		t.Fatalf("status %+v", b.Status)
+	}
+	if log := e.log("web-3"); log != "" {
+		t.Errorf("a build cancelled before it started has a log: %q", log)
 	}
 }

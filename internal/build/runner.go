@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"slipway.dev/slipway/internal/api"
@@ -85,6 +86,8 @@ func (r *Runner) Reconcile(ctx context.Context, key controller.Key) (controller.
 		os.Remove(r.Sources.SourcePath(key.Project, key.Name))
 		os.RemoveAll(r.Sources.workPath(key.Project, key.Name))
 		return controller.Result{}, nil
+	case hasCancel(b):
+		return controller.Result{}, r.finish(ctx, b, result{}, errCancelled)
 	case b.Status.Phase == api.BuildRunning:
 		// Builds run inside Reconcile and a key is never reconciled twice
 		// at once, so a Running build seen here was left by a previous
@@ -92,6 +95,11 @@ func (r *Runner) Reconcile(ctx context.Context, key controller.Key) (controller.
 		return controller.Result{}, r.finish(ctx, b, result{}, errors.New("interrupted: Slipway stopped during the build; start it again with slipway build"))
 	}
 	return controller.Result{}, r.run(ctx, b)
+}
+
+func hasCancel(b *api.Build) bool {
+	_, ok := b.Metadata.Annotations[api.AnnotationCancelBuild]
+	return ok
 }
 
 // result is what a successful build produced.
@@ -116,10 +124,15 @@ func (r *Runner) run(ctx context.Context, b *api.Build) error {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	bctx, cancel := context.WithTimeout(ctx, timeout)
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	bctx, cancelBuild := context.WithCancelCause(tctx)
+	stopWatch := r.watchCancel(bctx, b, cancelBuild)
 	res, berr := r.execute(bctx, b, logf)
+	stopWatch()
 	cancel()
-	if berr != nil && ctx.Err() != nil {
+	if berr != nil && errors.Is(context.Cause(bctx), errCancelled) {
+		berr = errCancelled
+	} else if berr != nil && ctx.Err() != nil {
 		berr = fmt.Errorf("interrupted: Slipway stopped during the build (%v)", berr)
 	} else if berr != nil && errors.Is(bctx.Err(), context.DeadlineExceeded) {
 		berr = fmt.Errorf("timed out after %s: %w", timeout, berr)
@@ -149,7 +162,7 @@ func (r *Runner) finish(ctx context.Context, b *api.Build, res result, berr erro
 	st.Strategy = res.strategy
 	if berr != nil {
 		st.Phase, st.Message = api.BuildFailed, truncate(berr.Error(), api.MaxEventMessageBytes)
-		if errors.Is(berr, errAppGone) {
+		if errors.Is(berr, errAppGone) || errors.Is(berr, errCancelled) {
 			st.Phase = api.BuildCancelled
 		}
 	} else {
@@ -159,7 +172,7 @@ func (r *Runner) finish(ctx context.Context, b *api.Build, res result, berr erro
 			st.Message += "; image set on containers " + strings.Join(res.changed, ", ") + " of app " + b.Spec.App
 		}
 	}
-	_, err := r.Reg.UpdateStatus(wctx, b)
+	err := r.writeStatus(wctx, b)
 	if r.Events != nil {
 		typ, reason := api.EventNormal, "BuildComplete"
 		if st.Phase != api.BuildComplete {
@@ -171,7 +184,63 @@ func (r *Runner) finish(ctx context.Context, b *api.Build, res result, berr erro
 	return err
 }
 
-var errAppGone = errors.New("the app was deleted")
+// writeStatus writes b's status over whatever metadata changed meanwhile
+// (a cancel annotation, labels): the status is the runner's alone.
+func (r *Runner) writeStatus(ctx context.Context, b *api.Build) error {
+	for range maxConflicts {
+		_, err := r.Reg.UpdateStatus(ctx, b)
+		if !api.IsConflict(err) {
+			return err
+		}
+		obj, err := r.Reg.Get(ctx, buildKind, b.Metadata.Project, b.Metadata.Name)
+		if err != nil {
+			return err
+		}
+		latest := obj.(*api.Build)
+		latest.Status = b.Status
+		*b = *latest
+	}
+	return api.Errorf(api.ReasonConflict, "build %s kept changing", b.Metadata.Name)
+}
+
+var (
+	errAppGone   = errors.New("the app was deleted")
+	errCancelled = errors.New("cancelled (slipway build cancel)")
+)
+
+// cancelPoll is how often a running build looks for a cancel request.
+const cancelPoll = 300 * time.Millisecond
+
+// watchCancel cancels the build's context when its Build asks for it
+// (AnnotationCancelBuild). A build runs inside Reconcile, so the queue
+// cannot deliver the annotation's change to it: it looks for itself.
+func (r *Runner) watchCancel(ctx context.Context, b *api.Build, cancel context.CancelCauseFunc) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(cancelPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			obj, err := r.Reg.Get(ctx, buildKind, b.Metadata.Project, b.Metadata.Name)
+			if api.IsNotFound(err) {
+				cancel(errCancelled)
+				return
+			}
+			if err == nil && hasCancel(obj.(*api.Build)) {
+				cancel(errCancelled)
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(done) }) }
+}
 
 // execute builds, records the image and applies the image change.
 func (r *Runner) execute(ctx context.Context, b *api.Build, log io.Writer) (result, error) {

@@ -99,7 +99,7 @@ func (r *Runner) dockerImage(ctx context.Context, b *api.Build, strategy, work, 
 // static program that runs FROM scratch). A directory of .go files without
 // go.mod is made a module named after the App first.
 func (r *Runner) goBuild(ctx context.Context, work, app, exe string, log io.Writer) error {
-	env := append(append([]string{}, r.GoEnv...), "CGO_ENABLED=0", "GOTOOLCHAIN=local", "GOFLAGS=-buildvcs=false")
+	env := append(append([]string{}, r.GoEnv...), "CGO_ENABLED=0", "GOTOOLCHAIN=local")
 	goBin, err := lookGo(env)
 	if err != nil {
 		return err
@@ -117,7 +117,7 @@ func (r *Runner) goBuild(ctx context.Context, work, app, exe string, log io.Writ
 		return err
 	}
 	fmt.Fprintf(log, "go build -trimpath -o %s . (CGO_ENABLED=0)\n", exe)
-	if err := runLogged(ctx, work, env, log, goBin, "build", "-trimpath", "-o", exe, "."); err != nil {
+	if err := runLogged(ctx, work, env, log, goBin, "build", "-trimpath", "-buildvcs=false", "-o", exe, "."); err != nil {
 		return fmt.Errorf("go build: %w (the compiler's output is in the build log)", err)
 	}
 	return nil

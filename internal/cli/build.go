@@ -98,7 +98,7 @@ says whether it succeeded. "slipway build logs NAME" prints a build's log.`,
 	f.StringVar(&dir, "from-dir", "", "directory to build")
 	f.BoolVarP(&follow, "follow", "F", false, "print the build's log until it ends; exit non-zero if it fails")
 	f.StringVar(&strategy, "strategy", "", "Docker, Go or Directory (default: detected from the source)")
-	cmd.AddCommand(newBuildLogsCmd(e, g))
+	cmd.AddCommand(newBuildLogsCmd(e, g), newBuildCancelCmd(e, g))
 	return cmd
 }
 
@@ -221,4 +221,84 @@ func shortDigest(d string) string {
 		return d[:len("sha256:")+12]
 	}
 	return d
+}
+
+// describeBuildKinds is `describe` for builds and image streams.
+func describeBuildKinds(d *descWriter, o api.Object) {
+	switch x := o.(type) {
+	case *api.Build:
+		d.kv(0, "App", x.Spec.App)
+		d.kv(0, "Number", strconv.FormatInt(x.Spec.Number, 10))
+		src := x.Spec.Source.Type
+		if x.Spec.Source.ArchiveDigest != "" {
+			src += fmt.Sprintf(" (%d bytes, %s)", x.Spec.Source.ArchiveBytes, x.Spec.Source.ArchiveDigest)
+		}
+		d.kv(0, "Source", src)
+		strat := orDefault(x.Spec.Strategy.Type, "<detected>")
+		if x.Status.Strategy != "" {
+			strat = x.Status.Strategy
+		}
+		d.kv(0, "Strategy", strat)
+		d.kv(0, "Phase", orDefault(x.Status.Phase, api.BuildNew))
+		if !x.Status.StartTime.IsZero() {
+			d.kv(0, "Started", x.Status.StartTime.Format(time.RFC3339))
+		}
+		d.kv(0, "Duration", orDash(x.Status.Duration))
+		d.kv(0, "Image", orDash(x.Status.Image))
+		d.kv(0, "Image Digest", orDash(x.Status.ImageDigest))
+		d.kv(0, "Message", orDash(x.Status.Message))
+		d.kv(0, "Log", "slipway build logs "+x.Metadata.Name)
+	case *api.ImageStream:
+		limit := api.DefaultImageHistoryLimit
+		if x.Spec.HistoryLimit != nil {
+			limit = *x.Spec.HistoryLimit
+		}
+		d.kv(0, "History Limit", itoa(limit))
+		d.line(0, "Images:")
+		for _, im := range x.Status.Images {
+			d.kv(1, im.Image, fmt.Sprintf("%s  build %s  %s  %s", orDash(im.Digest), im.Build, im.Created.Format(time.RFC3339), im.Source))
+		}
+	}
+}
+
+func newBuildCancelCmd(e *env, g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "cancel NAME",
+		Short: "Cancel a build that has not finished",
+		Long: `Cancel stops a build (NAME or build/NAME): one waiting to start never
+starts; a running one has its tools (the compiler, the Docker build)
+stopped. It ends Cancelled, and nothing that runs changes.`,
+		Example: `  slipway build cancel hello-4`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, _ := cutKindPrefix(args[0])
+			cn, err := g.connect(e)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			for range 10 {
+				obj, err := cn.c.Get(ctx, buildKind, cn.project, name)
+				if err != nil {
+					return err
+				}
+				b := obj.(*api.Build)
+				if b.Status.Finished() {
+					return fmt.Errorf("build %s is already %s", name, b.Status.Phase)
+				}
+				if b.Metadata.Annotations == nil {
+					b.Metadata.Annotations = map[string]string{}
+				}
+				b.Metadata.Annotations[api.AnnotationCancelBuild] = "true"
+				if _, err := cn.c.Update(ctx, b); api.IsConflict(err) {
+					continue
+				} else if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "build/%s cancel requested\n", name)
+				return nil
+			}
+			return fmt.Errorf("build %s kept changing: try again", name)
+		},
+	}
 }

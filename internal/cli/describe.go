@@ -17,6 +17,11 @@ func newDescribeCmd(e *env, g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "describe KIND NAME | KIND/NAME",
 		Short: "Show an object in detail, with its recent events",
+		Long: `Describe shows an object in detail, with the events recorded about it.
+
+For a route it also shows the split the router measured (from the API's
+/metrics): the requests each backend service and each of its revisions
+answered since the router started, next to the configured weights.`,
 		Example: `  slipway describe app hello
   slipway describe pod/hello-1-x7k2p`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -124,6 +129,8 @@ func describe(w io.Writer, o api.Object, events []*api.Event, metrics routerMetr
 		d.kv(0, "Display Name", orDash(x.Spec.DisplayName))
 		d.kv(0, "Description", orDash(x.Spec.Description))
 		d.kv(0, "Status", orDash(x.Status.Phase))
+	case *api.Build, *api.ImageStream:
+		describeBuildKinds(d, x) // build.go
 	case *api.Event:
 		d.kv(0, "Object", fmt.Sprintf("%s/%s", strings.ToLower(x.InvolvedObject.Kind), x.InvolvedObject.Name))
 		d.kv(0, "Type", x.Type)

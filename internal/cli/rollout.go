@@ -219,8 +219,14 @@ func rolloutLine(a *api.App) (line string, done, failed bool) {
 	case st.Phase == api.AppPaused:
 		return fmt.Sprintf("app/%s is paused: %s (slipway rollout resume app/%s)", a.Metadata.Name, st.Message, a.Metadata.Name), false, false
 	}
+	ready := st.ReadyReplicas
+	for _, r := range st.Revisions {
+		if r.Revision == st.LatestRevision {
+			ready = r.Ready // the new revision's own, not the app's total
+		}
+	}
 	return fmt.Sprintf("Waiting for the rollout of app/%s to finish: revision %d, %d of %d pods ready, traffic %s",
-		a.Metadata.Name, st.LatestRevision, st.ReadyReplicas, want, formatTraffic(st.Traffic)), false, false
+		a.Metadata.Name, st.LatestRevision, ready, want, formatTraffic(st.Traffic)), false, false
 }
 
 func newRolloutHistoryCmd(e *env, g *globals) *cobra.Command {
@@ -561,9 +567,10 @@ with fresh analyses.`},
 func newRolloutRequestCmd(e *env, g *globals, verb string) *cobra.Command {
 	h := requestHelp[verb]
 	return &cobra.Command{
-		Use:   verb + " app/NAME",
-		Short: h[0],
-		Long:  h[1],
+		Use:     verb + " app/NAME",
+		Short:   h[0],
+		Long:    h[1] + "\n\nThe request is acknowledged in the app's status (see 'slipway rollout promote --help').",
+		Example: "  slipway rollout " + verb + " app/hello",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return sendRequest(cmd.Context(), e, g, args, verb, verb)
 		},

@@ -20,6 +20,8 @@ type Sample struct {
 	UpstreamErrors int64
 	Latency        []int64
 	Bounds         []time.Duration
+	// InFlight is the requests being served now (not cumulative).
+	InFlight int64
 }
 
 // Metrics reads the router's counters of an App's revision, summed over
@@ -28,6 +30,9 @@ type Sample struct {
 // data-path package.
 type Metrics interface {
 	Revision(project, app string, rev int64) (Sample, bool)
+	// Routes is the total of the routes serving the App, which also
+	// counts requests no revision answered (no ready pod anywhere).
+	Routes(project, app string) (Sample, bool)
 }
 
 // counts is s as stored in status; trailing empty latency buckets are

@@ -321,10 +321,22 @@ func TestRecreateReportsItsGap(t *testing.T) {
 	s.advance(500 * time.Millisecond)
 	s.decide()
 	s.expect("done", map[int64]int32{1: 0, 2: 2}, map[int64]int32{2: 100}, api.AppHealthy, api.RolloutCompleted)
-	want := &api.Report{DurationMillis: 3000, Measured: true, Final: true, Failed: 2, LongestNoReadyMillis: 1500,
+	want := &api.Report{DurationMillis: 3000, Measured: true, Failed: 2, LongestNoReadyMillis: 1500,
 		Revisions: []api.RevisionReport{{Revision: 1, Requests: 40, ServerErrors: 2}, {Revision: 2, Requests: 60}}}
 	if diff := cmp.Diff(want, s.app.Status.Rollout.Report); diff != "" {
 		t.Errorf("report (-want +got):\n%s", diff)
+	}
+	// A request revision 1 was still answering when its pods went is
+	// counted once the report is final, a moment later.
+	s.serve(1, 1, 0, time.Millisecond)
+	if p := s.decide(); p.RequeueAfter != time.Second || s.app.Status.Rollout.Report.Final {
+		t.Fatalf("requeue %v final %v, want 1s and not yet final", p.RequeueAfter, s.app.Status.Rollout.Report.Final)
+	}
+	s.advance(time.Second)
+	s.decide()
+	want.Final, want.Revisions[0].Requests = true, 41
+	if diff := cmp.Diff(want, s.app.Status.Rollout.Report); diff != "" {
+		t.Errorf("final report (-want +got):\n%s", diff)
 	}
 }
 
@@ -349,4 +361,32 @@ func TestBackgroundAnalysisEndsWithTheRollout(t *testing.T) {
 	if n := len(s.app.Status.Rollout.Analysis[0].Last.Latency); n != 1 {
 		t.Errorf("stored latency buckets %d, want 1 (trailing empty ones left out)", n)
 	}
+}
+
+// TestRollingCrashLoopGoesBackWithinItsBounds: a Rolling rollout whose new
+// pods crash-loop aborts, and goes back to the stable revision by the
+// same surge bounds (its pods never drop below replicas-maxUnavailable).
+func TestRollingCrashLoopGoesBackWithinItsBounds(t *testing.T) {
+	s := newSim(t, rolling(app(4, "v1"), api.FromInt(1), api.FromInt(0)))
+	s.settle()
+	s.change("v2")
+	s.step() // one surge pod of v2, ready: one v1 pod goes
+	s.step()
+	if got := s.specs(); got[1] >= 4 || got[2] < 1 {
+		t.Fatalf("the rollout did not move: %v", got)
+	}
+	s.pods[2][0].restarts = 3
+	s.decide()
+	if r := s.app.Status.Rollout; r.State != api.RolloutAborted || r.Reason != "CrashLoop" || s.app.Status.Phase != api.AppDegraded {
+		t.Fatalf("rollout %+v phase %s", r, s.app.Status.Phase)
+	}
+	for range 10 {
+		s.replicate()
+		s.readyAll()
+		s.decide()
+		if ready := s.rev(1).Status.ReadyReplicas + s.rev(2).Status.ReadyReplicas; ready < 4 {
+			t.Fatalf("ready pods %d below replicas-maxUnavailable 4; specs %v", ready, s.specs())
+		}
+	}
+	s.expect("back on v1", map[int64]int32{1: 4, 2: 0}, map[int64]int32{1: 100}, api.AppDegraded, api.RolloutAborted)
 }

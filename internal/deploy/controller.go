@@ -37,6 +37,8 @@ type Controller struct {
 	// Client calls analysis webhooks (a client with no timeout of its own
 	// if nil: each call has the metric's timeoutSeconds).
 	Client *http.Client
+	// Hooks runs rollout hooks; nil: hooks are not run.
+	Hooks Hooks
 }
 
 // Run watches Apps, Revisions, Pods and Secrets until ctx ends.
@@ -83,6 +85,11 @@ func (c *Controller) now() time.Time {
 func (c *Controller) Reconcile(ctx context.Context, key controller.Key) (controller.Result, error) {
 	obj, err := c.Reg.Get(ctx, appKind, key.Project, key.Name)
 	if api.IsNotFound(err) {
+		if c.Hooks != nil {
+			if err := c.Hooks.Forget(ctx, key.Project, key.Name, nil); err != nil {
+				return controller.Result{}, err
+			}
+		}
 		return controller.Result{}, c.deleteRevisions(ctx, key)
 	}
 	if err != nil {
@@ -109,6 +116,9 @@ func (c *Controller) Reconcile(ctx context.Context, key controller.Key) (control
 		return controller.Result{}, err
 	}
 	if c.Metrics != nil {
+		if s, ok := c.Metrics.Routes(key.Project, key.Name); ok {
+			obs.Routes = &s
+		}
 		obs.Metrics = map[int64]Sample{}
 		for _, r := range revs {
 			if s, ok := c.Metrics.Revision(key.Project, key.Name, r.Spec.Number); ok {
@@ -118,6 +128,12 @@ func (c *Controller) Reconcile(ctx context.Context, key controller.Key) (control
 	}
 	if calls := DueWebhooks(app, now); len(calls) > 0 {
 		obs.Webhooks = c.callWebhooks(ctx, calls)
+	}
+	if c.Hooks != nil {
+		obs.Hooks = map[string]HookRun{}
+		if ro := app.Status.Rollout; ro != nil {
+			obs.Hooks = c.observeHooks(ctx, app, revs, ro.Revision, HooksToRun(app.Status))
+		}
 	}
 	p := Decide(app, obs, now)
 	if p.RequeueAfter > 0 && (res.RequeueAfter == 0 || p.RequeueAfter < res.RequeueAfter) {
@@ -156,7 +172,60 @@ func (c *Controller) Reconcile(ctx context.Context, key controller.Key) (control
 	for _, ev := range p.Events {
 		c.Events.Record(ctx, app, ev.Type, ev.Reason, ev.Message)
 	}
+	if c.Hooks != nil {
+		// Start the runs the decision recorded (after the status holding
+		// them is written: a restart finds the same attempt, hence the
+		// same pod).
+		var start []api.HookState
+		for _, h := range HooksToRun(p.Status) {
+			if run, ok := obs.Hooks[h.Hook]; !ok || run.Attempt != h.Attempt {
+				start = append(start, h)
+			}
+		}
+		if len(start) > 0 {
+			revs, err := c.revisions(ctx, key)
+			if err != nil {
+				return controller.Result{}, err
+			}
+			c.observeHooks(ctx, app, revs, p.Status.Rollout.Revision, start)
+		}
+		// A rollout that just ended: the hook pods of old revisions go
+		// (their logs with them; the last few revisions' are kept).
+		if was, now := app.Status.Rollout, p.Status.Rollout; was != nil && now != nil && was.EndedAt.IsZero() && !now.EndedAt.IsZero() {
+			next := *app
+			next.Status = p.Status
+			if err := c.Hooks.Forget(ctx, key.Project, key.Name, &next); err != nil {
+				c.Log.Warn("cannot delete old hook pods; will retry after the next rollout", "app", key.String(), "err", err)
+			}
+		}
+	}
 	return res, nil
+}
+
+// observeHooks makes sure of each hook run (starting it the first time)
+// and reports on them by kind. A run that cannot be read is left out: the
+// rollout waits for it.
+func (c *Controller) observeHooks(ctx context.Context, app *api.App, revs []*api.Revision, revision int64, runs []api.HookState) map[string]HookRun {
+	out := map[string]HookRun{}
+	var rev *api.Revision
+	for _, r := range revs {
+		if r.Spec.Number == revision {
+			rev = r
+		}
+	}
+	if rev == nil {
+		return out
+	}
+	for _, h := range runs {
+		run, err := c.Hooks.Run(ctx, app, rev, h.Hook, h.Attempt)
+		if err != nil {
+			c.Log.Warn("cannot run a rollout hook; will retry", "app", app.Metadata.Name, "hook", h.Hook, "attempt", h.Attempt, "err", err)
+			continue
+		}
+		run.Attempt = h.Attempt
+		out[h.Hook] = run
+	}
+	return out
 }
 
 // secretHash digests the Secret values app's template references.

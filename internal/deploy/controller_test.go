@@ -38,6 +38,8 @@ func (m fakeMetrics) Revision(project, app string, rev int64) (Sample, bool) {
 	return s, ok
 }
 
+func (m fakeMetrics) Routes(project, app string) (Sample, bool) { return Sample{}, false }
+
 func newBench(t *testing.T) *bench {
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "slipway.db"), bolt.Options{})
 	if err != nil {
@@ -293,5 +295,60 @@ func TestControllerSecretChangeRollsOut(t *testing.T) {
 		if strings.Contains(fmt.Sprint(r.Spec), "correct horse") || strings.Contains(fmt.Sprint(r.Spec), "hunter2") {
 			t.Errorf("revision %d holds the secret value", r.Spec.Number)
 		}
+	}
+}
+
+// fakeHooks stands in for internal/hooks (tested there with real pods):
+// it records each Run and answers with the run set by the test.
+type fakeHooks struct {
+	calls []string
+	run   HookRun
+}
+
+func (f *fakeHooks) Forget(ctx context.Context, project, name string, app *api.App) error {
+	f.calls = append(f.calls, "forget")
+	return nil
+}
+
+func (f *fakeHooks) Run(ctx context.Context, app *api.App, rev *api.Revision, kind string, attempt int32) (HookRun, error) {
+	f.calls = append(f.calls, fmt.Sprintf("%s r%d #%d", kind, rev.Spec.Number, attempt))
+	return f.run, nil
+}
+
+// TestControllerRunsThePreHookOncePerAttempt: the pre hook is started
+// right after the status recording it is written, a restarted controller
+// only looks at the same attempt, and the new revision gets pods once it
+// succeeded.
+func TestControllerRunsThePreHookOncePerAttempt(t *testing.T) {
+	b := newBench(t)
+	b.createApp(api.Strategy{Type: api.StrategyBlueGreen, BlueGreen: &api.BlueGreenStrategy{},
+		Hooks: &api.Hooks{Pre: &api.Hook{Command: []string{"./migrate"}, FailurePolicy: api.HookAbort}}})
+	hooks := &fakeHooks{run: HookRun{Phase: api.PodSucceeded, Action: HookProceed, Pod: "p"}}
+	c := b.controller()
+	c.Hooks = hooks
+	for range 3 {
+		b.reconcile(c)
+		b.replicate()
+	}
+	if a := b.app(); a.Status.Phase != api.AppHealthy {
+		t.Fatalf("v1: %+v", a.Status)
+	}
+	hooks.calls, hooks.run = nil, HookRun{Phase: api.PodRunning, Action: HookWait, Pod: "p"}
+	b.update(setVersion("v2"))
+	b.reconcile(c)
+	if got := b.specs(); got[2] != 0 {
+		t.Fatalf("revision 2 got pods before its pre hook: %v", got)
+	}
+	restarted := b.controller()
+	restarted.Hooks = hooks
+	b.reconcile(restarted)
+	hooks.run = HookRun{Phase: api.PodSucceeded, Action: HookProceed, Pod: "p"}
+	b.reconcile(restarted)
+	if got := b.specs(); got[2] != 2 {
+		t.Fatalf("revision 2 after its pre hook: %v", got)
+	}
+	want := []string{"pre r2 #1", "pre r2 #1", "pre r2 #1"}
+	if strings.Join(hooks.calls, ",") != strings.Join(want, ",") {
+		t.Errorf("runs %q, want %q (started once, then looked at)", hooks.calls, want)
 	}
 }

@@ -1,9 +1,6 @@
 package deploy
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -22,63 +19,17 @@ type Observed struct {
 	// Metrics are the router's counters per revision number; nil when the
 	// router is not available (no analysis can pass, the report says so).
 	Metrics map[int64]Sample
+	// Routes is the total of the App's routes (nil when unknown): the
+	// report's failures include what no revision answered.
+	Routes *Sample
 	// Webhooks are the outcomes of DueWebhooks' calls, by key (true: 2xx).
 	Webhooks map[string]bool
 	// SecretHash identifies the content of the Secrets the template
 	// references ("" when it references none): SecretHash.
 	SecretHash string
-}
-
-// RevisionHash identifies what a revision runs: the template, and the
-// content of the Secrets it references when it references any (so a
-// changed Secret rolls out a new revision). Without Secrets it is
-// TemplateHash, so revisions made before Secrets counted keep theirs.
-func RevisionHash(t api.PodTemplate, secretHash string) string {
-	h := TemplateHash(t)
-	if secretHash == "" {
-		return h
-	}
-	sum := sha256.Sum256([]byte(h + "/" + secretHash))
-	return hex.EncodeToString(sum[:])[:16]
-}
-
-// SecretRefs lists the Secrets (by name) and keys a template reads.
-func SecretRefs(t api.PodTemplate) map[string][]string {
-	out := map[string][]string{}
-	for _, c := range t.Containers {
-		for _, e := range c.Env {
-			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
-				r := e.ValueFrom.SecretKeyRef
-				if !slices.Contains(out[r.Name], r.Key) {
-					out[r.Name] = append(out[r.Name], r.Key)
-				}
-			}
-		}
-	}
-	return out
-}
-
-// SecretHash digests the values of the referenced keys (data maps secret
-// name to its data; a missing Secret or key digests as absent). Values
-// never leave this function but as part of a SHA-256.
-func SecretHash(refs map[string][]string, data map[string]map[string]string) string {
-	if len(refs) == 0 {
-		return ""
-	}
-	h := sha256.New()
-	names := make([]string, 0, len(refs))
-	for n := range refs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		keys := slices.Sorted(slices.Values(refs[n]))
-		for _, k := range keys {
-			v, ok := data[n][k]
-			fmt.Fprintf(h, "%d:%s/%d:%s=%t:%d:%s;", len(n), n, len(k), k, ok, len(v), v)
-		}
-	}
-	return hex.EncodeToString(h.Sum(nil))[:16]
+	// Hooks are the runs of the rollout's hooks recorded in its status,
+	// by kind; nil when there is no hook runner (hooks are then not run).
+	Hooks map[string]HookRun
 }
 
 // PlanApp is Decide without a clock, pods or metrics: enough for Rolling
@@ -102,6 +53,7 @@ type decision struct {
 	traffic  []api.TrafficTarget
 	preview  int64
 	requeue  time.Duration
+	heldPlan bool // want and traffic already go back (or stand still)
 }
 
 // Decide moves app toward its spec: which revision to create, how many
@@ -266,6 +218,9 @@ func (d *decision) startRollout() {
 
 func (d *decision) baseline() []api.RequestCounts {
 	var out []api.RequestCounts
+	if r := d.obs.Routes; r != nil {
+		out = append(out, r.counts(0)) // revision 0: the routes' total
+	}
 	for _, n := range slices.Sorted(mapsKeys(d.obs.Metrics)) {
 		out = append(out, d.obs.Metrics[n].counts(n))
 	}
@@ -330,8 +285,17 @@ func (d *decision) request() {
 			return
 		}
 		from := ro.From
+		// Hooks that passed stay passed; the others start a new attempt
+		// (a new pod: an attempt's pod runs once).
+		var hooks []api.HookState
+		for _, h := range ro.Hooks {
+			if !h.Done {
+				h = api.HookState{Hook: h.Hook, Attempt: h.Attempt + 1, Phase: api.PodPending}
+			}
+			hooks = append(hooks, h)
+		}
 		*ro = api.RolloutStatus{Revision: ro.Revision, From: from, State: api.RolloutProgressing,
-			StartedAt: d.now, StepStartedAt: d.now, LastProgressAt: d.now, Baseline: d.baseline()}
+			StartedAt: d.now, StepStartedAt: d.now, LastProgressAt: d.now, Baseline: d.baseline(), Hooks: hooks}
 		d.st.StableRevision = from
 		d.st.CurrentStep = nil
 		d.event(api.EventNormal, "RolloutRetried", fmt.Sprintf("rolling out revision %d again from revision %d", ro.Revision, from))
@@ -430,57 +394,56 @@ func (d *decision) deadline() {
 
 // strategy sets want, traffic and preview for the rollout's state.
 func (d *decision) strategy() {
-	for _, r := range d.byNum {
-		d.want[r.Metadata.Name] = 0
-	}
 	ro := d.ro
 	from := d.byNum[ro.From]
-	switch {
-	case (ro.State == api.RolloutAborted || ro.State == api.RolloutRolledBack) && from != nil:
-		d.held(from)
-	case ro.State == api.RolloutCompleted || from == nil:
-		d.steady()
-	default:
-		switch d.strategyType() {
-		case api.StrategyBlueGreen:
-			d.blueGreen(from)
-		case api.StrategyCanary:
-			d.canary(from)
-		default:
-			d.steady()
-		}
+	d.plan(from)
+	if d.inProgress() {
 		d.deadline()
-		if ro.State == api.RolloutAborted {
-			for k := range d.want {
-				d.want[k] = 0
-			}
-			d.traffic, d.preview = nil, 0
-			d.held(from)
-		}
+	}
+	if ro.State == api.RolloutAborted && !d.heldPlan {
+		// Aborted in this decision: plan again, going back.
+		d.traffic, d.preview = nil, 0
+		d.plan(from)
 	}
 	d.trackReadiness()
 	d.finalReport()
 }
 
-// finalReport recounts the report of an ended rollout once the revisions
-// it left have no pod: requests in flight when it ended, or sent before
-// the router applied the last split, are counted too.
-func (d *decision) finalReport() {
-	ro := d.ro
-	if ro.Report == nil || ro.Report.Final || ro.From == 0 || d.inProgress() || d.now.IsZero() {
-		return
-	}
-	serving := ro.From
-	if ro.State == api.RolloutCompleted {
-		serving = ro.Revision
-	}
+// plan sets want, traffic and preview for the rollout's state.
+func (d *decision) plan(from *api.Revision) {
 	for _, r := range d.byNum {
-		if r.Spec.Number != serving && (d.want[r.Metadata.Name] != 0 || r.Spec.Replicas != 0 || r.Status.Replicas != 0 || !observed(r)) {
-			return
-		}
+		d.want[r.Metadata.Name] = 0
 	}
-	ro.Report = d.report()
-	ro.Report.Final = true
+	ro := d.ro
+	switch {
+	case (ro.State == api.RolloutAborted || ro.State == api.RolloutRolledBack) && from != nil:
+		d.held(from)
+	case ro.State == api.RolloutAborted:
+		d.frozen() // nothing to go back to
+	case ro.State == api.RolloutCompleted:
+		d.steady()
+	case !d.hook(HookPre):
+		d.frozen()
+	case from == nil:
+		d.steady()
+	case d.strategyType() == api.StrategyBlueGreen:
+		d.blueGreen(from)
+	case d.strategyType() == api.StrategyCanary:
+		d.canary(from)
+	default:
+		d.steady()
+	}
+}
+
+// frozen keeps every revision as it is and the new one without pods:
+// before the pre hook passed, or after an abort with nothing to go back to.
+func (d *decision) frozen() {
+	d.heldPlan = true
+	for _, r := range d.byNum {
+		d.want[r.Metadata.Name] = r.Spec.Replicas
+	}
+	d.want[d.active.Metadata.Name] = 0
+	d.traffic = trafficByReady(d.active, d.others(d.active))
 }
 
 // others lists the revisions other than those given.
@@ -516,7 +479,11 @@ func (d *decision) steady() {
 		// Old pods still draining get nothing once the rollout is over.
 		d.traffic = weights(d.active.Spec.Number, 100)
 	}
-	if d.inProgress() && d.settled(d.active, olds) {
+	if d.inProgress() && d.strategyType() == api.StrategyRecreate && d.ro.From != 0 &&
+		d.want[d.active.Metadata.Name] > 0 && d.active.Spec.Replicas == 0 && !d.hook(HookMid) {
+		d.want[d.active.Metadata.Name] = 0 // the old pods are gone; the mid hook runs first
+	}
+	if d.inProgress() && d.settled(d.active, olds) && d.hook(HookPost) {
 		d.complete()
 	}
 }
@@ -565,6 +532,7 @@ func (d *decision) complete() {
 // scaled down once from has its pods available. Rolling and Recreate go
 // back by their own bounds.
 func (d *decision) held(from *api.Revision) {
+	d.heldPlan = true
 	olds := d.others(from)
 	switch d.strategyType() {
 	case api.StrategyBlueGreen, api.StrategyCanary:
@@ -583,387 +551,4 @@ func (d *decision) held(from *api.Revision) {
 
 func weights(rev int64, w int32, more ...api.TrafficTarget) []api.TrafficTarget {
 	return append([]api.TrafficTarget{{Revision: rev, Weight: w}}, more...)
-}
-
-// blueGreen: the new revision at full size beside the stable one, which
-// keeps all traffic; the preview reaches the new one. Promotion (by
-// request, or autoPromote after autoPromoteAfterSeconds) moves all traffic
-// at once, after the pre-promotion analysis passes; the post-promotion
-// analysis may still abort, back to the stable revision kept at full size.
-func (d *decision) blueGreen(stable *api.Revision) {
-	bg := d.app.Spec.Strategy.BlueGreen
-	if bg == nil {
-		bg = &api.BlueGreenStrategy{}
-	}
-	ro, n := d.ro, d.active
-	d.want[stable.Metadata.Name] = d.replicas
-	d.want[n.Metadata.Name] = d.replicas
-	d.traffic = weights(stable.Spec.Number, 100)
-	if ro.PromotedAt.IsZero() {
-		d.preview = n.Spec.Number
-		if !(observed(n) && n.Spec.Replicas == d.replicas && n.Status.AvailableReplicas >= d.replicas) {
-			return
-		}
-		if ro.ReadyAt.IsZero() {
-			ro.ReadyAt, ro.LastProgressAt = d.now, d.now
-		}
-		if a := bg.PrePromotionAnalysis; a != nil && !ro.PromoteFull {
-			if !d.gate(runPrePromotion, a, n.Spec.Number) {
-				return
-			}
-		}
-		promote := ro.Reason == "PromoteRequested" || ro.PromoteFull
-		if !promote && bg.AutoPromote {
-			at := ro.ReadyAt.Add(time.Duration(bg.AutoPromoteAfterSeconds) * time.Second)
-			if promote = !d.now.Before(at); !promote {
-				d.wake(at.Sub(d.now))
-			}
-		}
-		if !promote {
-			if ro.State != api.RolloutPaused {
-				ro.State, ro.Reason, ro.Message = api.RolloutPaused, "BlueGreenPause", fmt.Sprintf("revision %d is ready on the preview: waiting for rollout promote", n.Spec.Number)
-				d.event(api.EventNormal, "PreviewReady", ro.Message)
-			}
-			return
-		}
-		ro.State, ro.Reason, ro.Message = api.RolloutProgressing, "", ""
-		ro.PromotedAt, ro.LastProgressAt, ro.StepStartedAt = d.now, d.now, d.now
-		d.event(api.EventNormal, "Promoted", fmt.Sprintf("all traffic to revision %d", n.Spec.Number))
-	}
-	d.traffic = weights(n.Spec.Number, 100)
-	if a := bg.PostPromotionAnalysis; a != nil && !ro.PromoteFull {
-		if !d.gate(runPostPromotion, a, n.Spec.Number) {
-			return
-		}
-	}
-	delay := api.DefaultScaleDownDelaySeconds
-	if bg.ScaleDownDelaySeconds != nil {
-		delay = *bg.ScaleDownDelaySeconds
-	}
-	ro.ScaleDownAt = d.now.Add(time.Duration(delay) * time.Second)
-	d.complete()
-	if delay > 0 {
-		d.wake(time.Duration(delay) * time.Second)
-	}
-}
-
-// gate runs the analysis named run of revision rev and reports whether it
-// passed; a failed one aborts the rollout.
-func (d *decision) gate(run string, a *api.Analysis, rev int64) bool {
-	cur, have := d.obs.Metrics[rev]
-	r := startRun(d.ro, run, cur.counts(rev), d.now)
-	d.wake(measure(r, a, true, cur, have, d.obs.Webhooks, d.now))
-	switch r.Phase {
-	case api.AnalysisSuccessful:
-		return true
-	case api.AnalysisFailed:
-		d.abort("AnalysisFailed", fmt.Sprintf("analysis %s of revision %d failed: %s", run, rev, r.Message))
-	}
-	return false
-}
-
-// podsFor is the canary pods for a weight: in proportion, at least 1.
-func (d *decision) podsFor(w int32) int32 {
-	return max(1, (d.replicas*w+99)/100)
-}
-
-// canary: the new revision gets traffic step by step, exactly by weight,
-// with pods in proportion; pauses wait for a duration or a promote;
-// analysis steps gate their step; the background analysis runs while the
-// canary has traffic. After the last step the canary scales to full size,
-// then takes all traffic.
-func (d *decision) canary(stable *api.Revision) {
-	c := d.app.Spec.Strategy.Canary
-	if c == nil {
-		c = &api.CanaryStrategy{}
-	}
-	ro, n := d.ro, d.active
-	if len(c.Match) > 0 {
-		d.preview = n.Spec.Number
-	}
-	steps := c.Steps
-	i := d.step()
-	if ro.PromoteFull {
-		i = len(steps)
-	}
-	canaryPods := d.podsFor(ro.CanaryWeight)
-	avail := func(want int32) bool {
-		return observed(n) && n.Spec.Replicas >= want && n.Status.AvailableReplicas >= want
-	}
-loop:
-	for i < len(steps) {
-		s := steps[i]
-		switch {
-		case s.SetWeight != nil:
-			canaryPods = max(canaryPods, d.podsFor(*s.SetWeight))
-			if !avail(d.podsFor(*s.SetWeight)) {
-				break loop
-			}
-			ro.CanaryWeight = *s.SetWeight
-			d.event(api.EventNormal, "SetWeight", fmt.Sprintf("step %d: revision %d gets %d%% of traffic", i, n.Spec.Number, ro.CanaryWeight))
-		case s.Pause != nil && s.Pause.Duration != "":
-			dur, _ := s.Pause.Duration.Parse()
-			if end := ro.StepStartedAt.Add(dur); d.now.Before(end) {
-				d.wake(end.Sub(d.now))
-				break loop
-			}
-		case s.Pause != nil:
-			if ro.State != api.RolloutPaused {
-				ro.State, ro.Reason, ro.Message = api.RolloutPaused, "CanaryPauseStep", fmt.Sprintf("step %d: paused until rollout promote", i)
-				d.event(api.EventNormal, "Paused", ro.Message)
-			}
-			break loop
-		case s.Analysis != nil:
-			if !d.gate(stepRun(i), s.Analysis, n.Spec.Number) {
-				break loop
-			}
-		}
-		i = d.advanceStep()
-	}
-	if ro.State == api.RolloutAborted {
-		return
-	}
-	if a := c.Analysis; a != nil && ro.CanaryWeight > 0 && !ro.PromoteFull {
-		cur, have := d.obs.Metrics[n.Spec.Number]
-		r := startRun(ro, runBackground, cur.counts(n.Spec.Number), d.now)
-		d.wake(measure(r, a, false, cur, have, d.obs.Webhooks, d.now))
-		if r.Phase == api.AnalysisFailed {
-			d.abort("AnalysisFailed", fmt.Sprintf("analysis %s of revision %d failed: %s", runBackground, n.Spec.Number, r.Message))
-			return
-		}
-	}
-	w := ro.CanaryWeight
-	final := i >= len(steps)
-	if final {
-		canaryPods = d.replicas
-	}
-	d.want[n.Metadata.Name] = min(max(canaryPods, n.Spec.Replicas), d.replicas)
-	d.want[stable.Metadata.Name] = d.replicas
-	if c.DynamicStableScale && w > 0 && avail(d.podsFor(w)) {
-		// The stable revision shrinks with its share, once the canary
-		// holds its weight.
-		d.want[stable.Metadata.Name] = d.podsFor(100 - w)
-		if w == 100 {
-			d.want[stable.Metadata.Name] = 0
-		}
-	}
-	d.traffic = weights(stable.Spec.Number, 100-w, api.TrafficTarget{Revision: n.Spec.Number, Weight: w})
-	if final && avail(d.replicas) {
-		ro.CanaryWeight = 100
-		d.traffic = weights(n.Spec.Number, 100)
-		d.want[stable.Metadata.Name] = 0
-		d.preview = 0
-		d.complete()
-	}
-}
-
-// step is the current canary step (0 at the start).
-func (d *decision) step() int {
-	if d.st.CurrentStep == nil {
-		return 0
-	}
-	return int(*d.st.CurrentStep)
-}
-
-// advanceStep moves the canary to its next step.
-func (d *decision) advanceStep() int {
-	i := d.step() + 1
-	if c := d.app.Spec.Strategy.Canary; c == nil || i > len(c.Steps) {
-		return i - 1
-	}
-	d.st.CurrentStep = new(int32(i))
-	d.ro.StepStartedAt, d.ro.LastProgressAt = d.now, d.now
-	if d.ro.State == api.RolloutPaused {
-		d.ro.State, d.ro.Reason, d.ro.Message = api.RolloutProgressing, "", ""
-	}
-	return i
-}
-
-// trackReadiness keeps the longest time during a rollout when no pod of
-// the App was ready (Recreate's gap): it opens when the revisions report
-// no ready pod and closes at the first ready transition seen after it.
-func (d *decision) trackReadiness() {
-	ro := d.ro
-	if ro.From == 0 || !ro.EndedAt.IsZero() && ro.NoReadySince.IsZero() || d.now.IsZero() {
-		return
-	}
-	var ready int32
-	for _, r := range d.byNum {
-		ready += r.Status.ReadyReplicas
-	}
-	switch {
-	case ready == 0 && ro.NoReadySince.IsZero():
-		ro.NoReadySince = d.now
-	case ready > 0 && !ro.NoReadySince.IsZero():
-		end := d.now
-		for _, p := range d.obs.Pods {
-			if c := api.FindCondition(p.Status.Conditions, api.PodReady); c != nil && c.Status == api.ConditionTrue &&
-				!c.LastTransitionTime.Before(ro.NoReadySince) && c.LastTransitionTime.Before(end) {
-				end = c.LastTransitionTime
-			}
-		}
-		ro.LongestNoReadyMillis = max(ro.LongestNoReadyMillis, end.Sub(ro.NoReadySince).Milliseconds())
-		ro.NoReadySince = time.Time{}
-		if ro.Report != nil {
-			ro.Report.LongestNoReadyMillis = ro.LongestNoReadyMillis
-		}
-	}
-}
-
-// report is the zero-downtime report of the rollout at now: the router's
-// counters since the baseline, per revision that served.
-func (d *decision) report() *api.Report {
-	ro := d.ro
-	rep := &api.Report{Measured: d.obs.Metrics != nil, LongestNoReadyMillis: ro.LongestNoReadyMillis}
-	if !ro.StartedAt.IsZero() && !ro.EndedAt.IsZero() {
-		rep.DurationMillis = ro.EndedAt.Sub(ro.StartedAt).Milliseconds()
-	}
-	if !ro.NoReadySince.IsZero() {
-		rep.LongestNoReadyMillis = max(rep.LongestNoReadyMillis, d.now.Sub(ro.NoReadySince).Milliseconds())
-	}
-	base := map[int64]api.RequestCounts{}
-	for _, b := range ro.Baseline {
-		base[b.Revision] = b
-	}
-	for _, n := range slices.Sorted(mapsKeys(d.obs.Metrics)) {
-		w := d.obs.Metrics[n].since(base[n])
-		if w.total() == 0 && w.UpstreamErrors == 0 {
-			continue
-		}
-		rr := api.RevisionReport{Revision: n, Requests: w.total(), ServerErrors: w.Requests[5], Resets: w.Requests[0], UpstreamErrors: w.UpstreamErrors}
-		rep.Revisions = append(rep.Revisions, rr)
-		rep.Failed += rr.ServerErrors + rr.Resets
-		rep.UpstreamErrors += rr.UpstreamErrors
-	}
-	return rep
-}
-
-func reportSummary(r *api.Report) string {
-	if r == nil || !r.Measured {
-		return ""
-	}
-	var served int64
-	for _, rr := range r.Revisions {
-		served += rr.Requests
-	}
-	return fmt.Sprintf(" (rollout took %s: %d requests, %d failed, longest time without a ready pod %s)",
-		time.Duration(r.DurationMillis)*time.Millisecond, served, r.Failed, time.Duration(r.LongestNoReadyMillis)*time.Millisecond)
-}
-
-// status writes the App status from the decision.
-func (d *decision) status(sorted []*api.Revision, held string) {
-	st, ro, app := &d.st, d.ro, d.app
-	st.ObservedGeneration = app.Metadata.Generation
-	st.LatestRevision = d.active.Spec.Number
-	st.Replicas, st.ReadyReplicas, st.AvailableReplicas = 0, 0, 0
-	st.Revisions = nil
-	st.Traffic = d.safeTraffic()
-	weight := map[int64]int32{}
-	for _, t := range st.Traffic {
-		weight[t.Revision] = t.Weight
-	}
-	for _, r := range sorted {
-		st.Replicas += r.Status.Replicas
-		st.ReadyReplicas += r.Status.ReadyReplicas
-		st.AvailableReplicas += r.Status.AvailableReplicas
-		if w := d.want[r.Metadata.Name]; w > 0 || r.Status.Replicas > 0 || weight[r.Spec.Number] > 0 {
-			st.Revisions = append(st.Revisions, api.RevisionState{Revision: r.Spec.Number, Desired: w, Replicas: r.Status.Replicas,
-				Ready: r.Status.ReadyReplicas, Available: r.Status.AvailableReplicas, Weight: weight[r.Spec.Number]})
-		}
-	}
-	st.PreviewRevision = 0
-	if d.inProgress() {
-		st.PreviewRevision = d.preview
-	}
-	progressing := api.Condition{Type: "Progressing", Status: api.ConditionTrue, Message: fmt.Sprintf("revision %d", d.active.Spec.Number)}
-	cleanOthers := true
-	for _, r := range sorted {
-		if r != d.active && (d.want[r.Metadata.Name] != 0 || r.Status.Replicas != 0 || !observed(r)) {
-			cleanOthers = false
-		}
-	}
-	switch {
-	case held != "":
-		st.Phase, st.Message = api.AppPaused, held
-		progressing.Status, progressing.Reason = api.ConditionUnknown, "RolloutPaused"
-	case ro.State == api.RolloutAborted:
-		st.Phase, st.Message = api.AppDegraded, ro.Message
-		progressing.Status, progressing.Reason, progressing.Message = api.ConditionFalse, ro.Reason, ro.Message
-	case ro.State == api.RolloutRolledBack:
-		st.Phase, st.Message = api.AppHealthy, ro.Message
-		progressing.Status, progressing.Reason, progressing.Message = api.ConditionFalse, "RolledBack", ro.Message
-	case ro.State == api.RolloutCompleted && d.want[d.active.Metadata.Name] == d.replicas && d.active.Spec.Replicas == d.replicas &&
-		observed(d.active) && d.active.Status.AvailableReplicas >= d.replicas && (cleanOthers || ro.From != 0):
-		// Old pods still draining after a rollout carry no traffic.
-		st.Phase, st.Message = api.AppHealthy, ""
-		progressing.Reason = "NewRevisionAvailable"
-	case ro.State == api.RolloutPaused:
-		st.Phase, st.Message = api.AppPaused, ro.Message
-		progressing.Status, progressing.Reason, progressing.Message = api.ConditionUnknown, ro.Reason, ro.Message
-	default:
-		st.Phase = api.AppProgressing
-		st.Message = fmt.Sprintf("revision %d: %d of %d pods ready", d.active.Spec.Number, d.active.Status.ReadyReplicas, d.replicas)
-		if d.strategyType() == api.StrategyCanary && ro.From != 0 && ro.State == api.RolloutProgressing {
-			st.Message += fmt.Sprintf(", step %d, canary weight %d%%", d.step(), ro.CanaryWeight)
-		}
-		progressing.Reason = "RevisionProgressing"
-		if d.p.Create != nil {
-			progressing.Reason = "NewRevisionCreated"
-		}
-	}
-	st.Conditions = setConditionAt(st.Conditions, progressing, d.now)
-}
-
-// safeTraffic drops weight given to a revision without a ready pod,
-// spreading it over the others in proportion; with nothing left, traffic
-// follows ready pods (the active revision's when none is ready).
-func (d *decision) safeTraffic() []api.TrafficTarget {
-	var out []api.TrafficTarget
-	var kept int32
-	for _, t := range d.traffic {
-		if r := d.byNum[t.Revision]; r != nil && r.Status.ReadyReplicas > 0 && t.Weight > 0 {
-			out = append(out, t)
-			kept += t.Weight
-		}
-	}
-	if kept == 0 {
-		// Ready pods of the revisions kept first; those on their way
-		// out only when nothing else is ready.
-		var keep []*api.Revision
-		for _, r := range d.others() {
-			if d.want[r.Metadata.Name] > 0 {
-				keep = append(keep, r)
-			}
-		}
-		if out := byReady(keep); out != nil {
-			return out
-		}
-		return byReady(d.others())
-	}
-	if kept != 100 {
-		left := int32(100)
-		for i := range out {
-			out[i].Weight = out[i].Weight * 100 / kept
-			left -= out[i].Weight
-		}
-		out[0].Weight += left
-	}
-	return out
-}
-
-// setConditionAt is setCondition stamping a changed condition with now.
-func setConditionAt(conds []api.Condition, c api.Condition, now time.Time) []api.Condition {
-	if old := api.FindCondition(conds, c.Type); old == nil || old.Status != c.Status {
-		c.LastTransitionTime = now
-	}
-	return setCondition(conds, c)
-}
-
-// cloneStatus deep-copies a status, so a decision never mutates the App
-// it was given.
-func cloneStatus(s api.AppStatus) api.AppStatus {
-	b, _ := json.Marshal(s) // plain fields cannot fail to encode
-	var out api.AppStatus
-	_ = json.Unmarshal(b, &out)
-	return out
 }

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -112,5 +113,25 @@ func TestHistoryLimitDeletesOldestDrainedRevisions(t *testing.T) {
 	p := PlanApp(cur, revs)
 	if diff := cmp.Diff([]string{"hello-2", "hello-3"}, p.Delete); diff != "" {
 		t.Errorf("Delete (-want +got):\n%s", diff)
+	}
+}
+
+// TestDecideDoesNotMutateItsInput: the App given to Decide, status
+// included, is the same after it (the controller compares the two).
+func TestDecideDoesNotMutateItsInput(t *testing.T) {
+	s := newSim(t, canary(app(2, "v1"), api.CanaryStrategy{
+		Analysis: analysis("", 0, api.AnalysisMetric{Name: "ok", Type: api.MetricSuccessRate, Min: ptr(0.5)}),
+		Steps:    []api.CanaryStep{setWeight(50), pause("")}}))
+	s.settle()
+	s.change("v2")
+	s.serve(2, 0, 0, 0)
+	s.step()
+	s.serve(2, 10, 0, time.Millisecond)
+	s.advance(time.Minute)
+	before := *s.app
+	before.Status = cloneStatus(s.app.Status)
+	Decide(s.app, s.observed(), s.now)
+	if diff := cmp.Diff(before.Status, s.app.Status); diff != "" {
+		t.Errorf("Decide changed its input (-before +after):\n%s", diff)
 	}
 }

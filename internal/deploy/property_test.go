@@ -24,7 +24,7 @@ import (
 // at full size with every other revision at 0 pods.
 func TestBlueGreenAndCanaryUnderRandomInterleavings(t *testing.T) {
 	rng := rand.New(rand.NewSource(5))
-	for run := range 1500 {
+	for run := range 500 {
 		replicas := int32(1 + rng.Intn(6))
 		bg := rng.Intn(2) == 0
 		var steps []api.CanaryStep

@@ -21,6 +21,7 @@ type sim struct {
 	now     time.Time
 	metrics map[int64]Sample
 	hooks   map[string]bool
+	runs    map[string]HookRun // nil: no hook runner
 	secret  string
 	seq     int
 	last    Plan
@@ -62,7 +63,7 @@ func (s *sim) observed() Observed {
 			pods = append(pods, pod)
 		}
 	}
-	return Observed{Revisions: s.revs, Pods: pods, Metrics: s.metrics, Webhooks: s.hooks, SecretHash: s.secret}
+	return Observed{Revisions: s.revs, Pods: pods, Metrics: s.metrics, Webhooks: s.hooks, SecretHash: s.secret, Hooks: s.runs}
 }
 
 // decide runs one reconcile of the deploy controller.

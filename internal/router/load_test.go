@@ -222,7 +222,9 @@ func TestNoFailedRequestUnderChurn(t *testing.T) {
 	if switches.Load() != 0 {
 		t.Fatalf("sticky clients switched backend %d times", switches.Load())
 	}
-	if unrelated.Load() != 1000 || changes < 10 || requests.Load() < 500 {
+	// A floor, not a speed: on a 2-core machine loaded by other test
+	// binaries under -race this test has served as few as 360 requests.
+	if unrelated.Load() != 1000 || changes < 10 || requests.Load() < 100 {
 		t.Fatalf("too little load to mean anything: %d requests, %d flips, %d unrelated changes", requests.Load(), changes, unrelated.Load())
 	}
 }
@@ -234,7 +236,7 @@ func TestNoFailedRequestUnderChurn(t *testing.T) {
 // own counters (what `slipway describe route` shows) agree exactly with
 // the clients.
 func TestObservedSplitOverHTTP(t *testing.T) {
-	a, b1, b2 := newUpstream(t, "a"), newUpstream(t, "b1"), newUpstream(t, "b2")
+	a, b1, b2 := namedUpstream(t, "a"), namedUpstream(t, "b1"), namedUpstream(t, "b2")
 	r := New(Options{})
 	base := serveRouter(t, r)
 	apply(t, r, RouteConfig{Key: "p/s", Host: "s.test", Backends: []BackendConfig{
@@ -363,4 +365,22 @@ func TestShortUpstreamKeepAlive(t *testing.T) {
 	if served.Load() < 400 {
 		t.Fatalf("upstream served %d, want at least 400", served.Load())
 	}
+}
+
+// namedUpstream is a server on 127.0.0.1 answering every request with an
+// empty 200 naming itself in X-Upstream: the cheapest answer, for tests
+// that count many requests.
+func namedUpstream(t *testing.T, name string) *upstream {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &upstream{name: name, addr: netip.MustParseAddrPort(ln.Addr().String())}
+	u.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("X-Upstream", name)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go u.srv.Serve(ln)
+	t.Cleanup(func() { u.shutdown(t) })
+	return u
 }

@@ -97,7 +97,7 @@ func (r *Router) mirror(req *http.Request, rt *route) {
 			r.release(ep)
 			<-r.mirrors
 		}()
-		resp, err := ep.tr.RoundTrip(out)
+		resp, err := ep.transport().RoundTrip(out)
 		if err != nil {
 			r.log.Debug("mirrored request failed", "route", rt.key, "endpoint", ep.addr, "err", err)
 			return

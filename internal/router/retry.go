@@ -2,11 +2,16 @@ package router
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/netip"
 	"slices"
+	"sync/atomic"
+	"time"
 )
 
 // maxTries bounds the endpoints one request is sent to: connect failures
@@ -48,14 +53,19 @@ func (p Retries) retryOnStatus(status int) bool {
 type roundTripper struct{ r *Router }
 
 // RoundTrip sends req to the attempt's endpoint and sends it again to
-// another endpoint (never one it tried) when
+// another endpoint (never one that refused a connect or answered) when
 //   - it failed before any byte of it reached the endpoint (a refused or
-//     failed connect, or a failure before the headers were written): up to
-//     maxTries endpoints;
-//   - it failed after, and may be replayed (idempotent or with a buffered
-//     body, and any body buffered): once;
+//     failed connect, or a failure before the headers were written);
+//   - it failed on a pooled connection the endpoint was closing (reset or
+//     EOF on reuse: the endpoint is not at fault, so it may be tried again
+//     on a fresh connection) and may be replayed (idempotent or with a
+//     buffered body, and any body buffered);
+//   - it failed after it was sent on a fresh connection, and may be
+//     replayed: once;
 //   - the answer's status is one the route retries, the request is
-//     idempotent and any body buffered: up to the route's Attempts.
+//     idempotent and any body buffered: up to the route's Attempts;
+//
+// in all, to at most maxTries attempts.
 func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	r := rt.r
 	a := req.Context().Value(ctxKey{}).(*attempt)
@@ -69,11 +79,14 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	buffered := !noBody && req.GetBody != nil
 	idem := idempotent(req.Method)
 	statusLeft := a.route.retries.Attempts
+	replayable := (noBody || buffered) && (idem || buffered)
 	var tried []netip.AddrPort
 	out := req
-	for {
-		tried = append(tried, a.ep.addr)
-		resp, wrote, err := r.try(out, a)
+	for attempts := 1; ; attempts++ {
+		resp, wrote, reused, err := r.try(out, a)
+		if err == nil || !reused {
+			tried = append(tried, a.ep.addr)
+		}
 		retry := false
 		switch {
 		case req.Context().Err() != nil:
@@ -82,11 +95,11 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		case err != nil:
 			a.countError()
-			retry = !wrote || !a.retried && (noBody || buffered) && (idem || buffered)
+			retry = !wrote || replayable && (reused || !a.retried)
 		case statusLeft > 0 && a.route.retries.retryOnStatus(resp.StatusCode) && idem && (noBody || buffered):
 			retry = true
 		}
-		if !retry || len(tried) >= maxTries {
+		if !retry || attempts >= maxTries {
 			return resp, err
 		}
 		_, p := r.acquire(req, a.host, a.rev, tried)
@@ -107,7 +120,7 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			// Unread: the connection is not reused, which is as well for
 			// an endpoint that answers errors.
 			resp.Body.Close()
-		} else if wrote {
+		} else if wrote && !reused {
 			a.retried = true
 		}
 		failed := a.ep.addr
@@ -150,4 +163,23 @@ func setBuffered(req *http.Request, b []byte) {
 	req.ContentLength = int64(len(b))
 	req.Body = io.NopCloser(bytes.NewReader(b))
 	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+}
+
+// try sends req to a.ep; wrote reports whether any of the request may have
+// reached the endpoint, reused whether it went on a pooled connection.
+func (r *Router) try(req *http.Request, a *attempt) (resp *http.Response, wrote, reused bool, err error) {
+	var wroteHeaders, reusedConn atomic.Bool
+	ctx := httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		GotConn:      func(i httptrace.GotConnInfo) { reusedConn.Store(i.Reused) },
+		WroteHeaders: func() { wroteHeaders.Store(true) },
+	})
+	if d := a.route.timeouts.Response; d > 0 {
+		t := time.AfterFunc(d, func() { a.cancel(errTimeout) })
+		defer t.Stop()
+	}
+	resp, err = a.ep.transport().RoundTrip(req.WithContext(ctx))
+	if err != nil && errors.Is(context.Cause(ctx), errTimeout) {
+		err = fmt.Errorf("%w after %s: %w", errTimeout, a.route.timeouts.Response, err)
+	}
+	return resp, wroteHeaders.Load(), reusedConn.Load(), err
 }

@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/http/httputil"
 	"net/netip"
 	"strings"
@@ -104,9 +103,20 @@ type Router struct {
 	epStats    map[netip.AddrPort]*counters
 }
 
-// transport is an endpoint's own connection pool, so that the pool of a
-// leaving endpoint can be emptied without touching the others.
-type transport = *http.Transport
+// transport returns e's own connection pool (so that the pool of a
+// leaving endpoint can be emptied without touching the others), made on
+// first use: at 50,000 endpoints, pools for those never used would take
+// a third of the router's memory.
+func (e *endpoint) transport() *http.Transport {
+	if tr := e.tr.Load(); tr != nil {
+		return tr
+	}
+	tr := e.router.newTransport(e)
+	if !e.tr.CompareAndSwap(nil, tr) {
+		return e.tr.Load()
+	}
+	return tr
+}
 
 type ctxKey struct{}
 
@@ -220,7 +230,7 @@ func (r *Router) Apply(t *Table) {
 		ep := r.eps[addr]
 		if ep == nil {
 			ep = fresh
-			ep.tr = r.newTransport(ep)
+			ep.router = r
 			r.eps[addr] = ep
 			added = append(added, ep)
 		}
@@ -269,7 +279,9 @@ func (r *Router) Apply(t *Table) {
 			r.forget(ep)
 			delete(r.eps, addr)
 		} else {
-			ep.tr.CloseIdleConnections() // the busy ones close when their request ends
+			if tr := ep.tr.Load(); tr != nil {
+				tr.CloseIdleConnections() // the busy ones close when their request ends
+			}
 		}
 	}
 	r.epMu.Unlock()
@@ -305,7 +317,9 @@ func (c *trackedConn) Close() error {
 // closeConns closes every connection to e. Call it only when no request is
 // in flight to e and none can start (e is leaving).
 func (e *endpoint) closeConns() {
-	e.tr.CloseIdleConnections()
+	if tr := e.tr.Load(); tr != nil {
+		tr.CloseIdleConnections()
+	}
 	e.connMu.Lock()
 	conns := make([]*trackedConn, 0, len(e.conns))
 	for c := range e.conns {
@@ -560,24 +574,6 @@ func (a *attempt) countError() {
 	a.route.stats.upErrors.Add(1)
 	a.rev.stats.upErrors.Add(1)
 	a.ep.stats.upErrors.Add(1)
-}
-
-// try sends req to a.ep; wrote reports whether any of the request may have
-// reached the endpoint.
-func (r *Router) try(req *http.Request, a *attempt) (resp *http.Response, wrote bool, err error) {
-	var wroteHeaders atomic.Bool
-	ctx := httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
-		WroteHeaders: func() { wroteHeaders.Store(true) },
-	})
-	if d := a.route.timeouts.Response; d > 0 {
-		t := time.AfterFunc(d, func() { a.cancel(errTimeout) })
-		defer t.Stop()
-	}
-	resp, err = a.ep.tr.RoundTrip(req.WithContext(ctx))
-	if err != nil && errors.Is(context.Cause(ctx), errTimeout) {
-		err = fmt.Errorf("%w after %s: %w", errTimeout, a.route.timeouts.Response, err)
-	}
-	return resp, wroteHeaders.Load(), err
 }
 
 // idempotent methods may be sent again even when the first copy may have

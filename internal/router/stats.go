@@ -120,12 +120,13 @@ type counters struct {
 	inflight atomic.Int64
 
 	mirrored, mirrorsDropped atomic.Int64
-	latency                  []atomic.Int64
+	// latency is allocated by the first request counted: at 10,000
+	// routes and 50,000 endpoints, histograms of those never used would
+	// take a third of the router's memory.
+	latency atomic.Pointer[[]atomic.Int64]
 }
 
-func newCounters() *counters {
-	return &counters{latency: make([]atomic.Int64, len(LatencyBounds)+1)}
-}
+func newCounters() *counters { return &counters{} }
 
 func (c *counters) observe(status int, d time.Duration) {
 	class := status / 100
@@ -133,19 +134,30 @@ func (c *counters) observe(status int, d time.Duration) {
 		class = 0
 	}
 	c.requests[class].Add(1)
+	h := c.latency.Load()
+	if h == nil {
+		fresh := make([]atomic.Int64, len(LatencyBounds)+1)
+		if !c.latency.CompareAndSwap(nil, &fresh) {
+			h = c.latency.Load()
+		} else {
+			h = &fresh
+		}
+	}
 	i, _ := slices.BinarySearch(LatencyBounds, d)
-	c.latency[i].Add(1)
+	(*h)[i].Add(1)
 }
 
 func (c *counters) snapshot() Snapshot {
 	s := Snapshot{UpstreamErrors: c.upErrors.Load(), Retries: c.retries.Load(), InFlight: c.inflight.Load(),
 		Mirrored: c.mirrored.Load(), MirrorsDropped: c.mirrorsDropped.Load(),
-		Latency: make([]int64, len(c.latency))}
+		Latency: make([]int64, len(LatencyBounds)+1)}
 	for i := range c.requests {
 		s.Requests[i] = c.requests[i].Load()
 	}
-	for i := range c.latency {
-		s.Latency[i] = c.latency[i].Load()
+	if h := c.latency.Load(); h != nil {
+		for i := range *h {
+			s.Latency[i] = (*h)[i].Load()
+		}
 	}
 	return s
 }

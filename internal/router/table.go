@@ -27,6 +27,7 @@ import (
 	"cmp"
 	"fmt"
 	"hash/fnv"
+	"net/http"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -187,10 +188,11 @@ type endpoint struct {
 	// gen is the Apply that last listed it, and canon the Router's own
 	// copy of a table's endpoint (itself once interned); both are
 	// Apply's, under its lock.
-	gen   uint64
-	canon *endpoint
-	tr    transport
-	stats *counters // requests by status, latency (in flight is inflight)
+	gen    uint64
+	canon  *endpoint
+	tr     atomic.Pointer[http.Transport] // see transport
+	router *Router
+	stats  *counters // requests by status, latency (in flight is inflight)
 
 	connMu sync.Mutex
 	conns  map[*trackedConn]struct{}

@@ -2,6 +2,7 @@ package router
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -116,7 +117,7 @@ func (r *Router) serveWebSocket(w http.ResponseWriter, req *http.Request, a *att
 	out := r.outbound(req, ctx, a.ep.addr)
 	out.Header.Set("Connection", "Upgrade")
 	out.Header.Set("Upgrade", "websocket")
-	timeout := cmpOr(a.route.timeouts.Response, DefaultReadHeaderTimeout)
+	timeout := cmp.Or(a.route.timeouts.Response, DefaultReadHeaderTimeout)
 	conn.SetDeadline(time.Now().Add(timeout))
 	br := bufio.NewReader(conn)
 	err := out.Write(conn)
@@ -170,13 +171,6 @@ func (r *Router) serveWebSocket(w http.ResponseWriter, req *http.Request, a *att
 	untrack := a.ep.track(ws)
 	defer untrack()
 	ws.run()
-}
-
-func cmpOr(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
 }
 
 // wsConn is a proxied WebSocket.

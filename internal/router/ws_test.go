@@ -292,3 +292,26 @@ func TestUpgradeRules(t *testing.T) {
 		t.Errorf("the endpoint saw %d requests, want 1 (the refused upgrades never reach it)", n)
 	}
 }
+
+// TestGoingAwayClosesWebSockets: on shutdown every WebSocket gets a close
+// frame 1001 at once, whatever its endpoint.
+func TestGoingAwayClosesWebSockets(t *testing.T) {
+	ws := newWSUpstream(t, "ws")
+	r := New(Options{DrainTimeout: time.Hour})
+	base := serveRouter(t, r)
+	apply(t, r, oneBackend("p/ws", "ws.test", "", ws.addr.String()))
+	cl := dialWS(t, base, "ws.test", "/", "websocket")
+	if got := cl.echo(t, "a"); got != "ws: a" {
+		t.Fatalf("echo %q", got)
+	}
+	r.GoingAway()
+	cl.c.SetDeadline(time.Now().Add(10 * time.Second))
+	op, p, err := readFrame(cl.br)
+	if err != nil || op != 0x8 || binary.BigEndian.Uint16(p) != 1001 {
+		t.Fatalf("after GoingAway: op %d payload %v err %v, want a close frame 1001", op, p, err)
+	}
+	writeFrame(cl.c, 0x8, p, true)
+	if n, err := cl.br.Read(make([]byte, 1)); n != 0 || !errors.Is(err, io.EOF) {
+		t.Fatalf("after the close frame: %d bytes, err %v; want EOF", n, err)
+	}
+}

@@ -142,6 +142,15 @@ func TestBuildsRollOut(t *testing.T) {
 			t.Errorf("%s:\n%s", strings.Join(args, " "), logs)
 		}
 	}
+	if r := p.run("", "build", "cancel", "build/hello-3"); r.code != 1 || r.stderr != "error: build hello-3 is already Failed\n" {
+		t.Errorf("cancel of a finished build: exit %d %q", r.code, r.stderr)
+	}
+	desc := p.ok("describe", "build", "hello-3")
+	for _, re := range []string{`(?m)^Phase:\s+Failed$`, `(?m)^Message:\s+go build: exit status 1`, `(?m)^Strategy:\s+Go$`, `(?m)^Log:\s+slipway build logs hello-3$`} {
+		if !regexp.MustCompile(re).MatchString(desc) {
+			t.Errorf("describe build hello-3 does not match %s:\n%s", re, desc)
+		}
+	}
 	if img := p.appImage(); img != "default/hello:2" {
 		t.Errorf("app image %q after a failed build, want default/hello:2", img)
 	}

@@ -125,6 +125,7 @@ type appJSON struct {
 			Revision, From int64
 			State, Reason  string
 			Message        string
+			Hooks          []struct{ Hook, Pod, Phase string }
 			Report         *struct {
 				DurationMillis, Failed, UpstreamErrors, LongestNoReadyMillis int64
 				Measured, Final                                              bool

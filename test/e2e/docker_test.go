@@ -196,3 +196,120 @@ func TestDockerRollingRolloutLosesNoRequest(t *testing.T) {
 	// The last v1 pod's containers go once its sandbox is removed.
 	waitUntil(t, 20*time.Second, "6 containers remain (3 pods of v2: infra + app)", func() bool { return len(owned(t, cli, p.dataDir)) == 6 })
 }
+
+// TestDockerRuntimeWithoutEngineFailsClearly: `slipway up --runtime docker`
+// with no engine at DOCKER_HOST stops at once, saying where it looked.
+func TestDockerRuntimeWithoutEngineFailsClearly(t *testing.T) {
+	home := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "up", "--runtime", "docker", "--data-dir", filepath.Join(home, "data"),
+		"--api-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "")
+	cmd.Env = append((&platform{home: home}).env(), "DOCKER_HOST=unix://"+filepath.Join(home, "no-engine.sock"))
+	out, err := cmd.CombinedOutput()
+	want := "error: cannot reach the Docker engine at unix://" + filepath.Join(home, "no-engine.sock") + ": "
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), want) {
+		t.Fatalf("slipway up --runtime docker without an engine: %v\n%s\nwant exit 1 and %q", err, out, want)
+	}
+}
+
+// TestDockerBlueGreenPromoteUnderLoad: on Docker, under load through the
+// router, a BlueGreen rollout brings v2 up on the preview host while v1
+// keeps every request; promote flips all traffic to v2. No request fails.
+func TestDockerBlueGreenPromoteUnderLoad(t *testing.T) {
+	cli := dockerEngine(t)
+	image := helloImage(t, cli)
+	p := startPlatform(t, t.TempDir(), "--runtime", "docker")
+	dir := t.TempDir()
+	strategy := "    type: BlueGreen\n    blueGreen: {previewHost: preview.hello.test, scaleDownDelaySeconds: 120}\n"
+	p.ok("apply", "-f", writeFile(t, dir, "v1.yaml", dockerManifest(deployManifest(strategy, "v1", "", "hello.test"), image)))
+	p.waitRolledOut(1, 90*time.Second)
+	l := startRouteLoad(p, "hello.test", 32, 1)
+	defer func() {
+		if l != nil {
+			l.end(t)
+		}
+	}()
+	l.after(t, 500)
+
+	p.ok("apply", "-f", writeFile(t, dir, "v2.yaml", dockerManifest(deployManifest(strategy, "v2", "", "hello.test"), image)))
+	waitUntil(t, 90*time.Second, "v2 is ready on the preview, waiting for promotion", func() bool {
+		a := p.app("hello")
+		return a.Status.Phase == "Paused" && a.Status.PreviewRevision == 2
+	})
+	waitUntil(t, 10*time.Second, "the preview host reaches v2", func() bool {
+		v, code, err := p.getVersion("preview.hello.test")
+		return err == nil && code == 200 && v == "v2"
+	})
+	l.after(t, 500)
+	if ok, failed := l.counts(); ok["v2"] != 0 || len(failed) != 0 {
+		t.Fatalf("before promotion: answers %v failures %v (%q); want v1 only", ok, failed, l.errs)
+	}
+	if out := p.ok("rollout", "promote", "app/hello"); !strings.Contains(out, "rollout promote done") {
+		t.Fatalf("promote: %q", out)
+	}
+	waitUntil(t, 10*time.Second, "v2 answers", func() bool { ok, _ := l.counts(); return ok["v2"] > 0 })
+	l.after(t, 300) // requests v1 accepted before the flip may still finish
+	ok1, _ := l.counts()
+	l.after(t, 1000)
+	if ok, failed := l.counts(); ok["v1"] != ok1["v1"] || len(failed) != 0 {
+		t.Fatalf("after promotion: v1 answered %d more; failures %v (%q)", ok["v1"]-ok1["v1"], failed, l.errs)
+	}
+	if a := p.app("hello"); a.Status.StableRevision != 2 || a.traffic() != "2=100" || a.Status.Phase != "Healthy" {
+		t.Fatalf("after promotion: stable %d traffic %s phase %s", a.Status.StableRevision, a.traffic(), a.Status.Phase)
+	}
+	l.end(t)
+	l = nil
+}
+
+// TestDockerCanaryAbortUnderLoad: on Docker, a canary of a version failing
+// 30% of its requests gets 20% of the traffic and the analysis aborts the
+// rollout by itself. Clients see failures only from the canary (its
+// documented share), and none once the abort is applied.
+func TestDockerCanaryAbortUnderLoad(t *testing.T) {
+	cli := dockerEngine(t)
+	image := helloImage(t, cli)
+	p := startPlatform(t, t.TempDir(), "--runtime", "docker")
+	dir := t.TempDir()
+	strategy := `    type: Canary
+    canary:
+      steps: [{setWeight: 20}, {pause: {}}]
+      analysis:
+        interval: 2s
+        minRequests: 50
+        metrics: [{name: success, type: successRate, min: 0.95}]
+`
+	p.ok("apply", "-f", writeFile(t, dir, "v1.yaml", dockerManifest(deployManifest(strategy, "v1", "", "hello.test"), image)))
+	p.waitRolledOut(1, 90*time.Second)
+	l := startRouteLoad(p, "hello.test", 32, 1)
+	defer func() {
+		if l != nil {
+			l.end(t)
+		}
+	}()
+	l.after(t, 500)
+
+	p.ok("apply", "-f", writeFile(t, dir, "v2.yaml", dockerManifest(deployManifest(strategy, "v2", "{name: FAIL_RATE, value: '0.3'}", "hello.test"), image)))
+	waitUntil(t, 90*time.Second, "the canary gets traffic", func() bool { ok, failed := l.counts(); return ok["v2"]+failed["v2"] > 0 })
+	waitUntil(t, 60*time.Second, "the rollout aborts by itself", func() bool { return p.app("hello").Status.Phase == "Degraded" })
+	if a := p.app("hello"); a.traffic() != "1=100" || a.Status.Rollout.Reason != "AnalysisFailed" {
+		t.Fatalf("after the abort: traffic %s rollout %+v message %q", a.traffic(), a.Status.Rollout, a.Status.Message)
+	}
+	l.after(t, 500) // requests the canary accepted before the abort may still be answered
+	ok1, failed1 := l.counts()
+	l.after(t, 3000)
+	ok2, failed2 := l.counts()
+	if ok2["v2"] != ok1["v2"] || failed2["v2"] != failed1["v2"] {
+		t.Errorf("v2 answered after the abort: %d ok, %d failed", ok2["v2"]-ok1["v2"], failed2["v2"]-failed1["v2"])
+	}
+	for v, n := range failed2 {
+		if v != "v2" && n > 0 {
+			t.Errorf("%d failures from %q (only the canary may fail): %q", n, v, l.errs)
+		}
+	}
+	if served := ok2["v2"] + failed2["v2"]; served < 50 {
+		t.Errorf("the canary answered %d requests, want at least 50 (minRequests) before the analysis decided", served)
+	}
+	l.end(t)
+	l = nil
+}

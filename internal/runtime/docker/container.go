@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -54,8 +55,7 @@ func (d *Driver) StartContainer(ctx context.Context, podUID string, c runtime.Co
 	}
 	hash := c.Hash()
 	labels := d.labels(podUID, roleApp, c.Name, run)
-	b, _ := json.Marshal(c) // cannot fail: strings and integers
-	labels[LabelConfig], labels[LabelHash] = string(b), hash
+	labels[LabelConfig], labels[LabelHash] = configLabel(c), hash
 	// The engine's init (tini) is PID 1 and the app its child: an app as
 	// PID 1 would be immune to its own default signal actions (a Go app
 	// would exit 2 on SIGTERM instead of dying of it), and nobody would
@@ -131,6 +131,37 @@ func (d *Driver) StartContainer(ctx context.Context, podUID string, c runtime.Co
 	return st, nil
 }
 
+// configLabel is the config as its label keeps it: env names only, since
+// values may be secrets and labels are shown by every `docker ps`. Recover
+// takes the values from the container's environment.
+func configLabel(c runtime.ContainerConfig) string {
+	keys := make([]string, len(c.Env))
+	for i, e := range c.Env {
+		keys[i], _, _ = strings.Cut(e, "=")
+	}
+	c.Env = keys
+	b, _ := json.Marshal(c) // cannot fail: strings and integers
+	return string(b)
+}
+
+// configFromLabel is configLabel's inverse, given the container's
+// environment (the image's variables, overridden by the config's).
+func configFromLabel(label string, env []string) (runtime.ContainerConfig, error) {
+	var c runtime.ContainerConfig
+	if err := json.Unmarshal([]byte(label), &c); err != nil {
+		return c, err
+	}
+	values := map[string]string{}
+	for _, e := range env {
+		k, v, _ := strings.Cut(e, "=")
+		values[k] = v
+	}
+	for i, k := range c.Env {
+		c.Env[i] = k + "=" + values[k]
+	}
+	return c, nil
+}
+
 // watch waits for a run to end, then records and reports its status. It
 // gives up silently when the driver closes: the next one recovers the run.
 func (d *Driver) watch(podUID string, c *ctr) {
@@ -182,7 +213,7 @@ func (d *Driver) watch(podUID string, c *ctr) {
 // Slipway under a memory limit: the engine handles the kernel's OOM event
 // apart from the exit, and may set OOMKilled a moment after the exit.
 func (d *Driver) awaitOOMFlag(c *ctr, st runtime.ContainerStatus) runtime.ContainerStatus {
-	for range 20 {
+	for range 60 { // 3 s: the engine is slow to record it on a loaded machine
 		select {
 		case <-time.After(50 * time.Millisecond): // poll interval for the engine's OOM record
 		case <-d.bg.Done():

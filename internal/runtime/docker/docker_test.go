@@ -122,7 +122,7 @@ func TestHarness(t *testing.T) {
 		// The engine's json-file cap counts its JSON encoding, not the
 		// app's bytes, so the harness's exact rotation arithmetic does not
 		// apply: LogMaxBytes stays 0.
-		Binary:           testApp,
-		UnorderedStreams: true,
+		Binary:    testApp,
+		AsyncLogs: true,
 	})
 }

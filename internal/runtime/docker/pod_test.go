@@ -105,3 +105,41 @@ func TestMissingImageIsAClearError(t *testing.T) {
 		t.Errorf("StartContainer without an image: %v, want ErrInvalid", err)
 	}
 }
+
+// Two Slipways on one engine (two ids) may even use the same pod UID:
+// each removes and recovers only its own containers.
+func TestOnlyOwnContainersAreTouched(t *testing.T) {
+	requireEngine(t)
+	ctx := context.Background()
+	image, cmd := appImage(t, testApp)
+	dirA := t.TempDir()
+	a, b := newDriver(t, dirA), newDriver(t, t.TempDir())
+	if a.ID() == b.ID() {
+		t.Fatalf("two drivers on two directories share the id %s", a.ID())
+	}
+	const uid = "shared-uid"
+	sbA, sbB := startPod(t, a, uid), startPod(t, b, uid)
+	for _, x := range []struct {
+		d  *docker.Driver
+		sb runtime.Sandbox
+	}{{a, sbA}, {b, sbB}} {
+		if _, err := x.d.StartContainer(ctx, uid, runtime.ContainerConfig{Name: "web", Image: image, Command: cmd, Env: []string{"HOST=0.0.0.0", "PORT=8080"}}); err != nil {
+			t.Fatal(err)
+		}
+		httpGet(t, "http://"+x.sb.IP.String()+":8080/healthz")
+	}
+	if err := a.RemoveSandbox(ctx, uid); err != nil {
+		t.Fatal(err)
+	}
+	if got := httpGet(t, "http://"+sbB.IP.String()+":8080/healthz"); got != "ok" {
+		t.Errorf("the other Slipway's pod answered %q after RemoveSandbox of the same UID here", got)
+	}
+	if st, err := b.ContainerStatus(ctx, uid, "web"); err != nil || st.State != runtime.StateRunning {
+		t.Errorf("the other Slipway's container: %+v, %v; want it Running", st, err)
+	}
+	// A third driver on a's directory recovers nothing of b's.
+	got, err := newDriver(t, dirA).Recover(ctx)
+	if err != nil || len(got) != 0 {
+		t.Errorf("Recover with a's id after its pod was removed: %+v, %v; want nothing", got, err)
+	}
+}

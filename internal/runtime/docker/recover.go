@@ -125,13 +125,17 @@ func (d *Driver) recoverPod(ctx context.Context, uid string, infra *container.Su
 }
 
 func (d *Driver) recoverContainer(ctx context.Context, s container.Summary) (*ctr, error) {
-	var cfg runtime.ContainerConfig
-	if err := json.Unmarshal([]byte(s.Labels[LabelConfig]), &cfg); err != nil {
-		return nil, fmt.Errorf("its %s label is unreadable: %v", LabelConfig, err)
-	}
 	ins, err := d.cli.ContainerInspect(ctx, s.ID, client.ContainerInspectOptions{})
 	if err != nil {
 		return nil, err
+	}
+	var env []string
+	if ins.Container.Config != nil {
+		env = ins.Container.Config.Env
+	}
+	cfg, err := configFromLabel(s.Labels[LabelConfig], env)
+	if err != nil {
+		return nil, fmt.Errorf("its %s label is unreadable: %v", LabelConfig, err)
 	}
 	c := &ctr{cfg: cfg, run: runNumber(s), id: s.ID, done: make(chan struct{})}
 	st := ins.Container.State

@@ -23,7 +23,7 @@ func (h *harness) testLogs(t *testing.T) {
 	uid, ip := e.pod()
 	e.startServing(uid, ip, "web", []string{"-lines", "3"}, "LOG_TAG=run1")
 	run1 := "out 1 run1\nerr 1 run1\nout 2 run1\nerr 2 run1\nout 3 run1\nerr 3 run1\n"
-	full := readLogs(t, e.d, uid, "web", runtime.LogOptions{})
+	full := h.logsOf(t, e.d, uid, "web", runtime.LogOptions{}, run1)
 	if !h.sameLog(full, run1) {
 		t.Errorf("logs:\n%q\nwant\n%q", full, run1)
 	}
@@ -43,7 +43,7 @@ func (h *harness) testLogs(t *testing.T) {
 	e.stop(uid, "web", 5*time.Second)
 	e.exit(uid, "web", 1)
 	e.startServing(uid, ip, "web", []string{"-lines", "1"}, "LOG_TAG=run2")
-	if got, want := readLogs(t, e.d, uid, "web", runtime.LogOptions{}), "out 1 run2\nerr 1 run2\n"; !h.sameLog(got, want) {
+	if got, want := h.logsOf(t, e.d, uid, "web", runtime.LogOptions{}, "out 1 run2\nerr 1 run2\n"), "out 1 run2\nerr 1 run2\n"; !h.sameLog(got, want) {
 		t.Errorf("logs after a restart: %q, want only the new run's %q", got, want)
 	}
 	if got := readLogs(t, e.d, uid, "web", runtime.LogOptions{Previous: true}); got != full {
@@ -99,9 +99,9 @@ func (sb *syncBuffer) waitFor(t *testing.T, h *harness, want string) {
 
 // sameLog compares logs of the test app, whose stderr lines start with
 // "err " and stdout lines with anything else: exactly, or stream by
-// stream for a driver with UnorderedStreams.
+// stream for a driver with AsyncLogs.
 func (h *harness) sameLog(got, want string) bool {
-	if !h.cfg.UnorderedStreams {
+	if !h.cfg.AsyncLogs {
 		return got == want
 	}
 	go1, ge := streams(got)
@@ -113,7 +113,7 @@ func (h *harness) sameLog(got, want string) bool {
 // for a driver that keeps the streams interleaved as written; otherwise
 // the last n lines of the driver's own full log.
 func (h *harness) tail(full, ordered string, n int) string {
-	if !h.cfg.UnorderedStreams {
+	if !h.cfg.AsyncLogs {
 		return ordered
 	}
 	ls := lines(strings.TrimSuffix(full, "\n"))
@@ -159,7 +159,7 @@ func (h *harness) testLogsFollow(t *testing.T) {
 	}
 	defer r.Close()
 	out := drain(r)
-	first := h.tail(readLogs(t, e.d, uid, "web", runtime.LogOptions{}), "err 1 boot\n", 1)
+	first := h.tail(h.logsOf(t, e.d, uid, "web", runtime.LogOptions{}, "out 1 boot\nerr 1 boot\n"), "err 1 boot\n", 1)
 	out.waitFor(t, h, first)
 	get(t, ip, port, "/print?n=2&tag=f1")
 	out.waitFor(t, h, first+"out 1 f1\nerr 1 f1\nout 2 f1\nerr 2 f1\n")
@@ -184,7 +184,7 @@ func (h *harness) testLogsFollow(t *testing.T) {
 	}
 	gotOut, gotErr := streams(out2.String())
 	if got := out2.String(); !strings.HasSuffix(gotOut, "out 1 last\n") || !strings.HasSuffix(gotErr, "err 1 last\n") || !strings.HasPrefix(gotOut, "out 1 boot\n") || !strings.HasPrefix(gotErr, "err 1 boot\n") ||
-		!h.cfg.UnorderedStreams && (!strings.HasSuffix(got, "out 1 last\nerr 1 last\n") || !strings.HasPrefix(got, "out 1 boot\n")) {
+		!h.cfg.AsyncLogs && (!strings.HasSuffix(got, "out 1 last\nerr 1 last\n") || !strings.HasPrefix(got, "out 1 boot\n")) {
 		t.Errorf("follow until stop delivered %q; want all of the run from \"out 1 boot\" to \"err 1 last\"", got)
 	}
 }
