@@ -166,7 +166,7 @@ func (l *zdLoad) end(t *testing.T) zdCounted {
 	return c
 }
 
-// waitCount waits until version has answered n more requests than at c.
+// waitMore waits until version has answered n more requests than now.
 func (l *zdLoad) waitMore(t *testing.T, version string, n int64) {
 	t.Helper()
 	from := l.count(version)
@@ -325,7 +325,7 @@ func (p *platform) zdWatchRollout(l *zdLoad, name string, rev int64, n int, d ti
 	}
 }
 
-// zdManifest is an App of the sample app with its Service and a Route on
+// zdSpec is an App of the sample app with its Service and a Route on
 // host <name>.zd.test.
 type zdSpec struct {
 	name     string
@@ -388,14 +388,13 @@ func (s zdSpec) with(version string) zdSpec {
 	return c
 }
 
-// applySpec applies the spec with version and waits until it serves
-// through its route.
+// zdApply applies the spec with VERSION set to version.
 func (p *platform) zdApply(s zdSpec, version string) {
 	p.t.Helper()
 	p.ok("apply", "-f", writeFile(p.t, p.t.TempDir(), s.name+"-"+version+".yaml", s.with(version).manifest()))
 }
 
-// serving waits until the route answers with version.
+// zdServing waits until the route answers with version.
 func (p *platform) zdServing(host, version string) {
 	p.t.Helper()
 	waitUntil(p.t, 60*time.Second, host+" answers with "+version, func() bool {

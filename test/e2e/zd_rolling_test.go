@@ -14,10 +14,8 @@ func (p *platform) in(t *testing.T) *platform {
 	return &c
 }
 
-// rollSpec rolls s from its running version to the next revision under
-// load and checks everything the suite promises: no failed request,
-// only the new version answering once done, and the rollout's report
-// agreeing with the clients.
+// rollStep is one rollout of a scenario: to revision rev, from one
+// version to the next.
 type rollStep struct {
 	rev     int64
 	from    string // version answering before
@@ -25,6 +23,9 @@ type rollStep struct {
 	trigger func() // starts the rollout
 }
 
+// zdRoll runs step under the load l and checks what the suite promises:
+// no failed request (l fails the test at its end), only the new version
+// answering once done, and the rollout's report agreeing with the clients.
 func (p *platform) zdRoll(l *zdLoad, s zdSpec, step rollStep) {
 	p.t.Helper()
 	l.allow(step.to)
