@@ -252,6 +252,7 @@ type zdReport struct {
 		Revision, Requests, ServerErrors, Resets, UpstreamErrors int64
 	}
 	Failed, UpstreamErrors int64
+	NoReadyPod             int64
 	LongestNoReadyMillis   int64
 	Measured, Final        bool
 }

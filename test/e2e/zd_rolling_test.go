@@ -107,11 +107,22 @@ func (p *platform) zdCheckReport(l *zdLoad, name string, rev int64, w zdWatched,
 		p.t.Fatalf("rollout record %+v (report %+v), want a measured report of revision %d", *ro, *rep, rev)
 	}
 	p.t.Logf("report: %+v", *rep)
-	// Failed requests include the router's own 503 for want of a ready pod
-	// (Recreate's gap): the report counts them too.
-	if hi, lo := final.failed-w.before.failed+zdSlack, w.running.failed-w.started.failed-zdSlack; rep.Failed > hi || rep.Failed < lo || (final.failed == w.before.failed && rep.Failed != 0) {
-		p.t.Errorf("report counts %d failed requests; the clients saw between %d and %d (%d of them the router's \"no ready endpoint\")",
-			rep.Failed, max(lo, 0), final.failed-w.before.failed, final.noReady-w.before.noReady)
+	// Failed requests: those the revisions served (5xx, resets) in
+	// report.failed, and the router's own 503s for want of a ready pod
+	// (Recreate's gap) in report.noReadyPod; the clients tell them apart
+	// by the router's message.
+	for _, c := range []struct {
+		what   string
+		report int64
+		count  func(zdCounted) int64
+	}{
+		{"failed requests served by a revision", rep.Failed, func(c zdCounted) int64 { return c.failed - c.noReady }},
+		{"503s for want of a ready pod", rep.NoReadyPod, func(c zdCounted) int64 { return c.noReady }},
+	} {
+		hi, lo := c.count(final)-c.count(w.before)+zdSlack, c.count(w.running)-c.count(w.started)-zdSlack
+		if c.report > hi || c.report < lo || (c.count(final) == c.count(w.before) && c.report != 0) {
+			p.t.Errorf("report counts %d %s; the clients saw between %d and %d", c.report, c.what, max(lo, 0), c.count(final)-c.count(w.before))
+		}
 	}
 	got := map[int64]int64{}
 	for _, r := range rep.Revisions {
