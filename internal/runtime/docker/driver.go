@@ -13,8 +13,9 @@
 //     the service proxy and the agent's probes dial pod IPs as they do with
 //     the process runtime. Docker hands containers only the lower half of
 //     the subnet; service virtual IPs come from the upper half (default
-//     172.29.255.0/24), which the host owns through a local route, so the
-//     service proxy listens there and pods reach it across the bridge;
+//     172.29.255.0/24), which the host owns through a local route
+//     (172.29.128.0/17 on lo), so the service proxy listens there and pods
+//     reach it across the bridge;
 //   - every container carries labels naming the Slipway that owns it (an id
 //     kept in the driver's directory), its pod and its config, so that a
 //     restarted Slipway adopts exactly its own containers and removes only
@@ -211,7 +212,7 @@ func New(ctx context.Context, o Options) (*Driver, error) {
 		d.Close()
 		return nil, err
 	}
-	if err := ensureServiceRange(o.ServiceRange, d.log); err != nil {
+	if err := ensureServiceRange(o.Subnet, o.ServiceRange, d.log); err != nil {
 		d.Close()
 		return nil, err
 	}

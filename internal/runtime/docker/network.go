@@ -141,23 +141,26 @@ func (d *Driver) ensureNetwork(ctx context.Context) error {
 	}
 }
 
-// ensureServiceRange makes the host own r, so that the service proxy can
-// listen on its addresses and pods on the bridge reach them: a local route
-// (`ip route add local R dev lo`). The route stays when Slipway stops: other
-// Slipways on the same network may use it, and without a listener an
-// address of it only refuses connections; nothing leaves the machine.
-func ensureServiceRange(r netip.Prefix, log *slog.Logger) error {
+// ensureServiceRange makes the host own the subnet's reserved half, and so
+// r, so that the service proxy can listen on its addresses and pods on the
+// bridge reach them: one local route (`ip route add local HALF dev lo`),
+// the same for every Slipway on the network whatever range each takes.
+// The route stays when Slipway stops: other Slipways may use it, and
+// without a listener an address of it only refuses connections; nothing
+// leaves the machine.
+func ensureServiceRange(subnet, r netip.Prefix, log *slog.Logger) error {
 	probe := r.Masked().Addr().Next()
 	if canBind(probe) == nil {
 		return nil
 	}
-	if err := addLocalRoute(r); err != nil {
-		return fmt.Errorf("service range %s: making this host own it: %w (run Slipway as root, or add the route yourself: ip route add local %s dev lo)", r, err, r)
+	half := serviceHalf(subnet)
+	if err := addLocalRoute(half); err != nil {
+		return fmt.Errorf("service range %s: making this host own %s: %w (run Slipway as root, or add the route yourself: ip route add local %s dev lo)", r, half, err, half)
 	}
 	if err := canBind(probe); err != nil {
 		return fmt.Errorf("service range %s: added the local route, but %s still cannot be bound: %w", r, probe, err)
 	}
-	log.Info("the host now owns the service range", "range", r, "route", "local "+r.String()+" dev lo")
+	log.Info("the host now owns the service addresses", "range", half, "route", "local "+half.String()+" dev lo")
 	return nil
 }
 
