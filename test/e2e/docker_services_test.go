@@ -146,10 +146,13 @@ func TestDockerPodCallsServiceByEnv(t *testing.T) {
 	}
 
 	// The pod's own view: host and port exactly as its environment says.
-	target := "/fetch?url=" + url.QueryEscape("http://"+vip+":80/")
+	host, port := strings.TrimPrefix(got[0], "BACKEND_SERVICE_HOST="), strings.TrimPrefix(got[1], "BACKEND_SERVICE_PORT=")
+	target := "/fetch?url=" + url.QueryEscape("http://"+host+":"+port+"/")
 	answer := regexp.MustCompile(`^hello from backend-v1 \((backend-[a-z0-9-]+)\)\n$`)
 	var backendPods []string
-	var pods struct{ Items []struct{ Metadata struct{ Name string } } }
+	var pods struct {
+		Items []struct{ Metadata struct{ Name string } }
+	}
 	if err := json.Unmarshal([]byte(p.ok("get", "pods", "-l", "app=backend", "-o", "json")), &pods); err != nil {
 		t.Fatal(err)
 	}
