@@ -11,6 +11,8 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -194,4 +196,24 @@ func TestDockerPodCallsServiceByEnv(t *testing.T) {
 		t.Errorf("%d answers, want %d", total, workers*each)
 	}
 	t.Logf("answers by backend pod: %v", answered)
+}
+
+// TestDockerServiceRangeOutsideNetworkFailsClearly: on Docker, a service
+// range pods could not reach stops `slipway up` before it starts anything,
+// naming the flag, the value and the rule (no engine is needed to say so).
+func TestDockerServiceRangeOutsideNetworkFailsClearly(t *testing.T) {
+	home := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "up", "--runtime", "docker", "--data-dir", filepath.Join(home, "data"),
+		"--api-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "", "--service-ip-range", "127.30.0.0/16")
+	cmd.Env = (&platform{home: home}).env()
+	out, err := cmd.CombinedOutput()
+	want := "error: --service-ip-range 127.30.0.0/16: must lie inside 172.29.128.0/17, the upper half of the Docker network's subnet 172.29.0.0/16"
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), want) {
+		t.Fatalf("slipway up --runtime docker --service-ip-range 127.30.0.0/16: %v\n%s\nwant exit 1 and %q", err, out, want)
+	}
+	if _, err := os.Stat(filepath.Join(home, "data")); !os.IsNotExist(err) {
+		t.Errorf("the refused start left its data dir behind (stat: %v)", err)
+	}
 }
