@@ -327,7 +327,7 @@ func TestRecreateReportsItsGap(t *testing.T) {
 	s.advance(500 * time.Millisecond)
 	s.decide()
 	s.expect("done", map[int64]int32{1: 0, 2: 2}, map[int64]int32{2: 100}, api.AppHealthy, api.RolloutCompleted)
-	want := &api.Report{DurationMillis: 3000, Measured: true, Failed: 2, NoReadyPod: 7, LongestNoReadyMillis: 1500,
+	want := &api.Report{DurationMillis: 3000, Measured: true, Failed: 9, NoReadyPod: 7, LongestNoReadyMillis: 1500,
 		Revisions: []api.RevisionReport{{Revision: 1, Requests: 40, ServerErrors: 2}, {Revision: 2, Requests: 60}}}
 	if diff := cmp.Diff(want, s.app.Status.Rollout.Report); diff != "" {
 		t.Errorf("report (-want +got):\n%s", diff)

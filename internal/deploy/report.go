@@ -114,6 +114,7 @@ func (d *decision) report() *api.Report {
 		// could take (the router's 503 while no pod is ready).
 		w := r.since(base[0])
 		rep.NoReadyPod = max(0, w.Requests[5]+w.Requests[0]-rep.Failed)
+		rep.Failed += rep.NoReadyPod
 	}
 	return rep
 }

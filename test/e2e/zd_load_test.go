@@ -233,7 +233,8 @@ type zdApp struct {
 			Revision int64
 			Weight   int
 		}
-		Rollout *zdRollout
+		CurrentStep *int32
+		Rollout     *zdRollout
 	}
 }
 

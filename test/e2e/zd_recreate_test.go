@@ -31,11 +31,13 @@ func zdRecreate(p *platform) {
 		if noReady <= 0 {
 			t.Errorf("the report of a Recreate rollout states no gap (longestNoReadyMillis %d)", rep.LongestNoReadyMillis)
 		}
-		// Both measure the same hole from two sides (the controller's view
-		// of readiness, the clients' view of answers); allow for the
-		// propagation between them.
-		if tol := max(time.Second, gap/2); noReady > gap+tol || noReady < gap-tol {
-			t.Errorf("report gap %v, clients' gap %v: they differ by more than %v", noReady, gap, tol)
+		// Both measure the same hole from two sides: the controller's view
+		// of readiness, and the clients' view of answers, which a stalled
+		// machine stretches (a client not scheduled waits too). So the
+		// clients' gap bounds the report's from above, give or take the
+		// propagation between them; it is no lower bound.
+		if tol := 500 * time.Millisecond; noReady > gap+tol {
+			t.Errorf("report gap %v, longer than the clients' %v by more than %v", noReady, gap, tol)
 		}
 	}
 	p.zdDelete(s.name)

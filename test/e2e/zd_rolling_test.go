@@ -131,7 +131,7 @@ func (p *platform) zdCheckReport(l *zdLoad, name string, rev int64, w zdWatched,
 	// The controller stamps a decision with the time its reconcile began,
 	// which can be a little before it read what it decided on, or before
 	// it wrote the result: allow for one slow reconcile on a loaded machine.
-	const skew = 250 * time.Millisecond
+	const skew = 500 * time.Millisecond
 	outer := w.completed.at.Sub(w.before.at)
 	inner := w.running.at.Sub(w.started.at)
 	if d := time.Duration(rep.DurationMillis) * time.Millisecond; d > outer+skew || d < inner-skew {
