@@ -55,7 +55,7 @@ func BenchmarkLookupAndChoose10kRoutes(b *testing.B) {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	for b.Loop() {
 		rt := t.lookup("r4242.example.com", req.URL.Path)
-		if p := rt.choose(req, rnd, netip.AddrPort{}); p.ep == nil {
+		if p := rt.choose(httpView{req}, rnd, netip.AddrPort{}); p.ep == nil {
 			b.Fatal("no pick")
 		}
 	}
