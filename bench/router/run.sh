@@ -18,7 +18,7 @@ CONNS=${CONNS:-"64 256"}
 WRK_CPU=${WRK_CPU:-1}
 IDLE_MIN=${IDLE_MIN:-80}
 IDLE_WAIT=${IDLE_WAIT:-30}
-ALL="direct slipway slipway-std goproxy haproxy-1t haproxy-2t nginx-1w nginx-auto"
+ALL="direct slipway slipway-1p slipway-std goproxy haproxy-1t haproxy-2t nginx-1w nginx-auto"
 CONTENDERS=${CONTENDERS:-$ALL}
 HOST=bench.test
 
@@ -74,6 +74,9 @@ BACKENDS=127.0.0.1:18081,127.0.0.1:18082
 port[direct]=18081
 pidof[direct]=${pidof[backend1]}
 start slipway 18090 "$B" slipway -engine fast -addr 127.0.0.1:18090 -backends $BACKENDS -host $HOST
+# One P, as HAProxy's nbthread 1: on 2 cores shared with wrk and the
+# backends, fewer threads waking each other costs less.
+start slipway-1p 18092 env GOMAXPROCS=1 "$B" slipway -engine fast -addr 127.0.0.1:18092 -backends $BACKENDS -host $HOST
 start slipway-std 18091 "$B" slipway -engine std -addr 127.0.0.1:18091 -backends $BACKENDS -host $HOST
 start goproxy 18093 "$B" goproxy -addr 127.0.0.1:18093 -backends $BACKENDS
 
@@ -81,7 +84,7 @@ haproxy_cfg() { # threads port
 	cat <<EOF
 global
 	nbthread $1
-	maxconn 20000
+	maxconn 4096
 defaults
 	mode http
 	option http-keep-alive

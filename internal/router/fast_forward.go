@@ -430,8 +430,7 @@ func writeRequest(w *bufio.Writer, q *fastReq, body []byte, pr *peer) {
 	}
 	if q.cl > 0 || q.cl == 0 && bodyMethod(q.method.of(b)) {
 		w.WriteString("Content-Length: ")
-		var nb [20]byte
-		w.Write(strconv.AppendInt(nb[:0], q.cl, 10))
+		w.Write(strconv.AppendInt(w.AvailableBuffer(), q.cl, 10))
 		w.WriteString("\r\n")
 	}
 	w.WriteString("\r\n")
@@ -705,16 +704,14 @@ func (h *respHead) write(bw *bufio.Writer, framing int, length int64, closeClien
 	switch framing {
 	case bodyLength:
 		bw.WriteString("Content-Length: ")
-		var nb [20]byte
-		bw.Write(strconv.AppendInt(nb[:0], length, 10))
+		bw.Write(strconv.AppendInt(bw.AvailableBuffer(), length, 10))
 		bw.WriteString("\r\n")
 	case bodyChunked, bodyToClose:
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
 	case bodyNone:
 		if length >= 0 {
 			bw.WriteString("Content-Length: ")
-			var nb [20]byte
-			bw.Write(strconv.AppendInt(nb[:0], length, 10))
+			bw.Write(strconv.AppendInt(bw.AvailableBuffer(), length, 10))
 			bw.WriteString("\r\n")
 		}
 	}
@@ -827,8 +824,7 @@ func copyToClose(bw *bufio.Writer, br *bufio.Reader) (uerr, cerr error) {
 			}
 		}
 		p, _ := br.Peek(br.Buffered())
-		var nb [20]byte
-		bw.Write(strconv.AppendUint(nb[:0], uint64(len(p)), 16))
+		bw.Write(strconv.AppendUint(bw.AvailableBuffer(), uint64(len(p)), 16))
 		bw.WriteString("\r\n")
 		bw.Write(p)
 		if _, cerr = bw.WriteString("\r\n"); cerr != nil {

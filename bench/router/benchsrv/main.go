@@ -14,6 +14,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,6 +24,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -97,7 +100,18 @@ func slipway(args []string) error {
 	backends := fs.String("backends", "127.0.0.1:18081,127.0.0.1:18082", "endpoints, comma-separated")
 	engine := fs.String("engine", router.EngineFast, "router engine: fast or std")
 	host := fs.String("host", "bench.test", "the route's host")
+	profile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	fs.Parse(args)
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	eps, err := backendList(*backends)
 	if err != nil {
 		return err
@@ -141,7 +155,7 @@ func goproxy(args []string) error {
 			pr.SetXForwarded()
 		},
 		Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 512, IdleConnTimeout: 90 * time.Second},
-		ErrorLog:  nil,
+		ErrorLog:  log.New(io.Discard, "", 0), // clients that leave mid-request at the end of a run
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
