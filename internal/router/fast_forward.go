@@ -15,6 +15,9 @@ import (
 	"time"
 )
 
+// fastProbeAfter: see fastPool.get.
+const fastProbeAfter = 50 * time.Millisecond
+
 // upBufSize bounds an upstream response head (HAProxy's tune.bufsize).
 const upBufSize = 16 << 10
 
@@ -44,9 +47,11 @@ func (f *fastFront) pool(ep *endpoint) *fastPool {
 	return p.(*fastPool)
 }
 
-// get returns an idle connection, or nil. A connection idle for more than
-// a second is checked first: the app may have closed it (its keep-alive
-// timeout), and a request sent on it would be lost.
+// get returns an idle connection, or nil. A connection idle for longer
+// than fastProbeAfter is checked first (one non-blocking peek): the app
+// may have closed it (its keep-alive timeout), and a request that cannot
+// be replayed would be lost on it. Under load connections are reused
+// sooner and skip the check.
 func (p *fastPool) get(now time.Time, idleTimeout time.Duration) *upConn {
 	for {
 		p.mu.Lock()
@@ -60,7 +65,7 @@ func (p *fastPool) get(now time.Time, idleTimeout time.Duration) *upConn {
 		p.idle = p.idle[:k-1]
 		p.mu.Unlock()
 		idle := now.Sub(uc.idleSince)
-		if p.ep.leaving.Load() || idle > idleTimeout || idle > time.Second && !connAlive(uc.c) {
+		if p.ep.leaving.Load() || idle > idleTimeout || idle > fastProbeAfter && !connAlive(uc.c) {
 			uc.c.Close()
 			continue
 		}
