@@ -371,7 +371,7 @@ func TestFastEngineAndStdAgree(t *testing.T) {
 	for _, engine := range []string{EngineStd, EngineFast} {
 		r := New(Options{})
 		apply(t, r, RouteConfig{Key: "p/m", Host: "m.test", Affinity: Affinity{CookieName: "sw"},
-			Match: []MatchRule{{Kind: MatchHeader, Name: "X-Canary", Value: "always", Backend: 0}},
+			Match:    []MatchRule{{Kind: MatchHeader, Name: "X-Canary", Value: "always", Backend: 0}},
 			Backends: []BackendConfig{{Service: "p/u", Weight: 1, Revisions: []RevisionConfig{{Revision: 1, Endpoints: []netip.AddrPort{u.addr}}}}}})
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
