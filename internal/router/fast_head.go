@@ -176,6 +176,9 @@ func (q *fastReq) parse(buf []byte, n int) bool {
 		i++
 	}
 	q.target = span{line.lo + int32(start), line.lo + int32(i)}
+	if bytes.IndexByte(q.target.of(buf), '#') >= 0 {
+		return false // a fragment has no place in a request: net/http's to judge
+	}
 	if string(b[i:]) != " HTTP/1.1" {
 		return false
 	}

@@ -92,13 +92,26 @@ func TestFastEngineResponseFramings(t *testing.T) {
 			io.WriteString(w, "after hints")
 		case "/head":
 			w.Header().Set("Content-Length", "11")
+		case "/split":
+			// The head arrives in two reads.
+			c, brw, _ := http.NewResponseController(w).Hijack()
+			defer c.Close()
+			brw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Part: ")
+			brw.Flush()
+			time.Sleep(20 * time.Millisecond) // not synchronisation: the gap under test
+			brw.WriteString("2\r\n\r\nsplit")
+			brw.Flush()
+		case "/bighead":
+			// A head larger than the upstream read buffer.
+			w.Header().Set("X-Big", strings.Repeat("b", 10000))
+			io.WriteString(w, "big")
 		}
 	})
 	addr, _ := serveFast(t, "f.test", be, ServerOptions{})
 	c := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
 	var got []string
 	for _, tc := range []struct{ method, path string }{
-		{"GET", "/length"}, {"GET", "/chunked"}, {"GET", "/close"}, {"GET", "/empty"}, {"GET", "/hints"}, {"HEAD", "/head"}, {"GET", "/length"},
+		{"GET", "/length"}, {"GET", "/chunked"}, {"GET", "/close"}, {"GET", "/empty"}, {"GET", "/hints"}, {"HEAD", "/head"}, {"GET", "/split"}, {"GET", "/bighead"}, {"GET", "/length"},
 	} {
 		req, _ := http.NewRequest(tc.method, "http://"+addr+tc.path, nil)
 		req.Host = "f.test"
@@ -113,6 +126,9 @@ func TestFastEngineResponseFramings(t *testing.T) {
 		}
 		line := fmt.Sprintf("%s %s: %d %q len=%d te=%v trailer=%q date=%v close=%v", tc.method, tc.path, resp.StatusCode, b,
 			resp.ContentLength, resp.TransferEncoding, resp.Trailer.Get("X-Sum"), resp.Header.Get("Date") != "", resp.Close)
+		if big := resp.Header.Get("X-Big"); big != "" {
+			line += fmt.Sprintf(" x-big=%d", len(big))
+		}
 		got = append(got, line)
 	}
 	want := []string{
@@ -122,6 +138,8 @@ func TestFastEngineResponseFramings(t *testing.T) {
 		`GET /empty: 204 "" len=0 te=[] trailer="" date=true close=false`,
 		`GET /hints: 200 "after hints" len=11 te=[] trailer="" date=true close=false`,
 		`HEAD /head: 200 "" len=11 te=[] trailer="" date=true close=false`,
+		`GET /split: 200 "split" len=5 te=[] trailer="" date=true close=false`,
+		`GET /bighead: 200 "big" len=3 te=[] trailer="" date=true close=false x-big=10000`,
 		`GET /length: 200 "hello" len=5 te=[] trailer="" date=true close=false`,
 	}
 	if d := cmp.Diff(want, got); d != "" {
@@ -233,6 +251,38 @@ func TestFastEngineHandsOff(t *testing.T) {
 	}
 	if n := hits.Load(); n != 4 {
 		t.Errorf("backend hits = %d, want 4", n)
+	}
+}
+
+// TestFastEngineSplitRequestHead: a request head and body that arrive in
+// pieces are read whole.
+func TestFastEngineSplitRequestHead(t *testing.T) {
+	be := newBodyEcho(t)
+	addr, _ := serveFast(t, "f.test", be.addr, ServerOptions{})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	for _, parts := range [][]string{
+		{"POST /a HTTP/1.1\r\nHo", "st: f.test\r\nContent-Length: 4\r", "\n\r\nab", "cd"},
+		{"GET /b HTTP/1.1\r\nHost: f.test\r\n\r", "\n"},
+	} {
+		for _, p := range parts {
+			io.WriteString(c, p)
+			time.Sleep(10 * time.Millisecond) // not synchronisation: the gaps under test
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.HasSuffix(string(b), `body="abcd"`) && !strings.HasPrefix(string(b), "GET /b") {
+			t.Errorf("%q: %d %q", parts, resp.StatusCode, b)
+		}
 	}
 }
 
