@@ -296,6 +296,188 @@ type AppStatus struct {
 	Traffic     []TrafficTarget `json:"traffic,omitempty"`
 	CurrentStep *int32          `json:"currentStep,omitempty"`
 	Conditions  []Condition     `json:"conditions,omitempty"`
+	// Revisions are the revisions with pods or traffic: what the strategy
+	// wants of each and what it has.
+	Revisions []RevisionState `json:"revisions,omitempty"`
+	// PreviewRevision is the revision reached, whatever the weights, through
+	// a BlueGreen previewHost, the header X-Slipway-Revision: preview and a
+	// canary's match rules (0: none).
+	PreviewRevision int64 `json:"previewRevision,omitempty"`
+	// Rollout is the current rollout, or the last one once it ended.
+	Rollout *RolloutStatus `json:"rollout,omitempty"`
+	// ObservedRequest is the value of the last RolloutRequestAnnotation the
+	// controller acted on: a client that wrote a request waits for it here.
+	ObservedRequest string `json:"observedRequest,omitempty"`
+	// RequestRefused says why the observed request was not acted on ("" when it was).
+	RequestRefused string `json:"requestRefused,omitempty"`
+}
+
+// RolloutRequestAnnotation carries a control verb for the current rollout:
+// "<verb> <nonce>", verb one of the Request* constants. The deploy
+// controller acts on a value once and echoes it in status.observedRequest.
+// Annotations are not spec: writing one changes no generation and makes
+// no revision.
+const RolloutRequestAnnotation = "slipway.dev/rollout-request"
+
+// Rollout request verbs.
+const (
+	RequestPromote     = "promote"      // leave a pause, or promote a BlueGreen preview
+	RequestPromoteFull = "promote-full" // skip the remaining steps and analyses
+	RequestAbort       = "abort"        // all traffic back to stable; phase Degraded
+	RequestRollback    = "rollback"     // all traffic to the previous revision, from any state
+	RequestRetry       = "retry"        // start an aborted or rolled-back rollout again
+)
+
+// RevisionState is one revision as the App's strategy sees it.
+type RevisionState struct {
+	Revision  int64 `json:"revision"`
+	Desired   int32 `json:"desired"`
+	Replicas  int32 `json:"replicas"`
+	Ready     int32 `json:"ready"`
+	Available int32 `json:"available"`
+	Weight    int32 `json:"weight"`
+}
+
+// Rollout states.
+const (
+	RolloutProgressing = "Progressing"
+	RolloutPaused      = "Paused"
+	RolloutCompleted   = "Completed"
+	RolloutAborted     = "Aborted"
+	RolloutRolledBack  = "RolledBack"
+)
+
+// RolloutStatus is everything a rollout decided, so that a restarted
+// controller resumes it: every timer is a timestamp here.
+type RolloutStatus struct {
+	// Revision is the revision being rolled out; From the stable one when
+	// it started (0 for an App's first revision).
+	Revision int64  `json:"revision"`
+	From     int64  `json:"from,omitempty"`
+	State    string `json:"state"`
+	// Reason and Message say why the rollout is paused, aborted or rolled back.
+	Reason    string    `json:"reason,omitempty"`
+	Message   string    `json:"message,omitempty"`
+	StartedAt time.Time `json:"startedAt,omitzero"`
+	EndedAt   time.Time `json:"endedAt,omitzero"`
+	// StepStartedAt is when the current canary step (or BlueGreen phase)
+	// began; LastProgressAt when the rollout last moved (for
+	// progressDeadlineSeconds).
+	StepStartedAt  time.Time `json:"stepStartedAt,omitzero"`
+	LastProgressAt time.Time `json:"lastProgressAt,omitzero"`
+	// NewReady is the new revision's ready pods at the last decision.
+	NewReady int32 `json:"newReady,omitempty"`
+	// ReadyAt is when the new revision first had all its pods available
+	// (BlueGreen's autoPromoteAfterSeconds counts from it).
+	ReadyAt    time.Time `json:"readyAt,omitzero"`
+	PromotedAt time.Time `json:"promotedAt,omitzero"`
+	// CanaryWeight is the share of traffic the new revision has been given.
+	CanaryWeight int32 `json:"canaryWeight,omitempty"`
+	// PromoteFull skips the remaining steps (rollout promote --full).
+	PromoteFull bool `json:"promoteFull,omitempty"`
+	// ScaleDownAt is when From, kept warm after a BlueGreen promotion, goes to 0.
+	ScaleDownAt time.Time     `json:"scaleDownAt,omitzero"`
+	Analysis    []AnalysisRun `json:"analysis,omitempty"`
+	// Baseline holds the router's counters per revision when the rollout
+	// started; the report is the difference at its end.
+	Baseline []RequestCounts `json:"baseline,omitempty"`
+	// NoReadySince is set while no pod of the App is ready;
+	// LongestNoReadyMillis is the longest such gap so far.
+	NoReadySince         time.Time `json:"noReadySince,omitzero"`
+	LongestNoReadyMillis int64     `json:"longestNoReadyMillis,omitempty"`
+	Report               *Report   `json:"report,omitempty"`
+	// DrainedAt is when the revisions an ended rollout left were first
+	// seen without pods; the report is final a little later.
+	DrainedAt time.Time `json:"drainedAt,omitzero"`
+	// Hooks are the rollout's hook runs (pre, mid, post), one entry per
+	// hook with its current attempt: a run's pod is named after the
+	// revision, hook and attempt, so it runs once per attempt however
+	// often the controller restarts.
+	Hooks []HookState `json:"hooks,omitempty"`
+}
+
+// HookState is the current run of one of a rollout's hooks.
+type HookState struct {
+	Hook    string `json:"hook"`
+	Attempt int32  `json:"attempt"`
+	// Phase is Pending, Running, Succeeded or Failed; Done is set once the
+	// rollout may go on past it (Succeeded, or Failed under Ignore).
+	Phase   string `json:"phase"`
+	Done    bool   `json:"done,omitempty"`
+	Pod     string `json:"pod,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// RequestCounts are cumulative router counters of one revision.
+type RequestCounts struct {
+	Revision int64 `json:"revision"`
+	// Requests by status class: [0] got no answer, [5] 5xx.
+	Requests       [6]int64 `json:"requests"`
+	UpstreamErrors int64    `json:"upstreamErrors,omitempty"`
+	// Latency counts requests per histogram bucket (the router's bounds).
+	Latency []int64 `json:"latency,omitempty"`
+}
+
+// Analysis run phases.
+const (
+	AnalysisRunning      = "Running"
+	AnalysisSuccessful   = "Successful"
+	AnalysisFailed       = "Failed"
+	AnalysisInconclusive = "Inconclusive"
+)
+
+// AnalysisRun is one analysis of a rollout: "background", "step-N",
+// "prePromotion" or "postPromotion".
+type AnalysisRun struct {
+	Name           string    `json:"name"`
+	Phase          string    `json:"phase"`
+	StartedAt      time.Time `json:"startedAt,omitzero"`
+	LastMeasuredAt time.Time `json:"lastMeasuredAt,omitzero"`
+	Measurements   int32     `json:"measurements,omitempty"`
+	Failures       int32     `json:"failures,omitempty"`
+	Inconclusives  int32     `json:"inconclusives,omitempty"`
+	// Last is the measured revision's counters at the last measurement:
+	// the next one judges the requests since.
+	Last    RequestCounts  `json:"last"`
+	Results []MetricResult `json:"results,omitempty"`
+	Message string         `json:"message,omitempty"`
+}
+
+// MetricResult is one metric's verdict at the last measurement.
+type MetricResult struct {
+	Name     string  `json:"name"`
+	Type     string  `json:"type"`
+	Value    float64 `json:"value"`
+	Verdict  string  `json:"verdict"` // Successful, Failed, Inconclusive
+	Requests int64   `json:"requests"`
+	Message  string  `json:"message,omitempty"`
+}
+
+// Report is a rollout's zero-downtime report, counted by the router.
+type Report struct {
+	DurationMillis int64 `json:"durationMillis"`
+	// Revisions are the requests each revision served during the rollout.
+	Revisions []RevisionReport `json:"revisions,omitempty"`
+	// Failed counts requests answered 5xx (the router's own included) or
+	// not answered at all; UpstreamErrors failed attempts (some retried).
+	Failed         int64 `json:"failed"`
+	UpstreamErrors int64 `json:"upstreamErrors"`
+	// LongestNoReadyMillis is the longest time no pod of the App was ready.
+	LongestNoReadyMillis int64 `json:"longestNoReadyMillis"`
+	// Measured is false when the router's counters were not available.
+	Measured bool `json:"measured"`
+	// Final is set once the revisions the rollout left have no pod: no
+	// request can reach them any more, so the counts are complete.
+	Final bool `json:"final,omitempty"`
+}
+
+// RevisionReport is one revision's share of a rollout's requests.
+type RevisionReport struct {
+	Revision       int64 `json:"revision"`
+	Requests       int64 `json:"requests"`
+	ServerErrors   int64 `json:"serverErrors"`
+	Resets         int64 `json:"resets"`
+	UpstreamErrors int64 `json:"upstreamErrors"`
 }
 
 // TrafficTarget is one revision's share of an App's traffic.

@@ -56,6 +56,9 @@ func SetDefaults(obj Object) {
 		if o.Spec.TerminationGracePeriodSeconds == nil {
 			o.Spec.TerminationGracePeriodSeconds = valuePtr(DefaultTerminationGracePeriodSeconds)
 		}
+		if o.Spec.RestartPolicy == "" {
+			o.Spec.RestartPolicy = RestartAlways
+		}
 	case *Service:
 		defaultProject(&o.Metadata)
 		defaultServiceSpec(&o.Spec)
@@ -77,6 +80,10 @@ func SetDefaults(obj Object) {
 		if o.InvolvedObject.Project == "" && o.InvolvedObject.Kind != "Project" {
 			o.InvolvedObject.Project = o.Metadata.Project
 		}
+	case *Build:
+		defaultBuild(o)
+	case *ImageStream:
+		defaultImageStream(o)
 	}
 }
 
@@ -263,6 +270,10 @@ func KindOf(obj Object) string {
 		return "Secret"
 	case *Event:
 		return "Event"
+	case *Build:
+		return "Build"
+	case *ImageStream:
+		return "ImageStream"
 	}
 	return ""
 }

@@ -157,3 +157,19 @@ func TestSetDefaultsKeepsKind(t *testing.T) {
 	}
 	api.SetDefaults(nil) // must not panic
 }
+
+func TestSetDefaultsPodRestartPolicy(t *testing.T) {
+	p := &api.Pod{Spec: api.PodSpec{Containers: []api.Container{{Name: "web", Command: []string{"x"}}}}}
+	api.SetDefaults(p)
+	if p.Spec.RestartPolicy != api.RestartAlways {
+		t.Errorf("restartPolicy = %q, want Always", p.Spec.RestartPolicy)
+	}
+	never := &api.Pod{Spec: api.PodSpec{RestartPolicy: api.RestartNever}}
+	api.SetDefaults(never)
+	if never.Spec.RestartPolicy != api.RestartNever {
+		t.Errorf("a set restartPolicy was overwritten with %q", never.Spec.RestartPolicy)
+	}
+	if got := (&api.PodSpec{}).Restarts(); got != api.RestartAlways {
+		t.Errorf("Restarts() of an unset policy = %q, want Always", got)
+	}
+}

@@ -51,6 +51,44 @@ type PodSpec struct {
 	Revision                      int64       `json:"revision,omitempty"`
 	Containers                    []Container `json:"containers"`
 	TerminationGracePeriodSeconds *int64      `json:"terminationGracePeriodSeconds,omitempty"`
+	// RestartPolicy says whether the node restarts a container that exits:
+	// Always (default, the pods of an App), OnFailure (only after a
+	// non-zero exit) or Never (one-off pods such as rollout hooks). A pod
+	// whose containers have all ended for good is Succeeded or Failed.
+	RestartPolicy string `json:"restartPolicy,omitempty"`
+	// ActiveDeadlineSeconds bounds how long a pod that is not restarted
+	// forever (OnFailure, Never) may run, counted from its start (from its
+	// creation while it has none); past it
+	// the node stops its containers and the pod is Failed with reason
+	// DeadlineExceeded. Zero or unset: no bound.
+	ActiveDeadlineSeconds *int64 `json:"activeDeadlineSeconds,omitempty"`
+}
+
+// Restart policies.
+const (
+	RestartAlways    = "Always"
+	RestartOnFailure = "OnFailure"
+	RestartNever     = "Never"
+)
+
+// LabelHook marks a rollout hook's one-off pod; its value is the hook
+// (pre, mid, post). Such a pod belongs to no revision's replica count and
+// is never a Service endpoint, whatever else its labels say.
+const LabelHook = "slipway.dev/hook"
+
+// IsHookPod reports whether p is a rollout hook's pod.
+func IsHookPod(p *Pod) bool {
+	_, ok := p.Metadata.Labels[LabelHook]
+	return ok
+}
+
+// Restarts returns the pod's restart policy, Always when unset (a record
+// written before the field existed).
+func (s *PodSpec) Restarts() string {
+	if s.RestartPolicy == "" {
+		return RestartAlways
+	}
+	return s.RestartPolicy
 }
 
 // Pod phases.
@@ -345,6 +383,8 @@ var Kinds = []KindInfo{
 	{Kind: "Endpoints", Plural: "endpoints", Short: []string{"ep"}, Projects: true, New: func() Object { return &Endpoints{} }},
 	{Kind: "Route", Plural: "routes", Short: []string{"rt"}, Projects: true, Status: true, New: func() Object { return &Route{} }},
 	{Kind: "Event", Plural: "events", Short: []string{"ev"}, Projects: true, New: func() Object { return &Event{} }},
+	{Kind: "ImageStream", Plural: "imagestreams", Short: []string{"is", "images"}, Projects: true, Status: true, New: func() Object { return &ImageStream{} }},
+	{Kind: "Build", Plural: "builds", Projects: true, Status: true, New: func() Object { return &Build{} }},
 }
 
 // LookupKind resolves a kind by its name, plural or short form, in any case.

@@ -98,6 +98,12 @@ func Validate(obj Object) FieldErrors {
 	case *Event:
 		v.meta(&o.Metadata, kind, true)
 		v.event(o)
+	case *Build:
+		v.meta(&o.Metadata, kind, true)
+		v.build(o)
+	case *ImageStream:
+		v.meta(&o.Metadata, kind, true)
+		v.imageStream(o)
 	default:
 		v.unsupported("kind", tm.Kind, kindNames()...)
 	}
@@ -137,8 +143,15 @@ func ValidateUpdate(oldObj, newObj Object) FieldErrors {
 			v.forbidden("spec.template", "field is immutable: a changed template is a new revision")
 		}
 	case *Pod:
-		if !sameJSON(o.Spec, newObj.(*Pod).Spec) {
+		// A record written before restartPolicy existed means Always.
+		was, now := o.Spec, newObj.(*Pod).Spec
+		was.RestartPolicy, now.RestartPolicy = was.Restarts(), now.Restarts()
+		if !sameJSON(was, now) {
 			v.forbidden("spec", "field is immutable: a pod is replaced, never changed")
+		}
+	case *Build:
+		if !sameJSON(o.Spec, newObj.(*Build).Spec) {
+			v.forbidden("spec", "field is immutable: start a new build instead")
 		}
 	}
 	return v.errs

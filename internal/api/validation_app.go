@@ -59,6 +59,15 @@ func (v *validator) podSpec(p string, s *PodSpec) {
 	if s.TerminationGracePeriodSeconds != nil {
 		v.min(child(p, "terminationGracePeriodSeconds"), *s.TerminationGracePeriodSeconds, 0)
 	}
+	if s.RestartPolicy != "" {
+		v.oneOf(child(p, "restartPolicy"), s.RestartPolicy, RestartAlways, RestartOnFailure, RestartNever)
+	}
+	if d := s.ActiveDeadlineSeconds; d != nil {
+		v.min(child(p, "activeDeadlineSeconds"), *d, 1)
+		if s.Restarts() == RestartAlways {
+			v.forbidden(child(p, "activeDeadlineSeconds"), `may only be set when restartPolicy is "OnFailure" or "Never": a pod restarted forever has no end to bound`)
+		}
+	}
 }
 
 func (v *validator) podTemplate(p string, t *PodTemplate) {
@@ -68,6 +77,9 @@ func (v *validator) podTemplate(p string, t *PodTemplate) {
 		if _, ok := t.Metadata.Labels[k]; ok {
 			v.forbidden(key(child(mp, "labels"), k), "set by Slipway on every pod (app: <app name>, revision: <number>)")
 		}
+	}
+	if _, ok := t.Metadata.Labels[LabelHook]; ok {
+		v.forbidden(key(child(mp, "labels"), LabelHook), "reserved for the one-off pods of rollout hooks, which no service selects")
 	}
 	v.annotations(child(mp, "annotations"), t.Metadata.Annotations)
 	v.containers(child(p, "containers"), t.Containers)

@@ -195,6 +195,8 @@ var validationCases = []validationCase{
 		"metadata.annotations: Too long: may not be longer than 262144 bytes in total"),
 	appCase("template sets app label", func(a *api.App) { a.Spec.Template.Metadata.Labels["app"] = "other" },
 		`spec.template.metadata.labels["app"]: Forbidden: set by Slipway on every pod (app: <app name>, revision: <number>)`),
+	appCase("template sets the hook label", func(a *api.App) { a.Spec.Template.Metadata.Labels[api.LabelHook] = "pre" },
+		`spec.template.metadata.labels["slipway.dev/hook"]: Forbidden: reserved for the one-off pods of rollout hooks, which no service selects`),
 	appCase("no containers", func(a *api.App) { a.Spec.Template.Containers = nil },
 		"spec.template.containers: Required value: at least one container is required"),
 	appCase("duplicate container names", func(a *api.App) { a.Spec.Template.Containers[1].Name = "web" },
@@ -421,7 +423,7 @@ var validationCases = []validationCase{
 	{"event without involved object", func() api.Object {
 		return &api.Event{Metadata: api.ObjectMeta{Name: "e1"}, Type: "Error", InvolvedObject: api.ObjectReference{Kind: "Thing"}}
 	}, nil, []string{
-		`involvedObject.kind: Unsupported value: "Thing": supported values: "Project", "Secret", "Service", "App", "Revision", "Pod", "Endpoints", "Route", "Event"`,
+		`involvedObject.kind: Unsupported value: "Thing": supported values: "Project", "Secret", "Service", "App", "Revision", "Pod", "Endpoints", "Route", "Event", "ImageStream", "Build"`,
 		"involvedObject.name: Required value",
 		`type: Unsupported value: "Error": supported values: "Normal", "Warning"`,
 	}},
@@ -442,6 +444,20 @@ var validationCases = []validationCase{
 	}, nil, []string{
 		`spec.containers[0].name: Invalid value: "Web": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name' or '123-abc')`,
 		"spec.containers[0].command: Required value: command is required by the process runtime (or image, by the Docker runtime)",
+	}}, {"pod restart policy", func() api.Object {
+		d := int64(0)
+		return &api.Pod{Metadata: api.ObjectMeta{Name: "p"}, Spec: api.PodSpec{
+			Containers: []api.Container{{Name: "web", Command: []string{"x"}}}, RestartPolicy: "Sometimes", ActiveDeadlineSeconds: &d}}
+	}, nil, []string{
+		`spec.restartPolicy: Unsupported value: "Sometimes": supported values: "Always", "OnFailure", "Never"`,
+		"spec.activeDeadlineSeconds: Invalid value: 0: must be greater than or equal to 1",
+	}},
+	{"pod deadline needs an end", func() api.Object {
+		d := int64(60)
+		return &api.Pod{Metadata: api.ObjectMeta{Name: "p"}, Spec: api.PodSpec{
+			Containers: []api.Container{{Name: "web", Command: []string{"x"}}}, ActiveDeadlineSeconds: &d}}
+	}, nil, []string{
+		`spec.activeDeadlineSeconds: Forbidden: may only be set when restartPolicy is "OnFailure" or "Never": a pod restarted forever has no end to bound`,
 	}},
 }
 
@@ -531,6 +547,19 @@ func TestValidateUpdate(t *testing.T) {
 	pod.Metadata.Labels["extra"] = "yes" // metadata may change
 	if errs := api.ValidateUpdate(oldPod, pod); len(errs) != 0 {
 		t.Errorf("pod label change refused: %v", errs)
+	}
+	// A pod stored before restartPolicy existed has none; the defaulted
+	// Always of an update is not a change.
+	legacy := clone(t, oldPod).(*api.Pod)
+	legacy.Spec.RestartPolicy = ""
+	if errs := api.ValidateUpdate(legacy, pod); len(errs) != 0 {
+		t.Errorf("update of a pod stored without restartPolicy refused: %v", errs)
+	}
+	never := clone(t, pod).(*api.Pod)
+	never.Spec.RestartPolicy = api.RestartNever
+	want = []string{"spec: Forbidden: field is immutable: a pod is replaced, never changed"}
+	if diff := cmp.Diff(want, messages(api.ValidateUpdate(oldPod, never))); diff != "" {
+		t.Errorf("restartPolicy change (-want +got):\n%s", diff)
 	}
 	pod.Spec.Containers[0].Image = "other:2"
 	want = []string{"spec: Forbidden: field is immutable: a pod is replaced, never changed"}

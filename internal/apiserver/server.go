@@ -45,6 +45,9 @@ type Options struct {
 	Metrics http.Handler
 	// Logs serves GET .../pods/{name}/log; without it that path answers 503.
 	Logs LogSource
+	// Builds takes POST .../apps/{name}/builds and serves
+	// GET .../builds/{name}/log; without it those paths answer 503.
+	Builds BuildSources
 }
 
 type server struct {
@@ -85,6 +88,8 @@ func New(reg *registry.Registry, opts Options) http.Handler {
 	s.mux.HandleFunc("/api/v1/projects/{project}/{plural}/{name}", s.handle(s.item))
 	s.mux.HandleFunc("/api/v1/projects/{project}/{plural}/{name}/status", s.handle(s.status))
 	s.mux.HandleFunc("/api/v1/projects/{project}/pods/{name}/log", s.handle(s.podLog))
+	s.mux.HandleFunc("/api/v1/projects/{project}/apps/{name}/builds", s.handle(s.startBuild))
+	s.mux.HandleFunc("/api/v1/projects/{project}/builds/{name}/log", s.handle(s.buildLog))
 	if opts.Metrics != nil {
 		s.mux.Handle("GET /metrics", opts.Metrics)
 	}

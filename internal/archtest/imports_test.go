@@ -20,6 +20,7 @@ var forbidden = map[string][]string{
 	"internal/client":      {"internal/registry", "internal/store", "internal/apiserver", "internal/controller", "internal/server", "internal/cli"},
 	"internal/controller":  {"internal/apiserver", "internal/runtime", "internal/router", "internal/server", "internal/cli", "internal/client"},
 	"internal/deploy":      {"internal/apiserver", "internal/runtime", "internal/router", "internal/proxy", "internal/server", "internal/cli", "internal/client", "internal/node"},
+	"internal/hooks":       {"internal/apiserver", "internal/runtime", "internal/router", "internal/proxy", "internal/server", "internal/cli", "internal/client", "internal/node"},
 	"internal/replication": {"internal/apiserver", "internal/runtime", "internal/router", "internal/proxy", "internal/server", "internal/cli", "internal/client", "internal/node"},
 	"internal/services":    {"internal/apiserver", "internal/runtime", "internal/router", "internal/proxy", "internal/server", "internal/cli", "internal/client", "internal/node"},
 	"internal/runtime":     {"internal/controller", "internal/registry", "internal/apiserver", "internal/router", "internal/server", "internal/cli"},

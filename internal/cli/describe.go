@@ -17,6 +17,11 @@ func newDescribeCmd(e *env, g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "describe KIND NAME | KIND/NAME",
 		Short: "Show an object in detail, with its recent events",
+		Long: `Describe shows an object in detail, with the events recorded about it.
+
+For a route it also shows the split the router measured (from the API's
+/metrics): the requests each backend service and each of its revisions
+answered since the router started, next to the configured weights.`,
 		Example: `  slipway describe app hello
   slipway describe pod/hello-1-x7k2p`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -62,7 +67,13 @@ func newDescribeCmd(e *env, g *globals) *cobra.Command {
 				if i > 0 {
 					fmt.Fprintln(e.stdout)
 				}
-				describe(e.stdout, o, events, time.Now())
+				var m routerMetrics
+				if info.Kind == "Route" {
+					// The split the router measured, next to the weights.
+					text, err := cn.c.Metrics(ctx)
+					m = routerMetrics{text: text, ok: err == nil}
+				}
+				describe(e.stdout, o, events, m, time.Now())
 			}
 			return nil
 		},
@@ -71,7 +82,7 @@ func newDescribeCmd(e *env, g *globals) *cobra.Command {
 
 // describe writes a person-readable account of o. Secret values never
 // appear: only their keys and sizes.
-func describe(w io.Writer, o api.Object, events []*api.Event, now time.Time) {
+func describe(w io.Writer, o api.Object, events []*api.Event, metrics routerMetrics, now time.Time) {
 	d := &descWriter{w: w}
 	m := o.GetMeta()
 	d.kv(0, "Name", m.Name)
@@ -102,7 +113,7 @@ func describe(w io.Writer, o api.Object, events []*api.Event, now time.Time) {
 			d.kv(0, "Port", fmt.Sprintf("%s %d/%s -> %s", orDefault(p.Name, "<unnamed>"), p.Port, orDefault(p.Protocol, "TCP"), p.TargetPort.String()))
 		}
 	case *api.Route:
-		describeRoute(d, x)
+		describeRoute(d, x, metrics)
 	case *api.Secret:
 		d.kv(0, "Type", orDefault(x.Type, "Opaque"))
 		d.line(0, "Data:")
@@ -118,6 +129,8 @@ func describe(w io.Writer, o api.Object, events []*api.Event, now time.Time) {
 		d.kv(0, "Display Name", orDash(x.Spec.DisplayName))
 		d.kv(0, "Description", orDash(x.Spec.Description))
 		d.kv(0, "Status", orDash(x.Status.Phase))
+	case *api.Build, *api.ImageStream:
+		describeBuildKinds(d, x) // build.go
 	case *api.Event:
 		d.kv(0, "Object", fmt.Sprintf("%s/%s", strings.ToLower(x.InvolvedObject.Kind), x.InvolvedObject.Name))
 		d.kv(0, "Type", x.Type)
@@ -182,6 +195,12 @@ func describeApp(d *descWriter, a *api.App) {
 	d.kv(0, "Latest Revision", revisionCell(a.Status.LatestRevision))
 	d.kv(0, "Stable Revision", revisionCell(a.Status.StableRevision))
 	d.kv(0, "Traffic", formatTraffic(a.Status.Traffic))
+	if v := rolloutView(a); len(v) > 0 {
+		d.line(0, "Rollout:")
+		for _, l := range v {
+			d.line(0, l)
+		}
+	}
 	describeContainers(d, a.Spec.Template.Containers)
 	describeConditions(d, a.Status.Conditions)
 }
@@ -318,7 +337,14 @@ func describeState(s api.ContainerState) string {
 	return "-"
 }
 
-func describeRoute(d *descWriter, r *api.Route) {
+// routerMetrics is the text of /metrics for describing a Route (ok false
+// when it could not be read).
+type routerMetrics struct {
+	text string
+	ok   bool
+}
+
+func describeRoute(d *descWriter, r *api.Route, metrics routerMetrics) {
 	d.kv(0, "Host", orDefault(r.Spec.Host, orDefault(r.Status.Host, "<default>")))
 	d.kv(0, "Path", orDefault(r.Spec.Path, "/"))
 	d.kv(0, "Backends", formatBackends(r.Spec))
@@ -340,6 +366,13 @@ func describeRoute(d *descWriter, r *api.Route) {
 	if t := r.Spec.TLS; t != nil {
 		d.kv(0, "TLS", fmt.Sprintf("%s, certificate from secret %q, insecure: %s", t.Termination, t.SecretName, orDefault(t.InsecureEdgeTerminationPolicy, "None")))
 	}
+	if rr := r.Spec.Retries; rr != nil {
+		d.kv(0, "Retries", fmt.Sprintf("%d on status %v", rr.Attempts, rr.OnStatus))
+	}
+	if mr := r.Spec.Mirror; mr != nil {
+		d.kv(0, "Mirror", fmt.Sprintf("%d%% of requests copied to %s (answers dropped)", mr.Percent, mr.Service))
+	}
+	describeSplit(d, r, metrics.text, metrics.ok)
 	describeConditions(d, r.Status.Conditions)
 }
 

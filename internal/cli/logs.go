@@ -25,7 +25,7 @@ func newLogsCmd(e *env, g *globals) *cobra.Command {
 	var follow, previous bool
 	var tail int
 	cmd := &cobra.Command{
-		Use:   "logs POD | pod/POD | app/NAME",
+		Use:   "logs POD | pod/POD | app/NAME | build/NAME",
 		Short: "Print the logs of a pod's container, or of every pod of an app",
 		Long: `Logs prints what a container wrote to stdout and stderr.
 
@@ -44,7 +44,10 @@ pods are followed at once; pods started later are not picked up.`,
   slipway logs hello-1-x7k2p --previous --tail 20
 
   # Every pod of an app, followed, each line prefixed with its pod
-  slipway logs app/hello -f`,
+  slipway logs app/hello -f
+
+  # A build's log (as slipway build logs NAME)
+  slipway logs build/hello-3`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return fmt.Errorf("logs takes one pod or app: slipway logs POD or slipway logs app/NAME (got %d arguments)", len(args))
@@ -64,6 +67,11 @@ pods are followed at once; pods started later are not picked up.`,
 			ctx := cmd.Context()
 			if kind == "Pod" {
 				err = podLogs(ctx, cn, name, opts, e.stdout)
+			} else if kind == "Build" {
+				if container != "" || previous || tail > 0 {
+					return errors.New("a build's log takes -f only: -c, --previous and --tail are for pods")
+				}
+				err = buildLog(ctx, cn, name, follow, e.stdout) // build.go
 			} else {
 				err = appLogs(ctx, cn, name, opts, e)
 			}
@@ -99,7 +107,7 @@ func logTarget(arg string) (kind, name string, err error) {
 	if !found {
 		return "", "", fmt.Errorf("unknown kind %q in %q: logs are read from pods (pod/NAME) and apps (app/NAME)", k, arg)
 	}
-	if info.Kind != "Pod" && info.Kind != "App" {
+	if info.Kind != "Pod" && info.Kind != "App" && info.Kind != "Build" {
 		return "", "", fmt.Errorf("%s have no logs: logs are read from pods (pod/NAME) and apps (app/NAME)", info.Plural)
 	}
 	return info.Kind, n, nil

@@ -125,6 +125,7 @@ Start the platform with "slipway up", then drive it with the other verbs.`,
 		newRolloutCmd(e, g),
 		newExposeCmd(e, g),
 		newSetCmd(e, g),
+		newBuildCmd(e, g),
 		newVersionCmd(e, g),
 	)
 	return root

@@ -114,6 +114,8 @@ func columns(obj api.Object, wide bool, now time.Time) (header []string, row []s
 		return []string{"LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"},
 			[]string{formatAge(o.LastTimestamp, now), o.Type, o.Reason,
 				strings.ToLower(o.InvolvedObject.Kind) + "/" + o.InvolvedObject.Name, o.Message}
+	case *api.Build, *api.ImageStream:
+		return buildColumns(obj, wide, now)
 	}
 	return []string{"NAME", "AGE"}, []string{m.Name, age}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -80,11 +81,15 @@ func newRolloutCmd(e *env, g *globals) *cobra.Command {
 		Long: `Every change to an app's template is a new revision, rolled out by the
 app's strategy. These commands watch a rollout, list the revisions, hold
 new changes, start a fresh rollout of the same template, or go back to an
-earlier one.`,
+earlier one, and steer a BlueGreen or Canary rollout: promote, abort,
+rollback and retry are requests the deploy controller acts on once and
+acknowledges in the app's status (see 'slipway rollout promote --help').`,
 	}
 	cmd.AddCommand(newRolloutStatusCmd(e, g), newRolloutHistoryCmd(e, g),
 		newRolloutPauseCmd(e, g, true), newRolloutPauseCmd(e, g, false),
-		newRolloutRestartCmd(e, g), newRolloutUndoCmd(e, g))
+		newRolloutRestartCmd(e, g), newRolloutUndoCmd(e, g),
+		newRolloutPromoteCmd(e, g), newRolloutRequestCmd(e, g, api.RequestAbort), newRolloutRequestCmd(e, g, api.RequestRollback),
+		newRolloutRequestCmd(e, g, api.RequestRetry))
 	return cmd
 }
 
@@ -94,9 +99,14 @@ func newRolloutStatusCmd(e *env, g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status app/NAME",
 		Short: "Show a rollout's progress; wait until it ends",
-		Long: `Status prints the rollout's progress as it changes and waits until the
-app is Healthy (exit 0) or Degraded (exit 1), or until --timeout (exit 1).
-With --watch=false it prints the current state once and exits 0 if Healthy,
+		Long: `Status shows the rollout's progress as it changes: each revision's pods
+and traffic weight, the canary step, the analyses' verdicts, and at the end
+the zero-downtime report. On a terminal the view is redrawn in place;
+otherwise each change prints plain lines.
+
+It waits until the app is Healthy (exit 0), the rollout is aborted,
+Degraded or rolled back (exit 1), or --timeout passes (exit 1). With
+--watch=false it prints the current state once and exits 0 if Healthy,
 1 otherwise.`,
 		Example: `  slipway rollout status app/hello
   slipway rollout status app/hello --timeout 2m`,
@@ -115,23 +125,29 @@ With --watch=false it prints the current state once and exits 0 if Healthy,
 				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
 			}
-			last := ""
+			tty := isTerminal(e.stdout)
+			last, drawn := "", 0
 			for {
 				obj, err := cn.c.Get(ctx, appKind, cn.project, name)
 				if err != nil {
 					if ctx.Err() != nil {
-						return fmt.Errorf("timed out after %v waiting for the rollout of app/%s (last: %s)", timeout, name, last)
+						return fmt.Errorf("timed out after %v waiting for the rollout of app/%s (last: %s)", timeout, name, firstLine(last))
 					}
 					return err
 				}
-				line, done, failed := rolloutLine(obj.(*api.App))
-				if line != last {
-					fmt.Fprintln(e.stdout, line)
-					last = line
+				a := obj.(*api.App)
+				line, done, failed := rolloutLine(a)
+				view := strings.Join(append([]string{line}, rolloutView(a)...), "\n")
+				if view != last {
+					if tty && drawn > 0 {
+						fmt.Fprintf(e.stdout, "\x1b[%dA\x1b[J", drawn) // redraw in place
+					}
+					fmt.Fprintln(e.stdout, view)
+					last, drawn = view, strings.Count(view, "\n")+1
 				}
 				switch {
 				case failed:
-					return fmt.Errorf("the rollout of app/%s failed", name)
+					return fmt.Errorf("the rollout of app/%s did not complete: %s", name, failure(a))
 				case done:
 					return nil
 				case !watch:
@@ -140,7 +156,7 @@ With --watch=false it prints the current state once and exits 0 if Healthy,
 				select {
 				case <-ctx.Done():
 					if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-						return fmt.Errorf("timed out after %v waiting for the rollout of app/%s (last: %s)", timeout, name, last)
+						return fmt.Errorf("timed out after %v waiting for the rollout of app/%s (last: %s)", timeout, name, firstLine(last))
 					}
 					return ctx.Err()
 				case <-time.After(250 * time.Millisecond): // a terminal's refresh pace
@@ -151,6 +167,35 @@ With --watch=false it prints the current state once and exits 0 if Healthy,
 	cmd.Flags().BoolVarP(&watch, "watch", "w", true, "wait until the rollout ends")
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "give up after this long (0: never)")
 	return cmd
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+func failure(a *api.App) string {
+	if ro := a.Status.Rollout; ro != nil && ro.Message != "" {
+		return ro.Message
+	}
+	return a.Status.Message
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// rolledBack reports a rollout rolled back: the app serves, but not the
+// revision its template asks for.
+func rolledBack(a *api.App) bool {
+	ro := a.Status.Rollout
+	return ro != nil && ro.State == api.RolloutRolledBack && ro.Revision == a.Status.LatestRevision
 }
 
 // rolloutLine describes where an App's rollout stands.
@@ -165,13 +210,23 @@ func rolloutLine(a *api.App) (line string, done, failed bool) {
 		return fmt.Sprintf("Waiting for app/%s's change to be observed...", a.Metadata.Name), false, false
 	case st.Phase == api.AppDegraded:
 		return fmt.Sprintf("app/%s is Degraded: %s", a.Metadata.Name, st.Message), true, true
+	case rolledBack(a):
+		return fmt.Sprintf("app/%s was rolled back to revision %d (revision %d is held until the template changes or rollout retry)", a.Metadata.Name, st.StableRevision, st.Rollout.Revision), true, true
 	case st.Phase == api.AppHealthy:
 		return fmt.Sprintf("app/%s successfully rolled out (revision %d, %d/%d pods ready)", a.Metadata.Name, st.LatestRevision, st.ReadyReplicas, want), true, false
+	case st.Phase == api.AppPaused && st.Rollout != nil && st.Rollout.State == api.RolloutPaused:
+		return fmt.Sprintf("app/%s is paused: %s (slipway rollout promote app/%s)", a.Metadata.Name, st.Message, a.Metadata.Name), false, false
 	case st.Phase == api.AppPaused:
 		return fmt.Sprintf("app/%s is paused: %s (slipway rollout resume app/%s)", a.Metadata.Name, st.Message, a.Metadata.Name), false, false
 	}
+	ready := st.ReadyReplicas
+	for _, r := range st.Revisions {
+		if r.Revision == st.LatestRevision {
+			ready = r.Ready // the new revision's own, not the app's total
+		}
+	}
 	return fmt.Sprintf("Waiting for the rollout of app/%s to finish: revision %d, %d of %d pods ready, traffic %s",
-		a.Metadata.Name, st.LatestRevision, st.ReadyReplicas, want, formatTraffic(st.Traffic)), false, false
+		a.Metadata.Name, st.LatestRevision, ready, want, formatTraffic(st.Traffic)), false, false
 }
 
 func newRolloutHistoryCmd(e *env, g *globals) *cobra.Command {
@@ -405,4 +460,194 @@ func undoTarget(revs []*api.Revision, to int64) (*api.Revision, error) {
 		return nil, errors.New("there is no earlier revision to go back to")
 	}
 	return revs[len(revs)-2], nil
+}
+
+// rolloutView is the lines under rollout status's headline: the rollout,
+// each revision's pods and weight, the preview, the analyses and the
+// zero-downtime report. describe app shows the same.
+func rolloutView(a *api.App) []string {
+	st := a.Status
+	ro := st.Rollout
+	var out []string
+	if ro != nil && ro.From != 0 {
+		l := fmt.Sprintf("  %s rollout of revision %d from revision %d: %s", orDefault(a.Spec.Strategy.Type, api.StrategyRolling), ro.Revision, ro.From, ro.State)
+		if c := a.Spec.Strategy.Canary; c != nil && st.CurrentStep != nil && (ro.State == api.RolloutProgressing || ro.State == api.RolloutPaused) {
+			step := int(*st.CurrentStep)
+			if step < len(c.Steps) {
+				l += fmt.Sprintf(", step %d of %d (%s)", step, len(c.Steps), describeStep(c.Steps[step]))
+			} else {
+				l += fmt.Sprintf(", after the last of %d steps", len(c.Steps))
+			}
+		}
+		if ro.Message != "" {
+			l += ": " + ro.Message
+		}
+		out = append(out, l)
+	}
+	if len(st.Revisions) > 0 {
+		var b strings.Builder
+		tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "  REVISION\tDESIRED\tPODS\tREADY\tAVAILABLE\tWEIGHT")
+		for _, r := range st.Revisions {
+			tag := ""
+			switch {
+			case r.Revision == st.StableRevision:
+				tag = " (stable)"
+			case ro != nil && r.Revision == ro.Revision:
+				tag = " (new)"
+			}
+			fmt.Fprintf(tw, "  %d%s\t%d\t%d\t%d\t%d\t%d%%\n", r.Revision, tag, r.Desired, r.Replicas, r.Ready, r.Available, r.Weight)
+		}
+		tw.Flush()
+		out = append(out, strings.Split(strings.TrimRight(b.String(), "\n"), "\n")...)
+	}
+	if st.PreviewRevision != 0 {
+		l := fmt.Sprintf("  preview: revision %d (header X-Slipway-Revision: preview", st.PreviewRevision)
+		if bg := a.Spec.Strategy.BlueGreen; bg != nil && bg.PreviewHost != "" {
+			l += ", host " + bg.PreviewHost
+		}
+		out = append(out, l+")")
+	}
+	if ro != nil {
+		for _, r := range ro.Analysis {
+			l := fmt.Sprintf("  analysis %s: %s, %d measurements, %d failed, %d inconclusive", r.Name, r.Phase, r.Measurements, r.Failures, r.Inconclusives)
+			if r.Message != "" {
+				l += ": " + r.Message
+			}
+			out = append(out, l)
+		}
+		if r := ro.Report; r != nil && ro.From != 0 {
+			out = append(out, "  "+formatReport(r))
+		}
+	}
+	return out
+}
+
+// formatReport is the zero-downtime report on one line.
+func formatReport(r *api.Report) string {
+	if !r.Measured {
+		return fmt.Sprintf("report: took %s; longest time without a ready pod %s; requests not measured (no router counters)",
+			millis(r.DurationMillis), millis(r.LongestNoReadyMillis))
+	}
+	var total int64
+	var per []string
+	for _, rr := range r.Revisions {
+		total += rr.Requests
+		per = append(per, fmt.Sprintf("revision %d: %d", rr.Revision, rr.Requests))
+	}
+	return fmt.Sprintf("report: took %s; %d requests (%s); %d failed; %d upstream errors; longest time without a ready pod %s",
+		millis(r.DurationMillis), total, orDefault(strings.Join(per, ", "), "none"), r.Failed, r.UpstreamErrors, millis(r.LongestNoReadyMillis))
+}
+
+func millis(ms int64) string { return (time.Duration(ms) * time.Millisecond).String() }
+
+// requestWait bounds how long a control verb waits for the controller to
+// acknowledge its request.
+const requestWait = 30 * time.Second
+
+var requestHelp = map[string][2]string{
+	api.RequestAbort: {"Stop the rollout: all traffic back to the stable revision, phase Degraded",
+		`Abort stops a BlueGreen, Canary or Rolling rollout where it is: all traffic
+goes back to the stable revision at once, the new revision's pods are
+scaled down, and the app is Degraded until a new change or 'rollout retry'.`},
+	api.RequestRollback: {"Flip all traffic back to the previous revision, from any state",
+		`Rollback sends all traffic to the previous revision at once: the stable
+revision during a rollout (in a step, paused, analysing or aborted), or the
+one before a completed rollout (still warm within a BlueGreen
+scaleDownDelaySeconds; otherwise its pods start first). The rolled-back
+revision is held: applying the same template again does not roll it out;
+a new template or 'rollout retry' does.`},
+	api.RequestRetry: {"Start an aborted or rolled-back rollout again",
+		`Retry starts the rollout of the held revision again from its first step,
+with fresh analyses.`},
+}
+
+// newRolloutRequestCmd is a control verb: it writes the request annotation
+// and waits until the controller acknowledges it.
+func newRolloutRequestCmd(e *env, g *globals, verb string) *cobra.Command {
+	h := requestHelp[verb]
+	return &cobra.Command{
+		Use:     verb + " app/NAME",
+		Short:   h[0],
+		Long:    h[1] + "\n\nThe request is acknowledged in the app's status (see 'slipway rollout promote --help').",
+		Example: "  slipway rollout " + verb + " app/hello",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return sendRequest(cmd.Context(), e, g, args, verb, verb)
+		},
+	}
+}
+
+func newRolloutPromoteCmd(e *env, g *globals) *cobra.Command {
+	var full bool
+	cmd := &cobra.Command{
+		Use:   "promote app/NAME [--full]",
+		Short: "Move a paused BlueGreen or Canary rollout forward",
+		Long: `Promote moves a rollout forward: a BlueGreen rollout switches all traffic
+to the new revision (after its pre-promotion analysis); a Canary leaves its
+current step (a pause until promoted, or any other). With --full a Canary
+skips its remaining steps and analyses, and a BlueGreen its analyses.
+
+Like abort, rollback and retry, promote writes the request to the app's
+annotation slipway.dev/rollout-request as "<verb> <nonce>"; the deploy
+controller acts on each value once, records it in status.observedRequest
+(and why in status.requestRefused when it cannot), and the command waits
+for that acknowledgement.`,
+		Example: `  slipway rollout promote app/hello
+  slipway rollout promote app/hello --full`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			verb := api.RequestPromote
+			if full {
+				verb = api.RequestPromoteFull
+			}
+			return sendRequest(cmd.Context(), e, g, args, "promote", verb)
+		},
+	}
+	cmd.Flags().BoolVar(&full, "full", false, "skip the remaining steps and analyses")
+	return cmd
+}
+
+func sendRequest(ctx context.Context, e *env, g *globals, args []string, name, verb string) error {
+	app, err := appTarget(args, "rollout "+name)
+	if err != nil {
+		return err
+	}
+	cn, err := g.connect(e)
+	if err != nil {
+		return err
+	}
+	value := fmt.Sprintf("%s %d", verb, time.Now().UnixNano())
+	if _, err := updateApp(ctx, cn, app, "requested", func(a *api.App) (bool, error) {
+		if a.Metadata.Annotations == nil {
+			a.Metadata.Annotations = map[string]string{}
+		}
+		a.Metadata.Annotations[api.RolloutRequestAnnotation] = value
+		return true, nil
+	}); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, requestWait)
+	defer cancel()
+	for {
+		obj, err := cn.c.Get(wctx, appKind, cn.project, app)
+		if err != nil {
+			if wctx.Err() != nil {
+				return fmt.Errorf("app/%s: the deploy controller did not acknowledge %q within %v", app, verb, requestWait)
+			}
+			return err
+		}
+		a := obj.(*api.App)
+		if a.Status.ObservedRequest == value {
+			if a.Status.RequestRefused != "" {
+				return fmt.Errorf("app/%s: rollout %s refused: %s", app, name, a.Status.RequestRefused)
+			}
+			line, _, _ := rolloutLine(a)
+			fmt.Fprintf(e.stdout, "app/%s: rollout %s done; %s\n", app, name, line)
+			return nil
+		}
+		select {
+		case <-wctx.Done():
+			return fmt.Errorf("app/%s: the deploy controller did not acknowledge %q within %v", app, verb, requestWait)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }

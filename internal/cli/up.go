@@ -74,6 +74,7 @@ just work. SIGINT or SIGTERM stops everything gracefully.`,
 					Version(), info.APIURL, info.HTTPAddr, orDefault(info.HTTPSAddr, "off"), info.DataDir, info.TokenFile)
 			}
 			cfg.Version = Version()
+			cfg.Stderr = e.stderr
 			return server.Run(cmd.Context(), cfg)
 		},
 	}
@@ -82,10 +83,12 @@ just work. SIGINT or SIGTERM stops everything gracefully.`,
 	f.StringVar(&cfg.APIAddr, "api-addr", "127.0.0.1:7070", "address of the API server")
 	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "address of the router's HTTP listener")
 	f.StringVar(&cfg.HTTPSAddr, "https-addr", "127.0.0.1:8443", "address of the router's HTTPS listener for routes with tls (\"\" to disable)")
-	f.StringVar(&cfg.Runtime, "runtime", "process", "how pods run: process (local processes)")
+	f.StringVar(&cfg.Runtime, "runtime", "process", "how pods run: process (local processes) or docker (containers on the Docker engine at DOCKER_HOST or the default socket)")
 	f.BoolVar(&cfg.KeepPods, "keep-pods", false, "leave pods running when Slipway stops; the next start adopts them")
 	f.StringVar(&cfg.RouterDomain, "router-domain", "localhost", "a Route without a host is served at <route>-<project>.<router-domain>")
 	f.StringSliceVar(&trusted, "trusted-proxies", nil, "peers (addresses or CIDR ranges) whose X-Forwarded-* headers the router keeps; others' are replaced")
+	f.StringVar(&cfg.AccessLog, "access-log", "", "router access log, one JSON object per request: - for stderr, or a file to append to (off when empty; never logs query strings, cookies or credentials)")
+	f.DurationVar(&cfg.RouterDrainTimeout, "router-drain-timeout", server.DefaultRouterDrainTimeout, "how long WebSockets and streamed responses to a pod leaving traffic go on before the router closes them cleanly")
 	f.StringVar(&podRange, "pod-ip-range", "127.20.0.0/16", "loopback range pod addresses come from")
 	f.StringVar(&svcRange, "service-ip-range", "127.30.0.0/16", "loopback range service virtual IPs come from")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")

@@ -140,7 +140,10 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 		u += "?" + query.Encode()
 	}
 	var rd io.Reader
-	if body != nil {
+	contentType := "application/json"
+	if r, ok := body.(io.Reader); ok { // a raw body (a build's source archive)
+		rd, contentType = r, "application/x-tar"
+	} else if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return nil, fmt.Errorf("encode request: %w", err)
@@ -152,7 +155,7 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.ua)

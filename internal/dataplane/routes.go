@@ -214,7 +214,11 @@ func RouterInput(routes []*api.Route, services []*api.Service, endpoints []*api.
 	slices.SortFunc(routes, func(a, b *api.Route) int { return cmp.Compare(objKey(a), objKey(b)) })
 	var cfgs []router.RouteConfig
 	for _, rt := range routes {
-		cfgs = append(cfgs, routeConfig(rt, svcs, eps, appm, domain))
+		c := routeConfig(rt, svcs, eps, appm, domain)
+		// Rollouts: the preview header, canary match rules, preview hosts.
+		rules, extra := previewRules(c, svcs, appm)
+		c.Match = append(rules, c.Match...)
+		cfgs = append(append(cfgs, c), extra...)
 	}
 	admitted, refused := router.Admit(cfgs)
 	verdicts := map[string]verdict{}
@@ -282,6 +286,21 @@ func routeConfig(rt *api.Route, svcs map[string]*api.Service, eps map[string]*ap
 		c.Timeouts.Connect, _ = to.Connect.Parse()
 		c.Timeouts.Response, _ = to.Response.Parse()
 		c.Timeouts.Idle, _ = to.Idle.Parse()
+	}
+	if re := rt.Spec.Retries; re != nil {
+		c.Retries.Attempts = int(re.Attempts)
+		for _, st := range re.OnStatus {
+			c.Retries.OnStatus = append(c.Retries.OnStatus, int(st))
+		}
+	}
+	if mr := rt.Spec.Mirror; mr != nil {
+		key := project + "/" + mr.Service
+		m := &router.MirrorConfig{Service: key, Percent: mr.Percent}
+		// Every ready endpoint of the mirror service, whatever its revision.
+		for _, rv := range backendConfig(key, 0, svcs[key], eps[key], nil).Revisions {
+			m.Endpoints = append(m.Endpoints, rv.Endpoints...)
+		}
+		c.Mirror = m
 	}
 	return c
 }

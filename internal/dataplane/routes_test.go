@@ -41,6 +41,8 @@ func TestRouterInput(t *testing.T) {
 			Match:             []api.RouteMatch{{Header: &api.KeyMatch{Name: "X-Canary", Value: "always"}, Service: "web2"}},
 			SessionAffinity:   &api.SessionAffinity{Type: api.AffinityCookie, TTL: "1h"},
 			Timeouts:          &api.RouteTimeouts{Response: "30s"},
+			Retries:           &api.RouteRetries{Attempts: 2, OnStatus: []int32{502, 503}},
+			Mirror:            &api.RouteMirror{Service: "web2", Percent: 10},
 		}},
 		{Metadata: meta("default", "api", 2), Spec: api.RouteSpec{Host: "api.example.com", Path: "/v1", To: api.RouteBackend{Service: "missing", Weight: ptr(7)}}},
 		{Metadata: meta("other", "steal", 3), Spec: api.RouteSpec{Host: "API.example.com", To: api.RouteBackend{Service: "x"}}},
@@ -78,6 +80,8 @@ func TestRouterInput(t *testing.T) {
 		Match:    []router.MatchRule{{Kind: router.MatchHeader, Name: "X-Canary", Value: "always", Backend: 1}},
 		Affinity: router.Affinity{CookieName: "slipway-web", TTL: time.Hour},
 		Timeouts: router.Timeouts{Response: 30 * time.Second},
+		Retries:  router.Retries{Attempts: 2, OnStatus: []int{502, 503}},
+		Mirror:   &router.MirrorConfig{Service: "default/web2", Percent: 10, Endpoints: []netip.AddrPort{ap("127.20.0.3:8081")}},
 	}}}
 	opts := cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })
 	if d := cmp.Diff(want, in, opts); d != "" {

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -76,7 +77,9 @@ func TestSettledAppIsHealthy(t *testing.T) {
 	}
 	want := api.AppStatus{ObservedGeneration: 3, Phase: api.AppHealthy, LatestRevision: 1, StableRevision: 1,
 		Replicas: 2, ReadyReplicas: 2, AvailableReplicas: 2, Traffic: []api.TrafficTarget{{Revision: 1, Weight: 100}},
-		Conditions: []api.Condition{{Type: "Progressing", Status: api.ConditionTrue, Reason: "NewRevisionAvailable", Message: "revision 1"}}}
+		Conditions: []api.Condition{{Type: "Progressing", Status: api.ConditionTrue, Reason: "NewRevisionAvailable", Message: "revision 1"}},
+		Revisions:  []api.RevisionState{{Revision: 1, Desired: 2, Replicas: 2, Ready: 2, Available: 2, Weight: 100}},
+		Rollout:    &api.RolloutStatus{Revision: 1, State: api.RolloutCompleted, Report: &api.Report{}}}
 	if diff := cmp.Diff(want, p.Status); diff != "" {
 		t.Errorf("status (-want +got):\n%s", diff)
 	}
@@ -110,5 +113,25 @@ func TestHistoryLimitDeletesOldestDrainedRevisions(t *testing.T) {
 	p := PlanApp(cur, revs)
 	if diff := cmp.Diff([]string{"hello-2", "hello-3"}, p.Delete); diff != "" {
 		t.Errorf("Delete (-want +got):\n%s", diff)
+	}
+}
+
+// TestDecideDoesNotMutateItsInput: the App given to Decide, status
+// included, is the same after it (the controller compares the two).
+func TestDecideDoesNotMutateItsInput(t *testing.T) {
+	s := newSim(t, canary(app(2, "v1"), api.CanaryStrategy{
+		Analysis: analysis("", 0, api.AnalysisMetric{Name: "ok", Type: api.MetricSuccessRate, Min: ptr(0.5)}),
+		Steps:    []api.CanaryStep{setWeight(50), pause("")}}))
+	s.settle()
+	s.change("v2")
+	s.serve(2, 0, 0, 0)
+	s.step()
+	s.serve(2, 10, 0, time.Millisecond)
+	s.advance(time.Minute)
+	before := *s.app
+	before.Status = cloneStatus(s.app.Status)
+	Decide(s.app, s.observed(), s.now)
+	if diff := cmp.Diff(before.Status, s.app.Status); diff != "" {
+		t.Errorf("Decide changed its input (-before +after):\n%s", diff)
 	}
 }

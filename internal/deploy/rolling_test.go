@@ -366,7 +366,7 @@ func TestStrategiesHoldTheirBoundsUnderRandomInterleavings(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
 	values := []api.IntOrString{api.FromInt(0), api.FromInt(1), api.FromInt(2), api.FromInt(3),
 		api.FromString("0%"), api.FromString("10%"), api.FromString("25%"), api.FromString("50%"), api.FromString("100%")}
-	for run := range 2000 {
+	for run := range 800 {
 		replicas := int32(1 + rng.Intn(10))
 		recreate := rng.Intn(4) == 0
 		surge, unavailable := values[rng.Intn(len(values))], values[rng.Intn(len(values))]

@@ -251,7 +251,7 @@ func (a *Agent) Shutdown(ctx context.Context, stopPods bool) error {
 	a.mu.Unlock()
 	for _, w := range ws {
 		if stopPods {
-			w.send(workerEvent{terminate: true})
+			w.send(workerEvent{terminate: true, shutdown: true})
 		} else {
 			w.send(workerEvent{detach: true})
 		}

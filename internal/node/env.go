@@ -50,7 +50,7 @@ func ContainerEnv(pod *api.Pod, c api.Container, ip netip.Addr, services []*api.
 			}
 		}
 	}
-	set("HOST", ip.String())
+	set("HOST", bindHost(ip))
 	set("POD_IP", ip.String())
 	set("POD_NAME", pod.Metadata.Name)
 	set("SLIPWAY_PROJECT", pod.Metadata.Project)
@@ -83,6 +83,21 @@ func ContainerEnv(pod *api.Pod, c api.Container, ip netip.Addr, services []*api.
 		env = append(env, k+"="+vars[k])
 	}
 	return env, nil
+}
+
+// bindHost is the address an app should listen on. A pod on a loopback
+// address (the process runtime) shares the host's network with every other
+// pod, so it binds its own IP. A pod on any other address (the Docker
+// runtime's bridge network) has a network namespace of its own: binding
+// all of it lets the pod's other containers reach it on localhost too.
+func bindHost(ip netip.Addr) string {
+	if ip.IsLoopback() || !ip.IsValid() {
+		return ip.String()
+	}
+	if ip.Is4() {
+		return "0.0.0.0"
+	}
+	return "::"
 }
 
 // sortServices orders services by name so that the environment is stable.

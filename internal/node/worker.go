@@ -25,7 +25,11 @@ type workerEvent struct {
 	killed    string
 	killErr   error
 	terminate bool
-	detach    bool
+	// shutdown: the terminate comes from Slipway stopping, not from the
+	// pod's deletion.
+	shutdown bool
+	detach   bool
+	deadline bool // the pod's activeDeadlineSeconds passed
 }
 
 type probeEvent struct {
@@ -47,8 +51,12 @@ type containerState struct {
 	startupDone bool
 	ready       bool
 	killing     bool
-	probes      map[string]*probeState
-	stopProbes  context.CancelFunc
+	// done: the container ended and is not restarted (restartPolicy Never,
+	// OnFailure after exit 0, or the pod's deadline passed); status.State
+	// holds how it ended.
+	done       bool
+	probes     map[string]*probeState
+	stopProbes context.CancelFunc
 }
 
 type podWorker struct {
@@ -66,10 +74,22 @@ type podWorker struct {
 	lastWritten *api.PodStatus
 	dirty       bool // a failed probe result to publish
 	timer       func() bool
+
+	// Why a one-off pod ended early (DeadlineExceeded), shown in its status.
+	endReason, endMessage string
+	deadlineHit           bool
+	deadlineTimer         func() bool
 }
 
 func newPodWorker(a *Agent, pod *api.Pod) *podWorker {
 	w := &podWorker{a: a, pod: pod, podUID: pod.Metadata.UID, podName: pod.Metadata.Name, events: make(chan workerEvent, 64), done: make(chan struct{})}
+	oneOff := pod.Spec.Restarts() != api.RestartAlways
+	finished := oneOff && (pod.Status.Phase == api.PodSucceeded || pod.Status.Phase == api.PodFailed)
+	if finished {
+		// A one-off pod that ended stays ended, with the reason it had.
+		w.endReason, w.endMessage = pod.Status.Reason, pod.Status.Message
+		w.deadlineHit = pod.Status.Reason == ReasonDeadlineExceeded
+	}
 	// A pod Slipway stopped on its way down is started again: whatever the
 	// last run wrote about its ending does not hold for this one.
 	pod.Status.Reason, pod.Status.Message = "", ""
@@ -80,11 +100,31 @@ func newPodWorker(a *Agent, pod *api.Pod) *podWorker {
 			if old.Name == c.Name {
 				st.status.RestartCount = old.RestartCount
 				st.status.LastState = old.LastState
+				if oneOff && old.State.Terminated != nil {
+					st.done, st.status.State = true, old.State
+				}
 			}
 		}
 		w.cs = append(w.cs, st)
 	}
 	return w
+}
+
+// ReasonDeadlineExceeded is a pod's status.reason once its
+// activeDeadlineSeconds passed (Kubernetes' word).
+const ReasonDeadlineExceeded = "DeadlineExceeded"
+
+// oneOff reports whether the pod's containers are not restarted forever.
+func (w *podWorker) oneOff() bool { return w.pod.Spec.Restarts() != api.RestartAlways }
+
+// finished reports whether every container of the pod ended for good.
+func (w *podWorker) finished() bool {
+	for _, c := range w.cs {
+		if !c.done {
+			return false
+		}
+	}
+	return len(w.cs) > 0
 }
 
 // send queues an event; once the worker has ended it drops it.
@@ -106,9 +146,18 @@ func (w *podWorker) run(ctx context.Context, rs *runtime.RecoveredSandbox) {
 	log := w.a.log.With("pod", w.pod.Metadata.Project+"/"+w.pod.Metadata.Name)
 	if rs != nil {
 		w.ip = rs.Sandbox.IP
-		w.adopt(rs)
+		w.adopt(ctx, rs)
+	} else if w.oneOff() && w.lost() {
+		// Nothing to run: the pod ended (its sandbox went with its logs),
+		// or it ran and its process is gone. A one-off pod never runs
+		// twice, so it is not started again.
 	} else {
 		for {
+			if at, ok := w.deadline(); ok && !w.now().Before(at) {
+				// Never got a sandbox in its time: it will not run at all.
+				w.onDeadline(ctx)
+				break
+			}
 			sb, err := d.CreateSandbox(ctx, runtime.PodConfig{
 				UID: w.uid(), Name: w.pod.Metadata.Name, Project: w.pod.Metadata.Project,
 				App: w.pod.Spec.App, Revision: fmt.Sprint(w.pod.Spec.Revision), Labels: w.pod.Metadata.Labels,
@@ -136,6 +185,12 @@ func (w *podWorker) run(ctx context.Context, rs *runtime.RecoveredSandbox) {
 	w.noteLimits()
 	w.startDue(ctx)
 	w.publish(ctx)
+	w.armDeadline()
+	defer func() {
+		if w.deadlineTimer != nil {
+			w.deadlineTimer()
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -143,6 +198,12 @@ func (w *podWorker) run(ctx context.Context, rs *runtime.RecoveredSandbox) {
 			return
 		case ev := <-w.events:
 			switch {
+			case ev.terminate && ev.shutdown && w.oneOff():
+				// Slipway stops: a one-off pod's run is stopped, but its
+				// sandbox (its logs, its exit status) stays for the next
+				// Slipway to recover, and it is not run again.
+				w.stopContainers(ctx)
+				return
 			case ev.terminate:
 				w.terminate(ctx)
 				return
@@ -153,6 +214,8 @@ func (w *podWorker) run(ctx context.Context, rs *runtime.RecoveredSandbox) {
 				w.pod.Metadata = ev.update.Metadata
 			case ev.exit != nil:
 				w.onExit(ctx, *ev.exit)
+			case ev.deadline:
+				w.onDeadline(ctx)
 			case ev.probe != nil:
 				w.onProbe(ctx, *ev.probe)
 			case ev.killed != "":
@@ -168,11 +231,63 @@ func (w *podWorker) run(ctx context.Context, rs *runtime.RecoveredSandbox) {
 	}
 }
 
+// lost reports, for a pod whose sandbox was not recovered, whether its
+// containers already ran: then they must not run again. Each one that did
+// not end on record is marked as ended with an unknown status.
+func (w *podWorker) lost() bool {
+	if w.finished() {
+		return true
+	}
+	ran := false
+	for _, c := range w.cs {
+		if c.done {
+			ran = true
+			continue
+		}
+		if c.status.RestartCount > 0 || c.status.LastState.Terminated != nil || w.ranBefore(c.spec.Name) {
+			ran = true
+			c.done = true
+			c.status.State = api.ContainerState{Terminated: &api.ContainerStateTerminated{
+				ExitCode: -1, Reason: runtime.ReasonUnknown,
+				Message: "its process was gone when Slipway started again (stopped on Slipway's way down, or the machine restarted); a one-off pod is not run twice",
+			}}
+		}
+	}
+	if !ran {
+		return false
+	}
+	for _, c := range w.cs {
+		if !c.done { // never started: it never will
+			c.done = true
+			c.status.State = api.ContainerState{Terminated: &api.ContainerStateTerminated{
+				ExitCode: -1, Reason: runtime.ReasonUnknown, Message: "not started: the pod's other containers ran and are gone"}}
+		}
+	}
+	return true
+}
+
+// ranBefore reports whether the stored status shows the container running.
+func (w *podWorker) ranBefore(name string) bool {
+	for _, old := range w.pod.Status.ContainerStatuses {
+		if old.Name == name && old.State.Running != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // adopt takes over containers a previous Slipway started.
-func (w *podWorker) adopt(rs *runtime.RecoveredSandbox) {
+func (w *podWorker) adopt(ctx context.Context, rs *runtime.RecoveredSandbox) {
 	for _, rc := range rs.Containers {
 		st := w.container(rc.Config.Name)
-		if st == nil {
+		if st == nil || st.done {
+			continue
+		}
+		if rc.Status.State == runtime.StateExited && w.oneOff() {
+			// It ended while no Slipway watched: decide as if its exit had
+			// just been seen (the driver kept its status if it saw it).
+			st.running, st.startedAt = true, rc.Status.StartedAt
+			w.ended(ctx, st, rc.Status)
 			continue
 		}
 		if rc.Status.State == runtime.StateRunning {
@@ -229,7 +344,7 @@ func (w *podWorker) startDue(ctx context.Context) {
 	now := w.now()
 	var next time.Time
 	for _, c := range w.cs {
-		if c.running || c.killing {
+		if c.running || c.killing || c.done {
 			continue
 		}
 		if now.Before(c.restartAt) {
@@ -239,6 +354,14 @@ func (w *podWorker) startDue(ctx context.Context) {
 			continue
 		}
 		if err := w.start(ctx, c); err != nil {
+			if !errors.Is(err, errConfig) && w.pod.Spec.Restarts() == api.RestartNever {
+				// Kubernetes' StartError: a pod that never restarts does
+				// not retry a start that failed either.
+				c.done = true
+				c.status.State = api.ContainerState{Terminated: &api.ContainerStateTerminated{ExitCode: 128, Reason: "StartError", Message: err.Error(), FinishedAt: now}}
+				w.a.opts.Events.Record(ctx, w.pod, api.EventWarning, "Failed", fmt.Sprintf("container %s: %v", c.spec.Name, err))
+				continue
+			}
 			delay, crashes := w.a.opts.Backoff.Delay(c.crashes, 0)
 			c.crashes = crashes
 			c.restartAt = now.Add(delay)
@@ -333,7 +456,12 @@ func (w *podWorker) onExit(ctx context.Context, ev runtime.ExitEvent) {
 	if c == nil || !c.running {
 		return
 	}
-	s := ev.Status
+	w.ended(ctx, c, ev.Status)
+}
+
+// ended records a run's end: the container is restarted with back-off
+// unless its pod's restart policy (or deadline) says it is done.
+func (w *podWorker) ended(ctx context.Context, c *containerState, s runtime.ContainerStatus) {
 	c.running, c.ready, c.killing = false, false, false
 	if c.stopProbes != nil {
 		c.stopProbes()
@@ -341,6 +469,17 @@ func (w *podWorker) onExit(ctx context.Context, ev runtime.ExitEvent) {
 	term := &api.ContainerStateTerminated{
 		ExitCode: int32(s.ExitCode), Signal: int32(s.Signal), Reason: s.Reason, Message: s.Message,
 		StartedAt: c.startedAt, FinishedAt: s.FinishedAt,
+	}
+	if w.restartPolicyEnds(s.ExitCode) {
+		c.done = true
+		c.status.State = api.ContainerState{Terminated: term}
+		c.status.Ready = false
+		if s.ExitCode == 0 && !w.deadlineHit {
+			w.a.opts.Events.Record(ctx, w.pod, api.EventNormal, "Completed", fmt.Sprintf("container %s exited with code 0", c.spec.Name))
+		} else {
+			w.a.opts.Events.Record(ctx, w.pod, api.EventWarning, "Failed", fmt.Sprintf("container %s ended (%s, code %d); restartPolicy %s: not restarted", c.spec.Name, s.Reason, s.ExitCode, w.pod.Spec.Restarts()))
+		}
+		return
 	}
 	c.status.LastState = api.ContainerState{Terminated: term}
 	c.status.RestartCount++
@@ -361,6 +500,109 @@ func (w *podWorker) onExit(ctx context.Context, ev runtime.ExitEvent) {
 	w.a.opts.Events.Record(ctx, w.pod, typ, "BackOff", msg)
 }
 
+// restartPolicyEnds reports whether a run that ended with code is the
+// container's last.
+func (w *podWorker) restartPolicyEnds(code int) bool {
+	switch {
+	case w.deadlineHit:
+		return true
+	case w.pod.Spec.Restarts() == api.RestartNever:
+		return true
+	case w.pod.Spec.Restarts() == api.RestartOnFailure:
+		return code == 0
+	}
+	return false
+}
+
+// armDeadline starts the clock of activeDeadlineSeconds, from the pod's
+// start time (kept in its status, so a Slipway restart does not reset it).
+func (w *podWorker) armDeadline() {
+	at, ok := w.deadline()
+	if !ok || w.finished() || w.deadlineHit {
+		return
+	}
+	left := at.Sub(w.now())
+	w.deadlineTimer = w.a.opts.Clock.AfterFunc(max(left, 0), func() { w.send(workerEvent{deadline: true}) })
+}
+
+// deadline returns when a one-off pod's activeDeadlineSeconds passes:
+// counted from its start, or from its creation while it has none (a pod
+// that cannot get a sandbox is bounded too).
+func (w *podWorker) deadline() (time.Time, bool) {
+	d := w.pod.Spec.ActiveDeadlineSeconds
+	if d == nil || *d <= 0 || !w.oneOff() {
+		return time.Time{}, false
+	}
+	start := w.pod.Status.StartTime
+	if start.IsZero() {
+		start = w.pod.Metadata.CreationTimestamp
+	}
+	if start.IsZero() {
+		start = w.now()
+	}
+	return start.Add(time.Duration(*d) * time.Second), true
+}
+
+// onDeadline stops a one-off pod that ran past activeDeadlineSeconds; its
+// containers are not restarted and the pod ends Failed.
+func (w *podWorker) onDeadline(ctx context.Context) {
+	if w.finished() || w.deadlineHit {
+		return
+	}
+	w.deadlineHit = true
+	w.endReason = ReasonDeadlineExceeded
+	w.endMessage = fmt.Sprintf("the pod ran longer than its activeDeadlineSeconds (%ds) and was stopped", *w.pod.Spec.ActiveDeadlineSeconds)
+	w.a.opts.Events.Record(ctx, w.pod, api.EventWarning, ReasonDeadlineExceeded, w.endMessage)
+	grace := w.grace()
+	for _, c := range w.cs {
+		switch {
+		case c.done:
+		case c.running:
+			if c.killing {
+				continue
+			}
+			c.killing, c.ready = true, false
+			name := c.spec.Name
+			go func() {
+				err := w.a.opts.Driver.StopContainer(context.Background(), w.uid(), name, grace)
+				if err != nil {
+					w.a.log.Warn("stopping a container past its deadline failed", "pod", w.podName, "container", name, "err", err)
+				}
+				w.send(workerEvent{killed: name, killErr: err})
+			}()
+		default: // waiting for a restart or a start: it will have none
+			c.done = true
+			term := c.status.LastState.Terminated
+			if term == nil {
+				term = &api.ContainerStateTerminated{ExitCode: -1, Reason: ReasonDeadlineExceeded, Message: "never started before the pod's deadline"}
+			}
+			c.status.State = api.ContainerState{Terminated: term}
+		}
+	}
+}
+
+// stopContainers stops what runs of the pod, in the same order as
+// terminate, but keeps its sandbox.
+func (w *podWorker) stopContainers(ctx context.Context) {
+	w.stopAllProbes()
+	bg := context.WithoutCancel(ctx)
+	var wg sync.WaitGroup
+	for _, c := range w.cs {
+		if !c.running {
+			continue
+		}
+		wg.Go(func() {
+			if err := w.a.opts.Driver.StopContainer(bg, w.uid(), c.spec.Name, w.grace()); err != nil {
+				w.a.log.Warn("stopping a container failed", "pod", w.podName, "container", c.spec.Name, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+	if w.timer != nil {
+		w.timer()
+	}
+}
+
 func (w *podWorker) stopAllProbes() {
 	for _, c := range w.cs {
 		if c.stopProbes != nil {
@@ -373,6 +615,12 @@ func (w *podWorker) stopAllProbes() {
 func (w *podWorker) startProbes(c *containerState) {
 	if c.stopProbes != nil {
 		c.stopProbes()
+	}
+	if w.pod.Spec.Restarts() == api.RestartNever {
+		// A run-once pod serves nothing and is never restarted: no
+		// readiness to track, no liveness to act on.
+		c.stopProbes = nil
+		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.stopProbes = cancel
@@ -387,9 +635,24 @@ func (w *podWorker) startProbes(c *containerState) {
 	}
 }
 
+// firstProbeRetry is the first delay between the quick retries of a probe
+// that has not passed yet in a container's run; it doubles up to the
+// probe's period.
+const firstProbeRetry = 50 * time.Millisecond
+
 func (w *podWorker) probeLoop(ctx context.Context, spec api.Container, gen int, kind string, pr *api.Probe) {
 	wait := time.Duration(pr.InitialDelaySeconds) * time.Second
 	period := time.Duration(max(pr.PeriodSeconds, 1)) * time.Second
+	// A container is probed as it starts, usually before it listens. Until
+	// its startup or readiness probe first passes, it is also retried
+	// quickly between the period's probes, so that a new pod is ready
+	// within milliseconds of being able to serve instead of a whole period
+	// later (a period every wave of a rollout would pay). Only the period's
+	// probes and the first pass are reported: failure thresholds, events
+	// and results read as before. Liveness is never hurried.
+	quick := kind != probeLiveness
+	regular := true // the coming probe is on the period's cadence
+	step, sinceRegular := firstProbeRetry, time.Duration(0)
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
@@ -402,12 +665,27 @@ func (w *podWorker) probeLoop(ctx context.Context, spec api.Container, gen int, 
 		if ctx.Err() != nil {
 			return
 		}
-		select {
-		case w.events <- workerEvent{probe: &probeEvent{container: spec.Name, gen: gen, kind: kind, result: res}}:
-		case <-ctx.Done():
-			return
+		if regular || res.Success {
+			select {
+			case w.events <- workerEvent{probe: &probeEvent{container: spec.Name, gen: gen, kind: kind, result: res}}:
+			case <-ctx.Done():
+				return
+			}
 		}
-		t.Reset(period)
+		quick = quick && !res.Success
+		if !quick {
+			regular = true
+			t.Reset(period)
+			continue
+		}
+		if regular {
+			step, sinceRegular = firstProbeRetry, 0
+		}
+		d := min(step, period-sinceRegular)
+		sinceRegular += d
+		step *= 2
+		regular = sinceRegular >= period
+		t.Reset(d)
 	}
 }
 
@@ -590,12 +868,23 @@ func (w *podWorker) status() api.PodStatus {
 	if w.limitsNote != "" {
 		st.Message = w.limitsNote
 	}
+	if w.endReason != "" && st.Reason != "Terminating" {
+		st.Reason, st.Message = w.endReason, w.endMessage
+	}
 	ready, started := true, false
+	failed := w.deadlineHit
 	for _, c := range w.cs {
 		cs := c.status
 		cs.Ready = c.ready && c.running && (c.spec.ReadinessProbe != nil || c.startupDone)
 		if c.spec.ReadinessProbe == nil && c.running && c.startupDone {
 			cs.Ready = true
+		}
+		if c.done {
+			cs.Ready = false
+			started = true
+			if t := cs.State.Terminated; t == nil || t.ExitCode != 0 {
+				failed = true
+			}
 		}
 		if w.pod.Status.Reason == "Terminating" {
 			cs.Ready = false
@@ -615,6 +904,13 @@ func (w *podWorker) status() api.PodStatus {
 	cond := api.Condition{Type: api.PodReady, Status: api.ConditionFalse, Reason: "ContainersNotReady"}
 	if ready && len(w.cs) > 0 {
 		cond = api.Condition{Type: api.PodReady, Status: api.ConditionTrue}
+	}
+	if w.finished() {
+		st.Phase = api.PodSucceeded
+		if failed {
+			st.Phase = api.PodFailed
+		}
+		cond = api.Condition{Type: api.PodReady, Status: api.ConditionFalse, Reason: "PodCompleted"}
 	}
 	if st.Reason == "Terminating" {
 		cond.Reason = "Terminating"

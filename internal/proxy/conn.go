@@ -65,19 +65,17 @@ func (p *Proxy) serve(vip netip.AddrPort, client net.Conn) {
 	defer p.connW.Done()
 	defer p.untrack(client)
 	defer client.Close()
-	upstream, ep := p.connect(vip)
+	upstream, ep, f := p.connect(vip)
 	if upstream == nil {
 		return // no endpoint reachable: the client sees the connection closed
 	}
 	defer p.release(ep)
+	defer ep.removeFlow(f)
 	defer upstream.Close()
 	if !p.track(upstream) {
 		return
 	}
 	defer p.untrack(upstream)
-	f := &flow{opened: p.nanotime()}
-	ep.addFlow(f)
-	defer ep.removeFlow(f)
 	p.splice(client, upstream, f, ep)
 }
 
@@ -91,7 +89,11 @@ func (p *Proxy) release(ep *endpoint) {
 // connect picks endpoints of the current table for vip, least connections
 // first, until one accepts. It holds the table's gate throughout, which is
 // what lets Apply promise that a removed endpoint gets no new connection.
-func (p *Proxy) connect(vip netip.AddrPort) (net.Conn, *endpoint) {
+// The connection's flow is registered before the gate is released, so that
+// WaitDrained, which may start as soon as Apply returns, sees it: an
+// unregistered connection would let the pod stop while the connection sits
+// in its accept queue, and the client would get a reset.
+func (p *Proxy) connect(vip netip.AddrPort) (net.Conn, *endpoint, *flow) {
 	var t *table
 	for {
 		t = p.cur.Load()
@@ -105,7 +107,7 @@ func (p *Proxy) connect(vip netip.AddrPort) (net.Conn, *endpoint) {
 	pt := t.ports[vip]
 	if pt == nil || len(pt.endpoints) == 0 {
 		p.log.Debug("no endpoints", "addr", vip)
-		return nil, nil
+		return nil, nil, nil
 	}
 	ctx, cancel := context.WithTimeout(p.ctx, p.dialTimeout)
 	defer cancel()
@@ -117,7 +119,9 @@ func (p *Proxy) connect(vip netip.AddrPort) (net.Conn, *endpoint) {
 		}
 		c, err := p.dialer.DialContext(ctx, "tcp", ep.addr.String())
 		if err == nil {
-			return c, ep
+			f := &flow{opened: p.nanotime()}
+			ep.addFlow(f)
+			return c, ep, f
 		}
 		p.release(ep)
 		p.log.Debug("endpoint refused a connection; trying the next", "service", pt.service, "endpoint", ep.addr, "err", err)
@@ -126,7 +130,7 @@ func (p *Proxy) connect(vip netip.AddrPort) (net.Conn, *endpoint) {
 		}
 	}
 	p.log.Warn("no endpoint accepted the connection", "service", pt.service, "addr", vip, "endpoints", len(pt.endpoints))
-	return nil, nil
+	return nil, nil, nil
 }
 
 // pick claims the untried endpoint with the fewest connections; among

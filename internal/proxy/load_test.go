@@ -121,7 +121,7 @@ func TestTableSwapUnderLoad(t *testing.T) {
 	// Keep-alive clients move only when their backend shuts down, so a
 	// short-lived backend may serve nothing; but clients must have moved
 	// to backends added during the run.
-	if churns < 5 || ok.Load() < 1000 || distinct <= 3 {
+	if churns < 5 || ok.Load() < 300 || distinct <= 3 {
 		t.Errorf("the load or the churn did not happen: %d requests, %d churns, %d backends served", ok.Load(), churns, distinct)
 	}
 }

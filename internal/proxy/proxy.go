@@ -173,8 +173,19 @@ type flow struct {
 // quiet.
 func (f *flow) busy(now, quiet int64) bool {
 	c, u := f.client.Load(), f.upstream.Load()
+	if c == 0 && u == 0 {
+		// Nothing moved yet: the client's first request is most likely
+		// in a socket buffer that a starved goroutine has not read. Give
+		// it longer than a pause between requests, so the endpoint is not
+		// stopped with the connection in its accept queue.
+		return now-f.opened < max(quiet, int64(freshQuiet))
+	}
 	return c > u || now-max(c, u, f.opened) < quiet
 }
+
+// freshQuiet is how long a connection that has carried nothing yet counts
+// as in flight.
+const freshQuiet = time.Second
 
 // newRequest reports whether bytes from the client now would start a new
 // request on a connection that has already carried one: the endpoint has

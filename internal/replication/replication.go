@@ -203,7 +203,8 @@ func (c *Controller) pods(ctx context.Context, key controller.Key) ([]*api.Pod, 
 	}
 	pods := make([]*api.Pod, 0, len(objs))
 	for _, o := range objs {
-		if p := o.(*api.Pod); p.Spec.App == app && p.Spec.Revision == n {
+		// A hook's pod names its revision but is not one of its replicas.
+		if p := o.(*api.Pod); p.Spec.App == app && p.Spec.Revision == n && !api.IsHookPod(p) {
 			pods = append(pods, p)
 		}
 	}

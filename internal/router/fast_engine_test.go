@@ -33,31 +33,44 @@ func useEngine(t *testing.T, engine string) {
 	t.Cleanup(func() { testEngine = prev })
 }
 
-// TestFastEngine runs the router's and the frontend's tests again on the
-// fast engine: every behaviour they check of the standard engine holds
-// there too.
+// TestFastEngine runs again on the fast engine every test of the package
+// that serves through serveRouter or serveFrontend: each behaviour they
+// check of the standard engine holds there too (served by the fast
+// engine, or by the standard one behind it where the fast engine hands
+// off). A new such test belongs in this list.
 func TestFastEngine(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		test func(*testing.T)
 	}{
-		{"UnknownHostIs404AndNoEndpointIs503", TestUnknownHostIs404AndNoEndpointIs503},
-		{"ForwardedHeadersAndHopByHop", TestForwardedHeadersAndHopByHop},
-		{"RouterSplitAndStickinessOverHTTP", TestRouterSplitAndStickinessOverHTTP},
-		{"RetryOnRefusedEndpoint", TestRetryOnRefusedEndpoint},
-		{"ResponseTimeoutIs504", TestResponseTimeoutIs504},
-		{"WaitDrainedWaitsForInFlightRequest", TestWaitDrainedWaitsForInFlightRequest},
-		{"MaxBodyBytes", TestMaxBodyBytes},
-		{"NoRetryOnceANonIdempotentRequestReachedTheUpstream", TestNoRetryOnceANonIdempotentRequestReachedTheUpstream},
+		{"AccessLog", TestAccessLog},
 		{"BadRequestCorpus", TestBadRequestCorpus},
+		{"ForwardedHeadersAndHopByHop", TestForwardedHeadersAndHopByHop},
+		{"GoingAwayClosesWebSockets", TestGoingAwayClosesWebSockets},
 		{"GoodFramingPasses", TestGoodFramingPasses},
-		{"StreamedBodyOverLimit", TestStreamedBodyOverLimit},
-		{"SlowHeaderIsCutOff", TestSlowHeaderIsCutOff},
-		{"SlowBodyIsCutOff", TestSlowBodyIsCutOff},
-		{"ShutdownIsGraceful", TestShutdownIsGraceful},
-		{"ShutdownDeadline", TestShutdownDeadline},
-		{"RefusalAfterOptionsStar", TestRefusalAfterOptionsStar},
+		{"MaxBodyBytes", TestMaxBodyBytes},
+		{"Mirror", TestMirror},
+		{"MirrorPercent", TestMirrorPercent},
 		{"NoFailedRequestUnderChurn", TestNoFailedRequestUnderChurn},
+		{"NoRetryOnceANonIdempotentRequestReachedTheUpstream", TestNoRetryOnceANonIdempotentRequestReachedTheUpstream},
+		{"ObservedSplitOverHTTP", TestObservedSplitOverHTTP},
+		{"PassiveHealthUnderLoad", TestPassiveHealthUnderLoad},
+		{"RefusalAfterOptionsStar", TestRefusalAfterOptionsStar},
+		{"ResponseTimeoutIs504", TestResponseTimeoutIs504},
+		{"RetriesOnStatus", TestRetriesOnStatus},
+		{"RetryOnRefusedEndpoint", TestRetryOnRefusedEndpoint},
+		{"RouterSplitAndStickinessOverHTTP", TestRouterSplitAndStickinessOverHTTP},
+		{"ShutdownDeadline", TestShutdownDeadline},
+		{"ShutdownIsGraceful", TestShutdownIsGraceful},
+		{"SlowBodyIsCutOff", TestSlowBodyIsCutOff},
+		{"SlowHeaderIsCutOff", TestSlowHeaderIsCutOff},
+		{"StatsPerRouteRevisionAndEndpoint", TestStatsPerRouteRevisionAndEndpoint},
+		{"StreamedBodyOverLimit", TestStreamedBodyOverLimit},
+		{"StreamedResponsePassesUnbufferedAndEndsCleanlyOnDrain", TestStreamedResponsePassesUnbufferedAndEndsCleanlyOnDrain},
+		{"UnknownHostIs404AndNoEndpointIs503", TestUnknownHostIs404AndNoEndpointIs503},
+		{"UpgradeRules", TestUpgradeRules},
+		{"WaitDrainedWaitsForInFlightRequest", TestWaitDrainedWaitsForInFlightRequest},
+		{"WebSocketSurvivesChangesAndDrainsWith1001", TestWebSocketSurvivesChangesAndDrainsWith1001},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			useEngine(t, EngineFast)

@@ -151,10 +151,12 @@ func (f *fastFront) dial(p *fastPool, rt *route) (*upConn, error) {
 		d.Timeout = rt.timeouts.Connect
 	}
 	c, err := d.Dial("tcp", p.target)
+	ep := p.ep
 	if err != nil {
+		f.r.connectFailed(ep)
 		return nil, err
 	}
-	ep := p.ep
+	f.r.connected(ep)
 	tc := &trackedConn{Conn: c, ep: ep}
 	ep.connMu.Lock()
 	if ep.conns == nil {
@@ -192,9 +194,14 @@ func matchPathBytes(rs []*route, path []byte) *route {
 	return nil
 }
 
-// acquire is Router.acquire for the fast engine's request.
-func (f *fastFront) acquire(q *fastReq, host []byte, prefer *revision, ex netip.AddrPort) (*route, pick) {
+// acquire is Router.acquire for the fast engine's request: the same
+// selection, passive health and in-flight counting.
+func (f *fastFront) acquire(q *fastReq, host []byte, prefer *revision, tried []netip.AddrPort) (*route, pick) {
 	r := f.r
+	ex := avoid{tried: tried}
+	if r.ejected.Load() > 0 {
+		ex.healthy, ex.now = true, r.now().UnixNano()
+	}
 	for {
 		t := r.cur.Load()
 		t.gate.RLock()
@@ -204,11 +211,16 @@ func (f *fastFront) acquire(q *fastReq, host []byte, prefer *revision, ex netip.
 		}
 		rt := lookupBytes(t, host, q.path)
 		var p pick
-		if rt != nil && prefer != nil {
-			p = rt.sameRevision(prefer, r.rnd, ex)
-		}
-		if rt != nil && p.ep == nil {
-			p = rt.choose(q, r.rnd, ex)
+		for _, ex := range [2]avoid{ex, {tried: tried}} {
+			if rt != nil && prefer != nil {
+				p = rt.sameRevision(prefer, r.rnd, ex)
+			}
+			if rt != nil && p.ep == nil {
+				p = rt.choose(q, r.rnd, ex)
+			}
+			if p.ep != nil || !ex.healthy {
+				break
+			}
 		}
 		if p.ep != nil {
 			p.ep.inflight.Add(1)
@@ -232,7 +244,7 @@ func (e *upstreamError) Error() string { return e.err.Error() }
 func (f *fastFront) forward(fc *fastConn, q *fastReq, host, body []byte, bw *bufio.Writer, pr *peer) bool {
 	start := time.Now()
 	keepClient := !q.close
-	rt, p := f.acquire(q, host, nil, netip.AddrPort{})
+	rt, p := f.acquire(q, host, nil, nil)
 	if rt == nil {
 		writeError(bw, http.StatusNotFound, fmt.Sprintf("slipway router: no route for host %q and path %q", host, q.path), !keepClient)
 		return keepClient
@@ -249,26 +261,33 @@ func (f *fastFront) forward(fc *fastConn, q *fastReq, host, body []byte, bw *buf
 	var uc *upConn
 	var h respHead
 	var err error
-	for {
+	var tried []netip.AddrPort // on the stack unless a retry happens
+	for attempts := 1; ; attempts++ {
 		uc, h, err = f.send(fc, q, body, pr, &a, start)
 		if err == nil {
 			break
 		}
 		a.countError()
+		tried = append(tried, a.ep.addr)
 		ue, _ := err.(*upstreamError)
+		// As the standard engine's RoundTrip: what never reached the app
+		// goes elsewhere; what did, once, when it may be replayed.
 		replayable := len(body) == 0 && idempotent(string(q.method.of(q.buf)))
-		if ue != nil && ue.timeout || ue != nil && ue.wrote && !replayable || a.retry {
+		if ue != nil && ue.timeout || ue != nil && ue.wrote && (!replayable || a.retried) || attempts >= maxTries {
 			break
 		}
 		failed := a.ep.addr
-		_, np := f.acquire(q, host, a.rev, failed)
+		_, np := f.acquire(q, host, a.rev, tried)
 		if np.ep == nil {
 			break
+		}
+		if ue != nil && ue.wrote {
+			a.retried = true
 		}
 		f.r.release(a.ep)
 		a.rev.stats.inflight.Add(-1)
 		np.rev.stats.inflight.Add(1)
-		a.rev, a.ep, a.retry = np.rev, np.ep, true
+		a.rev, a.ep = np.rev, np.ep
 		rt.stats.retries.Add(1)
 		a.rev.stats.retries.Add(1)
 		a.ep.stats.retries.Add(1)
@@ -285,7 +304,7 @@ func (f *fastFront) forward(fc *fastConn, q *fastReq, host, body []byte, bw *buf
 		writeError(bw, a.status, "slipway router: "+http.StatusText(a.status), closeClient)
 	} else {
 		var upKeep, clientOK bool
-		a.status, upKeep, clientOK = f.relay(uc, h, q, bw, closeClient, p.sticky, rt, start)
+		a.status, upKeep, clientOK = f.relay(uc, h, q, bw, closeClient, p.sticky, rt, a.ep, start)
 		fc.up.Store(nil)
 		if upKeep {
 			f.pool(a.ep).put(uc, time.Now(), f.r.opts.MaxIdleConnsPerEndpoint)

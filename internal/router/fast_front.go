@@ -41,8 +41,9 @@ const (
 // (the standard engine answers 400, 413, 431 as before), HTTP/1.0,
 // Transfer-Encoding request bodies and bodies over BufferBodyBytes,
 // Expect, Upgrade (WebSocket), h2c, "OPTIONS *" and absolute targets,
-// unknown hosts (404) and routes without a ready endpoint (503), and
-// plain requests for TLS routes whose insecure policy is not Allow.
+// unknown hosts (404), routes with retries on status or a mirror, and
+// plain requests for TLS routes whose insecure policy is not Allow. With
+// an access log (Options.AccessLog) the standard engine serves everything.
 type fastFront struct {
 	s     *Server
 	r     *Router
@@ -280,7 +281,7 @@ func (f *fastFront) serveConn(fc *fastConn) {
 		}
 		host := canonicalHostBytes(hostBuf[:0], q.host.of(buf))
 		rt := lookupBytes(f.r.cur.Load(), host, q.path)
-		if rt == nil || !f.plainAllowed(rt) {
+		if rt == nil || !f.plainAllowed(rt) || rt.retries.Attempts > 0 || rt.mirror != nil {
 			handed = f.handoff(fc, buf[:n])
 			return
 		}

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,7 +24,7 @@ const (
 // relay reads the response head waiting in uc and writes it, and then the
 // body as it arrives, to bw. It returns the status, whether uc may be
 // pooled again, and whether the client connection is still sound.
-func (f *fastFront) relay(uc *upConn, h respHead, q *fastReq, bw *bufio.Writer, closeClient bool, sticky string, rt *route, start time.Time) (status int, upKeep, clientOK bool) {
+func (f *fastFront) relay(uc *upConn, h respHead, q *fastReq, bw *bufio.Writer, closeClient bool, sticky string, rt *route, ep *endpoint, start time.Time) (status int, upKeep, clientOK bool) {
 	timed := rt.timeouts.Response > 0
 	head := q.method.of(q.buf)
 	for first := true; ; first = false {
@@ -83,10 +85,23 @@ func (f *fastFront) relay(uc *upConn, h respHead, q *fastReq, bw *bufio.Writer, 
 		switch framing {
 		case bodyLength:
 			uerr, cerr = copyLength(bw, uc.br, h.length)
-		case bodyChunked:
-			uerr, cerr = copyChunked(bw, uc.br)
-		case bodyToClose:
-			uerr, cerr = copyToClose(bw, uc.br)
+		case bodyChunked, bodyToClose:
+			// A stream (SSE, chunked) may last: its endpoint's drain
+			// deadline (or GoingAway) ends it, with a last chunk.
+			st := &fastStream{c: uc.c}
+			untrack := ep.track(st)
+			if framing == bodyChunked {
+				uerr, cerr = copyChunked(bw, uc.br)
+			} else {
+				uerr, cerr = copyToClose(bw, uc.br)
+			}
+			untrack()
+			if uerr != nil && st.drained.Load() {
+				uerr, upKeep = nil, false
+				if cerr == nil {
+					_, cerr = bw.WriteString("0\r\n\r\n")
+				}
+			}
 		}
 		if uerr != nil {
 			f.log.Debug("upstream response body failed", "status", status, "err", uerr)
@@ -315,12 +330,9 @@ func copyChunked(bw *bufio.Writer, br *bufio.Reader) (uerr, cerr error) {
 		if err != nil {
 			return err, nil
 		}
-		if _, cerr = bw.Write(line); cerr != nil {
-			return nil, cerr
-		}
 		size := bytes.TrimRight(line, "\r\n")
 		if i := bytes.IndexByte(size, ';'); i >= 0 {
-			size = size[:i]
+			size = size[:i] // extensions are hop-by-hop
 		}
 		n, err := strconv.ParseUint(string(bytes.TrimRight(size, " \t")), 16, 62)
 		if err != nil {
@@ -329,10 +341,32 @@ func copyChunked(bw *bufio.Writer, br *bufio.Reader) (uerr, cerr error) {
 		if n == 0 {
 			break
 		}
-		if uerr, cerr = copyLength(bw, br, int64(n)+2); uerr != nil || cerr != nil {
-			return uerr, cerr
+		// Re-chunked piece by piece as it arrives, so that the answer can
+		// be ended cleanly after any piece (see fastStream).
+		for rem := int64(n); rem > 0; {
+			if br.Buffered() == 0 {
+				if cerr = bw.Flush(); cerr != nil {
+					return nil, cerr
+				}
+				if _, uerr = br.Peek(1); uerr != nil {
+					return uerr, nil
+				}
+			}
+			p, _ := br.Peek(int(min(int64(br.Buffered()), rem)))
+			bw.Write(strconv.AppendUint(bw.AvailableBuffer(), uint64(len(p)), 16))
+			bw.WriteString("\r\n")
+			bw.Write(p)
+			if _, cerr = bw.WriteString("\r\n"); cerr != nil {
+				return nil, cerr
+			}
+			br.Discard(len(p))
+			rem -= int64(len(p))
+		}
+		if crlf, err := br.ReadSlice('\n'); err != nil || len(bytes.TrimRight(crlf, "\r\n")) != 0 {
+			return fmt.Errorf("chunk data not followed by CRLF: %q %v", crlf, err), nil
 		}
 	}
+	bw.WriteString("0\r\n")
 	for { // trailer section, up to its empty line
 		line, err := br.ReadSlice('\n')
 		if err != nil {
@@ -345,6 +379,19 @@ func copyChunked(bw *bufio.Writer, br *bufio.Reader) (uerr, cerr error) {
 			return nil, nil
 		}
 	}
+}
+
+// fastStream is a streamed answer in progress, tracked by its endpoint:
+// drain closes the upstream connection, and the copy then ends the answer
+// to the client with a last chunk rather than a cut connection.
+type fastStream struct {
+	c       net.Conn
+	drained atomic.Bool
+}
+
+func (s *fastStream) drain() {
+	s.drained.Store(true)
+	s.c.Close()
 }
 
 func copyToClose(bw *bufio.Writer, br *bufio.Reader) (uerr, cerr error) {

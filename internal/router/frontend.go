@@ -114,7 +114,9 @@ func NewServer(r *Router, opts ServerOptions) *Server {
 	}
 	switch opts.Engine {
 	case "", EngineFast:
-		s.fast = newFastFront(s, opts.Certs)
+		if r.opts.AccessLog == nil { // the access log is the standard engine's
+			s.fast = newFastFront(s, opts.Certs)
+		}
 	case EngineStd:
 	default:
 		s.log.Error("router: unknown engine, serving with the standard one", "engine", opts.Engine, "want", EngineFast+" or "+EngineStd)
@@ -231,9 +233,9 @@ func (s *Server) readBody(w http.ResponseWriter, req *http.Request) bool {
 		s.refuse(w, req, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", limit))
 		return false
 	case n <= bufCap:
-		req.Body = io.NopCloser(bytes.NewReader(buf.Bytes()))
+		setBuffered(req, buf.Bytes()) // replayable: retries and mirrors may send it again
 		if n == 0 {
-			req.Body = http.NoBody // a 0 with a body would be sent chunked
+			req.Body, req.GetBody = http.NoBody, nil // a 0 with a body would be sent chunked
 		}
 		req.ContentLength = n
 		req.TransferEncoding = nil

@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/http/httputil"
 	"net/netip"
 	"strings"
@@ -56,16 +54,36 @@ type Options struct {
 	// MaxBodyBytes caps request bodies on routes without MaxBodyBytes:
 	// DefaultMaxBodyBytes when 0, no limit when negative.
 	MaxBodyBytes int64
+	// Health tunes passive health (ejection of endpoints that refuse
+	// connects).
+	Health HealthOptions
+	// DrainTimeout is how long WebSockets and streamed responses to an
+	// endpoint that left the table may go on before they are closed
+	// cleanly: DefaultDrainTimeout when 0.
+	DrainTimeout time.Duration
+	// Now is the clock of passive health and drain deadlines: time.Now
+	// when nil.
+	Now func() time.Time
+	// AccessLog, when set, gets one record per request (see accesslog.go);
+	// nil turns access logging off at no cost.
+	AccessLog *slog.Logger
 }
 
 // Router is an http.Handler serving the applied Table. Its methods are
 // safe for concurrent use.
 type Router struct {
-	log     *slog.Logger
-	opts    Options
-	proxy   *httputil.ReverseProxy
-	rnd     randSource
-	applyMu sync.Mutex
+	log      *slog.Logger
+	opts     Options
+	proxy    *httputil.ReverseProxy
+	rnd      randSource
+	now      func() time.Time
+	applyMu  sync.Mutex
+	applyGen uint64 // counts Apply calls; under applyMu
+
+	// ejected counts endpoints passive health has ejected (or holds on
+	// probation): while it is 0, selection does not read the clock.
+	ejected atomic.Int64
+	mirrors chan struct{} // slots for shadow requests in flight
 
 	// cur is the table new requests use. settled is the newest table none
 	// of whose predecessors has a pick in progress: an endpoint in neither
@@ -81,30 +99,41 @@ type Router struct {
 
 	// Counters outlive tables: Apply binds each table to them.
 	statsMu    sync.Mutex
-	routeStats map[string]*counters
-	revStats   map[revKey]*counters
+	routeStats map[string]*routeCounters
 	epStats    map[netip.AddrPort]*counters
 }
 
-// transport is an endpoint's own connection pool, so that the pool of a
-// leaving endpoint can be emptied without touching the others.
-type transport = *http.Transport
+// transport returns e's own connection pool (so that the pool of a
+// leaving endpoint can be emptied without touching the others), made on
+// first use: at 50,000 endpoints, pools for those never used would take
+// a third of the router's memory.
+func (e *endpoint) transport() *http.Transport {
+	if tr := e.tr.Load(); tr != nil {
+		return tr
+	}
+	tr := e.router.newTransport(e)
+	if !e.tr.CompareAndSwap(nil, tr) {
+		return e.tr.Load()
+	}
+	return tr
+}
 
 type ctxKey struct{}
 
 // attempt is one request's state between ServeHTTP and RoundTrip.
 type attempt struct {
-	route  *route
-	rev    *revision
-	ep     *endpoint
-	status int // of the answer: the upstream's, or the router's own
-	host   string
-	retry  bool                    // a retry happened
-	cancel context.CancelCauseFunc // ends the request (cause errTimeout on a response timeout)
+	route   *route
+	rev     *revision
+	ep      *endpoint
+	status  int // of the answer: the upstream's, or the router's own
+	host    string
+	retried bool                    // a request that reached an endpoint was sent again
+	cancel  context.CancelCauseFunc // ends the request (cause errTimeout on a response timeout)
 }
 
 var (
 	errTimeout = errors.New("upstream response timeout")
+	errDrained = errors.New("endpoint drained")
 )
 
 // globalRand uses math/rand/v2's concurrent-safe package functions.
@@ -135,21 +164,37 @@ func New(opts Options) *Router {
 	if opts.MaxBodyBytes == 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	opts.Health = opts.Health.withDefaults()
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = DefaultDrainTimeout
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	r := &Router{
-		log:    opts.Logger,
-		opts:   opts,
-		rnd:    globalRand{},
-		eps:    map[netip.AddrPort]*endpoint{},
-		notify: make(chan struct{}),
+		log:     opts.Logger,
+		opts:    opts,
+		rnd:     globalRand{},
+		now:     opts.Now,
+		mirrors: make(chan struct{}, MaxMirrorsInFlight),
+		eps:     map[netip.AddrPort]*endpoint{},
+		notify:  make(chan struct{}),
 
-		routeStats: map[string]*counters{},
-		revStats:   map[revKey]*counters{},
+		routeStats: map[string]*routeCounters{},
 		epStats:    map[netip.AddrPort]*counters{},
 	}
 	r.proxy = &httputil.ReverseProxy{
 		Rewrite: r.rewrite,
 		ModifyResponse: func(resp *http.Response) error {
-			resp.Request.Context().Value(ctxKey{}).(*attempt).status = resp.StatusCode
+			a := resp.Request.Context().Value(ctxKey{}).(*attempt)
+			a.status = resp.StatusCode
+			if resp.ContentLength < 0 && resp.Body != nil && resp.Body != http.NoBody && resp.StatusCode != http.StatusSwitchingProtocols {
+				// Streamed (SSE, chunked): it may last; end it cleanly
+				// when its endpoint's drain deadline passes.
+				sb := &streamBody{ReadCloser: resp.Body, a: a}
+				sb.untrack = a.ep.track(sb)
+				resp.Body = sb
+			}
 			return nil
 		},
 		Transport:     roundTripper{r},
@@ -178,26 +223,38 @@ func (r *Router) Apply(t *Table) {
 		t, _ = Build(t.in)
 		t.applied.Store(true)
 	}
+	r.applyGen++
+	var added []*endpoint
 	r.epMu.Lock()
-	for addr, ep := range t.members {
-		if have := r.eps[addr]; have != nil {
-			ep = have
-		} else {
-			ep.tr = r.newTransport(ep)
+	for addr, fresh := range t.members {
+		ep := r.eps[addr]
+		if ep == nil {
+			ep = fresh
+			ep.router = r
 			r.eps[addr] = ep
+			added = append(added, ep)
 		}
-		ep.leaving.Store(false)
+		if ep.leaving.Load() && ep.leaving.Swap(false) {
+			ep.keep()
+		}
+		ep.gen = r.applyGen
+		fresh.canon = ep
 		t.members[addr] = ep
 	}
 	r.epMu.Unlock()
-	r.bindStats(t)
+	r.bindStats(t, added)
 	// Point the routes at the interned endpoints before anyone can see t.
 	for _, rt := range t.routes {
 		for _, b := range rt.backends {
 			for _, v := range b.revisions {
 				for i, ep := range v.endpoints {
-					v.endpoints[i] = t.members[ep.addr]
+					v.endpoints[i] = ep.canon
 				}
+			}
+		}
+		if m := rt.mirror; m != nil {
+			for i, ep := range m.rev.endpoints {
+				m.rev.endpoints[i] = ep.canon
 			}
 		}
 	}
@@ -211,15 +268,20 @@ func (r *Router) Apply(t *Table) {
 
 	r.epMu.Lock()
 	for addr, ep := range r.eps {
-		if t.members[addr] != nil {
+		if ep.gen == r.applyGen { // in t
 			continue
 		}
-		ep.leaving.Store(true)
+		if !ep.leaving.Swap(true) {
+			r.scheduleDrain(ep)
+		}
 		if ep.inflight.Load() == 0 {
 			ep.closeConns()
+			r.forget(ep)
 			delete(r.eps, addr)
 		} else {
-			ep.tr.CloseIdleConnections() // the busy ones close when their request ends
+			if tr := ep.tr.Load(); tr != nil {
+				tr.CloseIdleConnections() // the busy ones close when their request ends
+			}
 		}
 	}
 	r.epMu.Unlock()
@@ -255,7 +317,9 @@ func (c *trackedConn) Close() error {
 // closeConns closes every connection to e. Call it only when no request is
 // in flight to e and none can start (e is leaving).
 func (e *endpoint) closeConns() {
-	e.tr.CloseIdleConnections()
+	if tr := e.tr.Load(); tr != nil {
+		tr.CloseIdleConnections()
+	}
 	e.connMu.Lock()
 	conns := make([]*trackedConn, 0, len(e.conns))
 	for c := range e.conns {
@@ -281,8 +345,12 @@ func (r *Router) newTransport(ep *endpoint) *http.Transport {
 			}
 			c, err := d.DialContext(ctx, network, target)
 			if err != nil {
+				if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+					r.connectFailed(ep)
+				}
 				return nil, err
 			}
+			r.connected(ep)
 			tc := &trackedConn{Conn: c, ep: ep}
 			ep.connMu.Lock()
 			if ep.conns == nil {
@@ -303,9 +371,14 @@ func (r *Router) newTransport(ep *endpoint) *http.Transport {
 // acquire picks an endpoint of the route serving host and path in the
 // current table and counts the request in flight on it, under the table's
 // gate (see Apply). A retry passes the revision it failed on (prefer) and
-// the address that failed (ex): it stays in that revision when another of
-// its endpoints is ready, so that retries keep the traffic split.
-func (r *Router) acquire(req *http.Request, host string, prefer *revision, ex netip.AddrPort) (*route, pick) {
+// the addresses it tried: it stays in that revision when another of its
+// endpoints is ready, so that retries keep the traffic split. Endpoints
+// passive health ejected are chosen only when no other is ready.
+func (r *Router) acquire(req *http.Request, host string, prefer *revision, tried []netip.AddrPort) (*route, pick) {
+	ex := avoid{tried: tried}
+	if r.ejected.Load() > 0 {
+		ex.healthy, ex.now = true, r.now().UnixNano()
+	}
 	for {
 		t := r.cur.Load()
 		t.gate.RLock()
@@ -315,11 +388,16 @@ func (r *Router) acquire(req *http.Request, host string, prefer *revision, ex ne
 		}
 		rt := t.lookup(host, req.URL.Path)
 		var p pick
-		if rt != nil && prefer != nil {
-			p = rt.sameRevision(prefer, r.rnd, ex)
-		}
-		if rt != nil && p.ep == nil {
-			p = rt.choose(httpView{req}, r.rnd, ex)
+		for _, ex := range []avoid{ex, {tried: tried}} {
+			if rt != nil && prefer != nil {
+				p = rt.sameRevision(prefer, r.rnd, ex)
+			}
+			if rt != nil && p.ep == nil {
+				p = rt.choose(httpView{req}, r.rnd, ex)
+			}
+			if p.ep != nil || !ex.healthy {
+				break
+			}
 		}
 		if p.ep != nil {
 			p.ep.inflight.Add(1)
@@ -345,14 +423,26 @@ func (r *Router) release(ep *endpoint) {
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	start := time.Now()
 	host := canonicalHost(req.Host)
-	rt, p := r.acquire(req, host, nil, netip.AddrPort{})
+	upgrade := ""
+	if req.ProtoMajor == 1 {
+		upgrade = upgradeOf(req.Header)
+	}
+	if upgrade != "" && !strings.EqualFold(upgrade, "websocket") {
+		w.Header().Set("Connection", "close")
+		http.Error(w, fmt.Sprintf("slipway router: upgrade to %q is not supported; only websocket is", upgrade), http.StatusBadRequest)
+		r.logAccess(req, nil, http.StatusBadRequest, start)
+		return
+	}
+	rt, p := r.acquire(req, host, nil, nil)
 	if rt == nil {
 		http.Error(w, fmt.Sprintf("slipway router: no route for host %q and path %q", host, req.URL.Path), http.StatusNotFound)
+		r.logAccess(req, nil, http.StatusNotFound, start)
 		return
 	}
 	if p.ep == nil {
 		http.Error(w, fmt.Sprintf("slipway router: route %s has no ready endpoint", rt.key), http.StatusServiceUnavailable)
 		rt.stats.observe(http.StatusServiceUnavailable, time.Since(start))
+		r.logAccess(req, &attempt{route: rt}, http.StatusServiceUnavailable, start)
 		return
 	}
 	ctx, cancel := context.WithCancelCause(req.Context())
@@ -369,6 +459,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		for _, c := range []*counters{a.ep.stats, a.rev.stats, rt.stats} {
 			c.observe(a.status, d)
 		}
+		r.logAccess(req, a, a.status, start)
 	}()
 	if p.sticky != "" {
 		c := &http.Cookie{Name: rt.affinity.CookieName, Value: p.sticky, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
@@ -380,7 +471,21 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if limit := r.bodyLimit(rt); limit > 0 && req.Body != nil {
 		req.Body = http.MaxBytesReader(w, req.Body, limit)
 	}
-	r.proxy.ServeHTTP(w, req.WithContext(context.WithValue(ctx, ctxKey{}, a)))
+	req = req.WithContext(context.WithValue(ctx, ctxKey{}, a))
+	if upgrade != "" {
+		r.serveWebSocket(w, req, a)
+		return
+	}
+	if rt.retries.Attempts > 0 || rt.mirror != nil {
+		if !r.bufferBody(w, req) {
+			a.status = http.StatusBadRequest
+			return
+		}
+	}
+	if rt.mirror != nil {
+		r.mirror(req, rt)
+	}
+	r.proxy.ServeHTTP(w, req)
 }
 
 // bodyLimit is the body cap of requests to rt (0: none).
@@ -392,9 +497,14 @@ func (r *Router) bodyLimit(rt *route) int64 {
 }
 
 func (r *Router) rewrite(pr *httputil.ProxyRequest) {
-	a := pr.In.Context().Value(ctxKey{}).(*attempt)
+	r.rewriteTo(pr, pr.In.Context().Value(ctxKey{}).(*attempt).ep.addr)
+}
+
+// rewriteTo points pr.Out at addr and sets its forwarding headers from
+// the connection (pr.Out has none of the client's: see outbound).
+func (r *Router) rewriteTo(pr *httputil.ProxyRequest, addr netip.AddrPort) {
 	pr.Out.URL.Scheme = "http"
-	pr.Out.URL.Host = a.ep.addr.String()
+	pr.Out.URL.Host = addr.String()
 	pr.Out.Host = pr.In.Host // the app sees the public host
 
 	peer, _ := netip.ParseAddrPort(pr.In.RemoteAddr)
@@ -460,74 +570,10 @@ func (r *Router) proxyError(w http.ResponseWriter, req *http.Request, err error)
 	http.Error(w, fmt.Sprintf("slipway router: %s", http.StatusText(status)), status)
 }
 
-type roundTripper struct{ r *Router }
-
-// RoundTrip sends req to the attempt's endpoint and, when that fails before
-// any byte of the request reached it (a refused or failed connect, or a
-// failure before the headers were written), once more to another
-// endpoint, never the same address.
-func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
-	r := rt.r
-	a := req.Context().Value(ctxKey{}).(*attempt)
-	body := req.Body
-	if body != nil && body != http.NoBody {
-		// The transport closes the body on failure; keep it usable for a
-		// retry (the server closes the inbound body itself).
-		req.Body = io.NopCloser(body)
-	}
-	resp, wrote, err := r.try(req, a)
-	if err != nil {
-		a.countError()
-	}
-	replayable := (body == nil || body == http.NoBody) && idempotent(req.Method)
-	if err == nil || wrote && !replayable || a.retry || req.Context().Err() != nil {
-		return resp, err
-	}
-	failed := a.ep.addr
-	_, p := r.acquire(req, a.host, a.rev, failed)
-	if p.ep == nil {
-		return nil, err
-	}
-	r.release(a.ep)
-	a.rev.stats.inflight.Add(-1)
-	p.rev.stats.inflight.Add(1)
-	a.rev, a.ep, a.retry = p.rev, p.ep, true
-	a.route.stats.retries.Add(1)
-	a.rev.stats.retries.Add(1)
-	a.ep.stats.retries.Add(1)
-	r.log.Debug("retrying request on another endpoint", "route", a.route.key, "failed", failed, "endpoint", p.ep.addr, "err", err)
-	out := req.Clone(req.Context())
-	out.URL.Host = p.ep.addr.String()
-	out.Body = req.Body
-	resp, _, err = r.try(out, a)
-	if err != nil {
-		a.countError()
-	}
-	return resp, err
-}
-
 func (a *attempt) countError() {
 	a.route.stats.upErrors.Add(1)
 	a.rev.stats.upErrors.Add(1)
 	a.ep.stats.upErrors.Add(1)
-}
-
-// try sends req to a.ep; wrote reports whether any of the request may have
-// reached the endpoint.
-func (r *Router) try(req *http.Request, a *attempt) (resp *http.Response, wrote bool, err error) {
-	var wroteHeaders atomic.Bool
-	ctx := httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
-		WroteHeaders: func() { wroteHeaders.Store(true) },
-	})
-	if d := a.route.timeouts.Response; d > 0 {
-		t := time.AfterFunc(d, func() { a.cancel(errTimeout) })
-		defer t.Stop()
-	}
-	resp, err = a.ep.tr.RoundTrip(req.WithContext(ctx))
-	if err != nil && errors.Is(context.Cause(ctx), errTimeout) {
-		err = fmt.Errorf("%w after %s: %w", errTimeout, a.route.timeouts.Response, err)
-	}
-	return resp, wroteHeaders.Load(), err
 }
 
 // idempotent methods may be sent again even when the first copy may have

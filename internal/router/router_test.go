@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -136,29 +135,7 @@ func TestRouterSplitAndStickinessOverHTTP(t *testing.T) {
 		}
 		sticky = append(sticky, client{cs[0].Value, resp.Header.Get("X-Upstream")})
 	}
-	// 10,000 first visits, from 8 clients at once.
-	const n, workers = 10000, 8
-	var mu sync.Mutex
-	counts := map[string]int{}
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for range n / workers {
-				resp, _, err := get(c, base, "ab.test", "/")
-				if err != nil || resp.StatusCode != 200 {
-					t.Errorf("request: %v %v", resp, err)
-					return
-				}
-				mu.Lock()
-				counts[resp.Header.Get("X-Upstream")[:1]]++
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	if pa := 100 * float64(counts["a"]) / n; pa < 22 || pa > 28 {
-		t.Errorf("backend a got %.2f%%, want 25%% ± 3 (%v)", pa, counts)
-	}
+	// The split over 10,000 requests: TestObservedSplitOverHTTP.
 	for _, w := range [][2]int32{{100, 0}, {0, 100}, {100, 0}} {
 		apply(t, r, mk(w[0], w[1]))
 		for i, cl := range sticky {

@@ -1,7 +1,6 @@
 package router
 
 import (
-	"net/netip"
 	"strings"
 )
 
@@ -26,10 +25,10 @@ type pick struct {
 // ready endpoint; else a weighted choice between backends (weights 0-256)
 // and, within the backend, between revisions. Within a revision the
 // endpoint is the less loaded of two picked at random (power of two
-// choices on in-flight requests). ex, when valid, is an address already
-// tried: it is never chosen. A zero pick (nil ep) means no endpoint is
+// choices on in-flight requests). ex names what is never chosen:
+// addresses already tried and, when set, endpoints passive health ejected. A zero pick (nil ep) means no endpoint is
 // ready: the caller answers 503.
-func (r *route) choose(req requestView, rnd randSource, ex netip.AddrPort) pick {
+func (r *route) choose(req requestView, rnd randSource, ex avoid) pick {
 	for _, m := range r.match {
 		if !m.matches(req) {
 			continue
@@ -89,7 +88,7 @@ func (r *route) choose(req requestView, rnd randSource, ex netip.AddrPort) pick 
 // sticky resolves an affinity cookie "<backend>.<revision>.<endpoint>":
 // the revision while it has a ready endpoint, and the endpoint itself
 // while it is one of them.
-func (r *route) sticky(val string, rnd randSource, ex netip.AddrPort) (pick, bool) {
+func (r *route) sticky(val string, rnd randSource, ex avoid) (pick, bool) {
 	i := strings.LastIndexByte(val, '.')
 	if i < 0 {
 		return pick{}, false
@@ -99,7 +98,7 @@ func (r *route) sticky(val string, rnd randSource, ex netip.AddrPort) (pick, boo
 		return pick{}, false
 	}
 	for _, ep := range v.endpoints {
-		if ep.cookie == val[i+1:] && ep.addr != ex {
+		if ep.cookie == val[i+1:] && !ex.skips(ep) {
 			return pick{rev: v, ep: ep}, true
 		}
 	}
@@ -128,18 +127,21 @@ func (m *matcher) matches(req requestView) bool {
 	return false
 }
 
-// avail counts v's endpoints other than ex.
-func (v *revision) avail(ex netip.AddrPort) int {
+// avail counts v's endpoints that ex does not skip.
+func (v *revision) avail(ex avoid) int {
 	n := len(v.endpoints)
+	if ex.none() {
+		return n
+	}
 	for _, ep := range v.endpoints {
-		if ep.addr == ex {
+		if ex.skips(ep) {
 			n--
 		}
 	}
 	return n
 }
 
-func (b *backend) ready(ex netip.AddrPort) bool {
+func (b *backend) ready(ex avoid) bool {
 	for _, v := range b.revisions {
 		if v.avail(ex) > 0 {
 			return true
@@ -151,7 +153,7 @@ func (b *backend) ready(ex netip.AddrPort) bool {
 // revisionWeight returns the weights chooseRevision draws with: the revision
 // weights when the backend has them and a weighted revision is ready,
 // else the counts of ready endpoints (ex excluded).
-func (b *backend) revisionWeight(ex netip.AddrPort) func(*revision) int64 {
+func (b *backend) revisionWeight(ex avoid) func(*revision) int64 {
 	byEndpoints := func(v *revision) int64 { return int64(v.avail(ex)) }
 	if !b.weighted {
 		return byEndpoints
@@ -171,7 +173,7 @@ func (b *backend) revisionWeight(ex netip.AddrPort) func(*revision) int64 {
 }
 
 // chooseRevision draws a revision by revisionWeight; nil when none is ready.
-func (b *backend) chooseRevision(rnd randSource, ex netip.AddrPort) *revision {
+func (b *backend) chooseRevision(rnd randSource, ex avoid) *revision {
 	weight := b.revisionWeight(ex)
 	var total int64
 	for _, v := range b.revisions {
@@ -191,7 +193,7 @@ func (b *backend) chooseRevision(rnd randSource, ex netip.AddrPort) *revision {
 
 // revisionShares are the revisions' percentages of the backend's traffic.
 func (b *backend) revisionShares() []float64 {
-	weight := b.revisionWeight(netip.AddrPort{})
+	weight := b.revisionWeight(avoid{})
 	var total int64
 	for _, v := range b.revisions {
 		total += weight(v)
@@ -206,13 +208,13 @@ func (b *backend) revisionShares() []float64 {
 }
 
 // p2c returns the less loaded of two distinct endpoints picked at random
-// (the first on a tie), never ex; nil when there is none.
-func (v *revision) p2c(rnd randSource, ex netip.AddrPort) *endpoint {
+// (the first on a tie), none that ex skips; nil when there is none.
+func (v *revision) p2c(rnd randSource, ex avoid) *endpoint {
 	eps := v.endpoints
 	if v.avail(ex) != len(eps) {
 		eps = make([]*endpoint, 0, len(eps))
 		for _, ep := range v.endpoints {
-			if ep.addr != ex {
+			if !ex.skips(ep) {
 				eps = append(eps, ep)
 			}
 		}
@@ -234,10 +236,10 @@ func (v *revision) p2c(rnd randSource, ex netip.AddrPort) *endpoint {
 	return eps[i]
 }
 
-// sameRevision picks an endpoint other than ex of the revision of r that
+// sameRevision picks an endpoint ex does not skip of the revision of r that
 // is v, or the same service and revision number as v (v may be of an older
 // table); a zero pick when there is none.
-func (r *route) sameRevision(v *revision, rnd randSource, ex netip.AddrPort) pick {
+func (r *route) sameRevision(v *revision, rnd randSource, ex avoid) pick {
 	for _, b := range r.backends {
 		if b.service != v.backend.service {
 			continue

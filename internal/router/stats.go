@@ -30,6 +30,10 @@ type Snapshot struct {
 	// endpoint (a refused connect, a reset, a timeout), retried or not.
 	UpstreamErrors int64
 	Retries        int64
+	// Mirrored counts shadow copies sent (route totals only);
+	// MirrorsDropped those dropped because every mirror slot was taken.
+	Mirrored       int64
+	MirrorsDropped int64
 	InFlight       int64 // now, not cumulative
 	// Latency counts requests by duration, from arrival to the end of the
 	// response; Latency[i] is for durations up to LatencyBounds[i], the
@@ -64,6 +68,8 @@ func (s Snapshot) Sub(prev Snapshot) Snapshot {
 	}
 	out.UpstreamErrors -= prev.UpstreamErrors
 	out.Retries -= prev.Retries
+	out.Mirrored -= prev.Mirrored
+	out.MirrorsDropped -= prev.MirrorsDropped
 	out.Latency = slices.Clone(s.Latency)
 	for i := range out.Latency {
 		if i < len(prev.Latency) {
@@ -112,12 +118,15 @@ type counters struct {
 	upErrors atomic.Int64
 	retries  atomic.Int64
 	inflight atomic.Int64
-	latency  []atomic.Int64
+
+	mirrored, mirrorsDropped atomic.Int64
+	// latency is allocated by the first request counted: at 10,000
+	// routes and 50,000 endpoints, histograms of those never used would
+	// take a third of the router's memory.
+	latency atomic.Pointer[[]atomic.Int64]
 }
 
-func newCounters() *counters {
-	return &counters{latency: make([]atomic.Int64, len(LatencyBounds)+1)}
-}
+func newCounters() *counters { return &counters{} }
 
 func (c *counters) observe(status int, d time.Duration) {
 	class := status / 100
@@ -125,18 +134,30 @@ func (c *counters) observe(status int, d time.Duration) {
 		class = 0
 	}
 	c.requests[class].Add(1)
+	h := c.latency.Load()
+	if h == nil {
+		fresh := make([]atomic.Int64, len(LatencyBounds)+1)
+		if !c.latency.CompareAndSwap(nil, &fresh) {
+			h = c.latency.Load()
+		} else {
+			h = &fresh
+		}
+	}
 	i, _ := slices.BinarySearch(LatencyBounds, d)
-	c.latency[i].Add(1)
+	(*h)[i].Add(1)
 }
 
 func (c *counters) snapshot() Snapshot {
 	s := Snapshot{UpstreamErrors: c.upErrors.Load(), Retries: c.retries.Load(), InFlight: c.inflight.Load(),
-		Latency: make([]int64, len(c.latency))}
+		Mirrored: c.mirrored.Load(), MirrorsDropped: c.mirrorsDropped.Load(),
+		Latency: make([]int64, len(LatencyBounds)+1)}
 	for i := range c.requests {
 		s.Requests[i] = c.requests[i].Load()
 	}
-	for i := range c.latency {
-		s.Latency[i] = c.latency[i].Load()
+	if h := c.latency.Load(); h != nil {
+		for i := range *h {
+			s.Latency[i] = (*h)[i].Load()
+		}
 	}
 	return s
 }
@@ -156,9 +177,29 @@ type RevisionStats struct {
 	Snapshot
 }
 
-type revKey struct {
-	route, service string
-	revision       int64
+// routeCounters are a route's counters and those of the revisions it
+// served (a few: a slice searched linearly beats hashing their keys on
+// every Apply at 10,000 routes).
+type routeCounters struct {
+	total *counters
+	revs  []revCounters
+}
+
+type revCounters struct {
+	service  string
+	revision int64
+	c        *counters
+}
+
+func (rc *routeCounters) rev(service string, revision int64) *counters {
+	for _, x := range rc.revs {
+		if x.revision == revision && x.service == service {
+			return x.c
+		}
+	}
+	c := newCounters()
+	rc.revs = append(rc.revs, revCounters{service, revision, c})
+	return c
 }
 
 // Stats returns the counters of route (project/name), false when the
@@ -168,15 +209,13 @@ type revKey struct {
 func (r *Router) Stats(route string) (RouteStats, bool) {
 	r.statsMu.Lock()
 	defer r.statsMu.Unlock()
-	c := r.routeStats[route]
-	if c == nil {
+	rc := r.routeStats[route]
+	if rc == nil {
 		return RouteStats{}, false
 	}
-	out := RouteStats{Route: route, Total: c.snapshot()}
-	for k, rc := range r.revStats {
-		if k.route == route {
-			out.Revisions = append(out.Revisions, RevisionStats{Service: k.service, Revision: k.revision, Snapshot: rc.snapshot()})
-		}
+	out := RouteStats{Route: route, Total: rc.total.snapshot()}
+	for _, x := range rc.revs {
+		out.Revisions = append(out.Revisions, RevisionStats{Service: x.service, Revision: x.revision, Snapshot: x.c.snapshot()})
 	}
 	slices.SortFunc(out.Revisions, func(a, b RevisionStats) int {
 		if a.Service != b.Service {
@@ -205,33 +244,29 @@ func (r *Router) EndpointStats(ep netip.AddrPort) (Snapshot, bool) {
 	return s, true
 }
 
-// bindStats points t's routes, revisions and endpoints at the router's
-// counters, creating those missing.
-func (r *Router) bindStats(t *Table) {
+// bindStats points t's routes and revisions, and the endpoints the router
+// just added, at the router's counters, creating those missing.
+func (r *Router) bindStats(t *Table, added []*endpoint) {
 	r.statsMu.Lock()
 	defer r.statsMu.Unlock()
 	for key, rt := range t.routes {
-		if r.routeStats[key] == nil {
-			r.routeStats[key] = newCounters()
+		rc := r.routeStats[key]
+		if rc == nil {
+			rc = &routeCounters{total: newCounters()}
+			r.routeStats[key] = rc
 		}
-		rt.stats = r.routeStats[key]
+		rt.stats = rc.total
 		for _, b := range rt.backends {
 			for _, v := range b.revisions {
-				k := revKey{key, b.service, v.number}
-				if r.revStats[k] == nil {
-					r.revStats[k] = newCounters()
-				}
-				v.stats = r.revStats[k]
+				v.stats = rc.rev(b.service, v.number)
 			}
 		}
 	}
-	for addr, ep := range t.members {
-		if r.epStats[addr] == nil {
-			r.epStats[addr] = newCounters()
+	for _, ep := range added { // set once, before the endpoint is published
+		if r.epStats[ep.addr] == nil {
+			r.epStats[ep.addr] = newCounters()
 		}
-		if ep.stats == nil { // set once, before the endpoint is published
-			ep.stats = r.epStats[addr]
-		}
+		ep.stats = r.epStats[ep.addr]
 	}
 }
 
@@ -274,13 +309,13 @@ func (r *Router) View(route string) (RouteView, bool) {
 	v := RouteView{Route: rt.key, Host: rt.host, Path: rt.path}
 	var total int64
 	for _, b := range rt.backends {
-		if b.weight > 0 && b.ready(netip.AddrPort{}) {
+		if b.weight > 0 && b.ready(avoid{}) {
 			total += int64(b.weight)
 		}
 	}
 	for _, b := range rt.backends {
 		bv := BackendView{Service: b.service, Weight: b.weight}
-		if total > 0 && b.weight > 0 && b.ready(netip.AddrPort{}) {
+		if total > 0 && b.weight > 0 && b.ready(avoid{}) {
 			bv.Share = 100 * float64(b.weight) / float64(total)
 		}
 		shares := b.revisionShares()

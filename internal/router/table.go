@@ -27,6 +27,7 @@ import (
 	"cmp"
 	"fmt"
 	"hash/fnv"
+	"net/http"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -62,6 +63,9 @@ type RouteConfig struct {
 	Affinity     Affinity
 	Timeouts     Timeouts
 	MaxBodyBytes int64 // 0: the router default
+	Retries      Retries
+	// Mirror, when set, gets shadow copies of a share of the requests.
+	Mirror *MirrorConfig
 }
 
 // BackendConfig is one Service behind a route.
@@ -143,6 +147,8 @@ type route struct {
 	affinity     Affinity
 	timeouts     Timeouts
 	maxBodyBytes int64
+	retries      Retries
+	mirror       *mirror
 	byCookie     map[string]*revision // backend hash + revision → revision
 	stats        *counters            // bound by Apply
 }
@@ -177,8 +183,16 @@ type endpoint struct {
 	cookie   string // hash of addr
 	inflight atomic.Int64
 	leaving  atomic.Bool
-	tr       transport
-	stats    *counters // requests by status, latency (in flight is inflight)
+	health   health
+	long     longLivedSet // WebSockets and streamed responses
+	// gen is the Apply that last listed it, and canon the Router's own
+	// copy of a table's endpoint (itself once interned); both are
+	// Apply's, under its lock.
+	gen    uint64
+	canon  *endpoint
+	tr     atomic.Pointer[http.Transport] // see transport
+	router *Router
+	stats  *counters // requests by status, latency (in flight is inflight)
 
 	connMu sync.Mutex
 	conns  map[*trackedConn]struct{}
@@ -287,8 +301,18 @@ func (t *Table) buildRoute(rc RouteConfig) (*route, error) {
 	if rc.MaxBodyBytes < 0 {
 		return nil, fmt.Errorf("maxBodyBytes %d: must be 0 (the router default) or more", rc.MaxBodyBytes)
 	}
+	if err := rc.Retries.validate(); err != nil {
+		return nil, err
+	}
 	r := &route{key: rc.Key, host: host, path: path, affinity: rc.Affinity, timeouts: rc.Timeouts,
-		maxBodyBytes: rc.MaxBodyBytes, byCookie: map[string]*revision{}}
+		maxBodyBytes: rc.MaxBodyBytes, retries: rc.Retries, byCookie: map[string]*revision{}}
+	if rc.Mirror != nil {
+		m, err := t.buildMirror(*rc.Mirror)
+		if err != nil {
+			return nil, err
+		}
+		r.mirror = m
+	}
 	for i, bc := range rc.Backends {
 		if bc.Weight < 0 || bc.Weight > MaxWeight {
 			return nil, fmt.Errorf("backends[%d] (%s): weight %d must be 0-%d", i, bc.Service, bc.Weight, MaxWeight)

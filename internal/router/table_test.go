@@ -210,7 +210,7 @@ func share(t *testing.T, rt *route, n int, byRevision bool) map[string]float64 {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	counts := map[string]int{}
 	for range n {
-		p := rt.choose(newReq(), rnd, netip.AddrPort{})
+		p := rt.choose(newReq(), rnd, avoid{})
 		if p.ep == nil {
 			t.Fatal("no pick")
 		}
@@ -258,12 +258,12 @@ func TestBackendWeightsSplit(t *testing.T) {
 
 func TestAllZeroWeightsOrNoEndpointsPickNothing(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(1, 2))
-	if p := routeOf(t, abRoute(0, 0)).choose(newReq(), rnd, netip.AddrPort{}); p.ep != nil {
+	if p := routeOf(t, abRoute(0, 0)).choose(newReq(), rnd, avoid{}); p.ep != nil {
 		t.Errorf("weights 0/0 picked %s", p.ep.addr)
 	}
 	rc := abRoute(100, 0)
 	rc.Backends[0].Revisions[0].Endpoints = nil
-	if p := routeOf(t, rc).choose(newReq(), rnd, netip.AddrPort{}); p.ep != nil {
+	if p := routeOf(t, rc).choose(newReq(), rnd, avoid{}); p.ep != nil {
 		t.Errorf("a weighted backend without endpoints and a 0-weight one picked %s", p.ep.addr)
 	}
 	// A weighted backend without endpoints leaves its share to the others.
@@ -327,7 +327,7 @@ func TestMatchRules(t *testing.T) {
 		{"missing revision falls through", newReq(func(r *http.Request) { r.Header.Set("X-Gone", "1") }), "p/a/1"},
 	} {
 		for range 50 {
-			p := rt.choose(tc.req, rnd, netip.AddrPort{})
+			p := rt.choose(tc.req, rnd, avoid{})
 			got := p.rev.backend.service + "/" + string(rune('0'+p.rev.number))
 			if !strings.HasPrefix(got, tc.want) {
 				t.Fatalf("%s: picked %s, want %s", tc.name, got, tc.want)
@@ -353,7 +353,7 @@ func TestStickyClientsKeepBackendRevisionAndEndpoint(t *testing.T) {
 	}
 	clients := make([]client, 200)
 	for i := range clients {
-		p := rt.choose(newReq(), rnd, netip.AddrPort{})
+		p := rt.choose(newReq(), rnd, avoid{})
 		if p.sticky == "" {
 			t.Fatal("first visit sets no affinity cookie")
 		}
@@ -363,7 +363,7 @@ func TestStickyClientsKeepBackendRevisionAndEndpoint(t *testing.T) {
 	for round, w := range [][2]int32{{0, 100}, {100, 0}, {256, 1}, {1, 256}} {
 		rt := build(w[0], w[1])
 		for i, c := range clients {
-			p := rt.choose(newReq(func(r *http.Request) { r.AddCookie(&http.Cookie{Name: "sw", Value: c.cookie}) }), rnd, netip.AddrPort{})
+			p := rt.choose(newReq(func(r *http.Request) { r.AddCookie(&http.Cookie{Name: "sw", Value: c.cookie}) }), rnd, avoid{})
 			if p.ep.addr != c.ep || p.sticky != "" {
 				t.Fatalf("round %d client %d: moved from %s to %s (cookie %q)", round, i, c.ep, p.ep.addr, p.sticky)
 			}
@@ -379,7 +379,7 @@ func TestStickyClientsKeepBackendRevisionAndEndpoint(t *testing.T) {
 		if c.ep != ap("127.0.0.1:1") {
 			continue
 		}
-		p := rt.choose(newReq(func(r *http.Request) { r.AddCookie(&http.Cookie{Name: "sw", Value: c.cookie}) }), rnd, netip.AddrPort{})
+		p := rt.choose(newReq(func(r *http.Request) { r.AddCookie(&http.Cookie{Name: "sw", Value: c.cookie}) }), rnd, avoid{})
 		if p.ep.addr != ap("127.0.0.1:2") || p.sticky == "" || p.sticky == c.cookie {
 			t.Fatalf("client of a gone endpoint: picked %s cookie %q", p.ep.addr, p.sticky)
 		}
@@ -387,7 +387,7 @@ func TestStickyClientsKeepBackendRevisionAndEndpoint(t *testing.T) {
 	rc.Backends[0].Revisions = nil
 	rt = routeOf(t, rc)
 	for _, c := range clients {
-		p := rt.choose(newReq(func(r *http.Request) { r.AddCookie(&http.Cookie{Name: "sw", Value: c.cookie}) }), rnd, netip.AddrPort{})
+		p := rt.choose(newReq(func(r *http.Request) { r.AddCookie(&http.Cookie{Name: "sw", Value: c.cookie}) }), rnd, avoid{})
 		if p.rev.backend.service != "p/b" {
 			t.Fatalf("client of a gone backend picked %s", p.rev.backend.service)
 		}
@@ -400,17 +400,17 @@ func TestPowerOfTwoChoicesAndExclusion(t *testing.T) {
 	eps[0].inflight.Store(5)
 	rnd := rand.New(rand.NewPCG(1, 2))
 	for range 100 {
-		if p := rt.choose(newReq(), rnd, netip.AddrPort{}); p.ep != eps[1] {
+		if p := rt.choose(newReq(), rnd, avoid{}); p.ep != eps[1] {
 			t.Fatalf("picked the busier endpoint %s", p.ep.addr)
 		}
 	}
 	for range 100 {
-		if p := rt.choose(newReq(), rnd, ap("127.0.0.1:2")); p.ep != eps[0] {
+		if p := rt.choose(newReq(), rnd, avoid{tried: []netip.AddrPort{ap("127.0.0.1:2")}}); p.ep != eps[0] {
 			t.Fatalf("picked the excluded endpoint")
 		}
 	}
 	one := routeOf(t, oneBackend("p/y", "y.test", "", "127.0.0.1:1"))
-	if p := one.choose(newReq(), rnd, ap("127.0.0.1:1")); p.ep != nil {
+	if p := one.choose(newReq(), rnd, avoid{tried: []netip.AddrPort{ap("127.0.0.1:1")}}); p.ep != nil {
 		t.Fatalf("picked the only, excluded, endpoint")
 	}
 }

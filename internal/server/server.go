@@ -28,6 +28,7 @@ import (
 	"slipway.dev/slipway/internal/registry"
 	"slipway.dev/slipway/internal/router"
 	"slipway.dev/slipway/internal/runtime"
+	"slipway.dev/slipway/internal/runtime/docker"
 	"slipway.dev/slipway/internal/runtime/process"
 	"slipway.dev/slipway/internal/services"
 	"slipway.dev/slipway/internal/store/bolt"
@@ -61,6 +62,14 @@ type Config struct {
 	// TrustedProxies are the peers whose X-Forwarded-* headers the router
 	// keeps; everyone else's are replaced.
 	TrustedProxies []netip.Prefix
+	// AccessLog turns on the router's access log: "-" for stderr, else a
+	// file appended to (mode 0600), one JSON object per request; "" is off.
+	AccessLog string
+	// Stderr is where AccessLog "-" writes (os.Stderr when nil).
+	Stderr io.Writer
+	// RouterDrainTimeout is how long WebSockets and streamed responses to
+	// a leaving endpoint may go on (router.DefaultDrainTimeout when 0).
+	RouterDrainTimeout time.Duration
 }
 
 // Info tells where the running platform can be reached.
@@ -71,6 +80,9 @@ type Info struct {
 	DataDir   string
 	TokenFile string
 }
+
+// DefaultRouterDrainTimeout is Config.RouterDrainTimeout's default.
+const DefaultRouterDrainTimeout = router.DefaultDrainTimeout
 
 // TokenFileName is the admin token's file in the data dir (mode 0600).
 const TokenFileName = "admin.token"
@@ -85,9 +97,9 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.ShutdownTimeout = 2 * time.Minute
 	}
 	switch cfg.Runtime {
-	case "", "process":
+	case "", "process", "docker":
 	default:
-		return fmt.Errorf("--runtime %q: unsupported; this build runs pods as local processes (--runtime process)", cfg.Runtime)
+		return fmt.Errorf("--runtime %q: unsupported; choose process (local processes) or docker (containers on the local Docker engine)", cfg.Runtime)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
@@ -102,9 +114,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := reg.EnsureDefaultProject(ctx); err != nil {
 		return err
 	}
-	driver, err := process.New(process.Options{Dir: filepath.Join(cfg.DataDir, "runtime"), IPRange: cfg.PodIPRange, Logger: log.With("component", "runtime")})
+	driver, baseEnv, err := newDriver(ctx, cfg, log.With("component", "runtime"))
 	if err != nil {
-		return fmt.Errorf("starting the process runtime: %w", err)
+		return err
+	}
+	blds, err := newBuilds(ctx, cfg, reg, log)
+	if err != nil {
+		return err
 	}
 	tokenFile := filepath.Join(cfg.DataDir, TokenFileName)
 	if err := ensureAdminToken(ctx, reg, tokenFile, log); err != nil {
@@ -131,16 +147,27 @@ func Run(ctx context.Context, cfg Config) error {
 	px := proxy.New(proxy.Options{Logger: log.With("component", "proxy")})
 	defer px.Close()
 	certs := router.NewCerts()
-	rt := router.New(router.Options{Logger: log.With("component", "router"), TrustedProxies: cfg.TrustedProxies})
+	accessLog, closeAccessLog, err := openAccessLog(cfg.AccessLog, cfg.Stderr)
+	if err != nil {
+		apiLn.Close()
+		httpLn.Close()
+		if httpsLn != nil {
+			httpsLn.Close()
+		}
+		return err
+	}
+	defer closeAccessLog()
+	rt := router.New(router.Options{Logger: log.With("component", "router"), TrustedProxies: cfg.TrustedProxies,
+		AccessLog: accessLog, DrainTimeout: cfg.RouterDrainTimeout})
 	clk := clock.Real{}
 	agent := node.New(node.Options{
 		Reg: reg, Driver: driver, Clock: clk, Log: log.With("component", "node"),
 		Events:  &controller.Recorder{Reg: reg, Source: "node", Clock: clk, Log: log},
 		Drainer: drainers{px, rt},
-		BaseEnv: processBaseEnv(os.Environ()),
+		BaseEnv: baseEnv,
 	})
 	apiSrv := &http.Server{
-		Handler:           apiserver.New(reg, apiserver.Options{Logger: log, Version: cfg.Version, Logs: podLogs{agent}, Metrics: telemetry.Handler(rt)}),
+		Handler:           apiserver.New(reg, apiserver.Options{Logger: log, Version: cfg.Version, Logs: podLogs{agent}, Builds: blds.api, Metrics: telemetry.Handler(rt)}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -163,13 +190,7 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	// Certificates swap underneath the TLS listener (SNI picks them): it is
 	// never reopened for a change. HTTP/2 is negotiated by ALPN.
-	tlsSrv := &http.Server{
-		Handler:           rt,
-		TLSConfig:         router.TLSConfig(certs),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug), // failed handshakes are per-client noise
-	}
+	tlsSrv := router.NewTLSServer(rt, certs, log)
 
 	// Watch streams run until their request context ends; cancel them when
 	// shutdown starts, or Shutdown would wait for them until its deadline.
@@ -194,7 +215,8 @@ func Run(ctx context.Context, cfg Config) error {
 			return nil
 		})
 	}
-	g.Go(func() error { return runControllers(gctx, reg, log) })
+	g.Go(func() error { return runControllers(gctx, reg, rt, podLogs{agent}, log) })
+	g.Go(func() error { return blds.run(gctx) })
 	g.Go(func() error { return agent.Run(gctx) })
 	g.Go(func() error {
 		(&services.Controller{Reg: reg, VIPRange: cfg.ServiceIPRange, Log: log.With("controller", "services")}).Run(dataCtx)
@@ -218,6 +240,10 @@ func Run(ctx context.Context, cfg Config) error {
 		errNode := agent.Shutdown(sctx, !cfg.KeepPods)
 		stopData()
 		px.Close()
+		// WebSockets and streams get their close (1001, or the end of the
+		// stream) now: the servers' Shutdown would wait for streams until
+		// its deadline and never for WebSockets.
+		rt.GoingAway()
 		return errors.Join(errNode, routerSrv.Shutdown(sctx), tlsSrv.Shutdown(sctx), apiSrv.Shutdown(sctx))
 	})
 
@@ -290,6 +316,26 @@ func writeSecretFile(path string, data []byte) error {
 	return os.Rename(tmp.Name(), path)
 }
 
+// newDriver starts the runtime cfg.Runtime names, with the environment
+// every container starts from.
+func newDriver(ctx context.Context, cfg Config, log *slog.Logger) (runtime.Driver, []string, error) {
+	dir := filepath.Join(cfg.DataDir, "runtime")
+	if cfg.Runtime == "docker" {
+		// Images bring their own PATH and locale: nothing of Slipway's
+		// environment is passed on.
+		d, err := docker.New(ctx, docker.Options{Dir: dir, Logger: log})
+		if err != nil {
+			return nil, nil, err
+		}
+		return d, nil, nil
+	}
+	d, err := process.New(process.Options{Dir: dir, IPRange: cfg.PodIPRange, Logger: log, ArtifactDir: artifactDir(cfg.DataDir)})
+	if err != nil {
+		return nil, nil, fmt.Errorf("starting the process runtime: %w", err)
+	}
+	return d, processBaseEnv(os.Environ()), nil
+}
+
 // processBaseEnv picks the variables of Slipway's own environment that
 // local processes need to behave as in a shell. Nothing else leaks: not
 // Slipway's flags, tokens or cloud credentials.
@@ -329,4 +375,23 @@ func listenerAddr(ln net.Listener) string {
 		return ""
 	}
 	return ln.Addr().String()
+}
+
+// openAccessLog opens the router's access log named by the --access-log
+// flag: nil when off.
+func openAccessLog(dest string, stderr io.Writer) (*slog.Logger, func(), error) {
+	switch dest {
+	case "":
+		return nil, func() {}, nil
+	case "-":
+		if stderr == nil {
+			stderr = os.Stderr
+		}
+		return slog.New(slog.NewJSONHandler(stderr, nil)), func() {}, nil
+	}
+	f, err := os.OpenFile(dest, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--access-log %s: %w", dest, err)
+	}
+	return slog.New(slog.NewJSONHandler(f, nil)), func() { f.Close() }, nil
 }

@@ -19,8 +19,8 @@ import (
 const ReasonTerminating = "Terminating"
 
 // ComputeEndpoints returns the addresses of svc: every pod of its project
-// matched by its selector that has an IP, is not terminating, and resolves
-// at least one service port. A pod that is not ready is listed with Ready
+// matched by its selector that has an IP, is not terminating, is not a
+// rollout hook's pod, and resolves at least one service port. A pod that is not ready is listed with Ready
 // false and receives no traffic. The result is sorted by IP, then pod name,
 // so that an unchanged world yields an identical object.
 func ComputeEndpoints(svc *api.Service, pods []*api.Pod) []api.EndpointAddress {
@@ -28,6 +28,9 @@ func ComputeEndpoints(svc *api.Service, pods []*api.Pod) []api.EndpointAddress {
 	for _, pod := range pods {
 		if pod == nil || pod.Metadata.Project != svc.Metadata.Project || !selects(svc.Spec.Selector, pod.Metadata.Labels) {
 			continue
+		}
+		if api.IsHookPod(pod) {
+			continue // a one-off job: it serves nothing, whatever its labels
 		}
 		if _, err := netip.ParseAddr(pod.Status.PodIP); err != nil {
 			continue // not started yet: nothing to connect to

@@ -111,6 +111,13 @@ func TestComputeEndpoints(t *testing.T) {
 		{"numeric targetPort needs no declaration", testService(api.ServicePort{Port: 7000, TargetPort: api.FromInt(7001)}), []*api.Pod{
 			testPod("a", "127.20.0.2"),
 		}, []api.EndpointAddress{{IP: "127.20.0.2", Pod: "a", Revision: 1, Ready: true, Ports: []api.EndpointPort{{Port: 7000, TargetPort: 7001, Protocol: "TCP"}}}}},
+		{"a rollout hook's pod is never an endpoint, even when the selector matches", testService(httpPort), []*api.Pod{
+			testPod("hello-2-hook-pre", "127.20.0.2", func(p *api.Pod) {
+				p.Metadata.Labels[api.LabelHook] = "pre"
+				p.Spec.RestartPolicy = api.RestartNever
+			}),
+			testPod("a", "127.20.0.3"),
+		}, []api.EndpointAddress{{IP: "127.20.0.3", Pod: "a", Revision: 1, Ready: true, Ports: []api.EndpointPort{httpEP(8080)}}}},
 		{"empty selector selects nothing", func() *api.Service { s := testService(httpPort); s.Spec.Selector = nil; return s }(), []*api.Pod{
 			testPod("a", "127.20.0.2"),
 		}, nil},

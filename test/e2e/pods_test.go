@@ -105,7 +105,9 @@ func drive(url, host string, clients, fresh int, stop <-chan struct{}, wg *sync.
 					return
 				default:
 				}
-				req, _ := http.NewRequest("GET", url, nil)
+				// The start time rides in the context, so that handlers
+				// can tell when the request was sent (requestStart).
+				req, _ := http.NewRequestWithContext(context.WithValue(context.Background(), startKey{}, time.Now()), "GET", url, nil)
 				if host != "" {
 					req.Host = host
 				}
@@ -120,6 +122,14 @@ func drive(url, host string, clients, fresh int, stop <-chan struct{}, wg *sync.
 			}
 		}()
 	}
+}
+
+type startKey struct{}
+
+// requestStart is when drive sent the request resp answers.
+func requestStart(resp *http.Response) time.Time {
+	t, _ := resp.Request.Context().Value(startKey{}).(time.Time)
+	return t
 }
 
 // startLoad drives url, accepting only v1's answer.

@@ -3,7 +3,10 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,9 +22,13 @@ type versionLoad struct {
 	errs            []string
 	lastOK          time.Time
 	lastV1, firstV2 time.Time
-	maxGap          time.Duration
-	stop            chan struct{}
-	wg              sync.WaitGroup
+	// mark, once set, is a time after which v1 must not answer a request
+	// sent; v1AfterMark counts those it answered.
+	mark        time.Time
+	v1AfterMark int
+	maxGap      time.Duration
+	stop        chan struct{}
+	wg          sync.WaitGroup
 }
 
 func startVersionLoad(url string, clients, fresh int) *versionLoad {
@@ -34,6 +41,11 @@ func startVersionLoad(url string, clients, fresh int) *versionLoad {
 			l.fail(fmt.Sprintf("status %d body %q", resp.StatusCode, body))
 		case strings.HasPrefix(string(body), "hello from v1"):
 			l.answered(&l.v1)
+			l.mu.Lock()
+			if !l.mark.IsZero() && requestStart(resp).After(l.mark) {
+				l.v1AfterMark++
+			}
+			l.mu.Unlock()
 		case strings.HasPrefix(string(body), "hello from v2"):
 			l.answered(&l.v2)
 		default:
@@ -134,20 +146,31 @@ func TestRollingRolloutLosesNoRequest(t *testing.T) {
 	l := startVersionLoad("http://"+ip+":80/", 32, 4)
 	waitUntil(t, 10*time.Second, "traffic flows", func() bool { return l.v1.Load() > 100 })
 
+	v1Addrs := p.podAddrs("app=hello")
 	p.ok("apply", "-f", writeFile(t, dir, "v2.yaml", rolloutManifest(strategy, "v2")))
 	p.waitRolledOut(2, 120*time.Second)
-	// Requests v1 pods accepted before they left may still be answered
-	// while they drain; after 200 more answers, only v2 may answer.
+	// Once no v1 process listens any more, requests v1 accepted before may
+	// have been answered on the way out, but no request sent from then on
+	// may reach v1.
+	waitUntil(t, 60*time.Second, "v1's pods stop listening", func() bool {
+		for _, a := range v1Addrs {
+			if answersV1(a) {
+				return false
+			}
+		}
+		return true
+	})
+	l.mu.Lock()
+	l.mark = time.Now()
+	l.mu.Unlock()
 	v2 := l.v2.Load()
-	waitUntil(t, 10*time.Second, "v2 answers after the rollout", func() bool { return l.v2.Load() > v2+200 })
-	v1, v2 := l.v1.Load(), l.v2.Load()
-	waitUntil(t, 10*time.Second, "v2 goes on answering", func() bool { return l.v2.Load() > v2+200 })
+	waitUntil(t, 10*time.Second, "v2 goes on answering", func() bool { return l.v2.Load() > v2+400 })
 	l.end(t)
 	if n := l.failed.Load(); n != 0 {
 		t.Errorf("%d requests failed during the rolling rollout; first errors: %q", n, l.errs)
 	}
-	if got := l.v1.Load(); got != v1 {
-		t.Errorf("v1 answered %d requests after its pods were gone", got-v1)
+	if l.v1AfterMark != 0 {
+		t.Errorf("v1 answered %d requests sent after its pods were gone", l.v1AfterMark)
 	}
 }
 
@@ -199,4 +222,44 @@ func TestRollingRolloutWaitsMinReadySeconds(t *testing.T) {
 	if n := l.failed.Load(); n != 0 {
 		t.Errorf("%d requests failed; first errors: %q", n, l.errs)
 	}
+}
+
+// podAddrs returns the address (pod IP and first container port) of each
+// pod the selector matches.
+func (p *platform) podAddrs(selector string) []string {
+	p.t.Helper()
+	var pods struct {
+		Items []struct {
+			Spec struct {
+				Containers []struct {
+					Ports []struct{ Port int }
+				}
+			}
+			Status struct{ PodIP string }
+		}
+	}
+	if err := json.Unmarshal([]byte(p.ok("get", "pods", "-l", selector, "-o", "json")), &pods); err != nil {
+		p.t.Fatal(err)
+	}
+	var out []string
+	for _, it := range pods.Items {
+		if it.Status.PodIP == "" || len(it.Spec.Containers) == 0 || len(it.Spec.Containers[0].Ports) == 0 {
+			p.t.Fatalf("pod without an address: %+v", it)
+		}
+		out = append(out, net.JoinHostPort(it.Status.PodIP, strconv.Itoa(it.Spec.Containers[0].Ports[0].Port)))
+	}
+	return out
+}
+
+// answersV1 reports whether a v1 process answers at addr (a v2 pod may
+// have been given the address since).
+func answersV1(addr string) bool {
+	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get("http://" + addr + "/")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return strings.HasPrefix(string(body), "hello from v1")
 }

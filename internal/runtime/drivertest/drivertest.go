@@ -22,8 +22,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,6 +49,13 @@ type Config struct {
 	LogKeep     int
 	// Binary is a test app already built with BuildTestAppTo; empty builds one.
 	Binary string
+	// AsyncLogs: the driver's medium collects output on its own time
+	// (Docker reads the two pipes apart and writes what it read a moment
+	// later). Each stream keeps its order but their interleaving is the
+	// medium's, and output written is in the logs shortly after, not at
+	// once: log tests compare each stream on its own, a tail with the
+	// driver's own full log, and wait (15 s at most) for output to show.
+	AsyncLogs bool
 }
 
 // leakVar is set in the test process: no container may see it, since
@@ -301,12 +310,17 @@ func freePort(t *testing.T, ip string) string {
 	t.Helper()
 	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
-		return "8080" // not a local address (a bridge network): any port is free in the pod
+		// Not a local address (a bridge network): only the pod's own
+		// containers could hold a port, and each call gets a new one.
+		return strconv.Itoa(int(20000 + bridgePorts.Add(1)%40000))
 	}
 	defer l.Close()
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	return port
 }
+
+// bridgePorts numbers the ports freePort hands out on non-local addresses.
+var bridgePorts atomic.Int32
 
 var client = &http.Client{Timeout: 5 * time.Second}
 
@@ -367,6 +381,22 @@ func eventually(t *testing.T, what string, cond func() (bool, string)) {
 		}
 		time.Sleep(20 * time.Millisecond) // poll interval
 	}
+}
+
+// logsOf reads a container's logs, which must be want (by sameLog); with
+// AsyncLogs it waits until they are. It returns what it read last.
+func (h *harness) logsOf(t *testing.T, d runtime.Driver, uid, name string, o runtime.LogOptions, want string) string {
+	t.Helper()
+	got := readLogs(t, d, uid, name, o)
+	if !h.cfg.AsyncLogs {
+		return got
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !h.sameLog(got, want) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond) // poll interval while the medium catches up
+		got = readLogs(t, d, uid, name, o)
+	}
+	return got
 }
 
 func readLogs(t *testing.T, d runtime.Driver, uid, name string, o runtime.LogOptions) string {

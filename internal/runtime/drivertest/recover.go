@@ -81,7 +81,7 @@ func (h *harness) testRecover(t *testing.T) {
 	if took := ev.Status.FinishedAt.Sub(asked); took < 300*time.Millisecond {
 		t.Errorf("adopted container killed %v after the stop request, before its 300ms grace", took)
 	}
-	if logs := readLogs(t, e2.d, uid, "stubborn", runtime.LogOptions{}); logs != "out 1 before\nerr 1 before\n" {
+	if logs := h.logsOf(t, e2.d, uid, "stubborn", runtime.LogOptions{}, "out 1 before\nerr 1 before\n"); !h.sameLog(logs, "out 1 before\nerr 1 before\n") {
 		t.Errorf("logs of the adopted container: %q", logs)
 	}
 	if n := e1.exitCount(uid, "quitter") + e1.exitCount(uid, "stubborn"); n != 0 {

@@ -54,6 +54,11 @@ type Options struct {
 	LogMaxBytes      int64
 	LogKeep          int
 	LogCheckInterval time.Duration
+	// ArtifactDir holds build artifacts (<data-dir>/artifacts): a
+	// container whose image is <project>/<app>:<n> runs from
+	// ArtifactDir/<project>/<app>/<n> (see artifact.go). Empty: images are
+	// ignored.
+	ArtifactDir string
 	// CgroupName names Slipway's cgroup under its own (default "slipway").
 	CgroupName string
 	// NoCgroups keeps the driver away from cgroups: limits are then not
@@ -543,14 +548,14 @@ func (d *Driver) StartContainer(ctx context.Context, uid string, cfg runtime.Con
 
 func (d *Driver) start(c *container) (runtime.ContainerStatus, error) {
 	cfg := c.cfg
-	wd := cfg.WorkingDir
-	if wd == "" {
-		wd = "/"
+	wd, prog, err := d.runFrom(cfg, cfg.Command[0]) // a build artifact stands for the image (artifact.go)
+	if err != nil {
+		return runtime.ContainerStatus{}, err
 	}
 	if fi, err := os.Stat(wd); err != nil || !fi.IsDir() {
 		return runtime.ContainerStatus{}, fmt.Errorf("%w: container %q: workingDir: %q: not a directory on this machine", runtime.ErrInvalid, cfg.Name, wd)
 	}
-	path, err := lookPath(cfg.Command[0], cfg.Env, wd)
+	path, err := lookPath(prog, cfg.Env, wd)
 	if err != nil {
 		return runtime.ContainerStatus{}, fmt.Errorf("%w: container %q: command[0]: %v", runtime.ErrInvalid, cfg.Name, err)
 	}

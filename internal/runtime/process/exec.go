@@ -112,11 +112,11 @@ func (d *Driver) Exec(ctx context.Context, uid, name string, argv []string) (run
 	if phase != phaseRunning {
 		return runtime.ExecResult{}, fmt.Errorf("exec in container %q of pod %q: container is not running: %w", name, uid, runtime.ErrConflict)
 	}
-	wd := cfg.WorkingDir
-	if wd == "" {
-		wd = "/"
+	wd, prog, err := d.runFrom(cfg, argv[0])
+	if err != nil {
+		return runtime.ExecResult{}, fmt.Errorf("exec in container %q: %w", name, err)
 	}
-	path, err := lookPath(argv[0], cfg.Env, wd)
+	path, err := lookPath(prog, cfg.Env, wd)
 	if err != nil {
 		return runtime.ExecResult{}, fmt.Errorf("exec in container %q: %w", name, err)
 	}

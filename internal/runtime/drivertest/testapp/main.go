@@ -12,6 +12,7 @@
 //	/print?n=N&tag=T   N lines "out <i> T" to stdout, each followed by "err <i> T" to stderr
 //	/write?lines=N&size=S&last=M  N lines of S bytes, then the line M, to stdout in one write
 //	/spin?ms=N         busy for N ms of wall time; answers the CPU ms it used
+//	/fetch?url=U       GETs U and answers with its status and body
 //	/exit?code=N       answers, then exits with code N
 package main
 
@@ -19,6 +20,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -143,6 +145,16 @@ func serve(childPID int, hold [][]byte) {
 			}
 		}
 		fmt.Fprint(w, (cpuTime() - before).Milliseconds())
+	})
+	mux.HandleFunc("/fetch", func(w http.ResponseWriter, r *http.Request) {
+		resp, err := http.Get(r.URL.Query().Get("url"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
 	})
 	mux.HandleFunc("/exit", func(w http.ResponseWriter, r *http.Request) {
 		code, _ := strconv.Atoi(r.URL.Query().Get("code"))

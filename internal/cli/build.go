@@ -1,0 +1,304 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/build/archive"
+)
+
+// maxUploadBytes bounds what the CLI packs before sending: the server's
+// own limit (64 MiB by default) answers 413 beyond it.
+const maxUploadBytes = 256 << 20
+
+var buildKind, _ = api.LookupKind("Build")
+
+func newBuildCmd(e *env, g *globals) *cobra.Command {
+	var dir, strategy string
+	var follow bool
+	cmd := &cobra.Command{
+		Use:   "build app/NAME --from-dir DIR [--follow]",
+		Short: "Build an app's image from a local directory",
+		Long: `Build packs DIR as a tar archive (honouring DIR/.dockerignore; symbolic
+links are kept as links, and one pointing outside DIR is an error) and
+uploads it as a new Build of the app, numbered after its previous builds.
+The platform then builds it:
+
+  - with a Dockerfile in DIR: a Docker build (needs slipway up --runtime docker);
+  - with go.mod or .go files: the Go module compiled with CGO_ENABLED=0;
+  - otherwise DIR as is: it must hold the executable the app's command names.
+
+On Docker the result is the image <project>/<app>:<n>; on the process
+runtime the directory <data-dir>/artifacts/<project>/<app>/<n>, from which
+a container with that image runs its command. The image is recorded in the
+app's image stream (slipway get images), and if the app has an ImageChange
+trigger it is set on the trigger's containers: the app's strategy rolls it
+out. A failing build changes nothing that runs.
+
+With --follow the build's log is printed until it ends, and the exit status
+says whether it succeeded. "slipway build logs NAME" prints a build's log.`,
+		Example: `  # Build and watch the build
+  slipway build app/hello --from-dir examples/hello --follow
+
+  # Then watch the rollout it triggers
+  slipway rollout status app/hello`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return errors.New("must name the app to build: slipway build app/NAME --from-dir DIR")
+			}
+			name, err := appTarget(args, "build")
+			if err != nil {
+				return err
+			}
+			if dir == "" {
+				return errors.New("--from-dir is required: the directory to build (slipway build app/NAME --from-dir DIR)")
+			}
+			fi, err := os.Stat(dir)
+			switch {
+			case errors.Is(err, os.ErrNotExist):
+				return fmt.Errorf("--from-dir %s: no such directory", dir)
+			case err != nil:
+				return fmt.Errorf("--from-dir %s: %w", dir, err)
+			case !fi.IsDir():
+				return fmt.Errorf("--from-dir %s: not a directory", dir)
+			}
+			var buf bytes.Buffer
+			st, err := archive.Pack(&buf, dir, archive.PackOptions{MaxBytes: maxUploadBytes})
+			if err != nil {
+				return err
+			}
+			cn, err := g.connect(e)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			b, err := cn.c.StartBuild(ctx, cn.project, name, bytes.NewReader(buf.Bytes()), strategy)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "build/%s created (%d files, %d bytes uploaded, %s)\n", b.Metadata.Name, st.Entries, buf.Len(), b.Spec.Source.ArchiveDigest)
+			if !follow {
+				fmt.Fprintf(e.stdout, "Follow it with: slipway build logs %s -f\n", b.Metadata.Name)
+				return nil
+			}
+			return followBuild(ctx, e, cn, b.Metadata.Name)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dir, "from-dir", "", "directory to build")
+	f.BoolVarP(&follow, "follow", "F", false, "print the build's log until it ends; exit non-zero if it fails")
+	f.StringVar(&strategy, "strategy", "", "Docker, Go or Directory (default: detected from the source)")
+	cmd.AddCommand(newBuildLogsCmd(e, g), newBuildCancelCmd(e, g))
+	return cmd
+}
+
+// followBuild prints the build's log to its end, then its outcome; a build
+// that did not complete is an error (exit status 1).
+func followBuild(ctx context.Context, e *env, cn *conn, name string) error {
+	rc, err := cn.c.BuildLog(ctx, cn.project, name, true)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(e.stdout, rc)
+	rc.Close()
+	if err != nil {
+		return fmt.Errorf("reading the log of build %s: %w", name, err)
+	}
+	obj, err := cn.c.Get(ctx, buildKind, cn.project, name)
+	if err != nil {
+		return err
+	}
+	b := obj.(*api.Build)
+	switch {
+	case b.Status.Phase == api.BuildComplete:
+		fmt.Fprintf(e.stdout, "build %s complete in %s: %s (%s)\n", name, b.Status.Duration, b.Status.Image, b.Status.ImageDigest)
+		return nil
+	case !b.Status.Finished():
+		return fmt.Errorf("build %s is still %s (the log stream ended early): slipway build logs %s -f", name, orDefault(b.Status.Phase, api.BuildNew), name)
+	}
+	return fmt.Errorf("build %s %s after %s: %s", name, b.Status.Phase, orDash(b.Status.Duration), b.Status.Message)
+}
+
+func newBuildLogsCmd(e *env, g *globals) *cobra.Command {
+	var follow bool
+	cmd := &cobra.Command{
+		Use:   "logs NAME",
+		Short: "Print a build's log",
+		Long: `Logs prints the log of a build (NAME or build/NAME, e.g. hello-3): what the
+compiler or the Docker engine wrote, and the outcome. With -f it follows the
+log until the build ends.`,
+		Example: `  slipway build logs hello-3 -f`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if rest, ok := cutKindPrefix(name); ok {
+				name = rest
+			}
+			cn, err := g.connect(e)
+			if err != nil {
+				return err
+			}
+			return buildLog(cmd.Context(), cn, name, follow, e.stdout)
+		},
+	}
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing until the build ends")
+	return cmd
+}
+
+// buildLog copies a build's log (to its end with follow).
+func buildLog(ctx context.Context, cn *conn, name string, follow bool, out io.Writer) error {
+	rc, err := cn.c.BuildLog(ctx, cn.project, name, follow)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if _, err := io.Copy(out, rc); err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
+}
+
+func cutKindPrefix(s string) (string, bool) {
+	for _, p := range []string{"build/", "builds/"} {
+		if len(s) > len(p) && s[:len(p)] == p {
+			return s[len(p):], true
+		}
+	}
+	return s, false
+}
+
+// buildColumns are the table columns of builds and image streams.
+func buildColumns(obj api.Object, wide bool, now time.Time) (header []string, row []string) {
+	m := obj.GetMeta()
+	age := formatAge(m.CreationTimestamp, now)
+	switch o := obj.(type) {
+	case *api.Build:
+		h := []string{"NAME", "APP", "STRATEGY", "PHASE", "IMAGE", "DURATION", "AGE"}
+		strat := o.Status.Strategy
+		if strat == "" {
+			strat = o.Spec.Strategy.Type
+		}
+		r := []string{m.Name, o.Spec.App, orDash(strat), orDefault(o.Status.Phase, api.BuildNew), orDash(o.Status.Image), orDash(o.Status.Duration), age}
+		if wide {
+			h = append(h, "DIGEST", "MESSAGE")
+			r = append(r, orDash(shortDigest(o.Status.ImageDigest)), orDash(o.Status.Message))
+		}
+		return h, r
+	case *api.ImageStream:
+		latest, digest, updated := "-", "-", "-"
+		if len(o.Status.Images) > 0 {
+			im := o.Status.Images[0]
+			latest, digest, updated = im.Image, orDash(shortDigest(im.Digest)), formatAge(im.Created, now)
+		}
+		h := []string{"NAME", "LATEST", "DIGEST", "IMAGES", "UPDATED", "AGE"}
+		r := []string{m.Name, latest, digest, strconv.Itoa(len(o.Status.Images)), updated, age}
+		if wide {
+			limit := api.DefaultImageHistoryLimit
+			if o.Spec.HistoryLimit != nil {
+				limit = *o.Spec.HistoryLimit
+			}
+			h = append(h, "LIMIT")
+			r = append(r, itoa(limit))
+		}
+		return h, r
+	}
+	return []string{"NAME", "AGE"}, []string{m.Name, age}
+}
+
+// shortDigest keeps "sha256:" and 12 hex digits, as docker prints IDs.
+func shortDigest(d string) string {
+	if len(d) > len("sha256:")+12 {
+		return d[:len("sha256:")+12]
+	}
+	return d
+}
+
+// describeBuildKinds is `describe` for builds and image streams.
+func describeBuildKinds(d *descWriter, o api.Object) {
+	switch x := o.(type) {
+	case *api.Build:
+		d.kv(0, "App", x.Spec.App)
+		d.kv(0, "Number", strconv.FormatInt(x.Spec.Number, 10))
+		src := x.Spec.Source.Type
+		if x.Spec.Source.ArchiveDigest != "" {
+			src += fmt.Sprintf(" (%d bytes, %s)", x.Spec.Source.ArchiveBytes, x.Spec.Source.ArchiveDigest)
+		}
+		d.kv(0, "Source", src)
+		strat := orDefault(x.Spec.Strategy.Type, "<detected>")
+		if x.Status.Strategy != "" {
+			strat = x.Status.Strategy
+		}
+		d.kv(0, "Strategy", strat)
+		d.kv(0, "Phase", orDefault(x.Status.Phase, api.BuildNew))
+		if !x.Status.StartTime.IsZero() {
+			d.kv(0, "Started", x.Status.StartTime.Format(time.RFC3339))
+		}
+		d.kv(0, "Duration", orDash(x.Status.Duration))
+		d.kv(0, "Image", orDash(x.Status.Image))
+		d.kv(0, "Image Digest", orDash(x.Status.ImageDigest))
+		d.kv(0, "Message", orDash(x.Status.Message))
+		d.kv(0, "Log", "slipway build logs "+x.Metadata.Name)
+	case *api.ImageStream:
+		limit := api.DefaultImageHistoryLimit
+		if x.Spec.HistoryLimit != nil {
+			limit = *x.Spec.HistoryLimit
+		}
+		d.kv(0, "History Limit", itoa(limit))
+		d.line(0, "Images:")
+		for _, im := range x.Status.Images {
+			d.kv(1, im.Image, fmt.Sprintf("%s  build %s  %s  %s", orDash(im.Digest), im.Build, im.Created.Format(time.RFC3339), im.Source))
+		}
+	}
+}
+
+func newBuildCancelCmd(e *env, g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "cancel NAME",
+		Short: "Cancel a build that has not finished",
+		Long: `Cancel stops a build (NAME or build/NAME): one waiting to start never
+starts; a running one has its tools (the compiler, the Docker build)
+stopped. It ends Cancelled, and nothing that runs changes.`,
+		Example: `  slipway build cancel hello-4`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, _ := cutKindPrefix(args[0])
+			cn, err := g.connect(e)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			for range 10 {
+				obj, err := cn.c.Get(ctx, buildKind, cn.project, name)
+				if err != nil {
+					return err
+				}
+				b := obj.(*api.Build)
+				if b.Status.Finished() {
+					return fmt.Errorf("build %s is already %s", name, b.Status.Phase)
+				}
+				if b.Metadata.Annotations == nil {
+					b.Metadata.Annotations = map[string]string{}
+				}
+				b.Metadata.Annotations[api.AnnotationCancelBuild] = "true"
+				if _, err := cn.c.Update(ctx, b); api.IsConflict(err) {
+					continue
+				} else if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "build/%s cancel requested\n", name)
+				return nil
+			}
+			return fmt.Errorf("build %s kept changing: try again", name)
+		},
+	}
+}

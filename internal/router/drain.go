@@ -1,0 +1,139 @@
+package router
+
+import (
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultDrainTimeout is how long a WebSocket or a streamed response to an
+// endpoint that left the table may go on. It is well inside the default
+// termination grace period (30 s), so that the pod still gets its SIGTERM
+// with time to spare once they are closed.
+const DefaultDrainTimeout = 10 * time.Second
+
+// longLived is traffic that may outlast any request: a WebSocket or a
+// streamed response. drain ends it cleanly (a close frame, the end of the
+// stream); it may block for a moment and is called on its own goroutine.
+type longLived interface{ drain() }
+
+// longLivedSet is an endpoint's long-lived traffic. Once its endpoint has
+// been out of the table for the drain timeout, expired is set and what is
+// still open (or opens later: a request that picked the endpoint before it
+// left) is drained.
+type longLivedSet struct {
+	mu      sync.Mutex
+	set     map[longLived]struct{}
+	expired bool
+	timer   *time.Timer
+}
+
+// track adds l to ep's long-lived traffic until the returned func is
+// called; when ep's drain deadline has passed already, l is drained at once.
+func (ep *endpoint) track(l longLived) (untrack func()) {
+	s := &ep.long
+	s.mu.Lock()
+	if s.expired {
+		s.mu.Unlock()
+		go l.drain()
+		return func() {}
+	}
+	if s.set == nil {
+		s.set = map[longLived]struct{}{}
+	}
+	s.set[l] = struct{}{}
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(s.set, l)
+		s.mu.Unlock()
+	}
+}
+
+// scheduleDrain starts ep's drain deadline: ep just left the table.
+func (r *Router) scheduleDrain(ep *endpoint) {
+	s := &ep.long
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.timer = time.AfterFunc(r.opts.DrainTimeout, func() {
+		if ep.leaving.Load() {
+			r.log.Debug("drain deadline passed: closing long-lived traffic", "endpoint", ep.addr)
+			ep.drainLongLived()
+		}
+	})
+}
+
+// keep cancels ep's drain deadline: a table took it back.
+func (ep *endpoint) keep() {
+	s := &ep.long
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+	s.expired = false
+}
+
+func (ep *endpoint) drainLongLived() {
+	s := &ep.long
+	s.mu.Lock()
+	s.expired = true
+	list := make([]longLived, 0, len(s.set))
+	for l := range s.set {
+		list = append(list, l)
+	}
+	s.mu.Unlock()
+	for _, l := range list {
+		go l.drain()
+	}
+}
+
+// GoingAway ends every WebSocket (close code 1001) and streamed response
+// now, and those that start later at once: the router is shutting down,
+// and a server's Shutdown waits for streams, never for hijacked
+// connections.
+func (r *Router) GoingAway() {
+	r.epMu.Lock()
+	eps := make([]*endpoint, 0, len(r.eps))
+	for _, ep := range r.eps {
+		eps = append(eps, ep)
+	}
+	r.epMu.Unlock()
+	for _, ep := range eps {
+		ep.drainLongLived()
+	}
+}
+
+// streamBody is a streamed response's body (no Content-Length: SSE,
+// chunked) that ends as a complete response when drained: the request is
+// cancelled and the error that gives is reported as the end of the body,
+// so the client gets the terminating chunk rather than a cut connection.
+type streamBody struct {
+	io.ReadCloser
+	a       *attempt
+	drained atomic.Bool
+	untrack func()
+}
+
+func (b *streamBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && b.drained.Load() {
+		err = io.EOF
+	}
+	return n, err
+}
+
+func (b *streamBody) drain() {
+	b.drained.Store(true)
+	b.a.cancel(errDrained)
+}
+
+func (b *streamBody) Close() error {
+	b.untrack()
+	return b.ReadCloser.Close()
+}

@@ -1,0 +1,130 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"time"
+)
+
+// MaxMirrorsInFlight bounds the shadow requests in flight across the
+// router: a slow or dead mirror must cost the primary traffic nothing, so
+// when every slot is taken a copy is dropped, never waited for.
+const MaxMirrorsInFlight = 64
+
+// mirrorTimeout bounds a shadow request from its start to the end of its
+// response, which is read and dropped.
+const mirrorTimeout = 10 * time.Second
+
+// MirrorConfig sends shadow copies of Percent percent of a route's
+// requests to the ready endpoints of Service; their answers are dropped.
+// A request whose body streams (not buffered, see RetryBufferBytes) and a
+// WebSocket are not mirrored.
+type MirrorConfig struct {
+	Service   string
+	Percent   int32 // 0-100
+	Endpoints []netip.AddrPort
+}
+
+type mirror struct {
+	service string
+	percent int
+	rev     *revision // the endpoints, for p2c
+}
+
+func (t *Table) buildMirror(mc MirrorConfig) (*mirror, error) {
+	if mc.Percent < 0 || mc.Percent > 100 {
+		return nil, fmt.Errorf("mirror (%s): percent %d must be 0-100", mc.Service, mc.Percent)
+	}
+	m := &mirror{service: mc.Service, percent: int(mc.Percent), rev: &revision{}}
+	for _, a := range mc.Endpoints {
+		if !a.IsValid() || a.Port() == 0 {
+			return nil, fmt.Errorf("mirror (%s): invalid endpoint %q", mc.Service, a)
+		}
+		a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+		ep := t.members[a]
+		if ep == nil {
+			ep = &endpoint{addr: a, cookie: hashString(a.String())}
+			t.members[a] = ep
+		}
+		m.rev.endpoints = append(m.rev.endpoints, ep)
+	}
+	return m, nil
+}
+
+// mirror sends a shadow copy of req (of route rt) when its share says so,
+// on its own goroutine; the caller goes on at once.
+func (r *Router) mirror(req *http.Request, rt *route) {
+	m := rt.mirror
+	if m.percent <= 0 || m.percent < 100 && r.rnd.IntN(100) >= m.percent {
+		return
+	}
+	var body io.ReadCloser
+	if req.ContentLength != 0 { // 0: no body (the server's Body is then empty)
+		if req.GetBody == nil {
+			return // streaming: there is no copy to send
+		}
+		var err error
+		if body, err = req.GetBody(); err != nil {
+			return
+		}
+	}
+	select {
+	case r.mirrors <- struct{}{}:
+	default:
+		rt.stats.mirrorsDropped.Add(1)
+		return
+	}
+	ep := r.acquireMirror(rt.key)
+	if ep == nil {
+		<-r.mirrors
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), mirrorTimeout)
+	out := r.outbound(req, ctx, ep.addr)
+	out.Body = body
+	if body == nil {
+		out.Body = nil
+		out.ContentLength = 0
+	}
+	out.GetBody = nil
+	rt.stats.mirrored.Add(1)
+	go func() {
+		defer func() {
+			cancel()
+			r.release(ep)
+			<-r.mirrors
+		}()
+		resp, err := ep.transport().RoundTrip(out)
+		if err != nil {
+			r.log.Debug("mirrored request failed", "route", rt.key, "endpoint", ep.addr, "err", err)
+			return
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+	}()
+}
+
+// acquireMirror picks an endpoint of the mirror of the route with key in
+// the current table and counts the shadow request in flight on it, under
+// the table's gate, as acquire does (so WaitDrained counts it too).
+func (r *Router) acquireMirror(key string) *endpoint {
+	for {
+		t := r.cur.Load()
+		t.gate.RLock()
+		if r.cur.Load() != t {
+			t.gate.RUnlock()
+			continue
+		}
+		var ep *endpoint
+		if rt := t.routes[key]; rt != nil && rt.mirror != nil {
+			if ep = rt.mirror.rev.p2c(r.rnd, avoid{}); ep != nil {
+				ep.inflight.Add(1)
+			}
+		}
+		t.gate.RUnlock()
+		return ep
+	}
+}
