@@ -107,7 +107,8 @@ func (f *fastFront) relay(uc *upConn, h respHead, q *fastReq, bw *bufio.Writer, 
 			f.log.Debug("upstream response body failed", "status", status, "err", uerr)
 			return status, false, false // the client sees a cut answer and the connection closed
 		}
-		return status, upKeep, cerr == nil
+		// A client gone mid-answer leaves the rest of it unread on uc.
+		return status, upKeep && cerr == nil, cerr == nil
 	}
 }
 

@@ -565,3 +565,43 @@ func TestFastEngineUnderChurnWithNewConnections(t *testing.T) {
 		t.Fatalf("%d failed of %d", failed.Load(), ok.Load()+failed.Load())
 	}
 }
+
+// TestFastEngineClientGoneMidAnswer: a client that leaves while a long
+// answer is relayed leaves the rest of it unread on the upstream
+// connection, which must then not serve another request.
+func TestFastEngineClientGoneMidAnswer(t *testing.T) {
+	big := strings.Repeat("x", 16<<20)
+	be := fastBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/big" {
+			io.WriteString(w, big)
+			return
+		}
+		io.WriteString(w, "small")
+	})
+	addr, _ := serveFast(t, "f.test", be, ServerOptions{})
+	c := &http.Client{}
+	for i := range 5 {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(conn, "GET /big HTTP/1.1\r\nHost: f.test\r\n\r\n")
+		var b [1024]byte
+		if _, err := io.ReadFull(conn, b[:]); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close() // with most of the answer unread
+		req, _ := http.NewRequest("GET", "http://"+addr+"/small", nil)
+		req.Host = "f.test"
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(body) != "small" {
+			t.Fatalf("round %d: %d %q", i, resp.StatusCode, body)
+		}
+	}
+}
