@@ -458,10 +458,16 @@ type Report struct {
 	DurationMillis int64 `json:"durationMillis"`
 	// Revisions are the requests each revision served during the rollout.
 	Revisions []RevisionReport `json:"revisions,omitempty"`
-	// Failed counts requests answered 5xx (the router's own included) or
-	// not answered at all; UpstreamErrors failed attempts (some retried).
+	// Failed counts every request of the rollout that failed: a
+	// revision's requests answered 5xx (the router's own 502/504
+	// included) or not answered at all, plus NoReadyPod; UpstreamErrors
+	// counts failed attempts (some retried).
 	Failed         int64 `json:"failed"`
 	UpstreamErrors int64 `json:"upstreamErrors"`
+	// NoReadyPod counts the failed requests on the App's routes that no
+	// revision could take: the router answered 503 for want of a ready
+	// pod (Recreate's gap).
+	NoReadyPod int64 `json:"noReadyPod"`
 	// LongestNoReadyMillis is the longest time no pod of the App was ready.
 	LongestNoReadyMillis int64 `json:"longestNoReadyMillis"`
 	// Measured is false when the router's counters were not available.

@@ -13,20 +13,22 @@ const mod = "slipway.dev/slipway/"
 // forbidden lists, per package prefix, the project packages it must not
 // depend on, directly or not.
 var forbidden = map[string][]string{
-	"internal/api":         {"internal/"}, // stdlib only (checked below with an exception for itself)
-	"internal/store":       {"internal/registry", "internal/apiserver", "internal/controller", "internal/server", "internal/cli", "internal/client"},
-	"internal/registry":    {"internal/apiserver", "internal/controller", "internal/server", "internal/cli", "internal/client", "internal/runtime", "internal/router"},
-	"internal/apiserver":   {"internal/controller", "internal/server", "internal/cli", "internal/client", "internal/runtime", "internal/router", "internal/node"},
-	"internal/client":      {"internal/registry", "internal/store", "internal/apiserver", "internal/controller", "internal/server", "internal/cli"},
-	"internal/controller":  {"internal/apiserver", "internal/runtime", "internal/router", "internal/server", "internal/cli", "internal/client"},
-	"internal/deploy":      {"internal/apiserver", "internal/runtime", "internal/router", "internal/proxy", "internal/server", "internal/cli", "internal/client", "internal/node"},
-	"internal/hooks":       {"internal/apiserver", "internal/runtime", "internal/router", "internal/proxy", "internal/server", "internal/cli", "internal/client", "internal/node"},
-	"internal/replication": {"internal/apiserver", "internal/runtime", "internal/router", "internal/proxy", "internal/server", "internal/cli", "internal/client", "internal/node"},
-	"internal/services":    {"internal/apiserver", "internal/runtime", "internal/router", "internal/proxy", "internal/server", "internal/cli", "internal/client", "internal/node"},
-	"internal/runtime":     {"internal/controller", "internal/registry", "internal/apiserver", "internal/router", "internal/server", "internal/cli"},
-	"internal/router":      {"internal/"}, // stdlib only: the hot path knows nothing of the store
-	"internal/cli":         {"internal/registry", "internal/store", "internal/apiserver", "internal/controller"},
-	"internal/manifest":    {"internal/registry", "internal/store", "internal/apiserver", "internal/controller", "internal/server", "internal/cli", "internal/client"},
+	"internal/api":           {"internal/"}, // stdlib only (checked below with an exception for itself)
+	"internal/store":         {"internal/registry", "internal/apiserver", "internal/controller", "internal/server", "internal/cli", "internal/client"},
+	"internal/registry":      {"internal/apiserver", "internal/controller", "internal/server", "internal/cli", "internal/client", "internal/runtime", "internal/router"},
+	"internal/apiserver":     {"internal/controller", "internal/server", "internal/cli", "internal/client", "internal/runtime", "internal/router", "internal/node"},
+	"internal/client":        {"internal/registry", "internal/store", "internal/apiserver", "internal/controller", "internal/server", "internal/cli"},
+	"internal/controller":    {"internal/apiserver", "internal/runtime", "internal/router", "internal/server", "internal/cli", "internal/client"},
+	"internal/deploy":        {"internal/apiserver", "internal/runtime", "internal/router", "internal/proxy", "internal/server", "internal/cli", "internal/client", "internal/node"},
+	"internal/build":         {"internal/apiserver", "internal/runtime", "internal/router", "internal/proxy", "internal/server", "internal/cli", "internal/client", "internal/node"},
+	"internal/build/archive": {"internal/"}, // stdlib only: it checks untrusted uploads
+	"internal/hooks":         {"internal/apiserver", "internal/runtime", "internal/router", "internal/proxy", "internal/server", "internal/cli", "internal/client", "internal/node"},
+	"internal/replication":   {"internal/apiserver", "internal/runtime", "internal/router", "internal/proxy", "internal/server", "internal/cli", "internal/client", "internal/node"},
+	"internal/services":      {"internal/apiserver", "internal/runtime", "internal/router", "internal/proxy", "internal/server", "internal/cli", "internal/client", "internal/node"},
+	"internal/runtime":       {"internal/controller", "internal/registry", "internal/apiserver", "internal/router", "internal/server", "internal/cli"},
+	"internal/router":        {"internal/"}, // stdlib only: the hot path knows nothing of the store
+	"internal/cli":           {"internal/registry", "internal/store", "internal/apiserver", "internal/controller"},
+	"internal/manifest":      {"internal/registry", "internal/store", "internal/apiserver", "internal/controller", "internal/server", "internal/cli", "internal/client"},
 }
 
 func TestImportRules(t *testing.T) {

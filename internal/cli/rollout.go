@@ -535,8 +535,8 @@ func formatReport(r *api.Report) string {
 		total += rr.Requests
 		per = append(per, fmt.Sprintf("revision %d: %d", rr.Revision, rr.Requests))
 	}
-	return fmt.Sprintf("report: took %s; %d requests (%s); %d failed; %d upstream errors; longest time without a ready pod %s",
-		millis(r.DurationMillis), total, orDefault(strings.Join(per, ", "), "none"), r.Failed, r.UpstreamErrors, millis(r.LongestNoReadyMillis))
+	return fmt.Sprintf("report: took %s; %d requests (%s); %d failed (%d of them 503 for want of a ready pod); %d upstream errors; longest time without a ready pod %s",
+		millis(r.DurationMillis), total, orDefault(strings.Join(per, ", "), "none"), r.Failed, r.NoReadyPod, r.UpstreamErrors, millis(r.LongestNoReadyMillis))
 }
 
 func millis(ms int64) string { return (time.Duration(ms) * time.Millisecond).String() }

@@ -110,7 +110,7 @@ func TestRolloutView(t *testing.T) {
 	a.Status.Revisions, a.Status.PreviewRevision = nil, 0
 	want = []string{
 		"  Canary rollout of revision 2 from revision 1: Completed",
-		"  report: took 12.5s; 1000 requests (revision 1: 900, revision 2: 100); 3 failed; 0 upstream errors; longest time without a ready pod 0s",
+		"  report: took 12.5s; 1000 requests (revision 1: 900, revision 2: 100); 3 failed (0 of them 503 for want of a ready pod); 0 upstream errors; longest time without a ready pod 0s",
 	}
 	if got := rolloutView(a); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("view:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

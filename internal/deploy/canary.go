@@ -22,9 +22,7 @@ func (d *decision) canary(stable *api.Revision) {
 		c = &api.CanaryStrategy{}
 	}
 	ro, n := d.ro, d.active
-	if len(c.Match) > 0 {
-		d.preview = n.Spec.Number
-	}
+	d.preview = n.Spec.Number // the preview header and c.Match reach it whatever its weight
 	steps := c.Steps
 	i := d.step()
 	if ro.PromoteFull {

@@ -241,6 +241,9 @@ func TestChangeDuringCanarySupersedesIt(t *testing.T) {
 	if r := s.app.Status.Rollout; r.Revision != 3 || r.From != 1 || s.app.Status.CurrentStep != nil {
 		t.Errorf("rollout %+v step %v, want revision 3 from 1 at step 0", r, s.app.Status.CurrentStep)
 	}
+	if !s.hasEvent("RolloutSuperseded") {
+		t.Errorf("no RolloutSuperseded event")
+	}
 }
 
 func TestAbortRequestThenNewChange(t *testing.T) {
@@ -306,7 +309,9 @@ func TestRecreateReportsItsGap(t *testing.T) {
 	a := app(2, "v1")
 	a.Spec.Strategy = api.Strategy{Type: api.StrategyRecreate}
 	s := newSim(t, a)
+	s.routes = &Sample{}
 	s.serve(1, 500, 0, time.Millisecond)
+	s.noPod(9) // before the rollout: not counted
 	s.settle()
 	s.change("v2")
 	s.decide() // revision 1 to 0
@@ -314,6 +319,7 @@ func TestRecreateReportsItsGap(t *testing.T) {
 	s.replicate() // its pods are gone
 	s.advance(time.Second)
 	s.decide() // no ready pod: the gap opens; revision 2 scaled up
+	s.noPod(7)
 	s.replicate()
 	s.advance(1500 * time.Millisecond)
 	s.readyAll()
@@ -321,7 +327,7 @@ func TestRecreateReportsItsGap(t *testing.T) {
 	s.advance(500 * time.Millisecond)
 	s.decide()
 	s.expect("done", map[int64]int32{1: 0, 2: 2}, map[int64]int32{2: 100}, api.AppHealthy, api.RolloutCompleted)
-	want := &api.Report{DurationMillis: 3000, Measured: true, Failed: 2, LongestNoReadyMillis: 1500,
+	want := &api.Report{DurationMillis: 3000, Measured: true, Failed: 9, NoReadyPod: 7, LongestNoReadyMillis: 1500,
 		Revisions: []api.RevisionReport{{Revision: 1, Requests: 40, ServerErrors: 2}, {Revision: 2, Requests: 60}}}
 	if diff := cmp.Diff(want, s.app.Status.Rollout.Report); diff != "" {
 		t.Errorf("report (-want +got):\n%s", diff)

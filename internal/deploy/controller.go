@@ -104,14 +104,7 @@ func (c *Controller) Reconcile(ctx context.Context, key controller.Key) (control
 	if err != nil {
 		return controller.Result{}, err
 	}
-	now := c.now()
 	obs := Observed{Revisions: revs, Pods: pods}
-	var res controller.Result
-	if d := minReady(app); d > 0 {
-		avail, wait := AvailablePods(pods, d, now)
-		obs.Revisions = withAvailable(revs, avail)
-		res.RequeueAfter = wait // a pod becoming available changes no record: look again then
-	}
 	if obs.SecretHash, err = c.secretHash(ctx, app); err != nil {
 		return controller.Result{}, err
 	}
@@ -126,14 +119,23 @@ func (c *Controller) Reconcile(ctx context.Context, key controller.Key) (control
 			}
 		}
 	}
-	if calls := DueWebhooks(app, now); len(calls) > 0 {
-		obs.Webhooks = c.callWebhooks(ctx, calls)
-	}
 	if c.Hooks != nil {
 		obs.Hooks = map[string]HookRun{}
 		if ro := app.Status.Rollout; ro != nil {
 			obs.Hooks = c.observeHooks(ctx, app, revs, ro.Revision, HooksToRun(app.Status))
 		}
+	}
+	// The decision's time, as late as the observations allow: rollouts'
+	// start and end times in the report are stamped with it.
+	now := c.now()
+	var res controller.Result
+	if d := minReady(app); d > 0 {
+		avail, wait := AvailablePods(pods, d, now)
+		obs.Revisions = withAvailable(revs, avail)
+		res.RequeueAfter = wait // a pod becoming available changes no record: look again then
+	}
+	if calls := DueWebhooks(app, now); len(calls) > 0 {
+		obs.Webhooks = c.callWebhooks(ctx, calls)
 	}
 	p := Decide(app, obs, now)
 	if p.RequeueAfter > 0 && (res.RequeueAfter == 0 || p.RequeueAfter < res.RequeueAfter) {

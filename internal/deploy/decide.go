@@ -201,6 +201,9 @@ func (d *decision) startRollout() {
 	if d.ro != nil && d.ro.Revision == d.active.Spec.Number {
 		return
 	}
+	if prev := d.ro; prev != nil && (prev.State == api.RolloutProgressing || prev.State == api.RolloutPaused) && prev.From != 0 {
+		d.event(api.EventNormal, "RolloutSuperseded", fmt.Sprintf("the rollout of revision %d is superseded by revision %d; revision %d stays stable", prev.Revision, d.active.Spec.Number, prev.From))
+	}
 	d.ro = &api.RolloutStatus{Revision: d.active.Spec.Number, State: api.RolloutProgressing,
 		StartedAt: d.now, StepStartedAt: d.now, LastProgressAt: d.now, Baseline: d.baseline()}
 	if s := d.byNum[d.st.StableRevision]; s != nil && s != d.active {
@@ -435,14 +438,17 @@ func (d *decision) plan(from *api.Revision) {
 	}
 }
 
-// frozen keeps every revision as it is and the new one without pods:
-// before the pre hook passed, or after an abort with nothing to go back to.
+// frozen keeps every revision as it is: after an abort with nothing to go
+// back to (an App's first rollout), and, the new revision without pods,
+// before the pre hook passed.
 func (d *decision) frozen() {
 	d.heldPlan = true
 	for _, r := range d.byNum {
 		d.want[r.Metadata.Name] = r.Spec.Replicas
 	}
-	d.want[d.active.Metadata.Name] = 0
+	if d.inProgress() {
+		d.want[d.active.Metadata.Name] = 0
+	}
 	d.traffic = trafficByReady(d.active, d.others(d.active))
 }
 

@@ -38,6 +38,9 @@ func TestPreHookGatesTheNewRevision(t *testing.T) {
 	s.hookAt(HookPre, 1, api.PodRunning, HookWait)
 	s.decide()
 	s.expect("pre running", map[int64]int32{1: 2, 2: 0}, map[int64]int32{1: 100}, api.AppProgressing, api.RolloutProgressing)
+	if want := "revision 2: 0 of 2 pods ready; waiting for the pre hook (attempt 1, Running)"; s.app.Status.Message != want {
+		t.Errorf("message %q, want %q", s.app.Status.Message, want)
+	}
 	s.hookAt(HookPre, 1, api.PodSucceeded, HookProceed)
 	s.decide()
 	s.expect("pre passed", map[int64]int32{1: 2, 2: 2}, map[int64]int32{1: 100}, api.AppProgressing, api.RolloutProgressing)
@@ -115,4 +118,21 @@ func TestPostHookGatesCompletion(t *testing.T) {
 	s.hookAt(HookPost, 1, api.PodFailed, HookAbort)
 	s.decide()
 	s.expect("post failed", map[int64]int32{1: 2, 2: 0}, map[int64]int32{1: 100}, api.AppDegraded, api.RolloutAborted)
+}
+
+// TestFirstRolloutPostHookFailureKeepsItsPods: with nothing to go back to,
+// an aborted first rollout keeps what it has, Degraded, until a retry.
+func TestFirstRolloutPostHookFailureKeepsItsPods(t *testing.T) {
+	s := newSim(t, withHooks(app(2, "v1"), api.Hooks{Post: migrate}))
+	s.runs = map[string]HookRun{}
+	s.step()
+	s.step()
+	s.hookAt(HookPost, 1, api.PodFailed, HookAbort)
+	s.decide()
+	s.expect("post failed", map[int64]int32{1: 2}, map[int64]int32{1: 100}, api.AppDegraded, api.RolloutAborted)
+	s.request(api.RequestRetry)
+	s.decide()
+	s.hookAt(HookPost, 2, api.PodSucceeded, HookProceed)
+	s.decide()
+	s.expect("retried", map[int64]int32{1: 2}, map[int64]int32{1: 100}, api.AppHealthy, api.RolloutCompleted)
 }

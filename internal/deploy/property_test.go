@@ -12,7 +12,8 @@ import (
 // TestBlueGreenAndCanaryUnderRandomInterleavings drives BlueGreen and
 // Canary rollouts through random interleavings of decisions, pod
 // creation, readiness, crashes, time, promote/abort/rollback/retry
-// requests and new template changes. After every decision:
+// requests, new template changes, and pre/post hooks that run, fail
+// (under Abort, Retry or Ignore) or succeed. After every decision:
 //   - traffic weights sum to 100 and none goes to a revision whose
 //     reported ready pods are 0;
 //   - the stable revision keeps full size while a rollout is in progress
@@ -20,8 +21,9 @@ import (
 //     has a stable revision, a revision never loses pods in the decision
 //     that gives it weight (unless no revision kept has a ready pod);
 //
-// and once the chaos stops, the App always ends Healthy on one revision
-// at full size with every other revision at 0 pods.
+// and once the chaos stops (and a first rollout that aborted is retried),
+// the App always ends serving one revision at full size with every other
+// revision at 0 pods.
 func TestBlueGreenAndCanaryUnderRandomInterleavings(t *testing.T) {
 	rng := rand.New(rand.NewSource(5))
 	for run := range 500 {
@@ -39,6 +41,12 @@ func TestBlueGreenAndCanaryUnderRandomInterleavings(t *testing.T) {
 			}
 		}
 		dynamic := rng.Intn(3) == 0
+		var hooks *api.Hooks
+		if rng.Intn(2) == 0 {
+			policies := []string{api.HookAbort, api.HookRetry, api.HookIgnore}
+			hooks = &api.Hooks{Pre: &api.Hook{Command: []string{"x"}, FailurePolicy: policies[rng.Intn(3)]},
+				Post: &api.Hook{Command: []string{"y"}, FailurePolicy: policies[rng.Intn(3)]}}
+		}
 		autoPromote := rng.Intn(2) == 0
 		delay := int32(rng.Intn(2) * 30)
 		mk := func(version int) *api.App {
@@ -50,10 +58,14 @@ func TestBlueGreenAndCanaryUnderRandomInterleavings(t *testing.T) {
 				canary(a, api.CanaryStrategy{Steps: steps, DynamicStableScale: dynamic})
 			}
 			a.Spec.ProgressDeadlineSeconds = ptr(int32(300))
+			a.Spec.Strategy.Hooks = hooks
 			return a
 		}
 		desc := fmt.Sprintf("run %d: replicas %d blueGreen %v (auto %v delay %d) canary steps %d dynamic %v", run, replicas, bg, autoPromote, delay, len(steps), dynamic)
 		s := newSim(t, mk(1))
+		if hooks != nil {
+			s.runs = map[string]HookRun{}
+		}
 		version, changes := 1, 1+rng.Intn(3)
 		check := func(step int, before map[int64]int32, hadStable bool) {
 			var sum int32
@@ -66,8 +78,14 @@ func TestBlueGreenAndCanaryUnderRandomInterleavings(t *testing.T) {
 				if !hadStable || tt.Weight == 0 || r == nil {
 					continue
 				}
+				// With dynamicStableScale the stable revision shrinks to its
+				// share of the pods, never below it.
+				share := max(1, (replicas*tt.Weight+99)/100)
+				if dynamic && !bg && r.Spec.Replicas >= share {
+					continue
+				}
 				if r.Spec.Replicas < before[tt.Revision] && r.Spec.Replicas < replicas && s.keptReady() {
-					t.Fatalf("%s, step %d: revision %d given weight %d while scaled down from %d to %d", desc, step, tt.Revision, tt.Weight, before[tt.Revision], r.Spec.Replicas)
+					t.Fatalf("%s, step %d: revision %d given weight %d while scaled down from %d to %d; traffic %v rollout %+v specs %v", desc, step, tt.Revision, tt.Weight, before[tt.Revision], r.Spec.Replicas, s.app.Status.Traffic, *s.app.Status.Rollout, s.specs())
 				}
 			}
 			// The stable revision keeps full size while a rollout is in
@@ -114,8 +132,10 @@ func TestBlueGreenAndCanaryUnderRandomInterleavings(t *testing.T) {
 				})
 			case x < 78:
 				s.randomPod(rng, func(p *livePod) { p.ready = false; p.restarts++ })
-			case x < 88:
+			case x < 84:
 				s.advance(time.Duration(rng.Intn(20)) * time.Second)
+			case x < 88 && hooks != nil:
+				s.hookOutcome(rng, false)
 			default:
 				verbs := []string{api.RequestPromote, api.RequestPromoteFull, api.RequestAbort, api.RequestRollback, api.RequestRetry}
 				s.request(verbs[rng.Intn(len(verbs))])
@@ -128,6 +148,12 @@ func TestBlueGreenAndCanaryUnderRandomInterleavings(t *testing.T) {
 			if st := s.app.Status; st.Phase == api.AppPaused && step%3 == 0 {
 				s.request(api.RequestPromote)
 			}
+			// A first rollout that aborted has nothing to go back to: the
+			// user retries it.
+			if st := s.app.Status; st.Phase == api.AppDegraded && st.Rollout.From == 0 && step%3 == 0 {
+				s.request(api.RequestRetry)
+			}
+			s.hookOutcome(rng, true)
 			decide(1000 + step)
 			s.replicate()
 			s.readyAll()
@@ -200,4 +226,22 @@ func (s *sim) keptReady() bool {
 		}
 	}
 	return false
+}
+
+// hookOutcome reports a random outcome (or, when settle, success) for each
+// hook run the rollout's status asks for, as the hook runner would.
+func (s *sim) hookOutcome(rng *rand.Rand, settle bool) {
+	for _, h := range HooksToRun(s.app.Status) {
+		spec := hookSpec(s.app, h.Hook)
+		run := HookRun{Attempt: h.Attempt, Phase: api.PodSucceeded, Action: HookProceed, Pod: fmt.Sprintf("%s-%d", h.Hook, h.Attempt)}
+		switch x := rng.Intn(3); {
+		case settle:
+		case x == 0:
+			run.Phase, run.Action = api.PodRunning, HookWait
+		case x == 1:
+			run.Phase, run.RetryAt = api.PodFailed, s.now.Add(5*time.Second)
+			run.Action = map[string]string{api.HookAbort: HookAbort, api.HookRetry: HookRetry, api.HookIgnore: HookProceed}[spec.FailurePolicy]
+		}
+		s.runs[h.Hook] = run
+	}
 }

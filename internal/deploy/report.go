@@ -111,9 +111,10 @@ func (d *decision) report() *api.Report {
 	}
 	if r := d.obs.Routes; r != nil {
 		// The routes see every request, including those no revision
-		// answered (503 while no pod is ready).
+		// could take (the router's 503 while no pod is ready).
 		w := r.since(base[0])
-		rep.Failed, rep.UpstreamErrors = w.Requests[5]+w.Requests[0], w.UpstreamErrors
+		rep.NoReadyPod = max(0, w.Requests[5]+w.Requests[0]-rep.Failed)
+		rep.Failed += rep.NoReadyPod
 	}
 	return rep
 }

@@ -22,6 +22,7 @@ type sim struct {
 	metrics map[int64]Sample
 	hooks   map[string]bool
 	runs    map[string]HookRun // nil: no hook runner
+	routes  *Sample            // the routes' totals; nil: unknown
 	secret  string
 	seq     int
 	last    Plan
@@ -63,7 +64,7 @@ func (s *sim) observed() Observed {
 			pods = append(pods, pod)
 		}
 	}
-	return Observed{Revisions: s.revs, Pods: pods, Metrics: s.metrics, Webhooks: s.hooks, SecretHash: s.secret, Hooks: s.runs}
+	return Observed{Revisions: s.revs, Pods: pods, Metrics: s.metrics, Webhooks: s.hooks, SecretHash: s.secret, Hooks: s.runs, Routes: s.routes}
 }
 
 // decide runs one reconcile of the deploy controller.
@@ -188,7 +189,14 @@ func (s *sim) serve(rev int64, n, failed int64, lat time.Duration) {
 	i, _ := slices.BinarySearch(m.Bounds, lat)
 	m.Latency[i] += n
 	s.metrics[rev] = m
+	if s.routes != nil {
+		s.routes.Requests[2] += n - failed
+		s.routes.Requests[5] += failed
+	}
 }
+
+// noPod counts n requests the router answered 503 itself: no pod ready.
+func (s *sim) noPod(n int64) { s.routes.Requests[5] += n }
 
 func (s *sim) traffic() map[int64]int32 {
 	out := map[int64]int32{}

@@ -64,6 +64,12 @@ func (d *decision) status(sorted []*api.Revision, held string) {
 		if d.strategyType() == api.StrategyCanary && ro.From != 0 && ro.State == api.RolloutProgressing {
 			st.Message += fmt.Sprintf(", step %d, canary weight %d%%", d.step(), ro.CanaryWeight)
 		}
+		for _, h := range ro.Hooks {
+			if !h.Done {
+				st.Message += fmt.Sprintf("; waiting for the %s hook (attempt %d, %s)", h.Hook, h.Attempt, h.Phase)
+				break
+			}
+		}
 		progressing.Reason = "RevisionProgressing"
 		if d.p.Create != nil {
 			progressing.Reason = "NewRevisionCreated"

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"regexp"
 	"sync"
 	"sync/atomic"
@@ -14,15 +15,17 @@ import (
 
 // TestTableSwapUnderLoad: 32 keep-alive HTTP clients hit the VIP while
 // endpoints are added and removed continuously. Each removed backend is
-// shut down the way the node agent will stop a pod: Apply without it,
-// WaitDrained with a short bound (its idle keep-alive connections keep it
-// from draining), then a graceful shutdown. Not one request may fail, and
+// shut down the way the node agent stops a pod: Apply without it,
+// WaitDrained with a bound (the agent's is the grace period), then a
+// graceful shutdown. A bound shorter than the time a fresh connection
+// counts in flight would stop backends with connections in their accept
+// queue: their clients would get a reset. Not one request may fail, and
 // every response must come whole from a backend that was started.
 func TestTableSwapUnderLoad(t *testing.T) {
 	const (
 		clients  = 32
 		duration = 3 * time.Second
-		drainFor = 100 * time.Millisecond
+		drainFor = 2 * time.Second
 	)
 	p := newProxy(t)
 	vip := freeVIP(t)
@@ -62,9 +65,12 @@ func TestTableSwapUnderLoad(t *testing.T) {
 					return
 				default:
 				}
-				resp, err := cl.Get("http://" + vip.String() + path)
+				var reused, wrote bool
+				tr2 := &httptrace.ClientTrace{GotConn: func(g httptrace.GotConnInfo) { reused = g.Reused }, WroteRequest: func(httptrace.WroteRequestInfo) { wrote = true }}
+				req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), tr2), "GET", "http://"+vip.String()+path, nil)
+				resp, err := cl.Do(req)
 				if err != nil {
-					fails.add("client %d: %v", i, err)
+					fails.add("client %d: %v reused=%v wrote=%v", i, err, reused, wrote)
 					continue
 				}
 				body, err := io.ReadAll(resp.Body)

@@ -234,6 +234,7 @@ func (f *fastFront) acquire(q *fastReq, host []byte, prefer *revision, tried []n
 type upstreamError struct {
 	err     error
 	wrote   bool // some of the request may have reached the endpoint
+	reused  bool // on a pooled connection, and nothing came back
 	timeout bool // the route's response timeout passed
 }
 
@@ -268,12 +269,20 @@ func (f *fastFront) forward(fc *fastConn, q *fastReq, host, body []byte, bw *buf
 			break
 		}
 		a.countError()
-		tried = append(tried, a.ep.addr)
-		ue, _ := err.(*upstreamError)
 		// As the standard engine's RoundTrip: what never reached the app
-		// goes elsewhere; what did, once, when it may be replayed.
-		replayable := len(body) == 0 && idempotent(string(q.method.of(q.buf)))
-		if ue != nil && ue.timeout || ue != nil && ue.wrote && (!replayable || a.retried) || attempts >= maxTries {
+		// goes elsewhere; a pooled connection the app was closing is not
+		// the endpoint's fault; what reached the app is sent again, once,
+		// when it may be replayed (idempotent, or its body buffered: the
+		// fast engine holds every body it serves).
+		ue, _ := err.(*upstreamError)
+		wrote := ue != nil && ue.wrote
+		reused := ue != nil && ue.reused
+		if !reused {
+			tried = append(tried, a.ep.addr)
+		}
+		replayable := len(body) > 0 || idempotent(string(q.method.of(q.buf)))
+		retry := !(ue != nil && ue.timeout) && (!wrote || replayable && (reused || !a.retried))
+		if !retry || attempts >= maxTries {
 			break
 		}
 		failed := a.ep.addr
@@ -281,7 +290,7 @@ func (f *fastFront) forward(fc *fastConn, q *fastReq, host, body []byte, bw *buf
 		if np.ep == nil {
 			break
 		}
-		if ue != nil && ue.wrote {
+		if wrote && !reused {
 			a.retried = true
 		}
 		f.r.release(a.ep)
@@ -360,10 +369,10 @@ func (f *fastFront) send(fc *fastConn, q *fastReq, body []byte, pr *peer, a *att
 			return nil, h, &upstreamError{err: fmt.Errorf("%w after %s: %w", errTimeout, a.route.timeouts.Response, err), wrote: true, timeout: true}
 		}
 		if uc.reused && nothing && transportReplayable(q, body) {
-			uc = nil // stale pooled connection: once more on a new one
+			uc = nil // stale pooled connection: once more on a new one, as net/http's transport does
 			continue
 		}
-		return nil, h, &upstreamError{err: err, wrote: true}
+		return nil, h, &upstreamError{err: err, wrote: true, reused: uc.reused && nothing}
 	}
 }
 

@@ -605,3 +605,60 @@ func TestFastEngineClientGoneMidAnswer(t *testing.T) {
 		}
 	}
 }
+
+// TestFastEngineReplaysBufferedPost: behind a Server the frontend holds a
+// small body, so a POST that reached an endpoint which then dropped the
+// connection is sent again, once, as the standard engine does: the
+// client gets 200 from the other endpoint, and the retry is counted.
+func TestFastEngineReplaysBufferedPost(t *testing.T) {
+	good := newUpstream(t, "good")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dropped atomic.Int64
+	breaker := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		io.Copy(io.Discard, req.Body)
+		dropped.Add(1)
+		if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			c.Close()
+		}
+	})}
+	go breaker.Serve(ln)
+	t.Cleanup(func() { breaker.Close() })
+	for _, engine := range []string{EngineStd, EngineFast} {
+		t.Run(engine, func(t *testing.T) {
+			r := New(Options{})
+			lnf, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := NewServer(r, ServerOptions{Engine: engine})
+			go s.Serve(lnf)
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				s.Shutdown(ctx)
+			})
+			apply(t, r, oneBackend("p/x", "x.test", "", good.addr.String(), ln.Addr().String()))
+			before := dropped.Load()
+			for i := range 40 {
+				req, _ := http.NewRequest("POST", "http://"+lnf.Addr().String()+"/", strings.NewReader("order"))
+				req.Host = "x.test"
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					t.Fatalf("request %d: status %d", i, resp.StatusCode)
+				}
+			}
+			var st RouteStats
+			waitFor(t, "40 requests counted", func() bool { st, _ = r.Stats("p/x"); return st.Total.Total() == 40 })
+			if n := dropped.Load() - before; n == 0 || st.Total.Retries != n {
+				t.Errorf("breaker dropped %d, retries %d: want one retry per drop, and some", n, st.Total.Retries)
+			}
+		})
+	}
+}

@@ -20,12 +20,12 @@ import (
 )
 
 // soakDuration is how long TestNoFailedRequestUnderChurn flips weights:
-// 4 s by default so that the package stays well under a minute in CI;
+// 3 s by default so that the package stays well under a minute in CI;
 // SLIPWAY_SOAK=20s runs the full 20 s.
 func soakDuration(t *testing.T) time.Duration {
 	v := os.Getenv("SLIPWAY_SOAK")
 	if v == "" {
-		return 4 * time.Second
+		return 3 * time.Second
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
@@ -292,6 +292,7 @@ func TestObservedSplitOverHTTP(t *testing.T) {
 // is closing. 400 requests (200 clients × 2, GETs and POSTs with bodies,
 // through the frontend): no error reaches a client.
 func TestShortUpstreamKeepAlive(t *testing.T) {
+	t.Parallel() // mostly waiting: deadlines and spaced requests
 	if testing.Short() {
 		t.Skip("takes seconds")
 	}

@@ -2,6 +2,7 @@ package router
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -108,9 +109,10 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		var next io.ReadCloser = req.Body
 		if buffered && (wrote || err == nil) {
-			if next, err = req.GetBody(); err != nil {
+			var berr error
+			if next, berr = req.GetBody(); berr != nil {
 				r.release(p.ep)
-				return resp, err
+				return resp, cmp.Or(err, berr)
 			}
 		}
 		cause := fmt.Sprint(err)

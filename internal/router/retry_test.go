@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -140,3 +141,81 @@ func TestRetriesValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryOnAPooledConnectionTheEndpointDropped: an endpoint that serves
+// the first request of each connection and drops the connection after
+// reading the second (as an app closing an idle connection just as the
+// router reuses it). The router's second request goes on the pooled
+// connection and fails after it was sent; a GET, and a POST whose body the
+// frontend buffered, are sent again on a fresh connection to the same,
+// only, endpoint, and the clients see no error.
+func TestRetryOnAPooledConnectionTheEndpointDropped(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	served := map[net.Conn]int{}
+	var dropped, droppedPosts atomic.Int64
+	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		c := req.Context().Value(connKey{}).(net.Conn)
+		mu.Lock()
+		served[c]++
+		n := served[c]
+		mu.Unlock()
+		if n == 2 {
+			dropped.Add(1)
+			if req.Method == "POST" {
+				droppedPosts.Add(1)
+			}
+			if hc, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				hc.Close()
+			}
+			return
+		}
+		fmt.Fprintf(w, "%s %s", req.Method, b)
+	}), ConnContext: func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) }}
+	go up.Serve(ln)
+	defer up.Close()
+
+	r := New(Options{})
+	s := NewServer(r, ServerOptions{})
+	fl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(fl)
+	defer s.Shutdown(context.Background())
+	apply(t, r, oneBackend("p/d", "d.test", "", ln.Addr().String()))
+	c := &http.Client{}
+	defer c.CloseIdleConnections()
+	for i := range 6 {
+		method, body := "GET", ""
+		if i%2 == 1 {
+			method, body = "POST", fmt.Sprintf("order %d", i)
+		}
+		req, _ := http.NewRequest(method, "http://"+fl.Addr().String()+"/", strings.NewReader(body))
+		req.Host = "d.test"
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := method + " " + body; resp.StatusCode != 200 || string(b) != want {
+			t.Fatalf("request %d: %d %q, want 200 %q", i, resp.StatusCode, b, want)
+		}
+	}
+	if dropped.Load() == 0 {
+		t.Fatal("the endpoint never dropped a pooled connection: the test tested nothing")
+	}
+	// Go's transport sends a GET again by itself; the POSTs are the
+	// router's to retry.
+	st, _ := r.Stats("p/d")
+	if st.Total.Retries != droppedPosts.Load() || droppedPosts.Load() == 0 {
+		t.Errorf("retries %d, want %d (one per dropped POST)", st.Total.Retries, droppedPosts.Load())
+	}
+}
+
+type connKey struct{}

@@ -19,6 +19,7 @@ import (
 // complete chunked response (no error for the client) and WaitDrained
 // returns.
 func TestStreamedResponsePassesUnbufferedAndEndsCleanlyOnDrain(t *testing.T) {
+	t.Parallel() // mostly waiting: deadlines and spaced requests
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -55,6 +55,7 @@ func hpackLiteral(kv ...string) []byte {
 // server shuts down, then the answer to its request; Shutdown returns
 // once it is answered.
 func TestTLSShutdownSendsGOAWAY(t *testing.T) {
+	t.Parallel() // mostly waiting: deadlines and spaced requests
 	u := newUpstream(t, "u")
 	r := New(Options{})
 	apply(t, r, oneBackend("p/h2", "h2.test", "", u.addr.String()))

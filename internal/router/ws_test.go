@@ -197,6 +197,7 @@ func (w *wsClient) echo(t *testing.T, msg string) string {
 // then the client gets a close frame with status 1001 and the connection
 // ends with a FIN, not a reset.
 func TestWebSocketSurvivesChangesAndDrainsWith1001(t *testing.T) {
+	t.Parallel() // mostly waiting: deadlines and spaced requests
 	ws1, ws2 := newWSUpstream(t, "ws1"), newWSUpstream(t, "ws2")
 	const drain = 500 * time.Millisecond
 	r := New(Options{DrainTimeout: drain})

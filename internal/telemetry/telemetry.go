@@ -35,6 +35,9 @@ var (
 		"Requests being served now.", revLabels, nil)
 	descDuration = prometheus.NewDesc("slipway_router_request_duration_seconds",
 		"Time from a request's arrival to the end of its response.", revLabels, nil)
+	descMirrors = prometheus.NewDesc("slipway_router_mirror_requests_total",
+		"Shadow copies of a route's requests (spec.mirror), by outcome: sent, or dropped because every mirror slot was taken.",
+		[]string{"route", "outcome"}, nil)
 	descEndpointRequests = prometheus.NewDesc("slipway_router_endpoint_requests_total",
 		"Requests sent to an endpoint (pod address and port) by status class.", []string{"endpoint", "class"}, nil)
 	descEndpointInFlight = prometheus.NewDesc("slipway_router_endpoint_requests_in_flight",
@@ -51,7 +54,7 @@ func NewCollector(src Source) *Collector { return &Collector{src: src} }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRequests, descUpstreamErrors, descRetries, descInFlight, descDuration, descEndpointRequests, descEndpointInFlight} {
+	for _, d := range []*prometheus.Desc{descRequests, descUpstreamErrors, descRetries, descInFlight, descDuration, descMirrors, descEndpointRequests, descEndpointInFlight} {
 		ch <- d
 	}
 }
@@ -59,6 +62,10 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, rs := range c.src.AllStats() {
+		if t := rs.Total; t.Mirrored > 0 || t.MirrorsDropped > 0 {
+			ch <- prometheus.MustNewConstMetric(descMirrors, prometheus.CounterValue, float64(t.Mirrored), rs.Route, "sent")
+			ch <- prometheus.MustNewConstMetric(descMirrors, prometheus.CounterValue, float64(t.MirrorsDropped), rs.Route, "dropped")
+		}
 		for _, rev := range rs.Revisions {
 			labels := []string{rs.Route, rev.Service, strconv.FormatInt(rev.Revision, 10)}
 			for i, n := range rev.Requests {

@@ -25,8 +25,10 @@ func TestMetricsExposition(t *testing.T) {
 	lat[0] = 3 // three requests within the first bucket
 	lat[len(lat)-1] = 1
 	snap := router.Snapshot{Requests: [6]int64{0, 0, 7, 0, 1, 2}, UpstreamErrors: 4, Retries: 1, InFlight: 2, Latency: lat}
+	total := snap
+	total.Mirrored, total.MirrorsDropped = 5, 2
 	src := fakeSource{
-		routes: []router.RouteStats{{Route: "default/hello", Total: snap, Revisions: []router.RevisionStats{{Service: "default/hello", Revision: 3, Snapshot: snap}}}},
+		routes: []router.RouteStats{{Route: "default/hello", Total: total, Revisions: []router.RevisionStats{{Service: "default/hello", Revision: 3, Snapshot: snap}}}},
 		eps:    map[netip.AddrPort]router.Snapshot{netip.MustParseAddrPort("127.20.0.5:8080"): snap},
 	}
 	rec := httptest.NewRecorder()
@@ -44,6 +46,8 @@ func TestMetricsExposition(t *testing.T) {
 		`slipway_router_request_duration_seconds_count{revision="3",route="default/hello",service="default/hello"} 4`,
 		`slipway_router_endpoint_requests_total{class="4xx",endpoint="127.20.0.5:8080"} 1`,
 		`slipway_router_endpoint_requests_in_flight{endpoint="127.20.0.5:8080"} 2`,
+		`slipway_router_mirror_requests_total{outcome="sent",route="default/hello"} 5`,
+		`slipway_router_mirror_requests_total{outcome="dropped",route="default/hello"} 2`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(out, want+"\n") && !strings.Contains(out, want+" ") {

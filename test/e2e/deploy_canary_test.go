@@ -106,8 +106,9 @@ func l2counts(ok, failed map[string]int64) (int64, int64) {
 	return o, f
 }
 
-// TestCanaryResumesAfterKillNine: kill -9 of `slipway up` while a canary is
-// paused at 20%; the restarted platform adopts the same pods, resumes the
+// TestCanaryResumesAfterKillNine: a canary paused at 20% sends the clients
+// its match rule picks (header X-Beta: 1) to v2 whatever the weight; kill
+// -9 of `slipway up` then; the restarted platform adopts the same pods, resumes the
 // rollout where its status says it was (same step and weight, no new
 // revision), and a promote completes it on v2 without a failed request
 // through the router.
@@ -115,7 +116,7 @@ func TestCanaryResumesAfterKillNine(t *testing.T) {
 	home := t.TempDir()
 	p := startPlatform(t, home)
 	dir := t.TempDir()
-	strategy := "    type: Canary\n    canary:\n      steps: [{setWeight: 20}, {pause: {}}, {setWeight: 60}, {pause: {duration: 2s}}]\n"
+	strategy := "    type: Canary\n    canary:\n      match: [{header: {name: X-Beta, value: \"1\"}}]\n      steps: [{setWeight: 20}, {pause: {}}, {setWeight: 60}, {pause: {duration: 2s}}]\n"
 	p.ok("apply", "-f", writeFile(t, dir, "v1.yaml", deployManifest(strategy, "v1", "", "hello.test")))
 	p.waitRolledOut(1, 60*time.Second)
 	p.ok("apply", "-f", writeFile(t, dir, "v2.yaml", deployManifest(strategy, "v2", "", "hello.test")))
@@ -123,6 +124,15 @@ func TestCanaryResumesAfterKillNine(t *testing.T) {
 		a := p.app("hello")
 		return a.Status.Phase == "Paused" && a.traffic() == "1=80,2=20"
 	})
+	// The canary's match rule (and the preview header) reach v2 whatever
+	// the weight.
+	for i := range 20 {
+		v, code, err := p.getVersion("hello.test", "X-Beta", "1")
+		v2, code2, err2 := p.getVersion("hello.test", "X-Slipway-Revision", "preview")
+		if err != nil || err2 != nil || code != 200 || code2 != 200 || v != "v2" || v2 != "v2" {
+			t.Fatalf("request %d with X-Beta: 1 got %s %d %v; with the preview header %s %d %v; want v2", i, v, code, err, v2, code2, err2)
+		}
+	}
 	before := podPIDs(t, p)
 	p.kill()
 

@@ -127,9 +127,9 @@ type appJSON struct {
 			Message        string
 			Hooks          []struct{ Hook, Pod, Phase string }
 			Report         *struct {
-				DurationMillis, Failed, UpstreamErrors, LongestNoReadyMillis int64
-				Measured, Final                                              bool
-				Revisions                                                    []struct{ Revision, Requests, ServerErrors, Resets int64 }
+				DurationMillis, Failed, UpstreamErrors, LongestNoReadyMillis, NoReadyPod int64
+				Measured, Final                                                          bool
+				Revisions                                                                []struct{ Revision, Requests, ServerErrors, Resets int64 }
 			}
 		}
 	}

@@ -53,14 +53,14 @@ func TestRecreateReportStatesItsGap(t *testing.T) {
 	wg.Wait()
 	r := p.app("hello").Status.Rollout.Report
 	reported := time.Duration(r.LongestNoReadyMillis) * time.Millisecond
-	t.Logf("Recreate: report says %v without a ready pod and %d failed requests; the clients saw %v without an answer", reported, r.Failed, gap)
+	t.Logf("Recreate: report says %v without a ready pod, %d requests answered 503 for want of one, %d failed in all; the clients saw %v without an answer and %d failures", reported, r.NoReadyPod, r.Failed, gap, failed)
 	// START_DELAY 1s: the new pods cannot be ready in less than a second
 	// after the old ones left.
 	if reported < time.Second || reported > gap+time.Second || gap > reported+3*time.Second {
 		t.Errorf("report: %v without a ready pod; the clients saw %v without an answer", reported, gap)
 	}
-	if r.Failed == 0 || r.Failed != int64(failed) || r.DurationMillis < r.LongestNoReadyMillis {
-		t.Errorf("report %+v: want the %d failed requests the clients counted, and a rollout lasting at least the gap", r, failed)
+	if r.NoReadyPod == 0 || r.NoReadyPod > r.Failed || r.Failed != int64(failed) || r.DurationMillis < r.LongestNoReadyMillis {
+		t.Errorf("report %+v: want the %d failed requests the clients counted (503s for want of a ready pod), and a rollout lasting at least the gap", r, failed)
 	}
 	if out := p.ok("rollout", "status", "app/hello", "--watch=false"); !strings.Contains(out, "longest time without a ready pod") {
 		t.Errorf("rollout status lacks the report:\n%s", out)

@@ -89,6 +89,29 @@ func dockerManifest(m, image string) string {
 	return strings.Replace(m, fmt.Sprintf("command: [%q]", helloBin), "image: "+image, 1)
 }
 
+// startDockerPlatform runs `slipway up --runtime docker` on home. Whatever
+// the test leaves of its containers is removed once the platform stopped,
+// so that a failing test leaves nothing running on the engine.
+func startDockerPlatform(t *testing.T, cli *client.Client, home string) *platform {
+	t.Helper()
+	t.Cleanup(func() {
+		b, err := os.ReadFile(filepath.Join(home, "data", "runtime", "docker-id"))
+		if err != nil {
+			return
+		}
+		list, err := cli.ContainerList(context.Background(), client.ContainerListOptions{
+			All: true, Filters: make(client.Filters).Add("label", docker.LabelManagedBy+"="+strings.TrimSpace(string(b))),
+		})
+		if err != nil {
+			return
+		}
+		for _, s := range list.Items {
+			cli.ContainerRemove(context.Background(), s.ID, client.ContainerRemoveOptions{Force: true})
+		}
+	})
+	return startPlatform(t, home, "--runtime", "docker")
+}
+
 // owned lists the containers a platform owns (by its data dir's id).
 func owned(t *testing.T, cli *client.Client, dataDir string) []string {
 	t.Helper()
@@ -130,7 +153,7 @@ func TestDockerKillNineAdoptsContainers(t *testing.T) {
 	})
 
 	home := t.TempDir()
-	p := startPlatform(t, home, "--runtime", "docker")
+	p := startDockerPlatform(t, cli, home)
 	p.ok("apply", "-f", writeFile(t, t.TempDir(), "hello.yaml", dockerManifest(helloManifest(3, 30), image)))
 	p.waitApp("hello", 3, 90*time.Second)
 	ip := p.serviceIP("hello")
@@ -144,7 +167,17 @@ func TestDockerKillNineAdoptsContainers(t *testing.T) {
 		}
 	}
 	p.kill()
-	p2 := startPlatform(t, home, "--runtime", "docker")
+	p2 := startDockerPlatform(t, cli, home)
+	// The pods' records say Ready from before the kill: what shows the
+	// restarted agent adopted them is its log.
+	waitUntil(t, 60*time.Second, "the restarted Slipway adopts 3 pods", func() bool {
+		return strings.Count(p2.logs.String(), `msg="adopting a running pod"`) == 3
+	})
+	for _, line := range strings.Split(p2.logs.String(), "\n") {
+		if strings.Contains(line, "recovered Slipway's containers") {
+			t.Log(line)
+		}
+	}
 	p2.waitApp("hello", 3, 60*time.Second)
 	if after := owned(t, cli, p2.dataDir); !slices.Equal(after, before) {
 		t.Fatalf("containers after kill -9 and restart:\n%q\nbefore:\n%q\n(want the very same ones, no duplicate or orphan)", after, before)
@@ -158,7 +191,7 @@ func TestDockerKillNineAdoptsContainers(t *testing.T) {
 
 	p2.stop()
 	if left := owned(t, cli, p2.dataDir); len(left) != 0 {
-		t.Errorf("containers left after a graceful stop: %q", left)
+		t.Errorf("containers left after a graceful stop: %q\nlog of slipway up:\n%s", left, p2.logs)
 	}
 	if _, err := cli.ContainerInspect(context.Background(), foreign.ID, client.ContainerInspectOptions{}); err != nil {
 		t.Errorf("another owner's container is gone after the stop: %v", err)
@@ -171,7 +204,7 @@ func TestDockerKillNineAdoptsContainers(t *testing.T) {
 func TestDockerRollingRolloutLosesNoRequest(t *testing.T) {
 	cli := dockerEngine(t)
 	image := helloImage(t, cli)
-	p := startPlatform(t, t.TempDir(), "--runtime", "docker")
+	p := startDockerPlatform(t, cli, t.TempDir())
 	strategy := "    type: Rolling\n    rolling: {maxSurge: 1, maxUnavailable: 0}\n"
 	dir := t.TempDir()
 	p.ok("apply", "-f", writeFile(t, dir, "v1.yaml", dockerManifest(rolloutManifest(strategy, "v1"), image)))
@@ -219,7 +252,7 @@ func TestDockerRuntimeWithoutEngineFailsClearly(t *testing.T) {
 func TestDockerBlueGreenPromoteUnderLoad(t *testing.T) {
 	cli := dockerEngine(t)
 	image := helloImage(t, cli)
-	p := startPlatform(t, t.TempDir(), "--runtime", "docker")
+	p := startDockerPlatform(t, cli, t.TempDir())
 	dir := t.TempDir()
 	strategy := "    type: BlueGreen\n    blueGreen: {previewHost: preview.hello.test, scaleDownDelaySeconds: 120}\n"
 	p.ok("apply", "-f", writeFile(t, dir, "v1.yaml", dockerManifest(deployManifest(strategy, "v1", "", "hello.test"), image)))
@@ -269,7 +302,7 @@ func TestDockerBlueGreenPromoteUnderLoad(t *testing.T) {
 func TestDockerCanaryAbortUnderLoad(t *testing.T) {
 	cli := dockerEngine(t)
 	image := helloImage(t, cli)
-	p := startPlatform(t, t.TempDir(), "--runtime", "docker")
+	p := startDockerPlatform(t, cli, t.TempDir())
 	dir := t.TempDir()
 	strategy := `    type: Canary
     canary:

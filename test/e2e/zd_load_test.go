@@ -166,7 +166,7 @@ func (l *zdLoad) end(t *testing.T) zdCounted {
 	return c
 }
 
-// waitCount waits until version has answered n more requests than at c.
+// waitMore waits until version has answered n more requests than now.
 func (l *zdLoad) waitMore(t *testing.T, version string, n int64) {
 	t.Helper()
 	from := l.count(version)
@@ -233,7 +233,8 @@ type zdApp struct {
 			Revision int64
 			Weight   int
 		}
-		Rollout *zdRollout
+		CurrentStep *int32
+		Rollout     *zdRollout
 	}
 }
 
@@ -251,6 +252,7 @@ type zdReport struct {
 		Revision, Requests, ServerErrors, Resets, UpstreamErrors int64
 	}
 	Failed, UpstreamErrors int64
+	NoReadyPod             int64
 	LongestNoReadyMillis   int64
 	Measured, Final        bool
 }
@@ -325,7 +327,7 @@ func (p *platform) zdWatchRollout(l *zdLoad, name string, rev int64, n int, d ti
 	}
 }
 
-// zdManifest is an App of the sample app with its Service and a Route on
+// zdSpec is an App of the sample app with its Service and a Route on
 // host <name>.zd.test.
 type zdSpec struct {
 	name     string
@@ -388,14 +390,13 @@ func (s zdSpec) with(version string) zdSpec {
 	return c
 }
 
-// applySpec applies the spec with version and waits until it serves
-// through its route.
+// zdApply applies the spec with VERSION set to version.
 func (p *platform) zdApply(s zdSpec, version string) {
 	p.t.Helper()
 	p.ok("apply", "-f", writeFile(p.t, p.t.TempDir(), s.name+"-"+version+".yaml", s.with(version).manifest()))
 }
 
-// serving waits until the route answers with version.
+// zdServing waits until the route answers with version.
 func (p *platform) zdServing(host, version string) {
 	p.t.Helper()
 	waitUntil(p.t, 60*time.Second, host+" answers with "+version, func() bool {
@@ -410,4 +411,30 @@ func (p *platform) zdServing(host, version string) {
 		m := versionRe.FindSubmatch(body)
 		return resp.StatusCode == 200 && m != nil && string(m[1]) == version
 	})
+}
+
+// zdRouterCount reads the router's own count of requests the App's
+// revision answered on its route, from /metrics: for telling a report's
+// miscount from the router's.
+func (p *platform) zdRouterCount(app string, revision int64) int64 {
+	req, _ := http.NewRequest("GET", p.apiURL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+p.zdToken())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var n int64
+	rev := fmt.Sprintf(`revision="%d"`, revision)
+	route := fmt.Sprintf(`route="default/%s"`, app)
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "slipway_router_requests_total{") && strings.Contains(line, rev) && strings.Contains(line, route) {
+			var v float64
+			if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v); err == nil {
+				n += int64(v)
+			}
+		}
+	}
+	return n
 }

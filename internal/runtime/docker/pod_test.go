@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -141,5 +142,43 @@ func TestOnlyOwnContainersAreTouched(t *testing.T) {
 	got, err := newDriver(t, dirA).Recover(ctx)
 	if err != nil || len(got) != 0 {
 		t.Errorf("Recover with a's id after its pod was removed: %+v, %v; want nothing", got, err)
+	}
+}
+
+// The engine rotates a container's log at LogMaxBytes of its JSON
+// encoding, keeping LogKeep rotated files: what Logs returns stays under
+// (LogKeep+1)×LogMaxBytes however much the app writes, and ends with the
+// newest output.
+func TestLogsAreCapped(t *testing.T) {
+	requireEngine(t)
+	ctx := context.Background()
+	d, err := docker.New(ctx, docker.Options{Dir: t.TempDir(), Logger: testLogger(), LogMaxBytes: 16 << 10, LogKeep: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	image, cmd := appImage(t, testApp)
+	sb := startPod(t, d, "capped")
+	if _, err := d.StartContainer(ctx, sb.PodUID, runtime.ContainerConfig{Name: "web", Image: image, Command: cmd, Env: []string{"HOST=0.0.0.0", "PORT=8080"}}); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + sb.IP.String() + ":8080"
+	for i := 1; i <= 8; i++ { // 8 × 20 KB of output against a 2 × 16 KiB cap
+		httpGet(t, fmt.Sprintf("%s/write?lines=20&size=1000&last=mark-%d", base, i))
+	}
+	var logs string
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.HasSuffix(logs, "mark-8\n") && time.Now().Before(deadline) {
+		r, err := d.Logs(ctx, sb.PodUID, "web", runtime.LogOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r)
+		r.Close()
+		logs = string(b)
+		time.Sleep(50 * time.Millisecond) // poll interval while the engine writes
+	}
+	if !strings.HasSuffix(logs, "mark-8\n") || len(logs) > 2*16<<10 || strings.Contains(logs, "mark-1\n") {
+		t.Errorf("%d bytes of logs ending %q: want at most %d, the newest output last, the oldest rotated away", len(logs), logs[max(0, len(logs)-20):], 2*16<<10)
 	}
 }

@@ -3,9 +3,11 @@ package docker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -23,6 +25,7 @@ func (d *Driver) Recover(ctx context.Context) ([]runtime.RecoveredSandbox, error
 	if d.recovered {
 		return d.view(), nil
 	}
+	began := time.Now()
 	list, err := d.cli.ContainerList(ctx, client.ContainerListOptions{
 		All: true, Filters: make(client.Filters).Add("label", LabelManagedBy+"="+d.id),
 	})
@@ -55,6 +58,12 @@ func (d *Driver) Recover(ctx context.Context) ([]runtime.RecoveredSandbox, error
 			continue
 		}
 		p, err := d.recoverPod(ctx, uid, f.infra)
+		var lost errLost
+		if err != nil && !errors.As(err, &lost) {
+			// The engine failed us (or ctx ended): nothing is known to be
+			// lost, so nothing is removed.
+			return nil, fmt.Errorf("pod %q: %w", uid, err)
+		}
 		if err != nil {
 			d.log.Warn("removing a pod that cannot be recovered", "pod", uid, "err", err)
 			for _, runs := range f.apps {
@@ -92,8 +101,15 @@ func (d *Driver) Recover(ctx context.Context) ([]runtime.RecoveredSandbox, error
 		d.mu.Unlock()
 	}
 	d.recovered = true
-	return d.view(), nil
+	view := d.view()
+	d.log.Info("recovered Slipway's containers", "pods", len(view), "containers", len(list.Items), "took", time.Since(began).Round(time.Millisecond))
+	return view, nil
 }
+
+// errLost says why a pod left by a previous Slipway can never run again.
+type errLost struct{ why string }
+
+func (e errLost) Error() string { return e.why }
 
 func runNumber(s container.Summary) int {
 	n, _ := strconv.Atoi(s.Labels[LabelRun])
@@ -104,11 +120,11 @@ func runNumber(s container.Summary) int {
 // it stopped (after an engine restart); apps then restart into it.
 func (d *Driver) recoverPod(ctx context.Context, uid string, infra *container.Summary) (*pod, error) {
 	if infra == nil {
-		return nil, fmt.Errorf("its infra container is gone")
+		return nil, errLost{"its infra container is gone"}
 	}
 	var cfg runtime.PodConfig
 	if err := json.Unmarshal([]byte(infra.Labels[LabelPod]), &cfg); err != nil || cfg.UID != uid {
-		return nil, fmt.Errorf("its infra container's %s label is unreadable (%v)", LabelPod, err)
+		return nil, errLost{fmt.Sprintf("its infra container's %s label is unreadable (%v)", LabelPod, err)}
 	}
 	if infra.State != container.StateRunning {
 		if _, err := d.cli.ContainerStart(ctx, infra.ID, client.ContainerStartOptions{}); err != nil {
