@@ -61,7 +61,7 @@ func BenchmarkLookupAndChoose10kRoutes(b *testing.B) {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	for b.Loop() {
 		rt := t.lookup("r4242.example.com", req.URL.Path)
-		if p := rt.choose(req, rnd, avoid{}); p.ep == nil {
+		if p := rt.choose(httpView{req}, rnd, avoid{}); p.ep == nil {
 			b.Fatal("no pick")
 		}
 	}
@@ -86,7 +86,7 @@ func BenchmarkLookupFlat(b *testing.B) {
 		start := time.Now()
 		for i := range n {
 			rt := t.lookup(hosts[i%len(hosts)], req.URL.Path)
-			if p := rt.choose(req, rnd, avoid{}); p.ep == nil {
+			if p := rt.choose(httpView{req}, rnd, avoid{}); p.ep == nil {
 				b.Fatal("no pick")
 			}
 		}

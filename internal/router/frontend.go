@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -49,17 +50,26 @@ type ServerOptions struct {
 	IdleTimeout       time.Duration
 	BodyReadTimeout   time.Duration
 	BufferBodyBytes   int
+	// Engine serves plain HTTP (Serve): EngineFast (the default) or
+	// EngineStd. TLS (ServeTLS) always takes the standard engine.
+	Engine string
+	// Certs, when Handler applies the TLS routes' insecure policies
+	// (InsecurePolicy), lets the fast engine pass their plain requests to
+	// Handler; without it the fast engine serves every route itself.
+	Certs *Certs
 }
 
-// Server is the router's public HTTP/1.1 listener: net/http's server with
-// stricter framing than its own (see frameConn), request limits, and a
-// graceful Shutdown.
+// Server is the router's public HTTP/1.1 listener: the fast engine
+// (fast_front.go) for plain HTTP, in front of the standard one: net/http's
+// server with stricter framing than its own (see frameConn), request
+// limits, and a graceful Shutdown.
 type Server struct {
 	r    *Router
 	next http.Handler
 	opts ServerOptions
 	log  *slog.Logger
 	hs   *http.Server
+	fast *fastFront // nil on EngineStd
 }
 
 // NewServer returns a frontend serving r. Run it with Serve; stop it with
@@ -102,11 +112,23 @@ func NewServer(r *Router, opts ServerOptions) *Server {
 		// HTTP/1.1 only until HTTP/2 and its limits are built.
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 	}
+	switch opts.Engine {
+	case "", EngineFast:
+		if r.opts.AccessLog == nil { // the access log is the standard engine's
+			s.fast = newFastFront(s, opts.Certs)
+		}
+	case EngineStd:
+	default:
+		s.log.Error("router: unknown engine, serving with the standard one", "engine", opts.Engine, "want", EngineFast+" or "+EngineStd)
+	}
 	return s
 }
 
 // Serve accepts connections on ln until Shutdown; it then returns nil.
 func (s *Server) Serve(ln net.Listener) error {
+	if s.fast != nil {
+		return s.fast.serve(ln)
+	}
 	err := s.hs.Serve(frameListener{Listener: ln, maxLine: s.opts.MaxHeaderBytes + 4096})
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -134,7 +156,16 @@ func (s *Server) ServeTLS(ln net.Listener, cfg *tls.Config) error {
 // clients go elsewhere for the next one), and returns when they have. When
 // ctx ends first, it closes every connection and returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
+	var fastErr error
+	var wg sync.WaitGroup
+	if s.fast != nil {
+		wg.Go(func() { fastErr = s.fast.shutdown(ctx) })
+	}
 	err := s.hs.Shutdown(ctx)
+	wg.Wait()
+	if err == nil {
+		err = fastErr
+	}
 	if err != nil {
 		s.hs.Close()
 		return fmt.Errorf("router: shutdown: %w", err)

@@ -61,6 +61,9 @@ func serveFrontend(t testing.TB, backend netip.AddrPort, opts ServerOptions) (st
 	if err != nil {
 		t.Fatal(err)
 	}
+	if opts.Engine == "" {
+		opts.Engine = testEngine
+	}
 	s := NewServer(r, opts)
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ln) }()
@@ -267,7 +270,7 @@ func TestShutdownIsGraceful(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewServer(r, ServerOptions{})
+	s := NewServer(r, ServerOptions{Engine: testEngine})
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ln) }()
 	addr := ln.Addr().String()
@@ -368,7 +371,7 @@ func TestShutdownDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewServer(r, ServerOptions{})
+	s := NewServer(r, ServerOptions{Engine: testEngine})
 	go s.Serve(ln)
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {

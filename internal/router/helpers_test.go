@@ -92,12 +92,20 @@ func (u *upstream) shutdown(t *testing.T) {
 	}
 }
 
+// testEngine is the engine of the servers the tests start: the standard
+// one (the Router as a plain handler) unless TestFastEngine runs a test
+// again with EngineFast.
+var testEngine = EngineStd
+
 // serveRouter serves r on a real listener and returns its base URL.
 func serveRouter(t *testing.T, r *Router) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if testEngine == EngineFast {
+		return serveFastEngine(t, r, ln)
 	}
 	srv := &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)

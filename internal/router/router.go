@@ -393,7 +393,7 @@ func (r *Router) acquire(req *http.Request, host string, prefer *revision, tried
 				p = rt.sameRevision(prefer, r.rnd, ex)
 			}
 			if rt != nil && p.ep == nil {
-				p = rt.choose(req, r.rnd, ex)
+				p = rt.choose(httpView{req}, r.rnd, ex)
 			}
 			if p.ep != nil || !ex.healthy {
 				break

@@ -1,7 +1,6 @@
 package router
 
 import (
-	"net/http"
 	"strings"
 )
 
@@ -29,7 +28,7 @@ type pick struct {
 // choices on in-flight requests). ex names what is never chosen:
 // addresses already tried and, when set, endpoints passive health ejected. A zero pick (nil ep) means no endpoint is
 // ready: the caller answers 503.
-func (r *route) choose(req *http.Request, rnd randSource, ex avoid) pick {
+func (r *route) choose(req requestView, rnd randSource, ex avoid) pick {
 	for _, m := range r.match {
 		if !m.matches(req) {
 			continue
@@ -51,8 +50,8 @@ func (r *route) choose(req *http.Request, rnd randSource, ex avoid) pick {
 	}
 	var prev string
 	if name := r.affinity.CookieName; name != "" {
-		if c, err := req.Cookie(name); err == nil {
-			prev = c.Value
+		if val, ok := req.cookie(name); ok {
+			prev = val
 			if p, ok := r.sticky(prev, rnd, ex); ok {
 				return p
 			}
@@ -110,17 +109,15 @@ func (r *route) sticky(val string, rnd randSource, ex avoid) (pick, bool) {
 	return pick{rev: v, ep: ep, sticky: v.cookie + "." + ep.cookie}, true
 }
 
-func (m *matcher) matches(req *http.Request) bool {
+func (m *matcher) matches(req requestView) bool {
 	var vals []string
 	switch m.kind {
 	case MatchHeader:
-		vals = req.Header.Values(m.name)
+		vals = req.headerValues(m.name)
 	case MatchCookie:
-		for _, c := range req.CookiesNamed(m.name) {
-			vals = append(vals, c.Value)
-		}
+		vals = req.cookieValues(m.name)
 	case MatchQuery:
-		vals = req.URL.Query()[m.name]
+		vals = req.queryValues(m.name)
 	}
 	for _, v := range vals {
 		if m.re != nil && m.re.MatchString(v) || m.re == nil && v == m.value {

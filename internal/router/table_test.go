@@ -195,12 +195,12 @@ func routeOf(t *testing.T, rc RouteConfig) *route {
 	return tb.routes[rc.Key]
 }
 
-func newReq(mod ...func(*http.Request)) *http.Request {
+func newReq(mod ...func(*http.Request)) httpView {
 	r := httptest.NewRequest("GET", "http://ab.test/", nil)
 	for _, m := range mod {
 		m(r)
 	}
-	return r
+	return httpView{r}
 }
 
 // share picks n times and returns each service's (or service/revision's)
@@ -315,15 +315,15 @@ func TestMatchRules(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	for _, tc := range []struct {
 		name string
-		req  *http.Request
+		req  httpView
 		want string // service/revision
 	}{
 		{"no match: weights", newReq(), "p/a/1"},
 		{"header", newReq(func(r *http.Request) { r.Header.Set("X-Canary", "always") }), "p/b/2"},
 		{"header other value", newReq(func(r *http.Request) { r.Header.Set("X-Canary", "never") }), "p/a/1"},
 		{"cookie", newReq(func(r *http.Request) { r.AddCookie(&http.Cookie{Name: "beta", Value: "1"}) }), "p/b/"},
-		{"query regex", httptest.NewRequest("GET", "http://ab.test/?v=b12", nil), "p/b/1"},
-		{"query regex no match", httptest.NewRequest("GET", "http://ab.test/?v=b12x", nil), "p/a/1"},
+		{"query regex", httpView{httptest.NewRequest("GET", "http://ab.test/?v=b12", nil)}, "p/b/1"},
+		{"query regex no match", httpView{httptest.NewRequest("GET", "http://ab.test/?v=b12x", nil)}, "p/a/1"},
 		{"missing revision falls through", newReq(func(r *http.Request) { r.Header.Set("X-Gone", "1") }), "p/a/1"},
 	} {
 		for range 50 {

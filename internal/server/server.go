@@ -187,9 +187,13 @@ func Run(ctx context.Context, cfg Config) error {
 	// request reaches a backend, and a graceful shutdown. Plain HTTP for a
 	// host whose route has TLS follows the route's
 	// insecureEdgeTerminationPolicy (Redirect, Allow or None).
+	// Plain HTTP/1.1 takes the router's fast engine; what it does not serve
+	// itself (upgrades, unusual framing, TLS routes' redirects) goes to
+	// the standard one and this Handler.
 	routerSrv := router.NewServer(rt, router.ServerOptions{
 		Logger:  log.With("component", "router"),
 		Handler: router.InsecurePolicy(rt, rt, certs, httpsPort),
+		Certs:   certs,
 	})
 	// Certificates swap underneath the TLS listener (SNI picks them): it is
 	// never reopened for a change. HTTP/2 is negotiated by ALPN.

@@ -1,0 +1,523 @@
+package router
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// fastProbeAfter: see fastPool.get.
+const fastProbeAfter = 50 * time.Millisecond
+
+// An upstream connection reads through a small buffer, which holds the
+// head of nearly every response; a larger head (up to upMaxHead, 4 times
+// HAProxy's tune.bufsize) swaps in a larger buffer for that connection.
+// Small buffers keep the working set of hundreds of connections in cache.
+const (
+	upBufSize = 4 << 10
+	upMaxHead = 64 << 10
+)
+
+// fastPool is an endpoint's idle keep-alive connections, most recently
+// used on top. Its connections are trackedConns of the endpoint, so that
+// the Router closes them when the endpoint leaves (Apply, release).
+type fastPool struct {
+	ep     *endpoint
+	target string
+	mu     sync.Mutex
+	idle   []*upConn
+}
+
+type upConn struct {
+	c         net.Conn
+	br        *bufio.Reader
+	bw        *bufio.Writer
+	idleSince time.Time
+	reused    bool
+}
+
+func (f *fastFront) pool(ep *endpoint) *fastPool {
+	if p, ok := f.pools.Load(ep); ok {
+		return p.(*fastPool)
+	}
+	p, _ := f.pools.LoadOrStore(ep, &fastPool{ep: ep, target: ep.addr.String()})
+	return p.(*fastPool)
+}
+
+// get returns an idle connection, or nil. A connection idle for longer
+// than fastProbeAfter is checked first (one non-blocking peek): the app
+// may have closed it (its keep-alive timeout), and a request that cannot
+// be replayed would be lost on it. Under load connections are reused
+// sooner and skip the check.
+func (p *fastPool) get(now time.Time, idleTimeout time.Duration) *upConn {
+	for {
+		p.mu.Lock()
+		k := len(p.idle)
+		if k == 0 {
+			p.mu.Unlock()
+			return nil
+		}
+		uc := p.idle[k-1]
+		p.idle[k-1] = nil
+		p.idle = p.idle[:k-1]
+		p.mu.Unlock()
+		idle := now.Sub(uc.idleSince)
+		if p.ep.leaving.Load() || idle > idleTimeout || idle > fastProbeAfter && !connAlive(uc.c) {
+			uc.c.Close()
+			continue
+		}
+		uc.reused = true
+		return uc
+	}
+}
+
+func (p *fastPool) put(uc *upConn, now time.Time, max int) {
+	uc.idleSince = now
+	p.mu.Lock()
+	if p.ep.leaving.Load() || len(p.idle) >= max {
+		p.mu.Unlock()
+		uc.c.Close()
+		return
+	}
+	p.idle = append(p.idle, uc)
+	p.mu.Unlock()
+}
+
+// reap closes pooled connections idle for longer than the idle timeout or
+// to endpoints that left, and forgets the pools of endpoints that left.
+func (f *fastFront) reap() {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-f.done:
+			return
+		case now := <-tick.C:
+			f.pools.Range(func(k, v any) bool {
+				p := v.(*fastPool)
+				var stale []*upConn
+				p.mu.Lock()
+				keep := p.idle[:0]
+				for _, uc := range p.idle {
+					if p.ep.leaving.Load() || now.Sub(uc.idleSince) > f.r.opts.IdleConnTimeout {
+						stale = append(stale, uc)
+					} else {
+						keep = append(keep, uc)
+					}
+				}
+				clear(p.idle[len(keep):])
+				p.idle = keep
+				gone := p.ep.leaving.Load() && len(keep) == 0
+				p.mu.Unlock()
+				if gone {
+					f.pools.Delete(k)
+				}
+				for _, uc := range stale {
+					uc.c.Close()
+				}
+				return true
+			})
+		}
+	}
+}
+
+func (f *fastFront) closePools() {
+	f.pools.Range(func(k, v any) bool {
+		p := v.(*fastPool)
+		p.mu.Lock()
+		idle := p.idle
+		p.idle = nil
+		p.mu.Unlock()
+		for _, uc := range idle {
+			uc.c.Close()
+		}
+		f.pools.Delete(k)
+		return true
+	})
+}
+
+// dial opens a connection to p's endpoint, tracked by the endpoint.
+func (f *fastFront) dial(p *fastPool, rt *route) (*upConn, error) {
+	d := net.Dialer{Timeout: f.r.opts.ConnectTimeout, KeepAlive: 30 * time.Second}
+	if rt.timeouts.Connect > 0 {
+		d.Timeout = rt.timeouts.Connect
+	}
+	c, err := d.Dial("tcp", p.target)
+	ep := p.ep
+	if err != nil {
+		f.r.connectFailed(ep)
+		return nil, err
+	}
+	f.r.connected(ep)
+	tc := &trackedConn{Conn: c, ep: ep}
+	ep.connMu.Lock()
+	if ep.conns == nil {
+		ep.conns = map[*trackedConn]struct{}{}
+	}
+	ep.conns[tc] = struct{}{}
+	ep.connMu.Unlock()
+	return &upConn{c: tc, br: bufio.NewReaderSize(tc, upBufSize), bw: bufio.NewWriterSize(tc, fastBufSize)}, nil
+}
+
+// lookupBytes is Table.lookup for a host and path held as bytes.
+func lookupBytes(t *Table, host, path []byte) *route {
+	if r := matchPathBytes(t.exact[string(host)], path); r != nil {
+		return r
+	}
+	for s := host; ; {
+		i := bytes.IndexByte(s, '.')
+		if i < 0 {
+			return nil
+		}
+		s = s[i+1:]
+		if r := matchPathBytes(t.wildcard[string(s)], path); r != nil {
+			return r
+		}
+	}
+}
+
+func matchPathBytes(rs []*route, path []byte) *route {
+	for _, r := range rs {
+		if r.path == "/" || string(path) == r.path ||
+			len(path) > len(r.path) && string(path[:len(r.path)]) == r.path && path[len(r.path)] == '/' {
+			return r
+		}
+	}
+	return nil
+}
+
+// acquire is Router.acquire for the fast engine's request: the same
+// selection, passive health and in-flight counting.
+func (f *fastFront) acquire(q *fastReq, host []byte, prefer *revision, tried []netip.AddrPort) (*route, pick) {
+	r := f.r
+	ex := avoid{tried: tried}
+	if r.ejected.Load() > 0 {
+		ex.healthy, ex.now = true, r.now().UnixNano()
+	}
+	for {
+		t := r.cur.Load()
+		t.gate.RLock()
+		if r.cur.Load() != t {
+			t.gate.RUnlock()
+			continue
+		}
+		rt := lookupBytes(t, host, q.path)
+		var p pick
+		for _, ex := range [2]avoid{ex, {tried: tried}} {
+			if rt != nil && prefer != nil {
+				p = rt.sameRevision(prefer, r.rnd, ex)
+			}
+			if rt != nil && p.ep == nil {
+				p = rt.choose(q, r.rnd, ex)
+			}
+			if p.ep != nil || !ex.healthy {
+				break
+			}
+		}
+		if p.ep != nil {
+			p.ep.inflight.Add(1)
+		}
+		t.gate.RUnlock()
+		return rt, p
+	}
+}
+
+// errUpstream wraps a failure to get a response head from an endpoint.
+type upstreamError struct {
+	err     error
+	wrote   bool // some of the request may have reached the endpoint
+	reused  bool // on a pooled connection, and nothing came back
+	timeout bool // the route's response timeout passed
+}
+
+func (e *upstreamError) Error() string { return e.err.Error() }
+
+// forward proxies the request q (with its body) and writes the answer to
+// bw. It reports whether the client connection may serve another request.
+func (f *fastFront) forward(fc *fastConn, q *fastReq, host, body []byte, bw *bufio.Writer, pr *peer) bool {
+	start := time.Now()
+	keepClient := !q.close
+	rt, p := f.acquire(q, host, nil, nil)
+	if rt == nil {
+		writeError(bw, http.StatusNotFound, fmt.Sprintf("slipway router: no route for host %q and path %q", host, q.path), !keepClient)
+		return keepClient
+	}
+	if p.ep == nil {
+		writeError(bw, http.StatusServiceUnavailable, fmt.Sprintf("slipway router: route %s has no ready endpoint", rt.key), !keepClient)
+		rt.stats.observe(http.StatusServiceUnavailable, time.Since(start))
+		return keepClient
+	}
+	a := attempt{route: rt, rev: p.rev, ep: p.ep}
+	rt.stats.inflight.Add(1)
+	a.rev.stats.inflight.Add(1)
+
+	var uc *upConn
+	var h respHead
+	var err error
+	var tried []netip.AddrPort // on the stack unless a retry happens
+	for attempts := 1; ; attempts++ {
+		uc, h, err = f.send(fc, q, body, pr, &a, start)
+		if err == nil {
+			break
+		}
+		a.countError()
+		// As the standard engine's RoundTrip: what never reached the app
+		// goes elsewhere; a pooled connection the app was closing is not
+		// the endpoint's fault; what reached the app is sent again, once,
+		// when it may be replayed (idempotent, or its body buffered: the
+		// fast engine holds every body it serves).
+		ue, _ := err.(*upstreamError)
+		wrote := ue != nil && ue.wrote
+		reused := ue != nil && ue.reused
+		if !reused {
+			tried = append(tried, a.ep.addr)
+		}
+		replayable := len(body) > 0 || idempotent(string(q.method.of(q.buf)))
+		retry := !(ue != nil && ue.timeout) && (!wrote || replayable && (reused || !a.retried))
+		if !retry || attempts >= maxTries {
+			break
+		}
+		failed := a.ep.addr
+		_, np := f.acquire(q, host, a.rev, tried)
+		if np.ep == nil {
+			break
+		}
+		if wrote && !reused {
+			a.retried = true
+		}
+		f.r.release(a.ep)
+		a.rev.stats.inflight.Add(-1)
+		np.rev.stats.inflight.Add(1)
+		a.rev, a.ep = np.rev, np.ep
+		rt.stats.retries.Add(1)
+		a.rev.stats.retries.Add(1)
+		a.ep.stats.retries.Add(1)
+		f.log.Debug("retrying request on another endpoint", "route", rt.key, "failed", failed, "endpoint", np.ep.addr, "err", err)
+	}
+	closeClient := q.close || f.closing.Load()
+	keep := !closeClient
+	if err != nil {
+		a.status = http.StatusBadGateway
+		if ue, _ := err.(*upstreamError); ue != nil && ue.timeout {
+			a.status = http.StatusGatewayTimeout
+		}
+		f.log.Debug("upstream request failed", "host", string(q.host.of(q.buf)), "path", string(q.path), "status", a.status, "err", err)
+		writeError(bw, a.status, "slipway router: "+http.StatusText(a.status), closeClient)
+	} else {
+		var upKeep, clientOK bool
+		a.status, upKeep, clientOK = f.relay(uc, h, q, bw, closeClient, p.sticky, rt, a.ep, start)
+		fc.up.Store(nil)
+		if upKeep {
+			f.pool(a.ep).put(uc, time.Now(), f.r.opts.MaxIdleConnsPerEndpoint)
+		} else {
+			uc.c.Close()
+		}
+		keep = keep && clientOK
+	}
+	d := time.Since(start)
+	f.r.release(a.ep)
+	a.rev.stats.inflight.Add(-1)
+	rt.stats.inflight.Add(-1)
+	a.ep.stats.observe(a.status, d)
+	a.rev.stats.observe(a.status, d)
+	rt.stats.observe(a.status, d) // the route last: once it counts a request, all is counted
+	return keep
+}
+
+// send writes q to a connection of a.ep and reads the response head,
+// left in the connection's reader. A pooled connection the app closed
+// meanwhile (nothing of a response came back) is replaced by a new one,
+// once, for requests net/http's transport would send again.
+func (f *fastFront) send(fc *fastConn, q *fastReq, body []byte, pr *peer, a *attempt, start time.Time) (*upConn, respHead, error) {
+	p := f.pool(a.ep)
+	uc := p.get(start, f.r.opts.IdleConnTimeout)
+	for {
+		if uc == nil {
+			var err error
+			if uc, err = f.dial(p, a.route); err != nil {
+				return nil, respHead{}, &upstreamError{err: err}
+			}
+		}
+		fc.up.Store(uc)
+		writeRequest(uc.bw, q, body, pr)
+		err := uc.bw.Flush()
+		var h respHead
+		nothing := true // no byte of an answer came
+		if err == nil {
+			if d := a.route.timeouts.Response; d > 0 {
+				uc.c.SetReadDeadline(start.Add(d))
+			}
+			if _, err = uc.br.Peek(1); err == nil {
+				nothing = false
+				h, err = readHead(uc)
+			}
+		}
+		if err == nil {
+			return uc, h, nil
+		}
+		uc.c.Close()
+		fc.up.Store(nil)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, h, &upstreamError{err: fmt.Errorf("%w after %s: %w", errTimeout, a.route.timeouts.Response, err), wrote: true, timeout: true}
+		}
+		if uc.reused && nothing && transportReplayable(q, body) {
+			uc = nil // stale pooled connection: once more on a new one, as net/http's transport does
+			continue
+		}
+		return nil, h, &upstreamError{err: err, wrote: true, reused: uc.reused && nothing}
+	}
+}
+
+// transportReplayable: what net/http's transport sends again on a new
+// connection when a reused one failed (Request.isReplayable).
+func transportReplayable(q *fastReq, body []byte) bool {
+	if len(body) > 0 {
+		return false
+	}
+	switch string(q.method.of(q.buf)) {
+	case "GET", "HEAD", "OPTIONS", "TRACE":
+		return true
+	}
+	for i := 0; i < q.nh; i++ {
+		n := q.headers[i].name.of(q.buf)
+		if asciiEqualFold(n, "idempotency-key") || asciiEqualFold(n, "x-idempotency-key") {
+			return true
+		}
+	}
+	return false
+}
+
+// writeRequest writes q as the upstream gets it: hop-by-hop headers (and
+// those the client's Connection header names) left out, the forwarding
+// headers set from the connection (a trusted proxy's kept and appended
+// to), the public Host kept.
+func writeRequest(w *bufio.Writer, q *fastReq, body []byte, pr *peer) {
+	b := q.buf
+	w.Write(q.method.of(b))
+	w.WriteByte(' ')
+	w.Write(q.target.of(b))
+	w.WriteString(" HTTP/1.1\r\nHost: ")
+	w.Write(q.host.of(b))
+	w.WriteString("\r\n")
+	var xff, xfh, xfp, fwd int // counts of the client's forwarding headers
+	for i := 0; i < q.nh; i++ {
+		h := &q.headers[i]
+		switch h.kind {
+		case hdrHost, hdrContentLength, hdrConnection, hdrTE, hdrHop:
+			continue
+		case hdrXFF:
+			xff++
+			continue
+		case hdrXFHost:
+			xfh++
+			continue
+		case hdrXFProto:
+			xfp++
+			continue
+		case hdrForwarded:
+			fwd++
+			continue
+		}
+		name := h.name.of(b)
+		if q.connHdr && q.listsName(name) {
+			continue
+		}
+		w.Write(name)
+		w.WriteString(": ")
+		w.Write(h.value.of(b))
+		w.WriteString("\r\n")
+	}
+	w.WriteString("X-Forwarded-For: ")
+	if pr.trusted && xff > 0 {
+		writeJoined(w, q, hdrXFF)
+		w.WriteString(", ")
+	}
+	w.Write(pr.ip)
+	w.WriteString("\r\nX-Forwarded-Host: ")
+	if v, ok := q.first(hdrXFHost); pr.trusted && xfh > 0 && ok && len(v) > 0 {
+		w.Write(v)
+	} else {
+		w.Write(q.host.of(b))
+	}
+	w.WriteString("\r\nX-Forwarded-Proto: ")
+	if v, ok := q.first(hdrXFProto); pr.trusted && xfp > 0 && ok && len(v) > 0 {
+		w.Write(v)
+	} else {
+		w.WriteString("http")
+	}
+	w.WriteString("\r\nForwarded: ")
+	if pr.trusted && fwd > 0 {
+		writeJoined(w, q, hdrForwarded)
+		w.WriteString(", ")
+	}
+	w.WriteString("for=")
+	w.Write(pr.node)
+	w.WriteString(";host=\"")
+	w.Write(q.host.of(b)) // hostByte: nothing to escape
+	w.WriteString("\";proto=http\r\n")
+	if q.te {
+		w.WriteString("Te: trailers\r\n")
+	}
+	if q.cl > 0 || q.cl == 0 && bodyMethod(q.method.of(b)) {
+		w.WriteString("Content-Length: ")
+		w.Write(strconv.AppendInt(w.AvailableBuffer(), q.cl, 10))
+		w.WriteString("\r\n")
+	}
+	w.WriteString("\r\n")
+	w.Write(body)
+}
+
+func bodyMethod(m []byte) bool {
+	switch string(m) {
+	case "POST", "PUT", "PATCH":
+		return true
+	}
+	return false
+}
+
+func writeJoined(w *bufio.Writer, q *fastReq, kind hdrKind) {
+	sep := false
+	for i := 0; i < q.nh; i++ {
+		if q.headers[i].kind == kind {
+			if sep {
+				w.WriteString(", ")
+			}
+			w.Write(q.headers[i].value.of(q.buf))
+			sep = true
+		}
+	}
+}
+
+func (q *fastReq) first(kind hdrKind) ([]byte, bool) {
+	for i := 0; i < q.nh; i++ {
+		if q.headers[i].kind == kind {
+			return q.headers[i].value.of(q.buf), true
+		}
+	}
+	return nil, false
+}
+
+// writeError answers as http.Error does.
+func writeError(bw *bufio.Writer, status int, msg string, closeClient bool) {
+	if closeClient {
+		writeRefusal(bw, status, msg)
+		return
+	}
+	bw.WriteString("HTTP/1.1 ")
+	bw.WriteString(strconv.Itoa(status))
+	bw.WriteByte(' ')
+	bw.WriteString(http.StatusText(status))
+	bw.WriteString("\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: ")
+	bw.WriteString(strconv.Itoa(len(msg) + 1))
+	bw.WriteString("\r\n\r\n")
+	bw.WriteString(msg)
+	bw.WriteByte('\n')
+}

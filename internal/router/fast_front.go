@@ -1,0 +1,482 @@
+package router
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Engines of the plain-HTTP listener (ServerOptions.Engine).
+const (
+	// EngineFast serves plain HTTP/1.1 on the fast engine (fast*.go) and
+	// hands every other request to the standard one.
+	EngineFast = "fast"
+	// EngineStd serves everything with net/http and httputil.ReverseProxy.
+	EngineStd = "std"
+)
+
+// fastFront is the fast engine: an HTTP/1.1 front and forwarder written
+// for the hot path of a router, in the manner of fasthttp and HAProxy.
+// One goroutine serves a client connection from a pool of reused
+// workers; the request head is parsed in place in a pooled buffer and its
+// headers stay bytes; the route comes from the atomic table through the
+// same selection as the standard engine; the request is written to a
+// pooled keep-alive connection of the endpoint and the response relayed
+// as it arrives, flushed whenever the upstream has nothing more buffered
+// (so streams pass unbuffered and small answers take one write). Nothing
+// is allocated per request on this path but the counters' work.
+//
+// The boundary: a connection whose next request the engine does not
+// serve as is (the parse in fast_head.go says which) is handed whole,
+// with the bytes already read, to the standard engine (net/http behind
+// frameConn, Server.ServeHTTP and the Handler), which then serves that
+// connection to its end. That covers every refusal of the strict framing
+// (the standard engine answers 400, 413, 431 as before), HTTP/1.0,
+// Transfer-Encoding request bodies and bodies over BufferBodyBytes,
+// Expect, Upgrade (WebSocket), h2c, "OPTIONS *" and absolute targets,
+// unknown hosts (404), routes with retries on status or a mirror, and
+// plain requests for TLS routes whose insecure policy is not Allow. With
+// an access log (Options.AccessLog) the standard engine serves everything.
+type fastFront struct {
+	s     *Server
+	r     *Router
+	opts  ServerOptions
+	log   interface{ Debug(string, ...any) }
+	certs *Certs
+
+	pools sync.Map // *endpoint → *fastPool
+	hand  *handoffListener
+
+	startHand sync.Once
+	work      chan *fastConn // idle workers wait here for a connection
+
+	mu      sync.Mutex
+	conns   map[*fastConn]struct{}
+	lns     map[net.Listener]struct{}
+	closing atomic.Bool
+	done    chan struct{} // closed when shutdown ends the reaper
+
+	date atomic.Pointer[dateStamp]
+	bufs sync.Pool // *[]byte of fastBufSize
+	wrs  sync.Pool // *bufio.Writer
+}
+
+const (
+	fastBufSize = 4 << 10
+	// fastWorkerIdle is how long a worker with no connection waits for
+	// one before it ends.
+	fastWorkerIdle = 10 * time.Second
+)
+
+// Connection states, for Shutdown: an idle connection (waiting for a
+// request) may be closed at once; an active one finishes its request.
+const (
+	connIdle int32 = iota
+	connActive
+	connClosed
+)
+
+type fastConn struct {
+	c     net.Conn
+	state atomic.Int32
+	up    atomic.Pointer[upConn] // the upstream connection of the request in progress
+}
+
+// peer is what the forwarded headers say of a client connection,
+// formatted once per connection.
+type peer struct {
+	ip      []byte // for X-Forwarded-For
+	node    []byte // for Forwarded's for=
+	trusted bool
+}
+
+type dateStamp struct {
+	sec  int64
+	line []byte
+}
+
+func newFastFront(s *Server, certs *Certs) *fastFront {
+	f := &fastFront{s: s, r: s.r, opts: s.opts, log: s.log, certs: certs,
+		hand:  newHandoffListener(),
+		work:  make(chan *fastConn),
+		conns: map[*fastConn]struct{}{},
+		lns:   map[net.Listener]struct{}{},
+		done:  make(chan struct{}),
+	}
+	f.bufs.New = func() any { b := make([]byte, fastBufSize); return &b }
+	f.wrs.New = func() any { return bufio.NewWriterSize(nil, fastBufSize) }
+	go f.reap()
+	return f
+}
+
+// serve accepts on ln until shutdown; requests handed off go to the
+// standard engine, served from the same Server.
+func (f *fastFront) serve(ln net.Listener) error {
+	f.startHand.Do(func() {
+		go func() {
+			if err := f.s.hs.Serve(f.hand); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				f.log.Debug("router: standard engine for hand-offs stopped", "err", err)
+			}
+		}()
+	})
+	f.mu.Lock()
+	if f.closing.Load() {
+		f.mu.Unlock()
+		return nil
+	}
+	f.lns[ln] = struct{}{}
+	f.mu.Unlock()
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if f.closing.Load() {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay) // out of file descriptors, say: as net/http does
+				continue
+			}
+			return err
+		}
+		delay = 0
+		fc := &fastConn{c: c}
+		f.mu.Lock()
+		if f.closing.Load() {
+			f.mu.Unlock()
+			c.Close()
+			continue
+		}
+		f.conns[fc] = struct{}{}
+		f.mu.Unlock()
+		select {
+		case f.work <- fc:
+		default:
+			go f.worker(fc)
+		}
+	}
+}
+
+// worker serves connections one after another, so that a client opening a
+// connection per request does not pay for a new goroutine (and its stack
+// growth) each time.
+func (f *fastFront) worker(fc *fastConn) {
+	t := time.NewTimer(fastWorkerIdle)
+	defer t.Stop()
+	for {
+		f.serveConn(fc)
+		t.Reset(fastWorkerIdle)
+		select {
+		case fc = <-f.work:
+		case <-t.C:
+			return
+		case <-f.done:
+			return
+		}
+	}
+}
+
+func (f *fastFront) untrack(fc *fastConn) {
+	f.mu.Lock()
+	delete(f.conns, fc)
+	f.mu.Unlock()
+}
+
+func (f *fastFront) peerOf(c net.Conn) peer {
+	var a netip.Addr
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		a = ta.AddrPort().Addr()
+	} else if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		a = ap.Addr()
+	}
+	// As httputil.ProxyRequest.SetXForwarded and forwardedNode format it.
+	ip := a.String()
+	if a.Is4In6() {
+		ip = a.Unmap().String()
+	}
+	return peer{ip: []byte(ip), node: []byte(forwardedNode(a)), trusted: f.r.trusted(a)}
+}
+
+// serveConn serves the requests of one client connection until it closes,
+// fails, or is handed to the standard engine.
+func (f *fastFront) serveConn(fc *fastConn) {
+	c := fc.c
+	bp := f.bufs.Get().(*[]byte)
+	buf := *bp
+	bw := f.wrs.Get().(*bufio.Writer)
+	bw.Reset(c)
+	handed := false
+	defer func() {
+		bw.Reset(nil)
+		f.wrs.Put(bw)
+		if cap(buf) == fastBufSize {
+			*bp = buf[:fastBufSize]
+		}
+		f.bufs.Put(bp)
+		if !handed {
+			fc.state.Store(connClosed)
+			c.Close()
+			f.untrack(fc)
+		}
+	}()
+	pr := f.peerOf(c)
+	var q fastReq
+	var hostBuf [256]byte
+	n := 0 // bytes of buf holding data
+	wait := f.opts.ReadHeaderTimeout
+	for {
+		// The head of the next request.
+		fc.state.Store(connIdle)
+		if f.closing.Load() && n == 0 {
+			return
+		}
+		if n == 0 {
+			c.SetReadDeadline(time.Now().Add(wait))
+			m, err := c.Read(buf)
+			if m == 0 {
+				_ = err // the client left or idled out
+				return
+			}
+			n = m
+		}
+		if !fc.state.CompareAndSwap(connIdle, connActive) {
+			return // closed by Shutdown
+		}
+		end, scanned, headDeadline := 0, 0, false
+		for {
+			end = headEnd(buf[:n], scanned)
+			if end != 0 {
+				break
+			}
+			scanned = max(0, n-3)
+			if n >= f.opts.MaxHeaderBytes {
+				end = -1 // the standard engine says 431
+				break
+			}
+			if n == len(buf) {
+				buf = grow(buf, min(2*len(buf), f.opts.MaxHeaderBytes+fastBufSize))
+			}
+			if !headDeadline {
+				c.SetReadDeadline(time.Now().Add(f.opts.ReadHeaderTimeout))
+				headDeadline = true
+			}
+			m, err := c.Read(buf[n:])
+			n += m
+			if err != nil && m == 0 {
+				return // timed out (slowloris) or gone: net/http closes too
+			}
+		}
+		if end < 0 || end > f.opts.MaxHeaderBytes || !q.parse(buf, end) {
+			handed = f.handoff(fc, buf[:n])
+			return
+		}
+		host := canonicalHostBytes(hostBuf[:0], q.host.of(buf))
+		rt := lookupBytes(f.r.cur.Load(), host, q.path)
+		if rt == nil || !f.plainAllowed(rt) || rt.retries.Attempts > 0 || rt.mirror != nil {
+			handed = f.handoff(fc, buf[:n])
+			return
+		}
+		total := end
+		if q.cl > 0 {
+			if limit := f.r.bodyLimit(rt); q.cl > int64(f.opts.BufferBodyBytes) || limit > 0 && q.cl > limit {
+				handed = f.handoff(fc, buf[:n])
+				return
+			}
+			total = end + int(q.cl)
+			if total > len(buf) {
+				buf = grow(buf, total)
+			}
+			for n < total {
+				c.SetReadDeadline(time.Now().Add(f.opts.BodyReadTimeout))
+				m, err := c.Read(buf[n:])
+				n += m
+				if err != nil && n < total {
+					var ne net.Error
+					if errors.As(err, &ne) && ne.Timeout() {
+						f.log.Debug("request refused", "remote", c.RemoteAddr().String(), "status", http.StatusRequestTimeout, "reason", "request body not received in time")
+						writeRefusal(bw, http.StatusRequestTimeout, "slipway router: request body not received in time")
+						bw.Flush()
+					}
+					return
+				}
+			}
+			q.buf = buf
+		}
+		keep := f.forward(fc, &q, host, buf[end:total], bw, &pr)
+		if err := bw.Flush(); err != nil || !keep {
+			return
+		}
+		n = copy(buf, buf[total:n])
+		wait = f.opts.IdleTimeout
+	}
+}
+
+func grow(b []byte, size int) []byte {
+	nb := make([]byte, size)
+	copy(nb, b)
+	return nb
+}
+
+// plainAllowed reports whether rt may be served over plain HTTP as is: not
+// a TLS route whose insecure policy redirects or refuses (the standard
+// engine's Handler, InsecurePolicy, answers those).
+func (f *fastFront) plainAllowed(rt *route) bool {
+	if f.certs == nil {
+		return true
+	}
+	s := f.certs.load()
+	if len(s.policy) == 0 {
+		return true
+	}
+	pol, ok := s.policy[rt.key]
+	return !ok || pol == InsecureAllow
+}
+
+// handoff gives the connection, with the bytes already read from it, to
+// the standard engine; false when that is shut down (c is then closed by
+// the caller).
+func (f *fastFront) handoff(fc *fastConn, pending []byte) bool {
+	f.untrack(fc)
+	fc.c.SetReadDeadline(time.Time{})
+	rc := &replayConn{Conn: fc.c, pending: append([]byte(nil), pending...)}
+	return f.hand.deliver(&frameConn{Conn: rc, maxLine: f.opts.MaxHeaderBytes + 4096})
+}
+
+// writeRefusal writes an error answer as http.Error does, closing.
+func writeRefusal(bw *bufio.Writer, status int, msg string) {
+	bw.WriteString("HTTP/1.1 ")
+	bw.WriteString(strconv.Itoa(status))
+	bw.WriteByte(' ')
+	bw.WriteString(http.StatusText(status))
+	bw.WriteString("\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: ")
+	bw.WriteString(strconv.Itoa(len(msg) + 1))
+	bw.WriteString("\r\n\r\n")
+	bw.WriteString(msg)
+	bw.WriteByte('\n')
+}
+
+// dateLine is the Date header for responses without one, formatted once a
+// second.
+func (f *fastFront) dateLine(now time.Time) []byte {
+	sec := now.Unix()
+	if d := f.date.Load(); d != nil && d.sec == sec {
+		return d.line
+	}
+	d := &dateStamp{sec: sec, line: []byte("Date: " + now.UTC().Format(http.TimeFormat) + "\r\n")}
+	f.date.Store(d)
+	return d.line
+}
+
+// shutdown stops accepting, closes idle connections, and waits for the
+// others to end their request (their response says Connection: close);
+// at ctx's end it closes everything and returns ctx's error.
+func (f *fastFront) shutdown(ctx context.Context) error {
+	f.mu.Lock()
+	first := !f.closing.Swap(true)
+	for ln := range f.lns {
+		ln.Close()
+	}
+	f.mu.Unlock()
+	if first {
+		defer close(f.done)
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		f.mu.Lock()
+		for fc := range f.conns {
+			if fc.state.CompareAndSwap(connIdle, connClosed) {
+				fc.c.Close()
+			}
+		}
+		left := len(f.conns)
+		f.mu.Unlock()
+		if left == 0 {
+			f.closePools()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			f.mu.Lock()
+			for fc := range f.conns {
+				fc.c.Close()
+				if uc := fc.up.Load(); uc != nil {
+					uc.c.Close()
+				}
+			}
+			f.mu.Unlock()
+			f.closePools()
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// handoffListener is the standard engine's listener of the connections the
+// fast engine hands over.
+type handoffListener struct {
+	ch     chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newHandoffListener() *handoffListener {
+	return &handoffListener{ch: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+func (l *handoffListener) deliver(c net.Conn) bool {
+	select {
+	case l.ch <- c:
+		return true
+	case <-l.closed:
+		return false
+	}
+}
+
+func (l *handoffListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *handoffListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *handoffListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+
+// replayConn returns the bytes the fast engine already read before reading
+// on from the connection.
+type replayConn struct {
+	net.Conn
+	pending []byte
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *replayConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}

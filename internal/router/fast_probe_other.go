@@ -1,0 +1,8 @@
+//go:build !unix
+
+package router
+
+import "net"
+
+// connAlive cannot peek here: the retry on a new connection covers it.
+func connAlive(net.Conn) bool { return true }
