@@ -202,7 +202,7 @@ func (d *Driver) watch(podUID string, c *ctr) {
 		}
 		d.mu.Lock()
 		c.status = st
-		d.exits.push(runtime.ExitEvent{PodUID: podUID, Name: c.cfg.Name, Status: st})
+		d.exits.Push(runtime.ExitEvent{PodUID: podUID, Name: c.cfg.Name, Status: st})
 		close(c.done)
 		d.mu.Unlock()
 		return

@@ -137,7 +137,7 @@ type Driver struct {
 	cli   *client.Client
 	id    string // this Slipway's managed-by value
 	pause string // the infra image's reference
-	exits *exitQueue
+	exits *runtime.ExitQueue
 
 	bg       context.Context // cancelled by Close: ends watchers
 	cancelBg context.CancelFunc
@@ -205,7 +205,7 @@ func New(ctx context.Context, o Options) (*Driver, error) {
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	d := &Driver{
-		opts: o, log: o.Logger, cli: cli, id: id, exits: newExitQueue(),
+		opts: o, log: o.Logger, cli: cli, id: id, exits: runtime.NewExitQueue(),
 		bg: bg, cancelBg: cancel, pods: map[string]*pod{},
 	}
 	if err := d.ensureNetwork(ctx); err != nil {
@@ -289,7 +289,7 @@ func (d *Driver) Capabilities() runtime.Capabilities {
 }
 
 // Exits implements runtime.Driver.
-func (d *Driver) Exits() <-chan runtime.ExitEvent { return d.exits.out }
+func (d *Driver) Exits() <-chan runtime.ExitEvent { return d.exits.Out() }
 
 // Close implements runtime.Driver: watchers stop, containers keep running.
 func (d *Driver) Close() error {
@@ -302,7 +302,7 @@ func (d *Driver) Close() error {
 	d.mu.Unlock()
 	d.cancelBg()
 	d.watchers.Wait()
-	d.exits.close()
+	d.exits.Close()
 	return d.cli.Close()
 }
 
@@ -343,57 +343,3 @@ func (d *Driver) containerName(podUID, name string, run int) string {
 	}
 	return fmt.Sprintf("%s_%s_%s_%d", d.id, podUID, name, run)
 }
-
-// exitQueue delivers exit events in order without ever blocking the
-// watchers that report them, however slowly the caller reads.
-type exitQueue struct {
-	mu    sync.Mutex
-	items []runtime.ExitEvent
-	wake  chan struct{}
-	out   chan runtime.ExitEvent
-	done  chan struct{}
-}
-
-func newExitQueue() *exitQueue {
-	q := &exitQueue{wake: make(chan struct{}, 1), out: make(chan runtime.ExitEvent), done: make(chan struct{})}
-	go q.run()
-	return q
-}
-
-func (q *exitQueue) push(e runtime.ExitEvent) {
-	q.mu.Lock()
-	q.items = append(q.items, e)
-	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (q *exitQueue) run() {
-	defer close(q.out)
-	for {
-		q.mu.Lock()
-		if len(q.items) == 0 {
-			q.mu.Unlock()
-			select {
-			case <-q.wake:
-				continue
-			case <-q.done:
-				return
-			}
-		}
-		e := q.items[0]
-		q.mu.Unlock()
-		select {
-		case q.out <- e:
-			q.mu.Lock()
-			q.items = q.items[1:]
-			q.mu.Unlock()
-		case <-q.done:
-			return
-		}
-	}
-}
-
-func (q *exitQueue) close() { close(q.done) }

@@ -114,7 +114,7 @@ type Driver struct {
 	bootID string
 	cg     *cgroups
 	lock   *os.File
-	exits  *exitQueue
+	exits  *runtime.ExitQueue
 	stop   chan struct{}  // closed by Close
 	bg     sync.WaitGroup // rotation loop and watchers of adopted processes
 	logMu  sync.Mutex     // serialises log rotation against restarts and readers
@@ -209,7 +209,7 @@ func New(o Options) (*Driver, error) {
 		lock.Close()
 		return nil, err
 	}
-	d.exits = newExitQueue()
+	d.exits = runtime.NewExitQueue()
 	d.bg.Add(1)
 	go d.rotateLoop()
 	d.log.Debug("process runtime ready", "dir", o.Dir, "ipRange", o.IPRange,
@@ -338,7 +338,7 @@ func (d *Driver) Capabilities() runtime.Capabilities {
 }
 
 // Exits implements runtime.Driver.
-func (d *Driver) Exits() <-chan runtime.ExitEvent { return d.exits.out }
+func (d *Driver) Exits() <-chan runtime.ExitEvent { return d.exits.Out() }
 
 // lookup finds a container's current run. Guarded by d.mu.
 func (d *Driver) lookup(uid, name string) (*container, error) {
@@ -682,6 +682,6 @@ func (d *Driver) Close() error {
 	}
 	d.finishing.Wait()
 	d.bg.Wait()
-	d.exits.close()
+	d.exits.Close()
 	return d.lock.Close()
 }

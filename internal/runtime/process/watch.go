@@ -4,7 +4,6 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"sync"
 	"syscall"
 	"time"
 
@@ -88,7 +87,7 @@ func (d *Driver) finish(c *container, st runtime.ContainerStatus) {
 		d.log.Error("recording a container's exit", "pod", c.podUID, "container", c.name, "err", err)
 	}
 	close(c.done)
-	d.exits.push(runtime.ExitEvent{PodUID: c.podUID, Name: c.name, Status: st})
+	d.exits.Push(runtime.ExitEvent{PodUID: c.podUID, Name: c.name, Status: st})
 }
 
 // signal sends sig to the container's leader, through a handle that cannot
@@ -136,58 +135,3 @@ func (d *Driver) signal(c *container, sig unix.Signal) {
 // the container (led by its main process). Anything else, such as a damaged
 // state file, must never reach kill(-pgid): -1 is every process, 0 our own.
 func ownGroup(c *container) bool { return c.pgid == c.pid && c.pgid > 1 }
-
-// exitQueue delivers exit events in order without ever blocking the
-// watchers that report them, however slowly the caller reads.
-type exitQueue struct {
-	mu    sync.Mutex
-	items []runtime.ExitEvent
-	wake  chan struct{}
-	out   chan runtime.ExitEvent
-	done  chan struct{}
-}
-
-func newExitQueue() *exitQueue {
-	q := &exitQueue{wake: make(chan struct{}, 1), out: make(chan runtime.ExitEvent), done: make(chan struct{})}
-	go q.run()
-	return q
-}
-
-func (q *exitQueue) push(e runtime.ExitEvent) {
-	q.mu.Lock()
-	q.items = append(q.items, e)
-	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (q *exitQueue) run() {
-	defer close(q.out)
-	for {
-		q.mu.Lock()
-		if len(q.items) == 0 {
-			q.mu.Unlock()
-			select {
-			case <-q.wake:
-				continue
-			case <-q.done:
-				return
-			}
-		}
-		e := q.items[0]
-		q.mu.Unlock()
-		select {
-		case q.out <- e:
-			q.mu.Lock()
-			q.items[0] = runtime.ExitEvent{}
-			q.items = q.items[1:]
-			q.mu.Unlock()
-		case <-q.done:
-			return
-		}
-	}
-}
-
-func (q *exitQueue) close() { close(q.done) }
