@@ -331,9 +331,9 @@ func templateChange(prev, cur *api.Revision) string {
 }
 
 func newRolloutPauseCmd(e *env, g *globals, pause bool) *cobra.Command {
-	verb, short := "pause", "Hold template changes: they are kept but not rolled out"
+	verb, short := "pause", "Stop a rollout where it stands and hold template changes"
 	if !pause {
-		verb, short = "resume", "Roll out the changes held by pause"
+		verb, short = "resume", "Carry on a paused rollout and roll out the changes held by pause"
 	}
 	return &cobra.Command{
 		Use:   verb + " app/NAME",

@@ -35,15 +35,20 @@ just work. SIGINT or SIGTERM stops everything gracefully.`,
 				return err
 			}
 			cfg.Logger = logger
-			for _, r := range []struct {
-				flag, val string
-				dst       *netip.Prefix
-			}{{"--pod-ip-range", podRange, &cfg.PodIPRange}, {"--service-ip-range", svcRange, &cfg.ServiceIPRange}} {
-				p, err := netip.ParsePrefix(r.val)
-				if err != nil || !netip.MustParsePrefix("127.0.0.0/8").Contains(p.Addr()) || p.Bits() < 8 {
-					return fmt.Errorf("%s %q: must be a range inside 127.0.0.0/8 such as 127.20.0.0/16", r.flag, r.val)
+			if cfg.PodIPRange, err = loopbackRange("--pod-ip-range", podRange); err != nil {
+				return err
+			}
+			switch {
+			case svcRange == "": // the runtime's default
+			case cfg.Runtime == "docker":
+				// The server checks it against the pods' network.
+				if cfg.ServiceIPRange, err = netip.ParsePrefix(svcRange); err != nil {
+					return fmt.Errorf("--service-ip-range %q: must be a CIDR range such as 172.29.255.0/24", svcRange)
 				}
-				*r.dst = p
+			default:
+				if cfg.ServiceIPRange, err = loopbackRange("--service-ip-range", svcRange); err != nil {
+					return err
+				}
 			}
 			for _, tp := range trusted {
 				p, err := netip.ParsePrefix(tp)
@@ -90,11 +95,19 @@ just work. SIGINT or SIGTERM stops everything gracefully.`,
 	f.StringVar(&cfg.AccessLog, "access-log", "", "router access log, one JSON object per request: - for stderr, or a file to append to (off when empty; never logs query strings, cookies or credentials)")
 	f.DurationVar(&cfg.RouterDrainTimeout, "router-drain-timeout", server.DefaultRouterDrainTimeout, "how long WebSockets and streamed responses to a pod leaving traffic go on before the router closes them cleanly")
 	f.StringVar(&podRange, "pod-ip-range", "127.20.0.0/16", "loopback range pod addresses come from")
-	f.StringVar(&svcRange, "service-ip-range", "127.30.0.0/16", "loopback range service virtual IPs come from")
+	f.StringVar(&svcRange, "service-ip-range", "", "range service virtual IPs come from (default by runtime: 127.30.0.0/16 on the loopback for process; 172.29.255.0/24 for docker, inside the upper half 172.29.128.0/17 of the pods' network, which Slipway makes this host own with a local route)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&configFile, "write-config", "", "CLI config file to create on first start (default $XDG_CONFIG_HOME/slipway/config.yaml)")
 	return cmd
+}
+
+func loopbackRange(flag, val string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(val)
+	if err != nil || !netip.MustParsePrefix("127.0.0.0/8").Contains(p.Addr()) || p.Bits() < 8 {
+		return netip.Prefix{}, fmt.Errorf("%s %q: must be a range inside 127.0.0.0/8 such as 127.20.0.0/16", flag, val)
+	}
+	return p, nil
 }
 
 func newLogger(e *env, level, format string) (*slog.Logger, error) {

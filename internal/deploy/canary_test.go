@@ -396,3 +396,42 @@ func TestRollingCrashLoopGoesBackWithinItsBounds(t *testing.T) {
 	}
 	s.expect("back on v1", map[int64]int32{1: 4, 2: 0}, map[int64]int32{1: 100}, api.AppDegraded, api.RolloutAborted)
 }
+
+// TestPauseHoldsARolloutWhereItStands: `rollout pause` (spec.paused) in the
+// middle of a canary freezes sizes, weights and steps, and keeps the
+// progress deadline from firing; resume carries on from the same step.
+func TestPauseHoldsARolloutWhereItStands(t *testing.T) {
+	a := canary(app(10, "v1"), api.CanaryStrategy{Steps: []api.CanaryStep{setWeight(20), pause("10s"), setWeight(60)}})
+	a.Spec.ProgressDeadlineSeconds = ptr(int32(60))
+	s := newSim(t, a)
+	s.settle()
+	s.change("v2")
+	s.step()
+	s.expect("20%", map[int64]int32{1: 10, 2: 2}, map[int64]int32{1: 80, 2: 20}, api.AppProgressing, api.RolloutProgressing)
+
+	s.app.Spec.Paused = true
+	s.decide()
+	s.expect("paused", map[int64]int32{1: 10, 2: 2}, map[int64]int32{1: 80, 2: 20}, api.AppPaused, api.RolloutPaused)
+	if r := s.app.Status.Rollout; r.Reason != ReasonPausedBySpec || !s.hasEvent("Paused") {
+		t.Errorf("reason %q, events %v", r.Reason, s.events)
+	}
+	// Far past the timed pause and the progress deadline: nothing moves.
+	for range 3 {
+		s.advance(5 * time.Minute)
+		s.replicate()
+		s.readyAll()
+		s.decide()
+	}
+	s.expect("still paused", map[int64]int32{1: 10, 2: 2}, map[int64]int32{1: 80, 2: 20}, api.AppPaused, api.RolloutPaused)
+
+	s.app.Spec.Paused = false
+	s.step()
+	s.expect("resumed: the timed pause counts afresh", map[int64]int32{1: 10, 2: 2}, map[int64]int32{1: 80, 2: 20}, api.AppProgressing, api.RolloutProgressing)
+	s.advance(10 * time.Second)
+	s.decide()
+	s.expect("resumed: the next step", map[int64]int32{1: 10, 2: 6}, map[int64]int32{1: 80, 2: 20}, api.AppProgressing, api.RolloutProgressing)
+	for range 4 {
+		s.step()
+	}
+	s.expect("done", map[int64]int32{1: 0, 2: 10}, map[int64]int32{2: 100}, api.AppHealthy, api.RolloutCompleted)
+}

@@ -399,6 +399,11 @@ func (d *decision) deadline() {
 func (d *decision) strategy() {
 	ro := d.ro
 	from := d.byNum[ro.From]
+	if d.pausedBySpec(from) {
+		d.trackReadiness()
+		d.finalReport()
+		return
+	}
 	d.plan(from)
 	if d.inProgress() {
 		d.deadline()
@@ -410,6 +415,44 @@ func (d *decision) strategy() {
 	}
 	d.trackReadiness()
 	d.finalReport()
+}
+
+// ReasonPausedBySpec marks a rollout held where it stood by spec.paused
+// (`slipway rollout pause`).
+const ReasonPausedBySpec = "PausedBySpec"
+
+// pausedBySpec holds a rollout in progress exactly where it stands while
+// spec.paused is true, as `kubectl rollout pause` does: every revision
+// keeps its size and the split its weights (the router still sends
+// nothing to a revision without a ready pod), no step advances and the
+// progress deadline does not run. Unpausing resumes from the same step,
+// with the deadline and a timed pause step counted afresh. It reports whether the rollout is
+// held.
+func (d *decision) pausedBySpec(from *api.Revision) bool {
+	ro := d.ro
+	if ro.Reason == ReasonPausedBySpec && (!d.app.Spec.Paused || !d.inProgress()) {
+		if d.inProgress() {
+			ro.State, ro.Reason, ro.Message = api.RolloutProgressing, "Resumed", fmt.Sprintf("rollout of revision %d resumed", ro.Revision)
+			ro.LastProgressAt, ro.StepStartedAt = d.now, d.now
+			d.event(api.EventNormal, "Resumed", ro.Message)
+		}
+		return false
+	}
+	if !d.app.Spec.Paused || !d.inProgress() || from == nil || d.p.Create != nil {
+		return false
+	}
+	if ro.Reason != ReasonPausedBySpec {
+		ro.State, ro.Reason, ro.Message = api.RolloutPaused, ReasonPausedBySpec,
+			fmt.Sprintf("rollout of revision %d paused where it stood: spec.paused is true (rollout resume continues it)", ro.Revision)
+		d.event(api.EventNormal, "Paused", ro.Message)
+	}
+	d.heldPlan = true
+	for _, r := range d.byNum {
+		d.want[r.Metadata.Name] = r.Spec.Replicas
+	}
+	d.traffic = slices.Clone(d.st.Traffic)
+	d.preview = d.st.PreviewRevision
+	return true
 }
 
 // plan sets want, traffic and preview for the rollout's state.

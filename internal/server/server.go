@@ -54,7 +54,9 @@ type Config struct {
 	// KeepPods leaves pods running on shutdown for the next start to adopt.
 	KeepPods bool
 	// PodIPRange and ServiceIPRange are where pod addresses and service
-	// virtual IPs come from (defaults 127.20.0.0/16 and 127.30.0.0/16).
+	// virtual IPs come from (defaults 127.20.0.0/16 and, by runtime,
+	// 127.30.0.0/16 or docker.DefaultServiceRange: addresses the pods can
+	// reach). PodIPRange is the process runtime's only.
 	PodIPRange, ServiceIPRange netip.Prefix
 	// RouterDomain makes a Route's default host <route>-<project>.<domain>
 	// (default "localhost").
@@ -101,6 +103,11 @@ func Run(ctx context.Context, cfg Config) error {
 	default:
 		return fmt.Errorf("--runtime %q: unsupported; choose process (local processes) or docker (containers on the local Docker engine)", cfg.Runtime)
 	}
+	svcRange, err := serviceRange(cfg.Runtime, cfg.ServiceIPRange)
+	if err != nil {
+		return err
+	}
+	cfg.ServiceIPRange = svcRange
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -326,7 +333,7 @@ func newDriver(ctx context.Context, cfg Config, log *slog.Logger) (runtime.Drive
 	if cfg.Runtime == "docker" {
 		// Images bring their own PATH and locale: nothing of Slipway's
 		// environment is passed on.
-		d, err := docker.New(ctx, docker.Options{Dir: dir, Logger: log})
+		d, err := docker.New(ctx, docker.Options{Dir: dir, ServiceRange: cfg.ServiceIPRange, Logger: log})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -337,6 +344,27 @@ func newDriver(ctx context.Context, cfg Config, log *slog.Logger) (runtime.Drive
 		return nil, nil, fmt.Errorf("starting the process runtime: %w", err)
 	}
 	return d, processBaseEnv(os.Environ()), nil
+}
+
+// serviceRange is where service virtual IPs come from: the range asked for,
+// or the runtime's default. Pods must reach them: on the process runtime
+// anything on the host's loopback does; Docker's pods reach only their own
+// network, so there the range lies in its reserved half, which the driver
+// makes the host own.
+func serviceRange(rt string, asked netip.Prefix) (netip.Prefix, error) {
+	if rt != "docker" {
+		if !asked.IsValid() {
+			return services.DefaultVIPRange, nil
+		}
+		return asked, nil
+	}
+	if !asked.IsValid() {
+		return docker.DefaultServiceRange(docker.DefaultSubnet), nil
+	}
+	if err := docker.CheckServiceRange(docker.DefaultSubnet, asked); err != nil {
+		return netip.Prefix{}, fmt.Errorf("--service-ip-range %w", err)
+	}
+	return asked, nil
 }
 
 // processBaseEnv picks the variables of Slipway's own environment that

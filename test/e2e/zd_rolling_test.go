@@ -107,16 +107,16 @@ func (p *platform) zdCheckReport(l *zdLoad, name string, rev int64, w zdWatched,
 		p.t.Fatalf("rollout record %+v (report %+v), want a measured report of revision %d", *ro, *rep, rev)
 	}
 	p.t.Logf("report: %+v", *rep)
-	// Failed requests: those the revisions served (5xx, resets) in
-	// report.failed, and the router's own 503s for want of a ready pod
-	// (Recreate's gap) in report.noReadyPod; the clients tell them apart
-	// by the router's message.
+	// Failed requests: every one in report.failed, those that were the
+	// router's own 503s for want of a ready pod (Recreate's gap) also in
+	// report.noReadyPod; the clients tell them apart by the router's
+	// message.
 	for _, c := range []struct {
 		what   string
 		report int64
 		count  func(zdCounted) int64
 	}{
-		{"failed requests served by a revision", rep.Failed, func(c zdCounted) int64 { return c.failed - c.noReady }},
+		{"failed requests", rep.Failed, func(c zdCounted) int64 { return c.failed }},
 		{"503s for want of a ready pod", rep.NoReadyPod, func(c zdCounted) int64 { return c.noReady }},
 	} {
 		hi, lo := c.count(final)-c.count(w.before)+zdSlack, c.count(w.running)-c.count(w.started)-zdSlack

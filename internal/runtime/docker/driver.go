@@ -11,7 +11,11 @@
 //   - pods live on a Slipway-managed bridge network (default "slipway",
 //     172.29.0.0/16), whose addresses the host reaches directly: the router,
 //     the service proxy and the agent's probes dial pod IPs as they do with
-//     the process runtime;
+//     the process runtime. Docker hands containers only the lower half of
+//     the subnet; service virtual IPs come from the upper half (default
+//     172.29.255.0/24), which the host owns through a local route
+//     (172.29.128.0/17 on lo), so the service proxy listens there and pods
+//     reach it across the bridge;
 //   - every container carries labels naming the Slipway that owns it (an id
 //     kept in the driver's directory), its pod and its config, so that a
 //     restarted Slipway adopts exactly its own containers and removes only
@@ -38,8 +42,6 @@ import (
 	"sync"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
-	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 
 	"slipway.dev/slipway/internal/runtime"
@@ -79,7 +81,11 @@ type Options struct {
 	// created if missing.
 	Network string
 	Subnet  netip.Prefix
-	Logger  *slog.Logger
+	// ServiceRange is where service virtual IPs come from: inside the
+	// upper half of Subnet, which Docker never gives a container (default
+	// DefaultServiceRange(Subnet)). New makes the host own it.
+	ServiceRange netip.Prefix
+	Logger       *slog.Logger
 	// LogMaxBytes is the size at which Docker rotates a container's
 	// json-file log (default 10 MiB); LogKeep is how many rotated files it
 	// keeps beside the live one (default 1).
@@ -99,6 +105,12 @@ func (o *Options) setDefaults() error {
 	}
 	if !o.Subnet.Addr().Is4() || o.Subnet.Bits() > 28 {
 		return fmt.Errorf("%w: Subnet: %s: must be an IPv4 prefix of at most /28", runtime.ErrInvalid, o.Subnet)
+	}
+	if !o.ServiceRange.IsValid() {
+		o.ServiceRange = DefaultServiceRange(o.Subnet)
+	}
+	if err := CheckServiceRange(o.Subnet, o.ServiceRange); err != nil {
+		return fmt.Errorf("%w: ServiceRange: %v", runtime.ErrInvalid, err)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -200,6 +212,10 @@ func New(ctx context.Context, o Options) (*Driver, error) {
 		d.Close()
 		return nil, err
 	}
+	if err := ensureServiceRange(o.Subnet, o.ServiceRange, d.log); err != nil {
+		d.Close()
+		return nil, err
+	}
 	if d.pause, err = ensurePauseImage(ctx, cli); err != nil {
 		d.Close()
 		return nil, err
@@ -223,6 +239,10 @@ func (d *Driver) ID() string { return d.id }
 
 // Network is the name of the network pods live on.
 func (d *Driver) Network() string { return d.opts.Network }
+
+// ServiceRange is where service virtual IPs come from: addresses the host
+// owns and the pods reach.
+func (d *Driver) ServiceRange() netip.Prefix { return d.opts.ServiceRange }
 
 // loadID reads the driver's id from dir, creating it on first use: it
 // outlives restarts, so a restarted Slipway recognises its containers.
@@ -253,43 +273,6 @@ func loadID(dir string) (string, error) {
 		return "", err
 	}
 	return id, nil
-}
-
-// ensureNetwork finds or creates the pods' bridge network. Two Slipways
-// (or test processes) racing to create it are kept apart by the engine:
-// a second network on the same subnet is refused, and the loser re-reads.
-func (d *Driver) ensureNetwork(ctx context.Context) error {
-	for attempt := 0; ; attempt++ {
-		res, err := d.cli.NetworkInspect(ctx, d.opts.Network, client.NetworkInspectOptions{})
-		if err == nil {
-			if res.Network.Labels[LabelNetwork] != d.opts.Network {
-				return fmt.Errorf("docker network %q exists but was not created by Slipway (no %s label); remove it or choose another network", d.opts.Network, LabelNetwork)
-			}
-			return nil
-		}
-		if !cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("docker network %q: %w", d.opts.Network, err)
-		}
-		_, err = d.cli.NetworkCreate(ctx, d.opts.Network, client.NetworkCreateOptions{
-			Driver: "bridge",
-			IPAM:   &network.IPAM{Config: []network.IPAMConfig{{Subnet: d.opts.Subnet}}},
-			Labels: map[string]string{LabelNetwork: d.opts.Network},
-		})
-		if err == nil {
-			d.log.Info("created the pods' network", "network", d.opts.Network, "subnet", d.opts.Subnet)
-			return nil
-		}
-		if attempt >= 9 {
-			return fmt.Errorf("creating docker network %q on %s: %w", d.opts.Network, d.opts.Subnet, err)
-		}
-		// Most likely another Slipway created it a moment ago; the engine
-		// makes it visible by name shortly.
-		select {
-		case <-time.After(time.Duration(attempt+1) * 100 * time.Millisecond):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
 }
 
 // Name implements runtime.Driver.
