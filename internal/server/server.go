@@ -187,16 +187,13 @@ func Run(ctx context.Context, cfg Config) error {
 	// request reaches a backend, and a graceful shutdown. Plain HTTP for a
 	// host whose route has TLS follows the route's
 	// insecureEdgeTerminationPolicy (Redirect, Allow or None).
-	// The standard engine serves plain HTTP for now: on the fast one
-	// (router.EngineFast) the zero-downtime suite's Recreate report
-	// counted the router's 503s (no ready pod) as a revision's failures.
-	// Certs lets the fast engine pass TLS routes' plain requests to this
-	// Handler when it is switched on.
+	// Plain HTTP/1.1 takes the router's fast engine; what it does not serve
+	// itself (upgrades, unusual framing, TLS routes' redirects) goes to
+	// the standard one and this Handler.
 	routerSrv := router.NewServer(rt, router.ServerOptions{
 		Logger:  log.With("component", "router"),
 		Handler: router.InsecurePolicy(rt, rt, certs, httpsPort),
 		Certs:   certs,
-		Engine:  router.EngineStd,
 	})
 	// Certificates swap underneath the TLS listener (SNI picks them): it is
 	// never reopened for a change. HTTP/2 is negotiated by ALPN.
