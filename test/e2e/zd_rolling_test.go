@@ -144,7 +144,12 @@ func (p *platform) zdCheckReport(l *zdLoad, name string, rev int64, w zdWatched,
 	// it wrote the result: allow for one slow reconcile on a loaded machine.
 	const skew = 500 * time.Millisecond
 	outer := w.completed.at.Sub(w.before.at)
-	inner := w.running.at.Sub(w.started.at)
+	// A rollout faster than the poll was never seen running: no lower
+	// bound then (and no overflow of a zero time's difference).
+	var inner time.Duration
+	if !w.running.at.IsZero() {
+		inner = w.running.at.Sub(w.started.at)
+	}
 	if d := time.Duration(rep.DurationMillis) * time.Millisecond; d > outer+skew || d < inner-skew {
 		p.t.Errorf("report: the rollout took %v; the clients saw it between %v and %v (± %v)", d, inner, outer, skew)
 	}
