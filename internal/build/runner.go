@@ -58,9 +58,9 @@ type Runner struct {
 	// HistoryLimit is how many finished Builds each App keeps
 	// (DefaultBuildHistoryLimit when 0).
 	HistoryLimit int
-	Clock   clock.Clock
-	Events  *controller.Recorder
-	Log     *slog.Logger
+	Clock        clock.Clock
+	Events       *controller.Recorder
+	Log          *slog.Logger
 }
 
 // Run watches Builds until ctx ends.
