@@ -286,18 +286,36 @@ func TestDirectoryBuildNeedsTheCommandsExecutable(t *testing.T) {
 	}
 }
 
-func TestImageStreamPrunesBeyondItsLimit(t *testing.T) {
+func TestImagesAndBuildsArePrunedBeyondTheirLimits(t *testing.T) {
 	e := newEnv(t)
 	e.app("web", "server")
 	limit := int32(2)
 	if _, err := e.reg.Create(e.ctx, &api.ImageStream{Metadata: api.ObjectMeta{Name: "web"}, Spec: api.ImageStreamSpec{HistoryLimit: &limit}}); err != nil {
 		t.Fatal(err)
 	}
+	e.runner.HistoryLimit = 2
 	src := writeFiles(t, t.TempDir(), map[string]string{"server": "#!/bin/sh\n"}, 0o755)
 	for n := int64(1); n <= 3; n++ {
 		e.start("web", n, src)
 		if b := e.run(api.BuildName("web", n)); b.Status.Phase != api.BuildComplete {
 			t.Fatalf("build %d: %+v", n, b.Status)
+		}
+	}
+	// The finished build's next reconcile prunes old builds; the deleted
+	// build's reconcile removes its log.
+	e.run("web-3")
+	if _, err := e.reg.Get(e.ctx, buildKind, api.DefaultProject, "web-1"); !api.IsNotFound(err) {
+		t.Errorf("build web-1 beyond the history limit: %v", err)
+	}
+	if _, err := e.runner.Reconcile(e.ctx, controller.Key{Project: api.DefaultProject, Name: "web-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, "builds", "default", "web-1")); !os.IsNotExist(err) {
+		t.Errorf("the pruned build's directory is still there: %v", err)
+	}
+	for _, name := range []string{"web-2", "web-3"} {
+		if _, err := os.Stat(filepath.Join(e.dir, "builds", "default", name, "build.log")); err != nil {
+			t.Errorf("log of kept build %s: %v", name, err)
 		}
 	}
 	var got []string

@@ -164,6 +164,7 @@ func TestDockerfileBuildRunsOnDocker(t *testing.T) {
 	if err != nil || ins.ID != b.Status.ImageDigest {
 		t.Fatalf("image %s: id %q, err %v; status digest %s", ref, ins.ID, err, b.Status.ImageDigest)
 	}
+	t.Logf("build took %s", b.Status.Duration)
 	if got, want := runImage(t, c, ref, nil), "dockerfile build from /server in /"; got != want {
 		t.Errorf("GET / = %q, want %q", got, want)
 	}
@@ -188,6 +189,7 @@ func TestBinaryBuildRunsOnDocker(t *testing.T) {
 	if b.Status.Phase != api.BuildComplete || b.Status.Strategy != api.BuildGo || b.Status.Image != ref {
 		t.Fatalf("status %+v\n%s", b.Status, e.log(api.BuildName(name, 1)))
 	}
+	t.Logf("build took %s", b.Status.Duration)
 	if got, want := runImage(t, c, ref, nil), "binary build from /app/server in /app"; got != want {
 		t.Errorf("entrypoint: GET / = %q, want %q", got, want)
 	}

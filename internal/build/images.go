@@ -96,3 +96,37 @@ func Executable(app *api.App) string {
 	}
 	return "app"
 }
+
+// DefaultBuildHistoryLimit is how many finished Builds of an App are kept
+// (with their logs); older ones are deleted.
+const DefaultBuildHistoryLimit = 10
+
+// PruneBuilds names the finished builds of one App to delete so that at
+// most keep remain, oldest (lowest number) first. Builds not finished are
+// never pruned. Pure.
+func PruneBuilds(builds []*api.Build, keep int) []string {
+	var done []*api.Build
+	for _, b := range builds {
+		if b.Status.Finished() {
+			done = append(done, b)
+		}
+	}
+	slices.SortFunc(done, func(a, b *api.Build) int { return cmpInt(b.Spec.Number, a.Spec.Number) })
+	var out []string
+	for i, b := range done {
+		if i >= keep {
+			out = append(out, b.Metadata.Name)
+		}
+	}
+	return out
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -90,3 +90,20 @@ func TestApplyImageChangeAndExecutable(t *testing.T) {
 		})
 	}
 }
+
+func TestPruneBuilds(t *testing.T) {
+	b := func(n int64, phase string) *api.Build {
+		return &api.Build{Metadata: api.ObjectMeta{Name: api.BuildName("a", n)}, Spec: api.BuildSpec{App: "a", Number: n}, Status: api.BuildStatus{Phase: phase}}
+	}
+	builds := []*api.Build{b(3, api.BuildFailed), b(1, api.BuildComplete), b(5, api.BuildRunning), b(4, api.BuildComplete), b(2, api.BuildCancelled), b(6, api.BuildNew)}
+	for keep, want := range map[int][]string{
+		10: nil,
+		4:  nil,
+		3:  {"a-1"},
+		1:  {"a-3", "a-2", "a-1"},
+	} {
+		if diff := cmp.Diff(want, build.PruneBuilds(builds, keep)); diff != "" {
+			t.Errorf("keep %d (-want +got):\n%s", keep, diff)
+		}
+	}
+}

@@ -55,9 +55,12 @@ type Runner struct {
 	// GOCACHE, GOPROXY…); CGO_ENABLED=0 and GOTOOLCHAIN=local are added.
 	GoEnv   []string
 	Timeout time.Duration
-	Clock   clock.Clock
-	Events  *controller.Recorder
-	Log     *slog.Logger
+	// HistoryLimit is how many finished Builds each App keeps
+	// (DefaultBuildHistoryLimit when 0).
+	HistoryLimit int
+	Clock        clock.Clock
+	Events       *controller.Recorder
+	Log          *slog.Logger
 }
 
 // Run watches Builds until ctx ends.
@@ -85,7 +88,7 @@ func (r *Runner) Reconcile(ctx context.Context, key controller.Key) (controller.
 	case b.Status.Finished():
 		os.Remove(r.Sources.SourcePath(key.Project, key.Name))
 		os.RemoveAll(r.Sources.workPath(key.Project, key.Name))
-		return controller.Result{}, nil
+		return controller.Result{}, r.pruneBuilds(ctx, key.Project, b.Spec.App)
 	case hasCancel(b):
 		return controller.Result{}, r.finish(ctx, b, result{}, errCancelled)
 	case b.Status.Phase == api.BuildRunning:
@@ -100,6 +103,32 @@ func (r *Runner) Reconcile(ctx context.Context, key controller.Key) (controller.
 func hasCancel(b *api.Build) bool {
 	_, ok := b.Metadata.Annotations[api.AnnotationCancelBuild]
 	return ok
+}
+
+// pruneBuilds deletes an App's oldest finished Builds past
+// HistoryLimit; their logs go when their deletion is reconciled.
+func (r *Runner) pruneBuilds(ctx context.Context, project, app string) error {
+	keep := r.HistoryLimit
+	if keep <= 0 {
+		keep = DefaultBuildHistoryLimit
+	}
+	objs, _, err := r.Reg.List(ctx, buildKind, project, registry.ListOptions{})
+	if err != nil {
+		return err
+	}
+	var builds []*api.Build
+	for _, o := range objs {
+		if b := o.(*api.Build); b.Spec.App == app {
+			builds = append(builds, b)
+		}
+	}
+	for _, name := range PruneBuilds(builds, keep) {
+		if _, err := r.Reg.Delete(ctx, buildKind, project, name, registry.DeleteOptions{}); err != nil && !api.IsNotFound(err) {
+			return err
+		}
+		r.Log.Info("pruned an old build", "build", project+"/"+name)
+	}
+	return nil
 }
 
 // result is what a successful build produced.

@@ -89,7 +89,9 @@ func (r *Runner) dockerImage(ctx context.Context, b *api.Build, strategy, work, 
 		_, err := archive.Pack(pw, work, archive.PackOptions{Keep: []string{dockerfile, exe}})
 		pw.CloseWithError(err)
 	}()
-	labels := map[string]string{"slipway.dev/build": b.Metadata.Name, "slipway.dev/project": b.Metadata.Project, "slipway.dev/app": b.Spec.App}
+	// One label (the classic builder adds a step, a container, per label),
+	// and not the runtime's: containers inherit an image's labels.
+	labels := map[string]string{"slipway.dev/build": b.Metadata.Project + "/" + b.Metadata.Name}
 	id, err := r.Docker.Build(ctx, pr, dockerfile, tag, labels, log)
 	pr.CloseWithError(errors.New("build ended"))
 	return id, err
