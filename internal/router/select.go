@@ -150,41 +150,47 @@ func (b *backend) ready(ex avoid) bool {
 	return false
 }
 
-// revisionWeight returns the weights chooseRevision draws with: the revision
-// weights when the backend has them and a weighted revision is ready,
-// else the counts of ready endpoints (ex excluded).
-func (b *backend) revisionWeight(ex avoid) func(*revision) int64 {
-	byEndpoints := func(v *revision) int64 { return int64(v.avail(ex)) }
+// byWeight reports whether chooseRevision draws by the revision weights:
+// when the backend has them and a weighted revision is ready (ex
+// excluded); else it draws by the counts of ready endpoints.
+func (b *backend) byWeight(ex avoid) bool {
 	if !b.weighted {
-		return byEndpoints
-	}
-	weight := func(v *revision) int64 {
-		if v.avail(ex) == 0 {
-			return 0
-		}
-		return int64(v.weight)
+		return false
 	}
 	for _, v := range b.revisions {
-		if weight(v) > 0 {
-			return weight
+		if v.weight > 0 && v.avail(ex) > 0 {
+			return true
 		}
 	}
-	return byEndpoints
+	return false
 }
 
-// chooseRevision draws a revision by revisionWeight; nil when none is ready.
+// drawWeight is v's weight in the draw (see byWeight). A method rather
+// than a closure: it runs for every request, which must not allocate.
+func (v *revision) drawWeight(ex avoid, byWeight bool) int64 {
+	n := v.avail(ex)
+	if !byWeight {
+		return int64(n)
+	}
+	if n == 0 {
+		return 0
+	}
+	return int64(v.weight)
+}
+
+// chooseRevision draws a revision by drawWeight; nil when none is ready.
 func (b *backend) chooseRevision(rnd randSource, ex avoid) *revision {
-	weight := b.revisionWeight(ex)
+	w := b.byWeight(ex)
 	var total int64
 	for _, v := range b.revisions {
-		total += weight(v)
+		total += v.drawWeight(ex, w)
 	}
 	if total == 0 {
 		return nil
 	}
 	n := rnd.Int64N(total)
 	for _, v := range b.revisions {
-		if n -= weight(v); n < 0 {
+		if n -= v.drawWeight(ex, w); n < 0 {
 			return v
 		}
 	}
@@ -193,15 +199,15 @@ func (b *backend) chooseRevision(rnd randSource, ex avoid) *revision {
 
 // revisionShares are the revisions' percentages of the backend's traffic.
 func (b *backend) revisionShares() []float64 {
-	weight := b.revisionWeight(avoid{})
+	w := b.byWeight(avoid{})
 	var total int64
 	for _, v := range b.revisions {
-		total += weight(v)
+		total += v.drawWeight(avoid{}, w)
 	}
 	out := make([]float64, len(b.revisions))
 	for i, v := range b.revisions {
 		if total > 0 {
-			out[i] = 100 * float64(weight(v)) / float64(total)
+			out[i] = 100 * float64(v.drawWeight(avoid{}, w)) / float64(total)
 		}
 	}
 	return out
