@@ -33,10 +33,30 @@ func newCache(reg *registry.Registry, log *slog.Logger, kinds ...api.KindInfo) *
 	return c
 }
 
-// run keeps every kind until ctx ends; wg tracks the watch goroutines.
-func (c *cache) run(ctx context.Context, wg *sync.WaitGroup) {
+// serve keeps every kind until ctx ends (nil) and calls apply with a
+// snapshot after each burst of changes, once every kind has been listed;
+// an error from apply ends it. The watches are over when it returns.
+func (c *cache) serve(ctx context.Context, apply func(ctx context.Context, snap map[string][]api.Object) error) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // runs first: the watches end before wg.Wait
 	for _, k := range c.kinds {
 		wg.Go(func() { c.listWatch(ctx, k) })
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-c.kick:
+		}
+		snap, ready := c.snapshot()
+		if !ready {
+			continue
+		}
+		if err := apply(ctx, snap); err != nil {
+			return err
+		}
 	}
 }
 

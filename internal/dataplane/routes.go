@@ -12,7 +12,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"slipway.dev/slipway/internal/api"
@@ -81,25 +80,8 @@ func (s *Routes) Run(ctx context.Context) error {
 		kinds = append(kinds, secretKind)
 	}
 	s.certCache = map[string]cachedCert{}
-	c := newCache(s.Reg, s.Log, kinds...)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // runs first: the watches end before wg.Wait
-	c.run(ctx, &wg)
 	var lastErr string
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-c.kick:
-		}
-		snap, ready := c.snapshot()
-		if !ready {
-			// Serving routes before their endpoints are known would turn
-			// clients away after a restart; wait for every list.
-			continue
-		}
+	return newCache(s.Reg, s.Log, kinds...).serve(ctx, func(ctx context.Context, snap map[string][]api.Object) error {
 		in, verdicts := RouterInput(typed[*api.Route](snap[routeKind.Kind]), typed[*api.Service](snap[serviceKind.Kind]),
 			typed[*api.Endpoints](snap[endpointsKind.Kind]), typed[*api.App](snap[appKind.Kind]), cmp.Or(s.Domain, DefaultRouterDomain))
 		t, errs := router.Build(in)
@@ -127,7 +109,8 @@ func (s *Routes) Run(ctx context.Context) error {
 			lastErr = msg
 		}
 		s.writeStatuses(ctx, routes, verdicts, tlsConds)
-	}
+		return nil
+	})
 }
 
 func typed[T api.Object](objs []api.Object) []T {

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
-	"sync"
 	"time"
 
 	"slipway.dev/slipway/internal/api"
@@ -52,24 +51,8 @@ func (s *Services) Run(ctx context.Context) error {
 	if s.Log == nil {
 		s.Log = slog.New(slog.DiscardHandler)
 	}
-	c := newCache(s.Reg, s.Log, serviceKind, endpointsKind)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // runs first: the watches end before wg.Wait
-	c.run(ctx, &wg)
-
 	var lastErr string
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-c.kick:
-		}
-		snap, ready := c.snapshot()
-		if !ready {
-			continue
-		}
+	return newCache(s.Reg, s.Log, serviceKind, endpointsKind).serve(ctx, func(_ context.Context, snap map[string][]api.Object) error {
 		err := s.Proxy.Apply(Table(typed[*api.Service](snap[serviceKind.Kind]), typed[*api.Endpoints](snap[endpointsKind.Kind])))
 		switch msg := errString(err); {
 		case msg == lastErr:
@@ -83,7 +66,8 @@ func (s *Services) Run(ctx context.Context) error {
 		if errors.Is(err, proxy.ErrClosed) {
 			return err
 		}
-	}
+		return nil
+	})
 }
 
 func errString(err error) string {
