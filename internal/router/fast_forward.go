@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -38,10 +39,38 @@ type fastPool struct {
 
 type upConn struct {
 	c         net.Conn
-	br        *bufio.Reader
-	bw        *bufio.Writer
+	rc        syscall.RawConn // nil: plain reads and writes
+	br        *bufio.Reader   // reads through upConn.Read
+	bw        *bufio.Writer   // writes through upConnWriter
 	idleSince time.Time
 	reused    bool
+
+	// hold makes the writer keep what the next Flush gives it in out, for
+	// the next Read to write before it reads (writeThenRead).
+	hold bool
+	out  []byte
+}
+
+// Read reads the upstream's answer, writing first the request held back
+// by the last Flush.
+func (uc *upConn) Read(p []byte) (int, error) {
+	if out := uc.out; len(out) > 0 {
+		uc.out = nil
+		return writeThenRead(uc.rc, uc.c, out, p)
+	}
+	return uc.c.Read(p)
+}
+
+type upConnWriter struct{ uc *upConn }
+
+// Write keeps p (the buffer of uc.bw, left alone until the next request)
+// while uc.hold, and writes it otherwise.
+func (w upConnWriter) Write(p []byte) (int, error) {
+	if w.uc.hold {
+		w.uc.out = p
+		return len(p), nil
+	}
+	return w.uc.c.Write(p)
 }
 
 func (f *fastFront) pool(ep *endpoint) *fastPool {
@@ -164,7 +193,10 @@ func (f *fastFront) dial(p *fastPool, rt *route) (*upConn, error) {
 	}
 	ep.conns[tc] = struct{}{}
 	ep.connMu.Unlock()
-	return &upConn{c: tc, br: bufio.NewReaderSize(tc, upBufSize), bw: bufio.NewWriterSize(tc, fastBufSize)}, nil
+	uc := &upConn{c: tc, rc: rawConnOf(c)}
+	uc.br = bufio.NewReaderSize(uc, upBufSize)
+	uc.bw = bufio.NewWriterSize(upConnWriter{uc}, fastBufSize)
+	return uc, nil
 }
 
 // lookupBytes is Table.lookup for a host and path held as bytes.
@@ -348,7 +380,11 @@ func (f *fastFront) send(fc *fastConn, q *fastReq, body []byte, pr *peer, a *att
 		}
 		fc.up.Store(uc)
 		writeRequest(uc.bw, q, body, pr)
+		// The last piece of the request is written by the read of the
+		// answer, in one go with it (upConn.Read).
+		uc.hold = uc.rc != nil
 		err := uc.bw.Flush()
+		uc.hold = false
 		var h respHead
 		nothing := true // no byte of an answer came
 		if err == nil {

@@ -73,6 +73,10 @@ const (
 	// fastWorkerIdle is how long a worker with no connection waits for
 	// one before it ends.
 	fastWorkerIdle = 10 * time.Second
+	// fastIdleGlance: how long a keep-alive connection waits for its next
+	// request without a read (driveRaw), which is also the longest a
+	// client that half-closed after its request waits for its close.
+	fastIdleGlance = 100 * time.Millisecond
 )
 
 // Connection states, for Shutdown: an idle connection (waiting for a
@@ -172,8 +176,9 @@ func (f *fastFront) serve(ln net.Listener) error {
 func (f *fastFront) worker(fc *fastConn) {
 	t := time.NewTimer(fastWorkerIdle)
 	defer t.Stop()
+	cc := new(clientConn)
 	for {
-		f.serveConn(fc)
+		f.serveConn(fc, cc)
 		t.Reset(fastWorkerIdle)
 		select {
 		case fc = <-f.work:
@@ -207,119 +212,195 @@ func (f *fastFront) peerOf(c net.Conn) peer {
 }
 
 // serveConn serves the requests of one client connection until it closes,
-// fails, or is handed to the standard engine.
-func (f *fastFront) serveConn(fc *fastConn) {
+// fails, or is handed to the standard engine. cc is the worker's, reused
+// from one connection to the next.
+func (f *fastFront) serveConn(fc *fastConn, cc *clientConn) {
 	c := fc.c
 	bp := f.bufs.Get().(*[]byte)
-	buf := *bp
 	bw := f.wrs.Get().(*bufio.Writer)
 	bw.Reset(c)
+	cc.reset(f, fc, *bp, bw)
 	handed := false
 	defer func() {
 		bw.Reset(nil)
 		f.wrs.Put(bw)
-		if cap(buf) == fastBufSize {
-			*bp = buf[:fastBufSize]
+		if cap(cc.buf) == fastBufSize {
+			*bp = cc.buf[:fastBufSize]
 		}
 		f.bufs.Put(bp)
+		cc.buf, cc.bw, cc.fc = nil, nil, nil
 		if !handed {
 			fc.state.Store(connClosed)
 			c.Close()
 			f.untrack(fc)
 		}
 	}()
-	pr := f.peerOf(c)
-	var q fastReq
-	var hostBuf [256]byte
-	n := 0 // bytes of buf holding data
-	wait := f.opts.ReadHeaderTimeout
-	for {
-		// The head of the next request.
-		fc.state.Store(connIdle)
-		if f.closing.Load() && n == 0 {
-			return
+	var step int
+	var rerr error
+	if rc := rawConnOf(c); rc != nil {
+		step, rerr = cc.driveRaw(rc)
+	} else {
+		step, rerr = cc.drivePlain()
+	}
+	switch {
+	case step == stepHandOff:
+		handed = f.handoff(fc, cc.buf[:cc.n])
+	case rerr != nil && cc.reading == awaitBody:
+		var ne net.Error
+		if errors.As(rerr, &ne) && ne.Timeout() {
+			f.log.Debug("request refused", "remote", c.RemoteAddr().String(), "status", http.StatusRequestTimeout, "reason", "request body not received in time")
+			writeRefusal(bw, http.StatusRequestTimeout, "slipway router: request body not received in time")
+			bw.Flush()
 		}
-		if n == 0 {
-			c.SetReadDeadline(time.Now().Add(wait))
-			m, err := c.Read(buf)
-			if m == 0 {
-				_ = err // the client left or idled out
-				return
-			}
-			n = m
-		}
-		if !fc.state.CompareAndSwap(connIdle, connActive) {
-			return // closed by Shutdown
-		}
-		end, scanned, headDeadline := 0, 0, false
-		for {
-			end = headEnd(buf[:n], scanned)
-			if end != 0 {
-				break
-			}
-			scanned = max(0, n-3)
-			if n >= f.opts.MaxHeaderBytes {
-				end = -1 // the standard engine says 431
-				break
-			}
-			if n == len(buf) {
-				buf = grow(buf, min(2*len(buf), f.opts.MaxHeaderBytes+fastBufSize))
-			}
-			if !headDeadline {
-				c.SetReadDeadline(time.Now().Add(f.opts.ReadHeaderTimeout))
-				headDeadline = true
-			}
-			m, err := c.Read(buf[n:])
-			n += m
-			if err != nil && m == 0 {
-				return // timed out (slowloris) or gone: net/http closes too
-			}
-		}
-		if end < 0 || end > f.opts.MaxHeaderBytes || !q.parse(buf, end) {
-			handed = f.handoff(fc, buf[:n])
-			return
-		}
-		host := canonicalHostBytes(hostBuf[:0], q.host.of(buf))
-		rt := lookupBytes(f.r.cur.Load(), host, q.path)
-		if rt == nil || !f.plainAllowed(rt) || rt.retries.Attempts > 0 || rt.mirror != nil {
-			handed = f.handoff(fc, buf[:n])
-			return
-		}
-		total := end
-		if q.cl > 0 {
-			if limit := f.r.bodyLimit(rt); q.cl > int64(f.opts.BufferBodyBytes) || limit > 0 && q.cl > limit {
-				handed = f.handoff(fc, buf[:n])
-				return
-			}
-			total = end + int(q.cl)
-			if total > len(buf) {
-				buf = grow(buf, total)
-			}
-			for n < total {
-				c.SetReadDeadline(time.Now().Add(f.opts.BodyReadTimeout))
-				m, err := c.Read(buf[n:])
-				n += m
-				if err != nil && n < total {
-					var ne net.Error
-					if errors.As(err, &ne) && ne.Timeout() {
-						f.log.Debug("request refused", "remote", c.RemoteAddr().String(), "status", http.StatusRequestTimeout, "reason", "request body not received in time")
-						writeRefusal(bw, http.StatusRequestTimeout, "slipway router: request body not received in time")
-						bw.Flush()
-					}
-					return
-				}
-			}
-			q.buf = buf
-		}
-		keep := f.forward(fc, &q, host, buf[end:total], bw, &pr)
-		if err := bw.Flush(); err != nil || !keep {
-			return
-		}
-		n = copy(buf, buf[total:n])
-		wait = f.opts.IdleTimeout
 	}
 }
 
+// What a client connection needs next (clientConn.advance).
+const (
+	stepRead    = iota // more bytes from the client: the read deadline is set
+	stepEnd            // nothing: close the connection
+	stepHandOff        // the standard engine: hand the connection over
+)
+
+// What the next read of a client connection is for.
+const (
+	awaitIdle = iota // the head of the next request, none of it read yet
+	awaitHead        // the rest of a head
+	awaitBody        // the rest of a body
+)
+
+// clientConn is a client connection between two reads: the bytes it
+// sent and how far the request they hold has come.
+type clientConn struct {
+	f       *fastFront
+	fc      *fastConn
+	buf     []byte
+	n       int // bytes of buf holding data
+	bw      *bufio.Writer
+	pr      peer
+	q       fastReq
+	hostBuf [256]byte
+	host    []byte
+
+	wait         time.Duration // before the first byte of the next request
+	reading      int           // awaitIdle, awaitHead, awaitBody
+	idle         bool          // the connection was marked idle for this request
+	scanned      int           // bytes of buf known to hold no end of head
+	headDeadline bool
+	end, total   int // of the head, and of the request with its body
+
+	// The read deadline advance asks for, and the one the connection has.
+	deadline, applied time.Time
+}
+
+// applyDeadline gives the connection the read deadline advance asked for.
+func (cc *clientConn) applyDeadline() {
+	if !cc.applied.Equal(cc.deadline) {
+		cc.fc.c.SetReadDeadline(cc.deadline)
+		cc.applied = cc.deadline
+	}
+}
+
+func (cc *clientConn) reset(f *fastFront, fc *fastConn, buf []byte, bw *bufio.Writer) {
+	cc.f, cc.fc, cc.buf, cc.n, cc.bw = f, fc, buf, 0, bw
+	cc.pr = f.peerOf(fc.c)
+	cc.wait = f.opts.ReadHeaderTimeout
+	cc.reading, cc.idle = awaitIdle, false
+	cc.deadline, cc.applied = time.Time{}, time.Time{}
+}
+
+// advance serves the requests buf holds, one after another, and says what
+// the connection needs next.
+func (cc *clientConn) advance() int {
+	f, fc := cc.f, cc.fc
+	for {
+		switch cc.reading {
+		case awaitIdle:
+			if !cc.idle {
+				fc.state.Store(connIdle)
+				cc.idle = true
+				if f.closing.Load() && cc.n == 0 {
+					return stepEnd
+				}
+			}
+			if cc.n == 0 {
+				cc.deadline = time.Now().Add(cc.wait)
+				return stepRead
+			}
+			cc.idle = false
+			if !fc.state.CompareAndSwap(connIdle, connActive) {
+				return stepEnd // closed by Shutdown
+			}
+			cc.reading, cc.scanned, cc.headDeadline = awaitHead, 0, false
+		case awaitHead:
+			end := headEnd(cc.buf[:cc.n], cc.scanned)
+			if end == 0 {
+				cc.scanned = max(0, cc.n-3)
+				if cc.n < f.opts.MaxHeaderBytes {
+					if cc.n == len(cc.buf) {
+						cc.buf = grow(cc.buf, min(2*len(cc.buf), f.opts.MaxHeaderBytes+fastBufSize))
+					}
+					if !cc.headDeadline {
+						cc.deadline = time.Now().Add(f.opts.ReadHeaderTimeout)
+						cc.headDeadline = true
+					}
+					return stepRead
+				}
+				end = -1 // the standard engine says 431
+			}
+			q := &cc.q
+			if end < 0 || end > f.opts.MaxHeaderBytes || !q.parse(cc.buf, end) {
+				return stepHandOff
+			}
+			cc.host = canonicalHostBytes(cc.hostBuf[:0], q.host.of(cc.buf))
+			rt := lookupBytes(f.r.cur.Load(), cc.host, q.path)
+			if rt == nil || !f.plainAllowed(rt) || rt.retries.Attempts > 0 || rt.mirror != nil {
+				return stepHandOff
+			}
+			cc.end, cc.total = end, end
+			if q.cl > 0 {
+				if limit := f.r.bodyLimit(rt); q.cl > int64(f.opts.BufferBodyBytes) || limit > 0 && q.cl > limit {
+					return stepHandOff
+				}
+				cc.total = end + int(q.cl)
+				if cc.total > len(cc.buf) {
+					cc.buf = grow(cc.buf, cc.total)
+				}
+			}
+			cc.reading = awaitBody
+		case awaitBody:
+			if cc.n < cc.total {
+				cc.deadline = time.Now().Add(f.opts.BodyReadTimeout)
+				return stepRead
+			}
+			if cc.q.cl > 0 {
+				cc.q.buf = cc.buf
+			}
+			keep := f.forward(fc, &cc.q, cc.host, cc.buf[cc.end:cc.total], cc.bw, &cc.pr)
+			if err := cc.bw.Flush(); err != nil || !keep {
+				return stepEnd
+			}
+			cc.n = copy(cc.buf, cc.buf[cc.total:cc.n])
+			cc.wait = f.opts.IdleTimeout
+			cc.reading = awaitIdle
+		}
+	}
+}
+
+// drivePlain serves the connection with plain reads.
+func (cc *clientConn) drivePlain() (step int, err error) {
+	for {
+		if step = cc.advance(); step != stepRead {
+			return step, nil
+		}
+		cc.applyDeadline()
+		m, err := cc.fc.c.Read(cc.buf[cc.n:])
+		cc.n += m
+		if err != nil && m == 0 {
+			return step, err // the client left, timed out (slowloris) or failed
+		}
+	}
+}
 func grow(b []byte, size int) []byte {
 	nb := make([]byte, size)
 	copy(nb, b)
@@ -406,14 +487,24 @@ func (f *fastFront) shutdown(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			// Upstreams first, then the clients, each closed apart: a
+			// client connection's Close takes effect at once but returns
+			// only when its request leaves the read that serves it
+			// (driveRaw), which the closed upstream hastens.
 			f.mu.Lock()
+			conns := make([]*fastConn, 0, len(f.conns))
 			for fc := range f.conns {
-				fc.c.Close()
+				conns = append(conns, fc)
+			}
+			f.mu.Unlock()
+			for _, fc := range conns {
 				if uc := fc.up.Load(); uc != nil {
 					uc.c.Close()
 				}
 			}
-			f.mu.Unlock()
+			for _, fc := range conns {
+				go fc.c.Close()
+			}
 			f.closePools()
 			return ctx.Err()
 		case <-tick.C:

@@ -142,7 +142,7 @@ func readHead(uc *upConn) (respHead, error) {
 		}
 		if errors.Is(err, bufio.ErrBufferFull) && br.Size() < upMaxHead {
 			held := bytes.Clone(p)
-			br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(held), uc.c), upMaxHead)
+			br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(held), uc), upMaxHead)
 			uc.br = br
 			n = len(held)
 			continue

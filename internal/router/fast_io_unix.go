@@ -1,0 +1,174 @@
+//go:build unix
+
+package router
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"time"
+)
+
+// rawConnOf is the connection's descriptor access, or nil where the
+// connection has none (then the fast engine does plain reads and writes).
+func rawConnOf(c net.Conn) syscall.RawConn {
+	if tc, ok := c.(*trackedConn); ok {
+		c = tc.Conn
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
+}
+
+// writeThenRead writes out to the connection and reads its peer's answer
+// into p, without the read that a Write followed by a Read costs before
+// the answer can have come.
+//
+// Go's poller forgets a descriptor's read readiness at the start of every
+// Read and then tries the read, so that nothing that arrived before is
+// missed; on a request/answer connection that first read nearly always
+// fails with EAGAIN, a system call per request for nothing. Here the
+// readiness is reset before the request is written, inside RawConn.Read:
+// the answer can only come after the write, so the poller's notice of it
+// cannot be lost, and the first read happens when the poller says there
+// is something to read. A write the socket cannot take whole (its buffer
+// full) is finished through the poller, followed by an ordinary read.
+//
+// It is for connections whose peer sends nothing unasked (an HTTP/1.1
+// server): bytes or an end that came before the call are only seen with
+// the next event (the peer's answer, or the reset its closed socket sends
+// back to the request).
+func writeThenRead(rc syscall.RawConn, c net.Conn, out, p []byte) (int, error) {
+	var n, wn int
+	var err error
+	written := false
+	rerr := rc.Read(func(fd uintptr) bool {
+		if !written {
+			written = true
+			for wn < len(out) {
+				m, e := syscall.Write(int(fd), out[wn:])
+				if m > 0 {
+					wn += m
+				}
+				switch e {
+				case nil:
+				case syscall.EINTR:
+				case syscall.EAGAIN:
+					return true // the rest through the poller, below
+				default:
+					err = os.NewSyscallError("write", e)
+					return true
+				}
+			}
+			return false // wait for the answer
+		}
+		for {
+			m, e := syscall.Read(int(fd), p)
+			switch e {
+			case nil:
+				if m == 0 {
+					err = io.EOF
+				}
+				n = m
+				return true
+			case syscall.EINTR:
+				continue
+			case syscall.EAGAIN:
+				return false
+			default:
+				err = os.NewSyscallError("read", e)
+				return true
+			}
+		}
+	})
+	if rerr != nil {
+		return 0, rerr
+	}
+	if err != nil || n > 0 {
+		return n, err
+	}
+	if _, err := c.Write(out[wn:]); err != nil {
+		return 0, err
+	}
+	return c.Read(p)
+}
+
+// driveRaw serves the connection from inside RawConn.Read, so that the
+// poller never forgets that the client sent something: requests are
+// served inside the callback, and when a request is answered and the read
+// that brought it took all the socket held, the callback waits for the
+// poller's word rather than try a read that would fail with EAGAIN (as
+// HAProxy reads what epoll reported). A pipelined request that came
+// meanwhile left the descriptor marked ready, and the wait returns at
+// once.
+//
+// The one thing such a wait can miss is an end of stream that came with
+// the request, in the same readiness: a client that half-closes after its
+// request. So the wait lasts fastIdleGlance at most; then a real read
+// looks, and the connection waits on as usual (or ends, on EOF).
+func (cc *clientConn) driveRaw(rc syscall.RawConn) (step int, rerr error) {
+	pending := false // advance asked for bytes: read before advancing again
+	drained := false // the last read took all the socket held
+	glance := false  // waiting without a read, for fastIdleGlance
+	cb := func(fd uintptr) bool {
+		for {
+			if !pending {
+				if step = cc.advance(); step != stepRead {
+					return true
+				}
+				pending = true
+				if drained && cc.reading == awaitIdle {
+					// The request is answered; wait for the next.
+					glance = true
+					if d := time.Now().Add(fastIdleGlance); d.Before(cc.deadline) {
+						cc.fc.c.SetReadDeadline(d)
+						cc.applied = d
+					} else {
+						cc.applyDeadline()
+					}
+					return false
+				}
+				cc.applyDeadline()
+			}
+			glance = false
+			space := len(cc.buf) - cc.n
+			m, e := syscall.Read(int(fd), cc.buf[cc.n:])
+			switch {
+			case e == syscall.EINTR:
+				continue
+			case e == syscall.EAGAIN:
+				cc.applyDeadline()
+				return false
+			case e != nil:
+				rerr = os.NewSyscallError("read", e)
+				return true
+			case m == 0:
+				rerr = io.EOF
+				return true
+			}
+			cc.n += m
+			drained = m < space
+			pending = false
+		}
+	}
+	for {
+		err := rc.Read(cb)
+		if err != nil && glance && errors.Is(err, os.ErrDeadlineExceeded) && time.Now().Before(cc.deadline) {
+			glance, drained = false, false // read, then wait on
+			cc.applyDeadline()
+			continue
+		}
+		if err != nil {
+			rerr = err
+		}
+		return step, rerr
+	}
+}
