@@ -49,6 +49,7 @@ type upConn struct {
 	// the next Read to write before it reads (writeThenRead).
 	hold bool
 	out  []byte
+	x    rawExchange // writeThenRead's state
 }
 
 // Read reads the upstream's answer, writing first the request held back
@@ -56,7 +57,7 @@ type upConn struct {
 func (uc *upConn) Read(p []byte) (int, error) {
 	if out := uc.out; len(out) > 0 {
 		uc.out = nil
-		return writeThenRead(uc.rc, uc.c, out, p)
+		return uc.writeThenRead(out, p)
 	}
 	return uc.c.Read(p)
 }
@@ -273,19 +274,21 @@ type upstreamError struct {
 func (e *upstreamError) Error() string { return e.err.Error() }
 
 // forward proxies the request q (with its body) and writes the answer to
-// bw. It reports whether the client connection may serve another request.
-func (f *fastFront) forward(fc *fastConn, q *fastReq, host, body []byte, bw *bufio.Writer, pr *peer) bool {
+// bw. It reports whether the client connection may serve another request,
+// and the time the answer ended.
+func (f *fastFront) forward(fc *fastConn, q *fastReq, host, body []byte, bw *bufio.Writer, pr *peer) (bool, time.Time) {
 	start := time.Now()
 	keepClient := !q.close
 	rt, p := f.acquire(q, host, nil, nil)
 	if rt == nil {
 		writeError(bw, http.StatusNotFound, fmt.Sprintf("slipway router: no route for host %q and path %q", host, q.path), !keepClient)
-		return keepClient
+		return keepClient, start
 	}
 	if p.ep == nil {
 		writeError(bw, http.StatusServiceUnavailable, fmt.Sprintf("slipway router: route %s has no ready endpoint", rt.key), !keepClient)
-		rt.stats.observe(http.StatusServiceUnavailable, time.Since(start))
-		return keepClient
+		end := time.Now()
+		rt.stats.observe(http.StatusServiceUnavailable, end.Sub(start))
+		return keepClient, end
 	}
 	a := attempt{route: rt, rev: p.rev, ep: p.ep}
 	rt.stats.inflight.Add(1)
@@ -343,25 +346,30 @@ func (f *fastFront) forward(fc *fastConn, q *fastReq, host, body []byte, bw *buf
 		}
 		f.log.Debug("upstream request failed", "host", string(q.host.of(q.buf)), "path", string(q.path), "status", a.status, "err", err)
 		writeError(bw, a.status, "slipway router: "+http.StatusText(a.status), closeClient)
-	} else {
+	}
+	var end time.Time
+	if err == nil {
 		var upKeep, clientOK bool
 		a.status, upKeep, clientOK = f.relay(uc, h, q, bw, closeClient, p.sticky, rt, a.ep, start)
 		fc.up.Store(nil)
+		end = time.Now()
 		if upKeep {
-			f.pool(a.ep).put(uc, time.Now(), f.r.opts.MaxIdleConnsPerEndpoint)
+			f.pool(a.ep).put(uc, end, f.r.opts.MaxIdleConnsPerEndpoint)
 		} else {
 			uc.c.Close()
 		}
 		keep = keep && clientOK
+	} else {
+		end = time.Now()
 	}
-	d := time.Since(start)
+	d := end.Sub(start)
 	f.r.release(a.ep)
 	a.rev.stats.inflight.Add(-1)
 	rt.stats.inflight.Add(-1)
 	a.ep.stats.observe(a.status, d)
 	a.rev.stats.observe(a.status, d)
 	rt.stats.observe(a.status, d) // the route last: once it counts a request, all is counted
-	return keep
+	return keep, end
 }
 
 // send writes q to a connection of a.ep and reads the response head,

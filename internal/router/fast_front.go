@@ -291,6 +291,7 @@ type clientConn struct {
 
 	// The read deadline advance asks for, and the one the connection has.
 	deadline, applied time.Time
+	now               time.Time // when the last answer ended (zero: read the clock)
 }
 
 // applyDeadline gives the connection the read deadline advance asked for.
@@ -306,7 +307,7 @@ func (cc *clientConn) reset(f *fastFront, fc *fastConn, buf []byte, bw *bufio.Wr
 	cc.pr = f.peerOf(fc.c)
 	cc.wait = f.opts.ReadHeaderTimeout
 	cc.reading, cc.idle = awaitIdle, false
-	cc.deadline, cc.applied = time.Time{}, time.Time{}
+	cc.deadline, cc.applied, cc.now = time.Time{}, time.Time{}, time.Time{}
 }
 
 // advance serves the requests buf holds, one after another, and says what
@@ -324,7 +325,10 @@ func (cc *clientConn) advance() int {
 				}
 			}
 			if cc.n == 0 {
-				cc.deadline = time.Now().Add(cc.wait)
+				if cc.now.IsZero() {
+					cc.now = time.Now()
+				}
+				cc.deadline = cc.now.Add(cc.wait)
 				return stepRead
 			}
 			cc.idle = false
@@ -376,10 +380,11 @@ func (cc *clientConn) advance() int {
 			if cc.q.cl > 0 {
 				cc.q.buf = cc.buf
 			}
-			keep := f.forward(fc, &cc.q, cc.host, cc.buf[cc.end:cc.total], cc.bw, &cc.pr)
+			keep, end := f.forward(fc, &cc.q, cc.host, cc.buf[cc.end:cc.total], cc.bw, &cc.pr)
 			if err := cc.bw.Flush(); err != nil || !keep {
 				return stepEnd
 			}
+			cc.now = end
 			cc.n = copy(cc.buf, cc.buf[cc.total:cc.n])
 			cc.wait = f.opts.IdleTimeout
 			cc.reading = awaitIdle

@@ -46,59 +46,76 @@ func rawConnOf(c net.Conn) syscall.RawConn {
 // server): bytes or an end that came before the call are only seen with
 // the next event (the peer's answer, or the reset its closed socket sends
 // back to the request).
-func writeThenRead(rc syscall.RawConn, c net.Conn, out, p []byte) (int, error) {
-	var n, wn int
-	var err error
-	written := false
-	rerr := rc.Read(func(fd uintptr) bool {
-		if !written {
-			written = true
-			for wn < len(out) {
-				m, e := syscall.Write(int(fd), out[wn:])
-				if m > 0 {
-					wn += m
-				}
-				switch e {
-				case nil:
-				case syscall.EINTR:
-				case syscall.EAGAIN:
-					return true // the rest through the poller, below
-				default:
-					err = os.NewSyscallError("write", e)
-					return true
-				}
-			}
-			return false // wait for the answer
-		}
-		for {
-			m, e := syscall.Read(int(fd), p)
-			switch e {
-			case nil:
-				if m == 0 {
-					err = io.EOF
-				}
-				n = m
-				return true
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false
-			default:
-				err = os.NewSyscallError("read", e)
-				return true
-			}
-		}
-	})
+func (uc *upConn) writeThenRead(out, p []byte) (int, error) {
+	x := &uc.x
+	step := x.step
+	if step == nil {
+		step = x.run // one closure for the connection's life
+	}
+	*x = rawExchange{out: out, p: p, step: step}
+	rerr := uc.rc.Read(x.step)
+	n, wn, err := x.n, x.wn, x.err
+	x.out, x.p = nil, nil
 	if rerr != nil {
 		return 0, rerr
 	}
 	if err != nil || n > 0 {
 		return n, err
 	}
-	if _, err := c.Write(out[wn:]); err != nil {
+	if _, err := uc.c.Write(out[wn:]); err != nil {
 		return 0, err
 	}
-	return c.Read(p)
+	return uc.c.Read(p)
+}
+
+// rawExchange is writeThenRead's state, kept in the connection so that
+// the callback RawConn.Read takes is made once.
+type rawExchange struct {
+	out, p  []byte
+	n, wn   int
+	err     error
+	written bool
+	step    func(fd uintptr) bool
+}
+
+func (x *rawExchange) run(fd uintptr) bool {
+	if !x.written {
+		x.written = true
+		for x.wn < len(x.out) {
+			m, e := syscall.Write(int(fd), x.out[x.wn:])
+			if m > 0 {
+				x.wn += m
+			}
+			switch e {
+			case nil:
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				return true // the rest through the poller, in writeThenRead
+			default:
+				x.err = os.NewSyscallError("write", e)
+				return true
+			}
+		}
+		return false // wait for the answer
+	}
+	for {
+		m, e := syscall.Read(int(fd), x.p)
+		switch e {
+		case nil:
+			if m == 0 {
+				x.err = io.EOF
+			}
+			x.n = m
+			return true
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		default:
+			x.err = os.NewSyscallError("read", e)
+			return true
+		}
+	}
 }
 
 // driveRaw serves the connection from inside RawConn.Read, so that the
@@ -127,10 +144,15 @@ func (cc *clientConn) driveRaw(rc syscall.RawConn) (step int, rerr error) {
 				pending = true
 				if drained && cc.reading == awaitIdle {
 					// The request is answered; wait for the next.
+					// A glance deadline with at least half of it left
+					// stands (one timer change per connection every
+					// half glance, not per request).
 					glance = true
-					if d := time.Now().Add(fastIdleGlance); d.Before(cc.deadline) {
-						cc.fc.c.SetReadDeadline(d)
-						cc.applied = d
+					if d := cc.now.Add(fastIdleGlance); d.Before(cc.deadline) {
+						if cc.applied.After(d) || cc.applied.Before(cc.now.Add(fastIdleGlance/2)) {
+							cc.fc.c.SetReadDeadline(d)
+							cc.applied = d
+						}
 					} else {
 						cc.applyDeadline()
 					}
