@@ -218,7 +218,7 @@ func (f *fastFront) serveConn(fc *fastConn, cc *clientConn) {
 	c := fc.c
 	bp := f.bufs.Get().(*[]byte)
 	bw := f.wrs.Get().(*bufio.Writer)
-	bw.Reset(c)
+	bw.Reset(clientWriter{cc})
 	cc.reset(f, fc, *bp, bw)
 	handed := false
 	defer func() {
@@ -289,6 +289,8 @@ type clientConn struct {
 	headDeadline bool
 	end, total   int // of the head, and of the request with its body
 
+	fd int // the descriptor while driveRaw's callback holds it, or -1
+
 	// The read deadline advance asks for, and the one the connection has.
 	deadline, applied time.Time
 	now               time.Time // when the last answer ended (zero: read the clock)
@@ -303,7 +305,7 @@ func (cc *clientConn) applyDeadline() {
 }
 
 func (cc *clientConn) reset(f *fastFront, fc *fastConn, buf []byte, bw *bufio.Writer) {
-	cc.f, cc.fc, cc.buf, cc.n, cc.bw = f, fc, buf, 0, bw
+	cc.f, cc.fc, cc.buf, cc.n, cc.bw, cc.fd = f, fc, buf, 0, bw, -1
 	cc.pr = f.peerOf(fc.c)
 	cc.wait = f.opts.ReadHeaderTimeout
 	cc.reading, cc.idle = awaitIdle, false

@@ -19,3 +19,7 @@ func (uc *upConn) writeThenRead(out, p []byte) (int, error) {
 }
 
 func (cc *clientConn) driveRaw(syscall.RawConn) (int, error) { return cc.drivePlain() }
+
+type clientWriter struct{ cc *clientConn }
+
+func (w clientWriter) Write(p []byte) (int, error) { return w.cc.fc.c.Write(p) }

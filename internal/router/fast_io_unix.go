@@ -9,7 +9,62 @@ import (
 	"os"
 	"syscall"
 	"time"
+	"unsafe"
 )
+
+// sysRead and sysWrite are read(2) and write(2) on a non-blocking socket,
+// without telling the scheduler: they never block, so the runtime has no
+// reason to hand the P to another thread meanwhile (as syscall.Read and
+// Write let it do when a loopback write, which delivers the bytes within
+// the call, outlasts a tick of sysmon), and they spare its bookkeeping.
+func sysRead(fd uintptr, p []byte) (int, syscall.Errno) {
+	if len(p) == 0 {
+		return 0, 0
+	}
+	n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), 0
+}
+
+func sysWrite(fd uintptr, p []byte) (int, syscall.Errno) {
+	if len(p) == 0 {
+		return 0, 0
+	}
+	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), 0
+}
+
+// clientWriter writes a client's answers: straight to the descriptor
+// while driveRaw's callback holds it, through the connection otherwise
+// (and for what the socket cannot take at once).
+type clientWriter struct{ cc *clientConn }
+
+func (w clientWriter) Write(p []byte) (int, error) {
+	cc := w.cc
+	if cc.fd < 0 {
+		return cc.fc.c.Write(p)
+	}
+	n := 0
+	for n < len(p) {
+		m, e := sysWrite(uintptr(cc.fd), p[n:])
+		n += m
+		switch e {
+		case 0:
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			m, err := cc.fc.c.Write(p[n:])
+			return n + m, err
+		default:
+			return n, os.NewSyscallError("write", e)
+		}
+	}
+	return n, nil
+}
 
 // rawConnOf is the connection's descriptor access, or nil where the
 // connection has none (then the fast engine does plain reads and writes).
@@ -82,12 +137,10 @@ func (x *rawExchange) run(fd uintptr) bool {
 	if !x.written {
 		x.written = true
 		for x.wn < len(x.out) {
-			m, e := syscall.Write(int(fd), x.out[x.wn:])
-			if m > 0 {
-				x.wn += m
-			}
+			m, e := sysWrite(fd, x.out[x.wn:])
+			x.wn += m
 			switch e {
-			case nil:
+			case 0:
 			case syscall.EINTR:
 			case syscall.EAGAIN:
 				return true // the rest through the poller, in writeThenRead
@@ -99,9 +152,9 @@ func (x *rawExchange) run(fd uintptr) bool {
 		return false // wait for the answer
 	}
 	for {
-		m, e := syscall.Read(int(fd), x.p)
+		m, e := sysRead(fd, x.p)
 		switch e {
-		case nil:
+		case 0:
 			if m == 0 {
 				x.err = io.EOF
 			}
@@ -136,6 +189,8 @@ func (cc *clientConn) driveRaw(rc syscall.RawConn) (step int, rerr error) {
 	drained := false // the last read took all the socket held
 	glance := false  // waiting without a read, for fastIdleGlance
 	cb := func(fd uintptr) bool {
+		cc.fd = int(fd)
+		defer func() { cc.fd = -1 }()
 		for {
 			if !pending {
 				if step = cc.advance(); step != stepRead {
@@ -162,18 +217,19 @@ func (cc *clientConn) driveRaw(rc syscall.RawConn) (step int, rerr error) {
 			}
 			glance = false
 			space := len(cc.buf) - cc.n
-			m, e := syscall.Read(int(fd), cc.buf[cc.n:])
+			m, e := sysRead(fd, cc.buf[cc.n:])
 			switch {
+			case e == 0 && m == 0:
+				rerr = io.EOF
+				return true
+			case e == 0:
 			case e == syscall.EINTR:
 				continue
 			case e == syscall.EAGAIN:
 				cc.applyDeadline()
 				return false
-			case e != nil:
+			default:
 				rerr = os.NewSyscallError("read", e)
-				return true
-			case m == 0:
-				rerr = io.EOF
 				return true
 			}
 			cc.n += m
