@@ -17,22 +17,14 @@ import (
 // reason to hand the P to another thread meanwhile (as syscall.Read and
 // Write let it do when a loopback write, which delivers the bytes within
 // the call, outlasts a tick of sysmon), and they spare its bookkeeping.
-func sysRead(fd uintptr, p []byte) (int, syscall.Errno) {
-	if len(p) == 0 {
-		return 0, 0
-	}
-	n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), 0
-}
+func sysRead(fd uintptr, p []byte) (int, syscall.Errno)  { return sysIO(syscall.SYS_READ, fd, p) }
+func sysWrite(fd uintptr, p []byte) (int, syscall.Errno) { return sysIO(syscall.SYS_WRITE, fd, p) }
 
-func sysWrite(fd uintptr, p []byte) (int, syscall.Errno) {
+func sysIO(trap, fd uintptr, p []byte) (int, syscall.Errno) {
 	if len(p) == 0 {
 		return 0, 0
 	}
-	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	n, _, e := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
 	if e != 0 {
 		return 0, e
 	}
