@@ -143,6 +143,12 @@ func (c *frameConn) stop(reason string) {
 func (c *frameConn) endLine(line []byte) {
 	switch c.state {
 	case stRequestLine:
+		if c.heads == 0 && string(line) == "PRI * HTTP/2.0" {
+			// The h2c preface (prior knowledge): HTTP/2 frames follow,
+			// which net/http's HTTP/2 server checks itself.
+			c.stop("")
+			return
+		}
 		c.head = headInfo{cl: -1,
 			http10:  bytes.HasSuffix(line, []byte(" HTTP/1.0")),
 			options: bytes.HasPrefix(line, []byte("OPTIONS * ")),

@@ -109,8 +109,12 @@ func NewServer(r *Router, opts ServerOptions) *Server {
 			}
 			return ctx
 		},
-		// HTTP/1.1 only until HTTP/2 and its limits are built.
-		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
+		// HTTP/1.1, and HTTP/2 over cleartext with prior knowledge (h2c,
+		// as gRPC and curl --http2-prior-knowledge speak it), with the
+		// HTTPS server's stream limits. ServeTLS on this server offers
+		// HTTP/1.1 only (h2 is taken out of its ALPN protocols).
+		Protocols: plainProtocols(),
+		HTTP2:     http2Limits(),
 	}
 	switch opts.Engine {
 	case "", EngineFast:
@@ -178,7 +182,7 @@ type frameConnKey struct{}
 // ServeHTTP checks what net/http lets through, then hands the request to
 // the Router.
 func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	if fc, _ := req.Context().Value(frameConnKey{}).(*frameConn); fc != nil {
+	if fc, _ := req.Context().Value(frameConnKey{}).(*frameConn); fc != nil && req.ProtoMajor < 2 {
 		if reason := fc.verdict(); reason != "" {
 			s.refuse(w, req, http.StatusBadRequest, reason)
 			return

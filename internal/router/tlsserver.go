@@ -27,11 +27,24 @@ func NewTLSServer(h http.Handler, c *Certs, log *slog.Logger) *http.Server {
 		MaxHeaderBytes:    DefaultMaxHeaderBytes,
 		ReadHeaderTimeout: DefaultReadHeaderTimeout,
 		IdleTimeout:       DefaultIdleTimeout,
-		HTTP2: &http.HTTP2Config{
-			MaxConcurrentStreams:      DefaultMaxConcurrentStreams,
-			MaxDecoderHeaderTableSize: 4096,
-			MaxEncoderHeaderTableSize: 4096,
-		},
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug), // failed handshakes are per-client noise
+		HTTP2:             http2Limits(),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug), // failed handshakes are per-client noise
 	}
+}
+
+// http2Limits are the HTTP/2 settings of both listeners.
+func http2Limits() *http.HTTP2Config {
+	return &http.HTTP2Config{
+		MaxConcurrentStreams:      DefaultMaxConcurrentStreams,
+		MaxDecoderHeaderTableSize: 4096,
+		MaxEncoderHeaderTableSize: 4096,
+	}
+}
+
+// plainProtocols: HTTP/1.1 and h2c with prior knowledge.
+func plainProtocols() *http.Protocols {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return &p
 }
