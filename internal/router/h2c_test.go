@@ -3,6 +3,7 @@ package router
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -66,6 +67,31 @@ func TestH2CPriorKnowledge(t *testing.T) {
 			if got := be.hits.Load() - before; got != 0 {
 				t.Errorf("the backend saw %d requests of the refused body", got)
 			}
+		})
+	}
+}
+
+// TestH2CShutdownSendsGOAWAY: as on the HTTPS server, an h2c client with a
+// request in flight gets a GOAWAY, then its answer, when the plain
+// listener shuts down; with each engine (the fast one hands h2c over).
+func TestH2CShutdownSendsGOAWAY(t *testing.T) {
+	for _, engine := range []string{EngineFast, EngineStd} {
+		t.Run(engine, func(t *testing.T) {
+			u := newUpstream(t, "u")
+			r := New(Options{})
+			apply(t, r, oneBackend("p/h2c", "h2c.test", "", u.addr.String()))
+			s := NewServer(r, ServerOptions{Engine: engine})
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go s.Serve(ln)
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			shutdownSendsGOAWAY(t, c, u, "http", "h2c.test", s.Shutdown)
 		})
 	}
 }

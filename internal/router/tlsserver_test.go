@@ -78,10 +78,18 @@ func TestTLSShutdownSendsGOAWAY(t *testing.T) {
 	if p := c.ConnectionState().NegotiatedProtocol; p != "h2" {
 		t.Fatalf("negotiated %q, want h2", p)
 	}
+	shutdownSendsGOAWAY(t, c, u, "https", "h2.test", srv.Shutdown)
+}
+
+// shutdownSendsGOAWAY sends a request for /slow on the HTTP/2 connection
+// c, held by u, starts shutdown once u has it, and checks for a GOAWAY
+// (no error, last stream 1), then the answer, then Shutdown's return.
+func shutdownSendsGOAWAY(t *testing.T, c net.Conn, u *upstream, scheme, authority string, shutdown func(context.Context) error) {
+	t.Helper()
 	c.SetDeadline(time.Now().Add(20 * time.Second))
 	io.WriteString(c, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
-	writeH2Frame(c, 0x4, 0, 0, nil)                                                                                             // SETTINGS
-	writeH2Frame(c, 0x1, 0x5, 1, hpackLiteral(":method", "GET", ":scheme", "https", ":path", "/slow", ":authority", "h2.test")) // HEADERS, END_STREAM|END_HEADERS
+	writeH2Frame(c, 0x4, 0, 0, nil)                                                                                            // SETTINGS
+	writeH2Frame(c, 0x1, 0x5, 1, hpackLiteral(":method", "GET", ":scheme", scheme, ":path", "/slow", ":authority", authority)) // HEADERS, END_STREAM|END_HEADERS
 	select {
 	case <-u.entered:
 	case <-time.After(10 * time.Second):
@@ -92,7 +100,7 @@ func TestTLSShutdownSendsGOAWAY(t *testing.T) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
-		shut <- srv.Shutdown(ctx)
+		shut <- shutdown(ctx)
 	}()
 	var frames []byte
 	for {
