@@ -257,7 +257,7 @@ func (f *fastFront) serveConn(fc *fastConn, cc *clientConn) {
 
 // What a client connection needs next (clientConn.advance).
 const (
-	stepRead    = iota // more bytes from the client: the read deadline is set
+	stepRead    = iota // more bytes from the client, by cc.deadline
 	stepEnd            // nothing: close the connection
 	stepHandOff        // the standard engine: hand the connection over
 )
