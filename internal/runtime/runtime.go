@@ -25,6 +25,7 @@ import (
 	"io"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -214,6 +215,36 @@ type ExitEvent struct {
 
 // MaxExecOutput caps ExecResult.Output: probes need an excerpt, not a dump.
 const MaxExecOutput = 64 << 10
+
+// ExecOutput collects an exec's stdout and stderr for ExecResult: the
+// first MaxExecOutput bytes, and whether more came. Writes never fail, so
+// that a command writing more is never blocked (a blocked writer would
+// hang its probe). Drivers share it.
+type ExecOutput struct {
+	mu        sync.Mutex
+	b         []byte
+	truncated bool
+}
+
+func (o *ExecOutput) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	room := MaxExecOutput - len(o.b)
+	if len(p) > room {
+		o.b = append(o.b, p[:max(room, 0)]...)
+		o.truncated = true
+	} else {
+		o.b = append(o.b, p...)
+	}
+	return len(p), nil
+}
+
+// Result is what was kept, and whether anything was cut.
+func (o *ExecOutput) Result() (output []byte, truncated bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b, o.truncated
+}
 
 // ExecResult is the outcome of an Exec that ran.
 type ExecResult struct {

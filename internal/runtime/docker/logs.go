@@ -6,7 +6,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -97,7 +96,7 @@ func (d *Driver) Exec(ctx context.Context, podUID, name string, cmd []string) (r
 		return runtime.ExecResult{}, fmt.Errorf("exec in container %q: %w", name, err)
 	}
 	defer att.Close()
-	out := &capped{max: runtime.MaxExecOutput}
+	out := &runtime.ExecOutput{}
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
@@ -120,9 +119,8 @@ func (d *Driver) Exec(ctx context.Context, podUID, name string, cmd []string) (r
 			return runtime.ExecResult{}, fmt.Errorf("exec in container %q: %w", name, err)
 		}
 		if !ins.Running {
-			out.mu.Lock()
-			defer out.mu.Unlock()
-			return runtime.ExecResult{ExitCode: ins.ExitCode, Output: out.b, Truncated: out.truncated}, nil
+			output, truncated := out.Result()
+			return runtime.ExecResult{ExitCode: ins.ExitCode, Output: output, Truncated: truncated}, nil
 		}
 		if time.Now().After(deadline) {
 			return runtime.ExecResult{}, fmt.Errorf("exec in container %q: its output ended but the engine still reports it running after 10s", name)
@@ -146,25 +144,4 @@ func (d *Driver) killExec(id string) {
 	if d.opts.Host == "" || strings.HasPrefix(d.opts.Host, "unix://") {
 		_ = syscall.Kill(ins.PID, syscall.SIGKILL)
 	}
-}
-
-// capped keeps the first max bytes written to it.
-type capped struct {
-	mu        sync.Mutex
-	max       int
-	b         []byte
-	truncated bool
-}
-
-func (c *capped) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	room := c.max - len(c.b)
-	if len(p) > room {
-		c.b = append(c.b, p[:max(room, 0)]...)
-		c.truncated = true
-	} else {
-		c.b = append(c.b, p...)
-	}
-	return len(p), nil
 }

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -73,27 +72,6 @@ func executable(p string) error {
 	return nil
 }
 
-// cappedBuffer keeps the first max bytes written and counts the rest.
-type cappedBuffer struct {
-	mu        sync.Mutex
-	b         []byte
-	max       int
-	truncated bool
-}
-
-func (c *cappedBuffer) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	room := c.max - len(c.b)
-	if len(p) > room {
-		c.b = append(c.b, p[:max(room, 0)]...)
-		c.truncated = true
-	} else {
-		c.b = append(c.b, p...)
-	}
-	return len(p), nil // keep draining: a blocked writer would hang the probe
-}
-
 // Exec implements runtime.Driver. The command runs with the container's env
 // and working directory, in its cgroup (so within its limits), in its own
 // process group, which is killed when the command ends or ctx does.
@@ -123,7 +101,7 @@ func (d *Driver) Exec(ctx context.Context, uid, name string, argv []string) (run
 	if err := ctx.Err(); err != nil {
 		return runtime.ExecResult{}, err
 	}
-	out := &cappedBuffer{max: runtime.MaxExecOutput}
+	out := &runtime.ExecOutput{}
 	env := make([]string, 0, len(cfg.Env))
 	env = append(env, cfg.Env...)
 	newCmd := func() *exec.Cmd {
@@ -150,9 +128,7 @@ func (d *Driver) Exec(ctx context.Context, uid, name string, argv []string) (run
 	if ps := cmd.ProcessState; ps != nil {
 		res.ExitCode, _ = exitOf(ps.Sys().(syscall.WaitStatus))
 	}
-	out.mu.Lock()
-	res.Output, res.Truncated = out.b, out.truncated
-	out.mu.Unlock()
+	res.Output, res.Truncated = out.Result()
 	if err := ctx.Err(); err != nil {
 		return res, fmt.Errorf("exec %q in container %q: %w", argv[0], name, err)
 	}
