@@ -2,12 +2,12 @@ package deploy
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"time"
 
 	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/histogram"
 )
 
 // Sample is a revision's cumulative request counters as the router counts
@@ -91,33 +91,7 @@ func (s Sample) answered() int64 { return s.total() - s.Requests[0] }
 // fell, interpolated within its bucket (the last, unbounded bucket reports
 // its lower bound).
 func (s Sample) quantile(q float64) time.Duration {
-	var total int64
-	for _, c := range s.Latency {
-		total += c
-	}
-	if total == 0 || len(s.Bounds) == 0 {
-		return 0
-	}
-	rank := q * float64(total)
-	var seen float64
-	for i, c := range s.Latency {
-		if c == 0 {
-			continue
-		}
-		if seen+float64(c) >= rank {
-			lo := time.Duration(0)
-			if i > 0 {
-				lo = s.Bounds[min(i, len(s.Bounds))-1]
-			}
-			if i >= len(s.Bounds) {
-				return lo
-			}
-			frac := math.Max(0, (rank-seen)/float64(c))
-			return lo + time.Duration(frac*float64(s.Bounds[i]-lo))
-		}
-		seen += float64(c)
-	}
-	return s.Bounds[len(s.Bounds)-1]
+	return histogram.Quantile(s.Bounds, s.Latency, q)
 }
 
 // Analysis run names.

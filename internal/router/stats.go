@@ -1,11 +1,12 @@
 package router
 
 import (
-	"math"
 	"net/netip"
 	"slices"
 	"sync/atomic"
 	"time"
+
+	"slipway.dev/slipway/internal/histogram"
 )
 
 // LatencyBounds are the upper bounds of the latency histogram's buckets:
@@ -83,33 +84,7 @@ func (s Snapshot) Sub(prev Snapshot) Snapshot {
 // requests fell, interpolated within its bucket; 0 when none was counted.
 // A quantile in the last, unbounded bucket reports its lower bound.
 func (s Snapshot) Quantile(q float64) time.Duration {
-	var total int64
-	for _, c := range s.Latency {
-		total += c
-	}
-	if total == 0 {
-		return 0
-	}
-	rank := q * float64(total)
-	var seen float64
-	for i, c := range s.Latency {
-		if c == 0 {
-			continue
-		}
-		if seen+float64(c) >= rank {
-			lo := time.Duration(0)
-			if i > 0 {
-				lo = LatencyBounds[i-1]
-			}
-			if i >= len(LatencyBounds) {
-				return lo
-			}
-			frac := math.Max(0, (rank-seen)/float64(c))
-			return lo + time.Duration(frac*float64(LatencyBounds[i]-lo))
-		}
-		seen += float64(c)
-	}
-	return LatencyBounds[len(LatencyBounds)-1]
+	return histogram.Quantile(LatencyBounds, s.Latency, q)
 }
 
 // counters are the live form of a Snapshot.
