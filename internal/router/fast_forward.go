@@ -328,13 +328,7 @@ func (f *fastFront) forward(fc *fastConn, q *fastReq, host, body []byte, bw *buf
 		if wrote && !reused {
 			a.retried = true
 		}
-		f.r.release(a.ep)
-		a.rev.stats.inflight.Add(-1)
-		np.rev.stats.inflight.Add(1)
-		a.rev, a.ep = np.rev, np.ep
-		rt.stats.retries.Add(1)
-		a.rev.stats.retries.Add(1)
-		a.ep.stats.retries.Add(1)
+		f.r.retryOn(&a, np)
 		f.log.Debug("retrying request on another endpoint", "route", rt.key, "failed", failed, "endpoint", np.ep.addr, "err", err)
 	}
 	closeClient := q.close || f.closing.Load()

@@ -126,13 +126,7 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			a.retried = true
 		}
 		failed := a.ep.addr
-		r.release(a.ep)
-		a.rev.stats.inflight.Add(-1)
-		p.rev.stats.inflight.Add(1)
-		a.rev, a.ep = p.rev, p.ep
-		a.route.stats.retries.Add(1)
-		a.rev.stats.retries.Add(1)
-		a.ep.stats.retries.Add(1)
+		r.retryOn(a, p)
 		r.log.Debug("retrying request on another endpoint", "route", a.route.key, "failed", failed, "endpoint", p.ep.addr, "cause", cause)
 		out = req.Clone(req.Context())
 		out.URL.Host = p.ep.addr.String()

@@ -131,6 +131,19 @@ type attempt struct {
 	cancel  context.CancelCauseFunc // ends the request (cause errTimeout on a response timeout)
 }
 
+// retryOn moves a to p's endpoint for another try: the endpoint left is
+// released, the revision's in-flight count moves with it, and the retry is
+// counted on the route, the new revision and the new endpoint.
+func (r *Router) retryOn(a *attempt, p pick) {
+	r.release(a.ep)
+	a.rev.stats.inflight.Add(-1)
+	p.rev.stats.inflight.Add(1)
+	a.rev, a.ep = p.rev, p.ep
+	a.route.stats.retries.Add(1)
+	a.rev.stats.retries.Add(1)
+	a.ep.stats.retries.Add(1)
+}
+
 var (
 	errTimeout = errors.New("upstream response timeout")
 	errDrained = errors.New("endpoint drained")

@@ -105,13 +105,7 @@ func (r *Router) serveWebSocket(w http.ResponseWriter, req *http.Request, a *att
 			r.proxyError(w, req, err)
 			return
 		}
-		r.release(a.ep)
-		a.rev.stats.inflight.Add(-1)
-		p.rev.stats.inflight.Add(1)
-		a.rev, a.ep = p.rev, p.ep
-		a.route.stats.retries.Add(1)
-		a.rev.stats.retries.Add(1)
-		a.ep.stats.retries.Add(1)
+		r.retryOn(a, p)
 	}
 	defer conn.Close()
 	out := r.outbound(req, ctx, a.ep.addr)
