@@ -32,17 +32,9 @@ func previewRules(c router.RouteConfig, svcs map[string]*api.Service, apps map[s
 		if s.Canary != nil {
 			for _, m := range s.Canary.Match {
 				r := router.MatchRule{Backend: i, Revision: rev}
-				switch {
-				case m.Header != nil:
-					r.Kind, r.Name, r.Value, r.Regex = router.MatchHeader, m.Header.Name, m.Header.Value, m.Header.Regex
-				case m.Cookie != nil:
-					r.Kind, r.Name, r.Value, r.Regex = router.MatchCookie, m.Cookie.Name, m.Cookie.Value, m.Cookie.Regex
-				case m.Query != nil:
-					r.Kind, r.Name, r.Value, r.Regex = router.MatchQuery, m.Query.Name, m.Query.Value, m.Query.Regex
-				default:
-					continue
+				if matchOf(m, &r) {
+					rules = append(rules, r)
 				}
-				rules = append(rules, r)
 			}
 		}
 		if s.BlueGreen != nil && s.BlueGreen.PreviewHost != "" {

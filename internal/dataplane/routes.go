@@ -249,17 +249,9 @@ func routeConfig(rt *api.Route, svcs map[string]*api.Service, eps map[string]*ap
 				break
 			}
 		}
-		switch {
-		case mt.Header != nil:
-			r.Kind, r.Name, r.Value, r.Regex = router.MatchHeader, mt.Header.Name, mt.Header.Value, mt.Header.Regex
-		case mt.Cookie != nil:
-			r.Kind, r.Name, r.Value, r.Regex = router.MatchCookie, mt.Cookie.Name, mt.Cookie.Value, mt.Cookie.Regex
-		case mt.Query != nil:
-			r.Kind, r.Name, r.Value, r.Regex = router.MatchQuery, mt.Query.Name, mt.Query.Value, mt.Query.Regex
-		default:
-			continue
+		if matchOf(mt, &r) {
+			c.Match = append(c.Match, r)
 		}
-		c.Match = append(c.Match, r)
 	}
 	if a := rt.Spec.SessionAffinity; a != nil && a.Type == api.AffinityCookie {
 		c.Affinity.CookieName = cmp.Or(a.CookieName, "slipway-"+m.Name)
@@ -464,4 +456,20 @@ func parseKeyPair(crt, key string) (*tls.Certificate, error) {
 		}
 	}
 	return &pair, nil
+}
+
+// matchOf fills r's condition from m: its header, cookie or query
+// parameter; false when m names none.
+func matchOf(m api.RouteMatch, r *router.MatchRule) bool {
+	switch {
+	case m.Header != nil:
+		r.Kind, r.Name, r.Value, r.Regex = router.MatchHeader, m.Header.Name, m.Header.Value, m.Header.Regex
+	case m.Cookie != nil:
+		r.Kind, r.Name, r.Value, r.Regex = router.MatchCookie, m.Cookie.Name, m.Cookie.Value, m.Cookie.Regex
+	case m.Query != nil:
+		r.Kind, r.Name, r.Value, r.Regex = router.MatchQuery, m.Query.Name, m.Query.Value, m.Query.Regex
+	default:
+		return false
+	}
+	return true
 }
