@@ -163,12 +163,6 @@ func (s *server) buildLog(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	closeOnCancel := context.AfterFunc(ctx, func() { rc.Close() })
-	defer func() {
-		if closeOnCancel() {
-			rc.Close()
-		}
-	}()
 	s.streamLog(ctx, w, r, rc, follow)
 	return nil
 }

@@ -98,14 +98,6 @@ func (s *server) podLog(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	// The client going away must end a Read blocked on a quiet follow, even
-	// if the source does not watch ctx itself.
-	closeOnCancel := context.AfterFunc(ctx, func() { rc.Close() })
-	defer func() {
-		if closeOnCancel() {
-			rc.Close()
-		}
-	}()
 	s.streamLog(ctx, w, r, rc, opts.Follow)
 	return nil
 }
@@ -148,8 +140,16 @@ func pickContainer(pod *api.Pod, container string) (string, error) {
 }
 
 // streamLog copies the log to the client, flushing each chunk when
-// following so that a line is seen as soon as it is written.
-func (s *server) streamLog(ctx context.Context, w http.ResponseWriter, r *http.Request, rd io.Reader, follow bool) {
+// following so that a line is seen as soon as it is written, and closes
+// it. The client going away closes it at once, which ends a Read blocked
+// on a quiet follow even if the source does not watch ctx itself.
+func (s *server) streamLog(ctx context.Context, w http.ResponseWriter, r *http.Request, rd io.ReadCloser, follow bool) {
+	closeOnCancel := context.AfterFunc(ctx, func() { rd.Close() })
+	defer func() {
+		if closeOnCancel() {
+			rd.Close()
+		}
+	}()
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
