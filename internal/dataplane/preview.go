@@ -40,7 +40,7 @@ func previewRules(c router.RouteConfig, svcs map[string]*api.Service, apps map[s
 		if s.BlueGreen != nil && s.BlueGreen.PreviewHost != "" {
 			// Only the preview revision: without a ready endpoint the
 			// preview host answers 503 rather than the stable revision.
-			pb := router.BackendConfig{Service: b.Service, Weight: 1, RevisionWeights: true}
+			pb := router.BackendConfig{Service: b.Service, App: b.App, Weight: 1, RevisionWeights: true}
 			for _, rv := range b.Revisions {
 				if rv.Revision == rev {
 					rv.Weight = 100

@@ -38,11 +38,11 @@ func TestPreviewRules(t *testing.T) {
 		rev2Only.Weight = 100
 		want := []router.RouteConfig{{
 			Key: "default/web", Project: "default", Created: t0, Host: "web.test",
-			Backends: []router.BackendConfig{{Service: "default/web", Weight: 100, RevisionWeights: true, Revisions: []router.RevisionConfig{rev1, rev2}}},
+			Backends: []router.BackendConfig{{Service: "default/web", App: "default/web", Weight: 100, RevisionWeights: true, Revisions: []router.RevisionConfig{rev1, rev2}}},
 			Match:    []router.MatchRule{{Kind: router.MatchHeader, Name: PreviewHeader, Value: "preview", Revision: 2}},
 		}, {
 			Key: "default/web/preview/web", Project: "default", Created: t0, Host: "preview.web.test",
-			Backends: []router.BackendConfig{{Service: "default/web", Weight: 1, RevisionWeights: true, Revisions: []router.RevisionConfig{rev2Only}}},
+			Backends: []router.BackendConfig{{Service: "default/web", App: "default/web", Weight: 1, RevisionWeights: true, Revisions: []router.RevisionConfig{rev2Only}}},
 		}}
 		if diff := cmp.Diff(want, in.Routes, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {
 			t.Errorf("routes (-want +got):\n%s", diff)

@@ -284,7 +284,18 @@ func routeConfig(rt *api.Route, svcs map[string]*api.Service, eps map[string]*ap
 // A route names no port: the Service's first TCP port is the one served.
 func backendConfig(key string, weight int32, svc *api.Service, e *api.Endpoints, apps map[string]*api.App) router.BackendConfig {
 	b := router.BackendConfig{Service: key, Weight: weight}
-	if svc == nil || e == nil {
+	if svc == nil {
+		return b
+	}
+	sel := svc.Spec.Selector
+	name, selects := sel[api.LabelApp]
+	selects = selects && sel[api.LabelRevision] == ""
+	if selects {
+		// Tagged even without endpoints: the router's 503s for want of a
+		// ready pod count against the App.
+		b.App = cmp.Or(svc.Metadata.Project, api.DefaultProject) + "/" + name
+	}
+	if e == nil {
 		return b
 	}
 	var port int32
@@ -298,24 +309,10 @@ func backendConfig(key string, weight int32, svc *api.Service, e *api.Endpoints,
 		return b
 	}
 	byRev := map[int64][]netip.AddrPort{}
-	for _, a := range e.Addresses {
-		if !a.Ready {
-			continue
-		}
-		ip, err := netip.ParseAddr(a.IP)
-		if err != nil {
-			continue
-		}
-		for _, p := range a.Ports {
-			if p.Port == port && cmp.Or(p.Protocol, api.ProtocolTCP) == api.ProtocolTCP && p.TargetPort >= 1 && p.TargetPort <= 65535 {
-				byRev[a.Revision] = append(byRev[a.Revision], netip.AddrPortFrom(ip, uint16(p.TargetPort)))
-			}
-		}
-	}
+	eachReady(e, port, api.ProtocolTCP, func(rev int64, a netip.AddrPort) { byRev[rev] = append(byRev[rev], a) })
 	weights := map[int64]int32{}
-	sel := svc.Spec.Selector
-	if name, ok := sel[api.LabelApp]; ok && sel[api.LabelRevision] == "" {
-		weights, b.RevisionWeights = trafficOf(apps[cmp.Or(svc.Metadata.Project, api.DefaultProject)+"/"+name])
+	if selects {
+		weights, b.RevisionWeights = trafficOf(apps[b.App])
 	}
 	// Only revisions with endpoints: the others carry no traffic whatever
 	// their weight.

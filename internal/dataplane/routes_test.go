@@ -71,7 +71,7 @@ func TestRouterInput(t *testing.T) {
 	}, {
 		Key: "default/web", Project: "default", Created: t0.Add(time.Minute), Host: "web-default.apps.test",
 		Backends: []router.BackendConfig{
-			{Service: "default/web", Weight: 100, RevisionWeights: true, Revisions: []router.RevisionConfig{
+			{Service: "default/web", App: "default/web", Weight: 100, RevisionWeights: true, Revisions: []router.RevisionConfig{
 				{Revision: 1, Weight: 90, Endpoints: []netip.AddrPort{ap("127.20.0.1:8080"), ap("127.20.0.2:8080")}},
 				{Revision: 2, Weight: 10, Endpoints: []netip.AddrPort{ap("127.20.0.3:8081")}},
 			}},
@@ -95,6 +95,33 @@ func TestRouterInput(t *testing.T) {
 	}
 	if d := cmp.Diff(wantV, verdicts, cmp.AllowUnexported(verdict{})); d != "" {
 		t.Errorf("verdicts (-want +got):\n%s", d)
+	}
+}
+
+// TestRouterInputTagsBackendsWithTheirApp: a backend whose Service selects
+// an App (app=<name>, no revision) is tagged with it, with or without ready
+// endpoints and whether or not the App exists, so that the router counts
+// the App's traffic itself; a Service pinned to a revision, or missing, is
+// not tagged. (TestRouterInput and TestPreviewRules check the tags too.)
+func TestRouterInputTagsBackendsWithTheirApp(t *testing.T) {
+	meta := func(name string) api.ObjectMeta { return api.ObjectMeta{Project: "shop", Name: name} }
+	svc := func(name string, sel map[string]string) *api.Service {
+		return &api.Service{Metadata: meta(name), Spec: api.ServiceSpec{Selector: sel, Ports: []api.ServicePort{{Port: 80}}}}
+	}
+	services := []*api.Service{svc("idle", map[string]string{"app": "idle"}), svc("pinned", map[string]string{"app": "idle", "revision": "3"}),
+		svc("plain", map[string]string{"tier": "web"})}
+	var routes []*api.Route
+	for _, name := range []string{"idle", "pinned", "plain", "missing"} {
+		routes = append(routes, &api.Route{Metadata: meta(name), Spec: api.RouteSpec{To: api.RouteBackend{Service: name}}})
+	}
+	in, _ := RouterInput(routes, services, nil, nil, "apps.test")
+	got := map[string]string{}
+	for _, rc := range in.Routes {
+		got[rc.Backends[0].Service] = rc.Backends[0].App
+	}
+	want := map[string]string{"shop/idle": "shop/idle", "shop/pinned": "", "shop/plain": "", "shop/missing": ""}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("backend → App tag (-want +got):\n%s", d)
 	}
 }
 

@@ -113,6 +113,15 @@ func Table(services []*api.Service, endpoints []*api.Endpoints) proxy.Table {
 
 func readyEndpoints(e *api.Endpoints, port int32, proto string) []netip.AddrPort {
 	var out []netip.AddrPort
+	eachReady(e, port, proto, func(_ int64, a netip.AddrPort) { out = append(out, a) })
+	return out
+}
+
+// eachReady calls fn with the revision and address of each ready endpoint
+// of e on the service port (port, proto): the pod's IP and the target
+// port the services controller resolved. The proxy's table and the
+// router's both take their endpoints from here.
+func eachReady(e *api.Endpoints, port int32, proto string, fn func(rev int64, addr netip.AddrPort)) {
 	for _, a := range e.Addresses {
 		if !a.Ready {
 			continue
@@ -123,9 +132,8 @@ func readyEndpoints(e *api.Endpoints, port int32, proto string) []netip.AddrPort
 		}
 		for _, p := range a.Ports {
 			if p.Port == port && cmp.Or(p.Protocol, api.ProtocolTCP) == proto && p.TargetPort >= 1 && p.TargetPort <= 65535 {
-				out = append(out, netip.AddrPortFrom(ip, uint16(p.TargetPort)))
+				fn(a.Revision, netip.AddrPortFrom(ip, uint16(p.TargetPort)))
 			}
 		}
 	}
-	return out
 }

@@ -154,27 +154,85 @@ type RevisionStats struct {
 
 // routeCounters are a route's counters and those of the revisions it
 // served (a few: a slice searched linearly beats hashing their keys on
-// every Apply at 10,000 routes).
+// every Apply at 10,000 routes). The App tags are those of the table that
+// last served the route (see BackendConfig.App); counters that left the
+// table keep theirs, so a window spanning a change loses nothing.
 type routeCounters struct {
 	total *counters
 	revs  []revCounters
+	apps  []string // the Apps of the route's backends
 }
 
 type revCounters struct {
 	service  string
 	revision int64
+	app      string
 	c        *counters
 }
 
-func (rc *routeCounters) rev(service string, revision int64) *counters {
-	for _, x := range rc.revs {
-		if x.revision == revision && x.service == service {
+func (rc *routeCounters) rev(service string, revision int64, app string) *counters {
+	for i := range rc.revs {
+		if x := &rc.revs[i]; x.revision == revision && x.service == service {
+			x.app = app
 			return x.c
 		}
 	}
 	c := newCounters()
-	rc.revs = append(rc.revs, revCounters{service, revision, c})
+	rc.revs = append(rc.revs, revCounters{service, revision, app, c})
 	return c
+}
+
+// Add adds o's counts to s (InFlight too: the sum of what is in flight).
+func (s *Snapshot) Add(o Snapshot) {
+	for i := range s.Requests {
+		s.Requests[i] += o.Requests[i]
+	}
+	s.UpstreamErrors += o.UpstreamErrors
+	s.Retries += o.Retries
+	s.Mirrored += o.Mirrored
+	s.MirrorsDropped += o.MirrorsDropped
+	s.InFlight += o.InFlight
+	if len(s.Latency) < len(o.Latency) {
+		s.Latency = append(s.Latency, make([]int64, len(o.Latency)-len(s.Latency))...)
+	}
+	for i, n := range o.Latency {
+		s.Latency[i] += n
+	}
+}
+
+// AppRevision returns the counters of revision rev of app (project/name)
+// summed over every route backend tagged with app, false when no route
+// has served that revision.
+func (r *Router) AppRevision(app string, rev int64) (Snapshot, bool) {
+	out, found := Snapshot{Latency: make([]int64, len(LatencyBounds)+1)}, false
+	r.statsMu.Lock()
+	defer r.statsMu.Unlock()
+	for _, rc := range r.routeStats {
+		for _, x := range rc.revs {
+			if x.app == app && x.revision == rev {
+				found = true
+				out.Add(x.c.snapshot())
+			}
+		}
+	}
+	return out, found
+}
+
+// AppRoutes returns the totals of the routes with a backend tagged with
+// app (project/name), BlueGreen preview routes included: unlike the
+// revisions' counters they also count what no revision answered (a 503
+// for want of a ready pod). False when no such route has been served.
+func (r *Router) AppRoutes(app string) (Snapshot, bool) {
+	out, found := Snapshot{Latency: make([]int64, len(LatencyBounds)+1)}, false
+	r.statsMu.Lock()
+	defer r.statsMu.Unlock()
+	for _, rc := range r.routeStats {
+		if slices.Contains(rc.apps, app) {
+			found = true
+			out.Add(rc.total.snapshot())
+		}
+	}
+	return out, found
 }
 
 // Stats returns the counters of route (project/name), false when the
@@ -231,9 +289,13 @@ func (r *Router) bindStats(t *Table, added []*endpoint) {
 			r.routeStats[key] = rc
 		}
 		rt.stats = rc.total
+		rc.apps = rc.apps[:0]
 		for _, b := range rt.backends {
+			if b.app != "" && !slices.Contains(rc.apps, b.app) {
+				rc.apps = append(rc.apps, b.app)
+			}
 			for _, v := range b.revisions {
-				v.stats = rc.rev(b.service, v.number)
+				v.stats = rc.rev(b.service, v.number, b.app)
 			}
 		}
 	}

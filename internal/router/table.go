@@ -77,6 +77,11 @@ type BackendConfig struct {
 	// endpoint) revisions share traffic in proportion to ready endpoints.
 	RevisionWeights bool
 	Revisions       []RevisionConfig
+	// App tags the backend with the App (project/name) whose Service it
+	// is: the router counts by it (AppRevision, AppRoutes), so that
+	// whoever reads an App's traffic need not map Apps to routes again.
+	// Empty when the Service selects no one App.
+	App string
 }
 
 // RevisionConfig is the ready endpoints of one revision of a backend.
@@ -155,6 +160,7 @@ type route struct {
 
 type backend struct {
 	service   string
+	app       string // BackendConfig.App
 	weight    int32
 	weighted  bool // split by revision weights (see BackendConfig)
 	revisions []*revision
@@ -317,7 +323,7 @@ func (t *Table) buildRoute(rc RouteConfig) (*route, error) {
 		if bc.Weight < 0 || bc.Weight > MaxWeight {
 			return nil, fmt.Errorf("backends[%d] (%s): weight %d must be 0-%d", i, bc.Service, bc.Weight, MaxWeight)
 		}
-		b := &backend{service: bc.Service, weight: bc.Weight, weighted: bc.RevisionWeights}
+		b := &backend{service: bc.Service, app: bc.App, weight: bc.Weight, weighted: bc.RevisionWeights}
 		bh := hashString(bc.Service)
 		for j, rv := range bc.Revisions {
 			if rv.Weight < 0 {

@@ -29,7 +29,7 @@ func runControllers(ctx context.Context, reg *registry.Registry, rt *router.Rout
 	}
 	hookRunner := &hooks.Runner{Reg: reg, Log: log.With("component", "hooks"), Clock: clk, Events: recorder("deploy"), Logs: logs.tail}
 	apps := &deploy.Controller{Reg: reg, Events: recorder("deploy"), Log: log.With("controller", "deploy"),
-		Metrics: routerMetrics{reg: reg, rt: rt}, Hooks: rolloutHooks{hookRunner}}
+		Metrics: routerMetrics{rt: rt}, Hooks: rolloutHooks{hookRunner}}
 	revs := &replication.Controller{Reg: reg, Events: recorder("replication"), Log: log.With("controller", "replication")}
 	var wg sync.WaitGroup
 	wg.Go(func() { apps.Run(ctx, newQueue()) })

@@ -1,49 +1,21 @@
 package server
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
-	"path/filepath"
 	"testing"
 
-	"slipway.dev/slipway/internal/api"
-	"slipway.dev/slipway/internal/registry"
 	"slipway.dev/slipway/internal/router"
-	"slipway.dev/slipway/internal/store/bolt"
 )
 
 // TestRouterMetricsSumPerRevision: requests through two routes to the
 // Service of app hello are summed per revision; another app's Service,
-// and a Service pinned to one revision, are not counted.
+// and a Service pinned to one revision, are not counted. The data plane
+// tags each backend with its App (dataplane's TestRouterInputTagsBackendsWithTheirApp);
+// here the tags are written by hand.
 func TestRouterMetricsSumPerRevision(t *testing.T) {
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "slipway.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	reg := registry.New(st, registry.Options{})
-	ctx := context.Background()
-	if err := reg.EnsureDefaultProject(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for name, sel := range map[string]map[string]string{
-		"hello": {"app": "hello"}, "pinned": {"app": "hello", "revision": "2"}, "other": {"app": "other"},
-	} {
-		svc := &api.Service{Metadata: api.ObjectMeta{Name: name, Project: api.DefaultProject},
-			Spec: api.ServiceSpec{Selector: sel, Ports: []api.ServicePort{{Port: 80}}}}
-		if _, err := reg.Create(ctx, svc); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for name, svc := range map[string]string{"a": "hello", "b": "hello", "d": "other", "e": "hello"} {
-		rt := &api.Route{Metadata: api.ObjectMeta{Name: name, Project: api.DefaultProject}, Spec: api.RouteSpec{To: api.RouteBackend{Service: svc}}}
-		if _, err := reg.Create(ctx, rt); err != nil {
-			t.Fatal(err)
-		}
-	}
 	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer ok.Close()
 	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) }))
@@ -53,15 +25,16 @@ func TestRouterMetricsSumPerRevision(t *testing.T) {
 		return netip.MustParseAddrPort(u.Host)
 	}
 	rt := router.New(router.Options{})
+	apps := map[string]string{"hello": "default/hello", "pinned": "", "other": "default/other"}
 	backend := func(svc string, rev int64, ep netip.AddrPort) router.BackendConfig {
-		return router.BackendConfig{Service: "default/" + svc, Weight: 1, Revisions: []router.RevisionConfig{{Revision: rev, Endpoints: []netip.AddrPort{ep}}}}
+		return router.BackendConfig{Service: "default/" + svc, App: apps[svc], Weight: 1, Revisions: []router.RevisionConfig{{Revision: rev, Endpoints: []netip.AddrPort{ep}}}}
 	}
 	tbl, errs := router.Build(router.Input{Routes: []router.RouteConfig{
 		{Key: "default/a", Project: "default", Host: "a.test", Backends: []router.BackendConfig{backend("hello", 2, addr(bad))}},
 		{Key: "default/b", Project: "default", Host: "b.test", Backends: []router.BackendConfig{backend("hello", 2, addr(ok))}},
 		{Key: "default/c", Project: "default", Host: "c.test", Backends: []router.BackendConfig{backend("pinned", 2, addr(ok))}},
 		{Key: "default/d", Project: "default", Host: "d.test", Backends: []router.BackendConfig{backend("other", 2, addr(ok))}},
-		{Key: "default/e", Project: "default", Host: "e.test", Backends: []router.BackendConfig{{Service: "default/hello", Weight: 1}}}, // no ready pod
+		{Key: "default/e", Project: "default", Host: "e.test", Backends: []router.BackendConfig{{Service: "default/hello", App: "default/hello", Weight: 1}}}, // no ready pod
 	}})
 	if len(errs) > 0 {
 		t.Fatal(errs)
@@ -74,7 +47,7 @@ func TestRouterMetricsSumPerRevision(t *testing.T) {
 			rt.ServeHTTP(httptest.NewRecorder(), req)
 		}
 	}
-	m := routerMetrics{reg: reg, rt: rt}
+	m := routerMetrics{rt: rt}
 	s, found := m.Revision("default", "hello", 2)
 	if !found || s.Requests[2] != 5 || s.Requests[5] != 3 || len(s.Bounds) != len(router.LatencyBounds) {
 		t.Fatalf("revision 2 of hello: found %v requests %v bounds %d", found, s.Requests, len(s.Bounds))
