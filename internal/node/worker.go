@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/clock"
 	"slipway.dev/slipway/internal/registry"
 	"slipway.dev/slipway/internal/runtime"
 )
@@ -170,14 +171,17 @@ func (w *podWorker) run(ctx context.Context, rs *runtime.RecoveredSandbox) {
 			log.Warn("creating the pod sandbox failed", "err", err)
 			w.pod.Status.Reason, w.pod.Status.Message = "SandboxFailed", err.Error()
 			w.publish(ctx)
+			retry := clock.NewTimer(w.a.opts.Clock, 2*time.Second)
 			select {
 			case <-ctx.Done():
+				retry.Stop()
 				return
 			case ev := <-w.events:
+				retry.Stop()
 				if ev.terminate || ev.detach {
 					return
 				}
-			case <-time.After(2 * time.Second):
+			case <-retry.C:
 			}
 		}
 		w.a.opts.Events.Record(ctx, w.pod, api.EventNormal, "Scheduled", fmt.Sprintf("assigned %s to this machine (runtime %s)", w.ip, d.Name()))
@@ -653,7 +657,7 @@ func (w *podWorker) probeLoop(ctx context.Context, spec api.Container, gen int, 
 	quick := kind != probeLiveness
 	regular := true // the coming probe is on the period's cadence
 	step, sinceRegular := firstProbeRetry, time.Duration(0)
-	t := time.NewTimer(wait)
+	t := clock.NewTimer(w.a.opts.Clock, wait)
 	defer t.Stop()
 	for {
 		select {
@@ -815,15 +819,23 @@ func (w *podWorker) terminate(ctx context.Context) {
 	// spends from it, and SIGKILL comes when it is spent (never sooner than
 	// minStopGrace after SIGTERM).
 	grace := w.grace()
-	deadline := time.Now().Add(grace)
+	clk := w.a.opts.Clock
+	deadline := clk.Now().Add(grace)
 	if w.a.opts.Drainer != nil && w.ip.IsValid() {
-		dctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+		// The bound is on the injected clock, not a context deadline (which
+		// would be on the wall clock).
+		dctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+		stop := clk.AfterFunc(grace, func() { cancel(context.DeadlineExceeded) })
 		if err := w.a.opts.Drainer.WaitDrained(dctx, w.ip); err != nil {
+			if cause := context.Cause(dctx); cause != nil {
+				err = cause
+			}
 			w.a.log.Info("pod still had traffic when its drain bound passed", "pod", w.pod.Metadata.Name, "err", err)
 		}
-		cancel()
+		stop()
+		cancel(nil)
 	}
-	if left := time.Until(deadline); left > minStopGrace || grace == 0 {
+	if left := deadline.Sub(clk.Now()); left > minStopGrace || grace == 0 {
 		grace = max(left, 0)
 	} else {
 		grace = minStopGrace
