@@ -40,6 +40,8 @@ type observation struct {
 	// recovered: the containers a previous Slipway left (obsAdopted).
 	recovered []runtime.RecoveredContainer
 	probe     probeEvent
+	// log: the last lines of a container's log, read as logTail asked.
+	log string
 }
 
 type obsKind int
@@ -58,6 +60,7 @@ const (
 	obsStopped // a stop asked by actStop returned
 	obsDeadline
 	obsTerminating
+	obsLog
 )
 
 // action is one effect the worker carries out.
@@ -84,6 +87,9 @@ const (
 	actProbe
 	// actUnprobe: stop the container's probes.
 	actUnprobe
+	// actLog: read the last lines of the container's log (the run that
+	// just ended); report obsLog.
+	actLog
 )
 
 // plan is what step decided.
@@ -253,6 +259,10 @@ func (lc *lifecycle) step(ob observation, now time.Time) plan {
 			c.ready = false
 		}
 		lc.stored.Reason = "Terminating"
+	case obsLog:
+		if c := lc.container(ob.container); c != nil {
+			withLog(&c.status, ob.log)
+		}
 	}
 	if ob.kind != obsTerminating && ob.kind != obsSandboxFailed {
 		lc.startDue(&p, now)
@@ -260,6 +270,24 @@ func (lc *lifecycle) step(ob observation, now time.Time) plan {
 	p.wake = lc.nextStart(now)
 	p.status = lc.status(now)
 	return p
+}
+
+// withLog keeps a log's last lines in the termination that just happened:
+// the container's state if it ended for good, else its last state. The
+// termination is copied, never changed in place: a status already
+// written may share it.
+func withLog(cs *api.ContainerStatus, log string) {
+	if log == "" {
+		return
+	}
+	for _, st := range []*api.ContainerState{&cs.State, &cs.LastState} {
+		if st.Terminated != nil {
+			t := *st.Terminated
+			t.LogTail = log
+			st.Terminated = &t
+			return
+		}
+	}
 }
 
 // startDue asks for the start of every container that is not running and
@@ -426,7 +454,8 @@ func (lc *lifecycle) ranBefore(name string) bool {
 }
 
 // ended records a run's end: the container is restarted with back-off
-// unless its pod's restart policy (or deadline) says it is done.
+// unless its pod's restart policy (or deadline) says it is done. The last
+// lines of its log are kept when it failed, or when it ended for good.
 func (lc *lifecycle) ended(p *plan, c *containerState, s runtime.ContainerStatus, now time.Time) {
 	c.running, c.ready, c.killing = false, false, false
 	p.do(actUnprobe, c.spec.Name)
@@ -443,6 +472,7 @@ func (lc *lifecycle) ended(p *plan, c *containerState, s runtime.ContainerStatus
 		} else {
 			p.event(api.EventWarning, "Failed", fmt.Sprintf("container %s ended (%s, code %d); restartPolicy %s: not restarted", c.spec.Name, s.Reason, s.ExitCode, lc.spec.Restarts()))
 		}
+		p.do(actLog, c.spec.Name)
 		return
 	}
 	c.status.LastState = api.ContainerState{Terminated: term}
@@ -461,6 +491,9 @@ func (lc *lifecycle) ended(p *plan, c *containerState, s runtime.ContainerStatus
 		p.event(api.EventWarning, "OOMKilled", fmt.Sprintf("container %s exceeded its memory limit and was killed", c.spec.Name))
 	}
 	p.event(api.EventWarning, "BackOff", msg)
+	if s.ExitCode != 0 {
+		p.do(actLog, c.spec.Name)
+	}
 }
 
 // restartPolicyEnds reports whether a run that ended with code is the

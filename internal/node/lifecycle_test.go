@@ -87,6 +87,10 @@ func probed(d time.Duration, name string, gen int, kind string, ok bool) timed {
 	return timed{d, observation{kind: obsProbe, probe: probeEvent{container: name, gen: gen, kind: kind, result: r}}}
 }
 
+func logged(d time.Duration, name, log string) timed {
+	return timed{d, observation{kind: obsLog, container: name, log: log}}
+}
+
 func deadlinePassed(d time.Duration) timed { return timed{d, observation{kind: obsDeadline}} }
 
 var errConfigSecret = fmt.Errorf("%w: secret %q: not found", errConfig, "db")
@@ -106,6 +110,8 @@ func actionsText(p plan) []string {
 			out = append(out, fmt.Sprintf("probe %s#%d", a.container, a.gen))
 		case actUnprobe:
 			out = append(out, "unprobe "+a.container)
+		case actLog:
+			out = append(out, "log "+a.container)
 		default:
 			out = append(out, fmt.Sprintf("action %d %s", a.kind, a.container))
 		}
@@ -165,6 +171,9 @@ func terminationText(t *api.ContainerStateTerminated) string {
 	s := fmt.Sprintf("terminated %s(%d)", t.Reason, t.ExitCode)
 	if t.Message != "" {
 		s += fmt.Sprintf(" %q", t.Message)
+	}
+	if t.LogTail != "" {
+		s += fmt.Sprintf(" log=%q", t.LogTail)
 	}
 	return s
 }
@@ -248,7 +257,7 @@ func TestLifecycle(t *testing.T) {
 
 		// Exits under each restart policy.
 		{name: "Always: a crash backs off", pod: always(web), before: running, ob: exited(2*time.Second, "web", 3),
-			want: []string{"unprobe web", "event Warning BackOff: back-off 10s restarting failed container web in pod p (last exit: Error, code 3)"},
+			want: []string{"unprobe web", "event Warning BackOff: back-off 10s restarting failed container web in pod p (last exit: Error, code 3)", "log web"},
 			wake: 12 * time.Second, status: "Running Ready=False(ContainersNotReady) | web: waiting CrashLoopBackOff started restarts=1 last=terminated Error(3)"},
 		{name: "Always: a clean exit is restarted too", pod: always(web), before: running, ob: exited(2*time.Second, "web", 0),
 			want: []string{"unprobe web", "event Warning BackOff: back-off 10s restarting failed container web in pod p (last exit: Completed, code 0)"},
@@ -260,43 +269,43 @@ func TestLifecycle(t *testing.T) {
 			status: "Running Ready=True | web: running started ready restarts=1 last=terminated Error(3)"},
 		{name: "Always: an OOM kill is told", pod: always(web), before: running, ob: exited(2*time.Second, "web", 137, runtime.ReasonOOMKilled),
 			want: []string{"unprobe web", "event Warning OOMKilled: container web exceeded its memory limit and was killed",
-				"event Warning BackOff: back-off 10s restarting failed container web in pod p (last exit: OOMKilled, code 137)"},
+				"event Warning BackOff: back-off 10s restarting failed container web in pod p (last exit: OOMKilled, code 137)", "log web"},
 			wake: 12 * time.Second, status: "Running Ready=False(ContainersNotReady) | web: waiting CrashLoopBackOff started restarts=1 last=terminated OOMKilled(137)"},
 		{name: "Always: crashes double the back-off", pod: always(web),
 			before: then(running, exited(1*time.Second, "web", 3), tick(11*time.Second), started(11*time.Second, "web"), exited(12*time.Second, "web", 3),
 				tick(32*time.Second), started(32*time.Second, "web")),
 			ob:   exited(33*time.Second, "web", 3),
-			want: []string{"unprobe web", "event Warning BackOff: back-off 40s restarting failed container web in pod p (last exit: Error, code 3)"},
+			want: []string{"unprobe web", "event Warning BackOff: back-off 40s restarting failed container web in pod p (last exit: Error, code 3)", "log web"},
 			wake: 73 * time.Second, status: "Running Ready=False(ContainersNotReady) | web: waiting CrashLoopBackOff started restarts=3 last=terminated Error(3)"},
 		{name: "Always: a long run forgets the crashes", pod: always(web),
 			before: then(running, exited(1*time.Second, "web", 3), tick(11*time.Second), started(11*time.Second, "web")),
 			ob:     exited(11*time.Second+10*time.Minute, "web", 3),
-			want:   []string{"unprobe web", "event Warning BackOff: back-off 10s restarting failed container web in pod p (last exit: Error, code 3)"},
+			want:   []string{"unprobe web", "event Warning BackOff: back-off 10s restarting failed container web in pod p (last exit: Error, code 3)", "log web"},
 			wake:   21*time.Second + 10*time.Minute, status: "Running Ready=False(ContainersNotReady) | web: waiting CrashLoopBackOff started restarts=2 last=terminated Error(3)"},
 		{name: "an exit of a container not running is stale", pod: always(web), before: then(running, exited(2*time.Second, "web", 3)), ob: exited(3*time.Second, "web", 1),
 			wake: 12 * time.Second, status: "Running Ready=False(ContainersNotReady) | web: waiting CrashLoopBackOff started restarts=1 last=terminated Error(3)"},
 		{name: "OnFailure: a failure restarts", pod: onFailure(job), before: jobRunning, ob: exited(time.Second, "job", 1),
-			want: []string{"unprobe job", "event Warning BackOff: back-off 10s restarting failed container job in pod p (last exit: Error, code 1)"},
+			want: []string{"unprobe job", "event Warning BackOff: back-off 10s restarting failed container job in pod p (last exit: Error, code 1)", "log job"},
 			wake: 11 * time.Second, status: "Running Ready=False(ContainersNotReady) | job: waiting CrashLoopBackOff started restarts=1 last=terminated Error(1)"},
 		{name: "OnFailure: a success ends the pod Succeeded", pod: onFailure(job),
 			before: then(jobRunning, exited(time.Second, "job", 1), tick(11*time.Second), started(11*time.Second, "job")), ob: exited(12*time.Second, "job", 0),
-			want:   []string{"unprobe job", "event Normal Completed: container job exited with code 0"},
+			want:   []string{"unprobe job", "event Normal Completed: container job exited with code 0", "log job"},
 			status: "Succeeded Ready=False(PodCompleted) | job: terminated Completed(0) started restarts=1 last=terminated Error(1)"},
 		{name: "Never: exit 0 is Succeeded", pod: never(job), before: jobRunning, ob: exited(time.Second, "job", 0),
-			want:   []string{"unprobe job", "event Normal Completed: container job exited with code 0"},
+			want:   []string{"unprobe job", "event Normal Completed: container job exited with code 0", "log job"},
 			status: "Succeeded Ready=False(PodCompleted) | job: terminated Completed(0) started"},
 		{name: "Never: a failure is Failed, not restarted", pod: never(job), before: jobRunning, ob: exited(time.Second, "job", 2),
-			want:   []string{"unprobe job", "event Warning Failed: container job ended (Error, code 2); restartPolicy Never: not restarted"},
+			want:   []string{"unprobe job", "event Warning Failed: container job ended (Error, code 2); restartPolicy Never: not restarted", "log job"},
 			status: "Failed Ready=False(PodCompleted) | job: terminated Error(2) started"},
 		{name: "Never: an ended container is never started again", pod: never(job), before: then(jobRunning, exited(time.Second, "job", 2)), ob: tick(time.Hour),
 			status: "Failed Ready=False(PodCompleted) | job: terminated Error(2) started"},
 		{name: "Never: one container ended, one runs: Running", pod: never(job, side), before: []timed{sandboxed(0), started(0, "job"), started(0, "side")},
 			ob:     exited(time.Second, "job", 0),
-			want:   []string{"unprobe job", "event Normal Completed: container job exited with code 0"},
+			want:   []string{"unprobe job", "event Normal Completed: container job exited with code 0", "log job"},
 			status: "Running Ready=False(ContainersNotReady) | job: terminated Completed(0) started | side: running started ready"},
 		{name: "Never: one container failed, the other succeeds: Failed", pod: never(job, side),
 			before: []timed{sandboxed(0), started(0, "job"), started(0, "side"), exited(time.Second, "job", 1)}, ob: exited(2*time.Second, "side", 0),
-			want:   []string{"unprobe side", "event Normal Completed: container side exited with code 0"},
+			want:   []string{"unprobe side", "event Normal Completed: container side exited with code 0", "log side"},
 			status: "Failed Ready=False(PodCompleted) | job: terminated Error(1) started | side: terminated Completed(0) started"},
 
 		// activeDeadlineSeconds.
@@ -305,11 +314,11 @@ func TestLifecycle(t *testing.T) {
 			status: `Running Ready=True reason=DeadlineExceeded message="the pod ran longer than its activeDeadlineSeconds (30s) and was stopped" | job: running started ready`},
 		{name: "the stopped run ends the pod Failed", pod: lpod(api.RestartNever, never30, job), before: then(jobRunning, deadlinePassed(30*time.Second)),
 			ob:     exited(31*time.Second, "job", 143),
-			want:   []string{"unprobe job", "event Warning Failed: container job ended (Error, code 143); restartPolicy Never: not restarted"},
+			want:   []string{"unprobe job", "event Warning Failed: container job ended (Error, code 143); restartPolicy Never: not restarted", "log job"},
 			status: `Failed Ready=False(PodCompleted) reason=DeadlineExceeded message="the pod ran longer than its activeDeadlineSeconds (30s) and was stopped" | job: terminated Error(143) started`},
 		{name: "OnFailure: a run stopped at the deadline is not restarted", pod: lpod(api.RestartOnFailure, never30, job), before: then(jobRunning, deadlinePassed(30*time.Second)),
 			ob:     exited(31*time.Second, "job", 0),
-			want:   []string{"unprobe job", "event Warning Failed: container job ended (Completed, code 0); restartPolicy OnFailure: not restarted"},
+			want:   []string{"unprobe job", "event Warning Failed: container job ended (Completed, code 0); restartPolicy OnFailure: not restarted", "log job"},
 			status: `Failed Ready=False(PodCompleted) reason=DeadlineExceeded message="the pod ran longer than its activeDeadlineSeconds (30s) and was stopped" | job: terminated Completed(0) started`},
 		{name: "a container waiting for its restart at the deadline ends as it last ended", pod: lpod(api.RestartOnFailure, never30, job),
 			before: then(jobRunning, exited(25*time.Second, "job", 1)), ob: deadlinePassed(30 * time.Second),
@@ -358,7 +367,7 @@ func TestLifecycle(t *testing.T) {
 		{name: "the killed container restarts with back-off", pod: always(live),
 			before: then(running, probed(time.Second, "web", 1, probeLiveness, false), probed(2*time.Second, "web", 1, probeLiveness, false)),
 			ob:     exited(3*time.Second, "web", 143),
-			want:   []string{"unprobe web", "event Warning BackOff: back-off 10s restarting failed container web in pod p (last exit: Error, code 143)"},
+			want:   []string{"unprobe web", "event Warning BackOff: back-off 10s restarting failed container web in pod p (last exit: Error, code 143)", "log web"},
 			wake:   13 * time.Second, status: "Running Ready=False(ContainersNotReady) | web: waiting CrashLoopBackOff started restarts=1 last=terminated Error(143) probes=2"},
 		{name: "a result of an earlier run is dropped", pod: always(live), before: then(running, exited(time.Second, "web", 1), tick(11*time.Second), started(11*time.Second, "web")),
 			ob: probed(12*time.Second, "web", 1, probeLiveness, false), status: "Running Ready=True | web: running started ready restarts=1 last=terminated Error(1)"},
@@ -376,6 +385,17 @@ func TestLifecycle(t *testing.T) {
 				probed(3*time.Second, "web", 1, probeReadiness, true)),
 			ob: probed(4*time.Second, "web", 1, probeReadiness, true), status: "Running Ready=True | web: running started ready probes=3"},
 
+		// The end of the log of a run, read as asked by "log".
+		{name: "the log of a run that ended for good is kept in its termination", pod: never(job),
+			before: then(jobRunning, exited(time.Second, "job", 2)), ob: logged(time.Second, "job", "connecting\nERROR: table exists"),
+			status: `Failed Ready=False(PodCompleted) | job: terminated Error(2) log="connecting\nERROR: table exists" started`},
+		{name: "the log of a crashed run is kept in its last state", pod: always(web),
+			before: then(running, exited(2*time.Second, "web", 3)), ob: logged(2*time.Second, "web", "panic: boom"), wake: 12 * time.Second,
+			status: `Running Ready=False(ContainersNotReady) | web: waiting CrashLoopBackOff started restarts=1 last=terminated Error(3) log="panic: boom"`},
+		{name: "an empty log adds nothing", pod: never(job),
+			before: then(jobRunning, exited(time.Second, "job", 0)), ob: logged(time.Second, "job", ""),
+			status: "Succeeded Ready=False(PodCompleted) | job: terminated Completed(0) started"},
+
 		// Adoption after a Slipway restart, and records of earlier runs.
 		{name: "an adopted container keeps its readiness and is probed again", pod: storedRunning(always(ready), true, true),
 			ob: adopted(0, recovered("web", runtime.StateRunning, 0, "")), want: []string{"probe web#0"},
@@ -385,7 +405,7 @@ func TestLifecycle(t *testing.T) {
 			status: "Running Ready=False(ContainersNotReady) | web: running"},
 		{name: "an adopted one-off container that ended unwatched ends the pod", pod: storedRunning(never(job), true, true),
 			ob:     adopted(0, recovered("job", runtime.StateExited, -1, runtime.ReasonUnknown)),
-			want:   []string{"unprobe job", "event Warning Failed: container job ended (Unknown, code -1); restartPolicy Never: not restarted"},
+			want:   []string{"unprobe job", "event Warning Failed: container job ended (Unknown, code -1); restartPolicy Never: not restarted", "log job"},
 			status: "Failed Ready=False(PodCompleted) | job: terminated Unknown(-1)"},
 		{name: "a container the runtime did not keep is started", pod: storedRunning(always(web, side), true, true),
 			ob: adopted(0, recovered("web", runtime.StateRunning, 0, "")), want: []string{"probe web#0", "start side"},
@@ -490,5 +510,39 @@ func TestLifecycleLost(t *testing.T) {
 				t.Errorf("status\n got %s\nwant %s", got, tc.status)
 			}
 		})
+	}
+}
+
+// TestLifecycleLogIsCopied: the log goes into a copy of the termination,
+// never into the one a status already written shares.
+func TestLifecycleLogIsCopied(t *testing.T) {
+	lc := newLifecycle(lpod(api.RestartNever, 0, ctr("job")), runtime.Capabilities{}, DefaultBackoff, 3)
+	for _, o := range []timed{sandboxed(0), started(0, "job")} {
+		lc.stored = lc.step(o.ob, at(o.d)).status
+	}
+	written := lc.step(exited(time.Second, "job", 1).ob, at(time.Second)).status
+	after := lc.step(logged(time.Second, "job", "oops").ob, at(time.Second)).status
+	if got := written.ContainerStatuses[0].State.Terminated.LogTail; got != "" {
+		t.Errorf("the status written before the log changed: log %q", got)
+	}
+	if got := after.ContainerStatuses[0].State.Terminated.LogTail; got != "oops" {
+		t.Errorf("log %q, want %q", got, "oops")
+	}
+}
+
+// TestTrimLog: the bounds of a termination's log (hooks show it as is).
+func TestTrimLog(t *testing.T) {
+	var lines []string
+	for i := range 30 {
+		lines = append(lines, strings.Repeat("x", i))
+	}
+	got := trimLog(strings.Join(lines, "\n") + "\n\n")
+	if want := strings.Join(lines[20:], "\n"); got != want {
+		t.Errorf("trimLog kept %q, want the last 10 lines %q", got, want)
+	}
+	long := strings.Repeat("é", api.LogTailBytes) // 2 bytes each
+	got = trimLog(long)
+	if !strings.HasPrefix(got, "…é") || len(got) > api.LogTailBytes+len("…") {
+		t.Errorf("trimLog of a long line: %d bytes starting %q", len(got), got[:8])
 	}
 }

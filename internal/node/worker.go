@@ -3,8 +3,10 @@ package node
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/netip"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -196,6 +198,8 @@ func (w *podWorker) step(ctx context.Context, ob observation) plan {
 				stop()
 				delete(w.stopProbes, a.container)
 			}
+		case actLog:
+			next = &observation{kind: obsLog, container: a.container, log: w.logTail(ctx, a.container)}
 		}
 		if next != nil {
 			last = w.step(ctx, *next)
@@ -245,6 +249,38 @@ func (w *podWorker) stop(name, failed string) {
 		}
 		w.send(workerEvent{killed: name, killErr: err})
 	}()
+}
+
+// logTail reads the end of the log of a container's run that just ended,
+// within the bounds of api.ContainerStateTerminated.LogTail.
+func (w *podWorker) logTail(ctx context.Context, name string) string {
+	r, err := w.a.opts.Driver.Logs(ctx, w.uid(), name, runtime.LogOptions{Tail: api.LogTailLines})
+	if err != nil {
+		w.a.log.Debug("reading the end of a container's log failed", "pod", w.podName, "container", name, "err", err)
+		return ""
+	}
+	defer r.Close()
+	var b strings.Builder
+	if _, err := io.Copy(&b, io.LimitReader(r, 64<<10)); err != nil {
+		w.a.log.Debug("reading the end of a container's log failed", "pod", w.podName, "container", name, "err", err)
+	}
+	return trimLog(b.String())
+}
+
+// trimLog keeps the last api.LogTailLines lines of s within
+// api.LogTailBytes.
+func trimLog(s string) string {
+	s = strings.TrimRight(s, "\n")
+	lines := strings.Split(s, "\n")
+	if len(lines) > api.LogTailLines {
+		lines = lines[len(lines)-api.LogTailLines:]
+	}
+	s = strings.Join(lines, "\n")
+	if len(s) > api.LogTailBytes {
+		// Cut on a rune boundary: a log may hold any UTF-8.
+		s = "…" + strings.ToValidUTF8(s[len(s)-api.LogTailBytes:], "")
+	}
+	return s
 }
 
 // armDeadline starts the clock of activeDeadlineSeconds, from the pod's
