@@ -209,6 +209,11 @@ func TestLifecycle(t *testing.T) {
 		return p
 	}
 	then := func(before []timed, more ...timed) []timed { return append(append([]timed(nil), before...), more...) }
+	// killed: a liveness probe failed twice, its threshold; livenessKill is
+	// what that second failure does.
+	killed := then(running, probed(time.Second, "web", 1, probeLiveness, false), probed(2*time.Second, "web", 1, probeLiveness, false))
+	livenessKill := []string{`event Warning Unhealthy: Liveness probe of web failed: status 503, body "down"`,
+		"event Normal Killing: container web failed its liveness probe, will be restarted", "stop web", "(write the status)"}
 
 	for _, tc := range []struct {
 		name   string
@@ -349,23 +354,20 @@ func TestLifecycle(t *testing.T) {
 		// Without a readiness probe a container stays Ready until the kill
 		// ends its run (the exit below).
 		{name: "liveness failures at the threshold kill the container", pod: always(live), before: then(running, probed(time.Second, "web", 1, probeLiveness, false)),
-			ob: probed(2*time.Second, "web", 1, probeLiveness, false),
-			want: []string{`event Warning Unhealthy: Liveness probe of web failed: status 503, body "down"`,
-				"event Normal Killing: container web failed its liveness probe, will be restarted", "stop web", "(write the status)"},
+			ob:     probed(2*time.Second, "web", 1, probeLiveness, false),
+			want:   livenessKill,
 			status: "Running Ready=True | web: running started ready probes=2"},
 		{name: "a container being killed ignores its probes", pod: always(live),
-			before: then(running, probed(time.Second, "web", 1, probeLiveness, false), probed(2*time.Second, "web", 1, probeLiveness, false)),
+			before: killed,
 			ob:     probed(3*time.Second, "web", 1, probeLiveness, false),
 			status: "Running Ready=True | web: running started ready probes=2"},
 		{name: "a kill that failed lets the probes act again", pod: always(live),
-			before: then(running, probed(time.Second, "web", 1, probeLiveness, false), probed(2*time.Second, "web", 1, probeLiveness, false),
-				timed{2 * time.Second, observation{kind: obsStopped, container: "web", err: errors.New("no such process")}}),
-			ob: probed(3*time.Second, "web", 1, probeLiveness, false),
-			want: []string{`event Warning Unhealthy: Liveness probe of web failed: status 503, body "down"`,
-				"event Normal Killing: container web failed its liveness probe, will be restarted", "stop web", "(write the status)"},
+			before: then(killed, timed{2 * time.Second, observation{kind: obsStopped, container: "web", err: errors.New("no such process")}}),
+			ob:     probed(3*time.Second, "web", 1, probeLiveness, false),
+			want:   livenessKill,
 			status: "Running Ready=True | web: running started ready probes=3"},
 		{name: "the killed container restarts with back-off", pod: always(live),
-			before: then(running, probed(time.Second, "web", 1, probeLiveness, false), probed(2*time.Second, "web", 1, probeLiveness, false)),
+			before: killed,
 			ob:     exited(3*time.Second, "web", 143),
 			want:   []string{"unprobe web", "event Warning BackOff: back-off 10s restarting failed container web in pod p (last exit: Error, code 143)", "log web"},
 			wake:   13 * time.Second, status: "Running Ready=False(ContainersNotReady) | web: waiting CrashLoopBackOff started restarts=1 last=terminated Error(143) probes=2"},

@@ -218,7 +218,7 @@ func (w *podWorker) settle(ctx context.Context, p plan) {
 		w.timer = w.a.opts.Clock.AfterFunc(p.wake.Sub(w.now()), func() {
 			select {
 			case w.events <- workerEvent{wake: true}:
-			default: // a full queue will run startDue soon anyway
+			default: // a full queue steps the lifecycle soon anyway
 			}
 		})
 	}
