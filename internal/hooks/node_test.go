@@ -2,7 +2,6 @@ package hooks
 
 import (
 	"context"
-	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -72,18 +71,10 @@ func (m *machine) stop(stopPods bool) {
 	m.cancel = nil
 }
 
-// runner is what server wires: the registry and the agent's logs.
+// runner is what server wires: the registry only. The last log lines
+// come from the pods' status, where the node agent keeps them.
 func (m *machine) runner() *Runner {
-	agent := m.agent
-	return &Runner{Reg: m.reg, Logs: func(ctx context.Context, project, pod string, lines int) (string, error) {
-		r, err := agent.Logs(ctx, project, pod, "", runtime.LogOptions{Tail: lines})
-		if err != nil {
-			return "", err
-		}
-		defer r.Close()
-		b, err := io.ReadAll(r)
-		return string(b), err
-	}}
+	return &Runner{Reg: m.reg}
 }
 
 // until calls Ensure until the run ended.

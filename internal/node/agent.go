@@ -150,7 +150,7 @@ const resyncEvery = 10 * time.Second
 // the watch after it (at start, or when a broken watch lists again) has no
 // event: this is the safety net.
 func (a *Agent) resync(ctx context.Context) {
-	t := time.NewTicker(resyncEvery)
+	t := clock.NewTicker(a.opts.Clock, resyncEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -268,6 +268,8 @@ func (a *Agent) Shutdown(ctx context.Context, stopPods bool) error {
 
 // stopOrphan stops a sandbox whose pod record is gone.
 func (a *Agent) stopOrphan(rs runtime.RecoveredSandbox) {
+	// A bound on the runtime's calls (wall clock: they are the runtime's),
+	// so that a stuck one does not hold Shutdown forever.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	// Its record is gone, so no Endpoints name it any more: there is no

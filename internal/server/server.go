@@ -222,7 +222,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return nil
 		})
 	}
-	g.Go(func() error { return runControllers(gctx, reg, rt, podLogs{agent}, log) })
+	g.Go(func() error { return runControllers(gctx, reg, rt, log) })
 	g.Go(func() error { return blds.run(gctx) })
 	g.Go(func() error { return agent.Run(gctx) })
 	g.Go(func() error {
