@@ -35,6 +35,7 @@ type AppSpec struct {
 type PodTemplate struct {
 	Metadata                      TemplateMeta `json:"metadata,omitzero"`
 	Containers                    []Container  `json:"containers"`
+	Volumes                       []Volume     `json:"volumes,omitempty"`
 	TerminationGracePeriodSeconds *int64       `json:"terminationGracePeriodSeconds,omitempty"`
 }
 
@@ -57,6 +58,7 @@ type Container struct {
 	LivenessProbe  *Probe               `json:"livenessProbe,omitempty"`
 	StartupProbe   *Probe               `json:"startupProbe,omitempty"`
 	Resources      ResourceRequirements `json:"resources,omitzero"`
+	VolumeMounts   []VolumeMount        `json:"volumeMounts,omitempty"`
 }
 
 // EnvVar is a variable set in a container's environment, from a literal value

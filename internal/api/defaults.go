@@ -53,6 +53,7 @@ func SetDefaults(obj Object) {
 	case *Pod:
 		defaultProject(&o.Metadata)
 		defaultContainers(o.Spec.Containers)
+		defaultVolumes(o.Spec.Volumes)
 		if o.Spec.TerminationGracePeriodSeconds == nil {
 			o.Spec.TerminationGracePeriodSeconds = valuePtr(DefaultTerminationGracePeriodSeconds)
 		}
@@ -67,6 +68,10 @@ func SetDefaults(obj Object) {
 	case *Route:
 		defaultProject(&o.Metadata)
 		defaultRouteSpec(&o.Spec)
+	case *ConfigMap:
+		defaultProject(&o.Metadata)
+	case *PersistentVolumeClaim:
+		defaultProject(&o.Metadata)
 	case *Secret:
 		defaultProject(&o.Metadata)
 		if o.Type == "" {
@@ -117,6 +122,7 @@ func defaultAppSpec(s *AppSpec) {
 
 func defaultPodTemplate(t *PodTemplate) {
 	defaultContainers(t.Containers)
+	defaultVolumes(t.Volumes)
 	if t.TerminationGracePeriodSeconds == nil {
 		t.TerminationGracePeriodSeconds = valuePtr(DefaultTerminationGracePeriodSeconds)
 	}
@@ -268,6 +274,10 @@ func KindOf(obj Object) string {
 		return "Route"
 	case *Secret:
 		return "Secret"
+	case *ConfigMap:
+		return "ConfigMap"
+	case *PersistentVolumeClaim:
+		return "PersistentVolumeClaim"
 	case *Event:
 		return "Event"
 	case *Build:
@@ -276,4 +286,15 @@ func KindOf(obj Object) string {
 		return "ImageStream"
 	}
 	return ""
+}
+
+func defaultVolumes(vs []Volume) {
+	for i := range vs {
+		if s := vs[i].Secret; s != nil && s.DefaultMode == nil {
+			s.DefaultMode = valuePtr(DefaultVolumeMode)
+		}
+		if c := vs[i].ConfigMap; c != nil && c.DefaultMode == nil {
+			c.DefaultMode = valuePtr(DefaultVolumeMode)
+		}
+	}
 }

@@ -90,6 +90,7 @@ const (
 	FieldForbidden   = "Forbidden"
 	FieldTooLong     = "Too long"
 	FieldUnknown     = "Unknown field"
+	FieldNotFound    = "Not found"
 )
 
 // FieldError is one problem with one field of an object.
@@ -107,7 +108,7 @@ func (e *FieldError) Error() string {
 	b.WriteString(": ")
 	b.WriteString(e.Type)
 	switch e.Type {
-	case FieldInvalid, FieldUnsupported, FieldDuplicate:
+	case FieldInvalid, FieldUnsupported, FieldDuplicate, FieldNotFound:
 		b.WriteString(": ")
 		b.WriteString(formatBadValue(e.BadValue))
 	}

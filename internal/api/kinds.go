@@ -50,6 +50,7 @@ type PodSpec struct {
 	App                           string      `json:"app,omitempty"`
 	Revision                      int64       `json:"revision,omitempty"`
 	Containers                    []Container `json:"containers"`
+	Volumes                       []Volume    `json:"volumes,omitempty"`
 	TerminationGracePeriodSeconds *int64      `json:"terminationGracePeriodSeconds,omitempty"`
 	// RestartPolicy says whether the node restarts a container that exits:
 	// Always (default, the pods of an App), OnFailure (only after a
@@ -388,6 +389,8 @@ type KindInfo struct {
 var Kinds = []KindInfo{
 	{Kind: "Project", Plural: "projects", Short: []string{"proj"}, Status: true, New: func() Object { return &Project{} }},
 	{Kind: "Secret", Plural: "secrets", Projects: true, New: func() Object { return &Secret{} }},
+	{Kind: "ConfigMap", Plural: "configmaps", Short: []string{"cm"}, Projects: true, New: func() Object { return &ConfigMap{} }},
+	{Kind: "PersistentVolumeClaim", Plural: "persistentvolumeclaims", Short: []string{"pvc"}, Projects: true, Status: true, New: func() Object { return &PersistentVolumeClaim{} }},
 	{Kind: "Service", Plural: "services", Short: []string{"svc"}, Projects: true, Status: true, New: func() Object { return &Service{} }},
 	{Kind: "App", Plural: "apps", Short: []string{"application"}, Projects: true, Status: true, New: func() Object { return &App{} }},
 	{Kind: "Revision", Plural: "revisions", Short: []string{"rev"}, Projects: true, Status: true, New: func() Object { return &Revision{} }},

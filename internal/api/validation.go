@@ -98,6 +98,12 @@ func Validate(obj Object) FieldErrors {
 	case *Event:
 		v.meta(&o.Metadata, kind, true)
 		v.event(o)
+	case *ConfigMap:
+		v.meta(&o.Metadata, kind, true)
+		v.configMap(o)
+	case *PersistentVolumeClaim:
+		v.meta(&o.Metadata, kind, true)
+		v.persistentVolumeClaim(o)
 	case *Build:
 		v.meta(&o.Metadata, kind, true)
 		v.build(o)
@@ -148,6 +154,17 @@ func ValidateUpdate(oldObj, newObj Object) FieldErrors {
 		was.RestartPolicy, now.RestartPolicy = was.Restarts(), now.Restarts()
 		if !sameJSON(was, now) {
 			v.forbidden("spec", "field is immutable: a pod is replaced, never changed")
+		}
+	case *PersistentVolumeClaim:
+		n := newObj.(*PersistentVolumeClaim)
+		if !sameJSON(o.Spec.AccessModes, n.Spec.AccessModes) {
+			v.forbidden("spec.accessModes", "field is immutable after creation")
+		}
+		// A claim may grow, never shrink: its data would no longer fit.
+		if was, err1 := o.Spec.Resources.Requests[ResourceStorage].Value(); err1 == nil {
+			if now, err2 := n.Spec.Resources.Requests[ResourceStorage].Value(); err2 == nil && now < was {
+				v.forbidden(key("spec.resources.requests", ResourceStorage), fmt.Sprintf("may not be less than the previous value %s: a claim may grow, never shrink", o.Spec.Resources.Requests[ResourceStorage]))
+			}
 		}
 	case *Build:
 		if !sameJSON(o.Spec, newObj.(*Build).Spec) {

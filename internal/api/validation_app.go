@@ -55,7 +55,7 @@ func (v *validator) podSpec(p string, s *PodSpec) {
 		v.label(child(p, "app"), s.App, MaxAppNameLength, "")
 	}
 	v.min(child(p, "revision"), s.Revision, 0)
-	v.containers(child(p, "containers"), s.Containers)
+	v.containers(child(p, "containers"), s.Containers, v.volumes(child(p, "volumes"), s.Volumes))
 	if s.TerminationGracePeriodSeconds != nil {
 		v.min(child(p, "terminationGracePeriodSeconds"), *s.TerminationGracePeriodSeconds, 0)
 	}
@@ -82,7 +82,7 @@ func (v *validator) podTemplate(p string, t *PodTemplate) {
 		v.forbidden(key(child(mp, "labels"), LabelHook), "reserved for the one-off pods of rollout hooks, which no service selects")
 	}
 	v.annotations(child(mp, "annotations"), t.Metadata.Annotations)
-	v.containers(child(p, "containers"), t.Containers)
+	v.containers(child(p, "containers"), t.Containers, v.volumes(child(p, "volumes"), t.Volumes))
 	if t.TerminationGracePeriodSeconds != nil {
 		v.min(child(p, "terminationGracePeriodSeconds"), *t.TerminationGracePeriodSeconds, 0)
 	}
@@ -90,7 +90,7 @@ func (v *validator) podTemplate(p string, t *PodTemplate) {
 
 // containers validates the containers of one pod. Port names and numbers
 // are checked across the whole pod: its containers share one IP.
-func (v *validator) containers(p string, cs []Container) {
+func (v *validator) containers(p string, cs []Container, vols map[string]*Volume) {
 	if len(cs) == 0 {
 		v.required(p, "at least one container is required")
 		return
@@ -145,6 +145,7 @@ func (v *validator) containers(p string, cs []Container) {
 		v.probe(child(cp, "livenessProbe"), c.LivenessProbe, true, own)
 		v.probe(child(cp, "startupProbe"), c.StartupProbe, true, own)
 		v.resources(child(cp, "resources", "limits"), c.Resources.Limits)
+		v.volumeMounts(child(cp, "volumeMounts"), c.VolumeMounts, vols)
 	}
 }
 

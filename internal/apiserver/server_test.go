@@ -291,10 +291,10 @@ func TestRequestErrors(t *testing.T) {
 			causes: []api.Cause{{Field: "kind", Message: "does not match the URL"}}},
 		{name: "unknown kind", method: "GET", path: "/api/v1/projects/default/widgets",
 			code: 404, reason: api.ReasonNotFound,
-			message: `unknown kind "widgets": the server knows projects, secrets, services, apps, revisions, pods, endpoints, routes, events, imagestreams, builds`},
+			message: `unknown kind "widgets": the server knows projects, secrets, configmaps, persistentvolumeclaims, services, apps, revisions, pods, endpoints, routes, events, imagestreams, builds`},
 		{name: "singular kind", method: "GET", path: "/api/v1/projects/default/app",
 			code: 404, reason: api.ReasonNotFound,
-			message: `unknown kind "app" (did you mean "apps"? paths use the plural): the server knows projects, secrets, services, apps, revisions, pods, endpoints, routes, events, imagestreams, builds`},
+			message: `unknown kind "app" (did you mean "apps"? paths use the plural): the server knows projects, secrets, configmaps, persistentvolumeclaims, services, apps, revisions, pods, endpoints, routes, events, imagestreams, builds`},
 		{name: "no such path", method: "GET", path: "/nope",
 			code: 404, reason: api.ReasonNotFound, message: `no such path "/nope": the API is under /api/v1`},
 		{name: "method", method: "PATCH", path: apps + "/x", body: "{}",
@@ -342,7 +342,7 @@ func TestDiscoveryAndVersion(t *testing.T) {
 	for _, res := range d.Resources {
 		got = append(got, fmt.Sprintf("%s %s %v %v", res.Kind, res.Plural, res.ShortNames, res.Projects))
 	}
-	want := []string{"Project projects [proj] false", "Secret secrets [] true", "Service services [svc] true",
+	want := []string{"Project projects [proj] false", "Secret secrets [] true", "ConfigMap configmaps [cm] true", "PersistentVolumeClaim persistentvolumeclaims [pvc] true", "Service services [svc] true",
 		"App apps [application] true", "Revision revisions [rev] true", "Pod pods [po] true", "Endpoints endpoints [ep] true", "Route routes [rt] true", "Event events [ev] true",
 		"ImageStream imagestreams [is images] true", "Build builds [] true"}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -378,7 +378,7 @@ func TestApplyValidatesAllBeforeWriting(t *testing.T) {
 	body = `{"items":[` + appBody("one", 1) + `,{"kind":"Widget"},{"kind":"App","metadata":{"name":"x"},"spec":{"replicaz":1}}]}`
 	e = apiError(t, s.do(t, "POST", "/api/v1/apply", s.Admin, body), 400, api.ReasonBadRequest)
 	wantCauses := []api.Cause{
-		{Field: "items[1].kind", Message: `Unsupported value: "Widget": supported values: Project, Secret, Service, App, Revision, Pod, Endpoints, Route, Event, ImageStream, Build`},
+		{Field: "items[1].kind", Message: `Unsupported value: "Widget": supported values: Project, Secret, ConfigMap, PersistentVolumeClaim, Service, App, Revision, Pod, Endpoints, Route, Event, ImageStream, Build`},
 		{Field: "items[2].spec.replicaz", Message: "Unknown field"},
 	}
 	if diff := cmp.Diff(wantCauses, e.Causes); diff != "" {
