@@ -94,8 +94,10 @@ func NewPod(app *api.App, rev *api.Revision, kind string, attempt int) (*api.Pod
 		Revision: rev.Spec.Number,
 		Containers: []api.Container{{
 			Name: ContainerName, Image: c0.Image, Command: hook.Command, WorkingDir: c0.WorkingDir,
-			Env: env, Resources: c0.Resources,
+			Env: env, Resources: c0.Resources, VolumeMounts: c0.VolumeMounts,
 		}},
+		// A migration reads and writes what the app's first container does.
+		Volumes:                       rev.Spec.Template.Volumes,
 		TerminationGracePeriodSeconds: rev.Spec.Template.TerminationGracePeriodSeconds,
 		RestartPolicy:                 api.RestartNever,
 	}

@@ -94,6 +94,7 @@ func NewPod(rev *api.Revision) *api.Pod {
 			App:                           rev.Spec.App,
 			Revision:                      rev.Spec.Number,
 			Containers:                    rev.Spec.Template.Containers,
+			Volumes:                       rev.Spec.Template.Volumes,
 			TerminationGracePeriodSeconds: rev.Spec.Template.TerminationGracePeriodSeconds,
 		},
 	}

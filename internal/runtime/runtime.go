@@ -113,6 +113,9 @@ type PodConfig struct {
 	// in their own network namespace publishes them on the pod's address
 	// (Docker: on the infra container); the process driver needs nothing.
 	Ports []Port
+	// Volumes are what the pod's containers may mount (volume.go); only a
+	// VolumeDriver accepts them.
+	Volumes []Volume
 }
 
 // Port is one port a pod's container listens on.
@@ -154,6 +157,9 @@ type ContainerConfig struct {
 	// Limits that the machine cannot enforce are not an error: the
 	// container runs, and Capabilities says why they are not enforced.
 	Limits Limits
+	// Mounts name volumes of the pod (left out of the hash when empty, so
+	// that a container started before volumes existed keeps its hash).
+	Mounts []Mount `json:",omitempty"`
 }
 
 // Hash identifies a config, so that a caller can tell whether a recovered
@@ -285,6 +291,12 @@ type Capabilities struct {
 	// ExitCodeAfterRecover: whether the exit code of a container adopted by
 	// Recover is known when it exits (false: ReasonUnknown, ExitCode -1).
 	ExitCodeAfterRecover bool
+	// Mounts: whether containers can mount volumes at their mountPath
+	// (the process driver needs a private mount namespace, so root).
+	Mounts Capability
+	// SizeLimit: whether a claim's request and an emptyDir's sizeLimit are
+	// enforced by the filesystem (else they are measured and reported).
+	SizeLimit Capability
 }
 
 // Capability is one enforceable feature and, in words, how it is enforced

@@ -99,6 +99,10 @@ func Run(t *testing.T, cfg Config) {
 	t.Run("Recover", h.testRecover)
 	t.Run("MemoryLimitOOMKilled", h.testOOM)
 	t.Run("CPULimit", h.testCPULimit)
+	t.Run("Claims", h.testClaims)
+	t.Run("EmptyDir", h.testEmptyDir)
+	t.Run("FilesUpdate", h.testFilesUpdate)
+	t.Run("ReadOnly", h.testReadOnly)
 }
 
 // BuildTestApp compiles the test app (static, no cgo) into a temporary

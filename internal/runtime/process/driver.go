@@ -64,6 +64,9 @@ type Options struct {
 	// NoCgroups keeps the driver away from cgroups: limits are then not
 	// enforced, and Capabilities says so.
 	NoCgroups bool
+	// ClaimsDir holds the claims' data, <ClaimsDir>/<project>/<claim>
+	// (default <Dir>/claims; Slipway uses <data-dir>/volumes).
+	ClaimsDir string
 }
 
 func (o *Options) setDefaults() error {
@@ -100,6 +103,11 @@ func (o *Options) setDefaults() error {
 	if o.CgroupName == "" {
 		o.CgroupName = "slipway"
 	}
+	if o.ClaimsDir == "" {
+		o.ClaimsDir = filepath.Join(o.Dir, "claims")
+	}
+	o.ClaimsDir = filepath.Clean(o.ClaimsDir)
+	o.Dir = filepath.Clean(o.Dir)
 	if err := runtime.ValidatePod(runtime.PodConfig{UID: o.CgroupName}); err != nil {
 		return fmt.Errorf("%w: CgroupName: %q: may contain only letters, digits, '-', '_' and '.'", runtime.ErrInvalid, o.CgroupName)
 	}
@@ -232,6 +240,9 @@ func (d *Driver) load() error {
 			if runtime.ValidatePod(runtime.PodConfig{UID: uid}) == nil {
 				_ = d.cg.removePod(uid)
 			}
+			if err := unmountVolumes(dir); err != nil {
+				return err
+			}
 			if err := os.RemoveAll(dir); err != nil {
 				return err
 			}
@@ -248,7 +259,7 @@ func (d *Driver) load() error {
 		}
 		p := &pod{
 			cfg: runtime.PodConfig{UID: uid, Name: sb.Name, Project: sb.Project, App: sb.App, Revision: sb.Revision,
-				Labels: sb.Labels, Ports: portsFromFile(sb.Ports)},
+				Labels: sb.Labels, Ports: portsFromFile(sb.Ports), Volumes: sb.Volumes},
 			ip: sb.IP, dir: dir, createdAt: sb.CreatedAt, ready: make(chan struct{}),
 			containers: map[string]*container{},
 		}
@@ -300,7 +311,7 @@ func (c *container) file() *containerFile {
 	s := c.status
 	return &containerFile{
 		Version: stateVersion, Name: c.name, Phase: phase,
-		Image: c.cfg.Image, Command: c.cfg.Command, Args: c.cfg.Args, Env: c.cfg.Env, WorkingDir: c.cfg.WorkingDir,
+		Image: c.cfg.Image, Command: c.cfg.Command, Args: c.cfg.Args, Env: c.cfg.Env, WorkingDir: c.cfg.WorkingDir, Mounts: c.cfg.Mounts,
 		MemoryBytes: c.cfg.Limits.MemoryBytes, CPUMillis: c.cfg.Limits.CPUMillis, ConfigHash: c.hash,
 		PID: c.pid, PGID: c.pgid, StartTicks: c.ticks, BootID: c.bootID, OOMBase: c.oomBase,
 		StartedAt: s.StartedAt, FinishedAt: s.FinishedAt, ExitCode: s.ExitCode, Signal: s.Signal,
@@ -334,7 +345,10 @@ func (d *Driver) Name() string { return "process" }
 
 // Capabilities implements runtime.Driver.
 func (d *Driver) Capabilities() runtime.Capabilities {
-	return runtime.Capabilities{MemoryLimit: d.cg.memCap, CPULimit: d.cg.cpuCap, ExitCodeAfterRecover: false}
+	ok, why := mountCapability()
+	return runtime.Capabilities{MemoryLimit: d.cg.memCap, CPULimit: d.cg.cpuCap, ExitCodeAfterRecover: false,
+		Mounts:    runtime.Capability{Supported: ok, Reason: why},
+		SizeLimit: runtime.Capability{Reason: "claims are directories on the data directory's filesystem: their size is measured, not enforced (an emptyDir of medium Memory is a tmpfs of its sizeLimit)"}}
 }
 
 // Exits implements runtime.Driver.
@@ -356,6 +370,9 @@ func (d *Driver) lookup(uid, name string) (*container, error) {
 // CreateSandbox implements runtime.Driver.
 func (d *Driver) CreateSandbox(ctx context.Context, cfg runtime.PodConfig) (runtime.Sandbox, error) {
 	if err := runtime.ValidatePod(cfg); err != nil {
+		return runtime.Sandbox{}, err
+	}
+	if err := runtime.ValidateVolumes(cfg.Volumes, nil); err != nil {
 		return runtime.Sandbox{}, err
 	}
 	d.mu.Lock()
@@ -393,9 +410,13 @@ func (d *Driver) CreateSandbox(ctx context.Context, cfg runtime.PodConfig) (runt
 
 	err = os.MkdirAll(filepath.Join(p.dir, "containers"), 0o700)
 	if err == nil {
+		err = d.setupVolumes(p)
+	}
+	if err == nil {
 		err = writeJSONAtomic(filepath.Join(p.dir, "sandbox.json"), &sandboxFile{
 			Version: stateVersion, UID: cfg.UID, Name: cfg.Name, Project: cfg.Project, App: cfg.App,
 			Revision: cfg.Revision, Labels: cfg.Labels, Ports: portsToFile(cfg.Ports), IP: ip, CreatedAt: p.createdAt,
+			Volumes: volumesToFile(cfg.Volumes),
 		})
 	}
 	d.mu.Lock()
@@ -404,6 +425,7 @@ func (d *Driver) CreateSandbox(ctx context.Context, cfg runtime.PodConfig) (runt
 		p.failed = fmt.Errorf("creating sandbox of pod %q: %w", cfg.UID, err)
 		delete(d.pods, cfg.UID)
 		d.ipam.release(ip)
+		_ = unmountVolumes(p.dir)
 		_ = os.RemoveAll(p.dir)
 	}
 	close(p.ready)
@@ -479,7 +501,10 @@ func (d *Driver) RemoveSandbox(ctx context.Context, uid string) error {
 		return err
 	}
 	cgErr := d.cg.removePod(uid)
-	rmErr := os.RemoveAll(p.dir)
+	rmErr := unmountVolumes(p.dir)
+	if rmErr == nil { // never remove what a mount still covers
+		rmErr = os.RemoveAll(p.dir)
+	}
 	d.mu.Lock()
 	delete(d.pods, uid)
 	d.ipam.release(p.ip)
@@ -532,7 +557,7 @@ func (d *Driver) StartContainer(ctx context.Context, uid string, cfg runtime.Con
 	p.containers[cfg.Name] = c
 	d.mu.Unlock()
 
-	st, err := d.start(c)
+	st, err := d.start(p, c)
 	if err != nil {
 		d.mu.Lock()
 		if old != nil {
@@ -546,8 +571,12 @@ func (d *Driver) StartContainer(ctx context.Context, uid string, cfg runtime.Con
 	return st, nil
 }
 
-func (d *Driver) start(c *container) (runtime.ContainerStatus, error) {
+func (d *Driver) start(p *pod, c *container) (runtime.ContainerStatus, error) {
 	cfg := c.cfg
+	mounts, err := d.mountSpecFor(p, cfg)
+	if err != nil {
+		return runtime.ContainerStatus{}, err
+	}
 	wd, prog, err := d.runFrom(cfg, cfg.Command[0]) // a build artifact stands for the image (artifact.go)
 	if err != nil {
 		return runtime.ContainerStatus{}, err
@@ -581,16 +610,44 @@ func (d *Driver) start(c *container) (runtime.ContainerStatus, error) {
 	env = append(env, cfg.Env...)
 	argv := append(append([]string{}, cfg.Command...), cfg.Args...)
 	pidfd := -1
+	var reportR, reportW *os.File
+	if mounts != nil {
+		if reportR, reportW, err = os.Pipe(); err != nil {
+			return runtime.ContainerStatus{}, err
+		}
+		defer reportR.Close()
+	}
+	var helperErr error
 	newCmd := func() *exec.Cmd {
 		pidfd = -1
-		return &exec.Cmd{
+		cmd := &exec.Cmd{
 			Path: path, Args: argv, Env: env, Dir: wd, Stdout: logf, Stderr: logf,
 			SysProcAttr: &syscall.SysProcAttr{Setpgid: true, PidFD: &pidfd},
 		}
+		if mounts != nil {
+			helperErr = helperCmd(cmd, mounts, reportW)
+		}
+		return cmd
 	}
 	cmd, err := d.cg.start(c.podUID, cfg.Name, newCmd)
+	if reportW != nil {
+		reportW.Close()
+	}
+	if err == nil {
+		err = helperErr
+	}
 	if err != nil {
 		return runtime.ContainerStatus{}, fmt.Errorf("starting container %q: %w", cfg.Name, err)
+	}
+	if reportR != nil {
+		if msg := readReport(reportR); msg != "" {
+			_ = unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
+			_ = cmd.Wait()
+			if pidfd >= 0 {
+				_ = unix.Close(pidfd)
+			}
+			return runtime.ContainerStatus{}, fmt.Errorf("%w: starting container %q: %s", runtime.ErrInvalid, cfg.Name, msg)
+		}
 	}
 	started := d.clock.Now()
 	pid := cmd.Process.Pid

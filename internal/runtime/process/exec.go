@@ -85,7 +85,7 @@ func (d *Driver) Exec(ctx context.Context, uid, name string, argv []string) (run
 		d.mu.Unlock()
 		return runtime.ExecResult{}, err
 	}
-	phase, cfg := c.phase, c.cfg
+	phase, cfg, p := c.phase, c.cfg, d.pods[uid]
 	d.mu.Unlock()
 	if phase != phaseRunning {
 		return runtime.ExecResult{}, fmt.Errorf("exec in container %q of pod %q: container is not running: %w", name, uid, runtime.ErrConflict)
@@ -101,6 +101,20 @@ func (d *Driver) Exec(ctx context.Context, uid, name string, argv []string) (run
 	if err := ctx.Err(); err != nil {
 		return runtime.ExecResult{}, err
 	}
+	// The command sees what the container sees: the same mounts, in a
+	// namespace of its own (a Go program cannot join another's).
+	mounts, err := d.mountSpecFor(p, cfg)
+	if err != nil {
+		return runtime.ExecResult{}, fmt.Errorf("exec in container %q: %w", name, err)
+	}
+	var reportR, reportW *os.File
+	if mounts != nil {
+		if reportR, reportW, err = os.Pipe(); err != nil {
+			return runtime.ExecResult{}, err
+		}
+		defer reportR.Close()
+	}
+	var helperErr error
 	out := &runtime.ExecOutput{}
 	env := make([]string, 0, len(cfg.Env))
 	env = append(env, cfg.Env...)
@@ -112,9 +126,18 @@ func (d *Driver) Exec(ctx context.Context, uid, name string, argv []string) (run
 		cmd.Cancel = func() error { return unix.Kill(-cmd.Process.Pid, unix.SIGKILL) }
 		// Something the command left behind may hold the output pipe.
 		cmd.WaitDelay = time.Second
+		if mounts != nil {
+			helperErr = helperCmd(cmd, mounts, reportW)
+		}
 		return cmd
 	}
 	cmd, err := d.cg.start(uid, name, newCmd)
+	if reportW != nil {
+		reportW.Close()
+	}
+	if err == nil {
+		err = helperErr
+	}
 	if err != nil {
 		return runtime.ExecResult{}, fmt.Errorf("exec in container %q: %w", name, err)
 	}
@@ -129,6 +152,11 @@ func (d *Driver) Exec(ctx context.Context, uid, name string, argv []string) (run
 		res.ExitCode, _ = exitOf(ps.Sys().(syscall.WaitStatus))
 	}
 	res.Output, res.Truncated = out.Result()
+	if reportR != nil {
+		if msg := readReport(reportR); msg != "" {
+			return res, fmt.Errorf("exec %q in container %q: %s", argv[0], name, msg)
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return res, fmt.Errorf("exec %q in container %q: %w", argv[0], name, err)
 	}

@@ -18,6 +18,7 @@ import (
 //	pods/<uid>/sandbox.json                 the pod and its address (the address's only record)
 //	pods/<uid>/containers/<name>/state.json the last run: config, pid, start ticks, exit
 //	pods/<uid>/containers/<name>/current.log[.N], previous.log[.N]
+//	pods/<uid>/volumes/<name>/              emptyDirs and files volumes (volumes.go)
 //
 // Every state file is JSON with a schema version, written atomically
 // (temporary file, fsync, rename, fsync of the directory) with mode 0600:
@@ -35,6 +36,22 @@ type sandboxFile struct {
 	Ports     []portFile        `json:"ports,omitempty"`
 	IP        netip.Addr        `json:"ip"`
 	CreatedAt time.Time         `json:"createdAt"`
+	// Volumes: what the pod mounts; never the contents of files (secrets).
+	Volumes []runtime.Volume `json:"volumes,omitempty"`
+}
+
+func volumesToFile(vs []runtime.Volume) []runtime.Volume {
+	out := make([]runtime.Volume, 0, len(vs))
+	for _, v := range vs {
+		if v.Files != nil {
+			v.Files, v.IsFiles = nil, true
+		}
+		out = append(out, v)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 type portFile struct {
@@ -78,6 +95,8 @@ type containerFile struct {
 	CPUMillis   int64    `json:"cpuMillis,omitempty"`
 	ConfigHash  string   `json:"configHash"`
 
+	Mounts []runtime.Mount `json:"mounts,omitempty"`
+
 	// Identity of the process: all of pid, start ticks and boot id must
 	// match before a restarted driver touches it.
 	PID        int    `json:"pid"`
@@ -98,8 +117,8 @@ type containerFile struct {
 func (f *containerFile) config() runtime.ContainerConfig {
 	return runtime.ContainerConfig{
 		Name: f.Name, Image: f.Image, Command: f.Command, Args: f.Args, Env: f.Env,
-		WorkingDir: f.WorkingDir,
-		Limits:     runtime.Limits{MemoryBytes: f.MemoryBytes, CPUMillis: f.CPUMillis},
+		WorkingDir: f.WorkingDir, Mounts: f.Mounts,
+		Limits: runtime.Limits{MemoryBytes: f.MemoryBytes, CPUMillis: f.CPUMillis},
 	}
 }
 

@@ -14,6 +14,9 @@
 //	/spin?ms=N         busy for N ms of wall time; answers the CPU ms it used
 //	/fetch?url=U       GETs U and answers with its status and body
 //	/exit?code=N       answers, then exits with code N
+//	/file?path=P       the file's contents (500 and the error if it cannot be read)
+//	/mode?path=P       the file's permission bits, in octal
+//	/writefile?path=P&data=D  writes D to P (500 and the error if it cannot)
 package main
 
 import (
@@ -117,6 +120,30 @@ func serve(childPID int, hold [][]byte) {
 	mux.HandleFunc("/cwd", func(w http.ResponseWriter, r *http.Request) {
 		wd, _ := os.Getwd()
 		fmt.Fprint(w, wd)
+	})
+	mux.HandleFunc("/file", func(w http.ResponseWriter, r *http.Request) {
+		b, err := os.ReadFile(r.URL.Query().Get("path"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Write(b)
+	})
+	mux.HandleFunc("/mode", func(w http.ResponseWriter, r *http.Request) {
+		fi, err := os.Stat(r.URL.Query().Get("path"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintf(w, "%o", fi.Mode().Perm())
+	})
+	mux.HandleFunc("/writefile", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if err := os.WriteFile(q.Get("path"), []byte(q.Get("data")), 0o644); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprint(w, "ok")
 	})
 	mux.HandleFunc("/pid", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, os.Getpid()) })
 	mux.HandleFunc("/child", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, childPID) })
