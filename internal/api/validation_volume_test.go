@@ -190,3 +190,42 @@ func TestWritesClaim(t *testing.T) {
 		t.Errorf("ClaimNames = %q", got)
 	}
 }
+
+func TestValidateClaimUse(t *testing.T) {
+	rwop := claim()
+	rwop.Spec.AccessModes = []string{api.ReadWriteOncePod}
+	rwx := claim()
+	rwx.Spec.AccessModes = []string{api.ReadWriteMany}
+	msg := func(typ string) string {
+		return `spec.strategy.type: Invalid value: "` + typ + `": the pods mount the ReadWriteOncePod claim "db-data" read-write, which one pod at a time may write: a ` + typ +
+			` rollout starts a new pod before the old one stops, and the new pod would wait for the claim forever; use strategy Recreate (the old pod stops, then the new one mounts the claim), or a ReadWriteMany claim`
+	}
+	for _, tc := range []struct {
+		name     string
+		strategy string
+		claim    *api.PersistentVolumeClaim
+		readOnly bool
+		want     []string
+	}{
+		{"Recreate with ReadWriteOncePod", api.StrategyRecreate, rwop, false, nil},
+		{"Rolling with ReadWriteOncePod", api.StrategyRolling, rwop, false, []string{msg("Rolling")}},
+		{"Canary with ReadWriteOncePod", api.StrategyCanary, rwop, false, []string{msg("Canary")}},
+		{"BlueGreen with ReadWriteOncePod", api.StrategyBlueGreen, rwop, false, []string{msg("BlueGreen")}},
+		{"Rolling with ReadWriteOncePod read-only", api.StrategyRolling, rwop, true, nil},
+		{"Rolling with ReadWriteMany", api.StrategyRolling, rwx, false, nil},
+		{"Rolling with a claim not created yet", api.StrategyRolling, nil, false, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := volumeApp()
+			a.Spec.Strategy = api.Strategy{Type: tc.strategy}
+			a.Spec.Template.Containers[0].VolumeMounts[0].ReadOnly = tc.readOnly
+			claims := map[string]*api.PersistentVolumeClaim{}
+			if tc.claim != nil {
+				claims["db-data"] = tc.claim
+			}
+			if diff := cmp.Diff(tc.want, messages(api.ValidateClaimUse(a, claims)), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("errors (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
