@@ -69,6 +69,9 @@ func (r *Registry) applyPrepared(ctx context.Context, kind api.KindInfo, c api.O
 		if !changed {
 			return Unchanged, old, nil
 		}
+		if err := r.admit(ctx, merged, o.claims); err != nil {
+			return "", nil, err
+		}
 		if o.dryRun {
 			return Configured, merged, nil
 		}
@@ -169,6 +172,24 @@ func (r *Registry) ApplyList(ctx context.Context, objs []api.Object, opts ApplyO
 				Detail: detail}}.ToError(kinds[i].Kind, c.GetMeta().Name))
 		}
 	}
+	// Admission, against the claims of this apply and the stored ones.
+	batchClaims := map[string]*api.PersistentVolumeClaim{}
+	for _, c := range prepared {
+		if pvc, ok := c.(*api.PersistentVolumeClaim); ok {
+			batchClaims[pvc.Metadata.Project+"/"+pvc.Metadata.Name] = pvc
+		}
+	}
+	for i, c := range prepared {
+		if c == nil {
+			continue
+		}
+		if err := r.admit(ctx, c, batchClaims); err != nil {
+			if !api.IsInvalid(err) {
+				return nil, err
+			}
+			invalid(i, err)
+		}
+	}
 	if len(causes) > 0 {
 		e := api.Errorf(api.ReasonInvalid, "%d of %d objects are invalid, none was applied: %s", len(msgs), len(objs), strings.Join(msgs, "; "))
 		e.Causes = causes
@@ -196,7 +217,7 @@ func (r *Registry) ApplyList(ctx context.Context, objs []api.Object, opts ApplyO
 			g.Go(func() error {
 				kind, c := kinds[i], prepared[i]
 				m := c.GetMeta()
-				o := createOpts{dryRun: opts.DryRun, projectChecked: true}
+				o := createOpts{dryRun: opts.DryRun, projectChecked: true, claims: batchClaims}
 				res, obj, err := r.applyPrepared(ctx, kind, c, o)
 				if err != nil {
 					errs[i] = err

@@ -37,6 +37,8 @@ type DeleteOptions struct {
 type createOpts struct {
 	keepStatus bool // controllers create Pods, Revisions and Events with a status
 	dryRun     bool
+	// claims are those of the same apply, by project/name (admit).
+	claims map[string]*api.PersistentVolumeClaim
 	// projectChecked: the caller has checked that the project exists, or
 	// creates it earlier in the same apply.
 	projectChecked bool
@@ -85,6 +87,9 @@ func (r *Registry) createPrepared(ctx context.Context, kind api.KindInfo, c api.
 	}
 	if !o.keepStatus {
 		clearStatus(c)
+	}
+	if err := r.admit(ctx, c, o.claims); err != nil {
+		return nil, err
 	}
 	if p, ok := c.(*api.Project); ok && p.Status.Phase == "" {
 		p.Status.Phase = ProjectActive
@@ -230,6 +235,9 @@ func (r *Registry) Update(ctx context.Context, obj api.Object) (api.Object, erro
 	if err != nil || !changed {
 		return old, err
 	}
+	if err := r.admit(ctx, merged, nil); err != nil {
+		return nil, err
+	}
 	return r.write(ctx, kind, k, merged, kv.ModRevision)
 }
 
@@ -338,6 +346,9 @@ func (r *Registry) Delete(ctx context.Context, kind api.KindInfo, project, name 
 	}
 	if project == "" {
 		project = api.DefaultProject
+	}
+	if kind.Kind == claimKind.Kind {
+		return r.deleteClaim(ctx, project, name, opts)
 	}
 	k, err := key(kind, project, name)
 	if err != nil {
