@@ -89,15 +89,15 @@ func NewPod(app *api.App, rev *api.Revision, kind string, attempt int) (*api.Pod
 		}
 	}
 	env = append(env, hook.Env...)
+	vols, mounts := hookVolumes(rev.Spec.Template.Volumes, c0.VolumeMounts)
 	spec := api.PodSpec{
 		App:      app.Metadata.Name,
 		Revision: rev.Spec.Number,
 		Containers: []api.Container{{
 			Name: ContainerName, Image: c0.Image, Command: hook.Command, WorkingDir: c0.WorkingDir,
-			Env: env, Resources: c0.Resources, VolumeMounts: c0.VolumeMounts,
+			Env: env, Resources: c0.Resources, VolumeMounts: mounts,
 		}},
-		// A migration reads and writes what the app's first container does.
-		Volumes:                       rev.Spec.Template.Volumes,
+		Volumes:                       vols,
 		TerminationGracePeriodSeconds: rev.Spec.Template.TerminationGracePeriodSeconds,
 		RestartPolicy:                 api.RestartNever,
 	}
@@ -291,4 +291,27 @@ func (r *Runner) clock() clock.Clock {
 		return clock.Real{}
 	}
 	return r.Clock
+}
+
+// hookVolumes are the volumes a hook's pod mounts: those of the app's
+// first container but its claims. A hook runs beside the old pods, and a
+// claim one pod at a time may write would make it wait for them while
+// they wait for it; a hook reaches the app's data through its services.
+func hookVolumes(vols []api.Volume, mounts []api.VolumeMount) ([]api.Volume, []api.VolumeMount) {
+	var vs []api.Volume
+	claims := map[string]bool{}
+	for _, v := range vols {
+		if v.PersistentVolumeClaim != nil {
+			claims[v.Name] = true
+			continue
+		}
+		vs = append(vs, v)
+	}
+	var ms []api.VolumeMount
+	for _, m := range mounts {
+		if !claims[m.Name] {
+			ms = append(ms, m)
+		}
+	}
+	return vs, ms
 }

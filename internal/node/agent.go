@@ -48,6 +48,9 @@ type Options struct {
 	// runtime passes a few of Slipway's own (PATH, HOME...) so that local
 	// commands resolve as they would in a shell; images bring their own.
 	BaseEnv []string
+	// ClaimSyncInterval is how often claims are measured when nothing
+	// else happens (default 10 s): usage grows without events.
+	ClaimSyncInterval time.Duration
 }
 
 // Agent runs the pods of this machine.
@@ -61,6 +64,9 @@ type Agent struct {
 	byName  map[string]string     // project/name → UID
 	wg      sync.WaitGroup
 	closing bool
+	// claimsKick asks the claims loop for a pass (a pod's worker ended:
+	// the claims it mounted may be free).
+	claimsKick chan struct{}
 }
 
 var (
@@ -80,11 +86,14 @@ func New(opts Options) *Agent {
 	if opts.Backoff == (Backoff{}) {
 		opts.Backoff = DefaultBackoff
 	}
+	if opts.ClaimSyncInterval <= 0 {
+		opts.ClaimSyncInterval = defaultClaimSync
+	}
 	if opts.MaxProbeResults <= 0 {
 		opts.MaxProbeResults = 5
 	}
 	return &Agent{opts: opts, log: opts.Log, prober: newProber(opts.Driver),
-		workers: map[string]*podWorker{}, byName: map[string]string{}}
+		workers: map[string]*podWorker{}, byName: map[string]string{}, claimsKick: make(chan struct{}, 1)}
 }
 
 // Run adopts what a previous Slipway left running, then runs pods as their
@@ -121,6 +130,9 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	go a.dispatchExits(ctx)
 	go a.resync(ctx)
+	go a.watchFiles(ctx, secretKind)
+	go a.watchFiles(ctx, configMapKind)
+	go a.runClaims(ctx)
 	controller.WatchKind(ctx, a.opts.Reg, podKind, a.log, func(ev registry.WatchEvent) {
 		pod := ev.Object.(*api.Pod)
 		switch ev.Type {
@@ -201,6 +213,7 @@ func (a *Agent) startWorker(ctx context.Context, pod *api.Pod, rs *runtime.Recov
 		w.run(ctx, rs)
 		a.mu.Lock()
 		delete(a.workers, pod.Metadata.UID)
+		a.kickClaims()
 		if a.byName[pod.Metadata.Project+"/"+pod.Metadata.Name] == pod.Metadata.UID {
 			delete(a.byName, pod.Metadata.Project+"/"+pod.Metadata.Name)
 		}

@@ -42,6 +42,9 @@ type observation struct {
 	probe     probeEvent
 	// log: the last lines of a container's log, read as logTail asked.
 	log string
+	// volumes: whether the pod's volumes are there to mount
+	// (obsVolumesPending: False and why; obsSandbox: True).
+	volumes *api.Condition
 }
 
 type obsKind int
@@ -52,6 +55,10 @@ const (
 	obsTick obsKind = iota
 	obsSandbox
 	obsSandboxFailed
+	// obsVolumesPending: a volume the pod mounts is missing (a claim, a
+	// secret) or cannot be mounted here: the pod waits, Pending, and says
+	// which; it is not a crash.
+	obsVolumesPending
 	obsAdopted
 	obsStarted
 	obsStartFailed
@@ -145,6 +152,7 @@ type lifecycle struct {
 	stored     api.PodStatus
 	ip         netip.Addr
 	limitsNote string
+	volumes    *api.Condition
 	cs         []*containerState
 	// Why a one-off pod ended early (DeadlineExceeded), shown in its status.
 	endReason, endMessage string
@@ -227,8 +235,19 @@ func (lc *lifecycle) step(ob observation, now time.Time) plan {
 	switch ob.kind {
 	case obsSandbox:
 		lc.ip = ob.ip
+		if ob.volumes != nil {
+			lc.volumes = ob.volumes
+		}
 	case obsSandboxFailed:
 		lc.stored.Reason, lc.stored.Message = "SandboxFailed", ob.err.Error()
+	case obsVolumesPending:
+		if ob.volumes != nil {
+			if lc.volumes == nil || *lc.volumes != *ob.volumes {
+				p.event(api.EventWarning, "FailedMount", ob.volumes.Message)
+			}
+			lc.volumes = ob.volumes
+			lc.stored.Reason, lc.stored.Message = ob.volumes.Reason, ob.volumes.Message
+		}
 	case obsAdopted:
 		lc.ip = ob.ip
 		lc.adopt(&p, ob.recovered, now)
@@ -264,7 +283,7 @@ func (lc *lifecycle) step(ob observation, now time.Time) plan {
 			withLog(&c.status, ob.log)
 		}
 	}
-	if ob.kind != obsTerminating && ob.kind != obsSandboxFailed {
+	if ob.kind != obsTerminating && ob.kind != obsSandboxFailed && ob.kind != obsVolumesPending {
 		lc.startDue(&p, now)
 	}
 	p.wake = lc.nextStart(now)
@@ -684,6 +703,9 @@ func (lc *lifecycle) status(now time.Time) api.PodStatus {
 	st.Conditions = api.SetCondition(append([]api.Condition(nil), st.Conditions...), cond, now)
 	if st.PodIP != "" {
 		st.Conditions = api.SetCondition(st.Conditions, api.Condition{Type: api.PodScheduled, Status: api.ConditionTrue}, now)
+	}
+	if lc.volumes != nil {
+		st.Conditions = api.SetCondition(st.Conditions, *lc.volumes, now)
 	}
 	return st
 }

@@ -81,8 +81,9 @@ func (e *env) start(backoff Backoff, drainer Drainer) {
 	e.driver = d
 	e.agent = New(Options{
 		Reg: e.reg, Driver: d, Drainer: drainer, Clock: clk, Backoff: backoff,
-		Events:  &controller.Recorder{Reg: e.reg, Source: "node", Clock: clk, Log: nil},
-		BaseEnv: []string{"PATH=" + os.Getenv("PATH")},
+		Events:            &controller.Recorder{Reg: e.reg, Source: "node", Clock: clk, Log: nil},
+		BaseEnv:           []string{"PATH=" + os.Getenv("PATH")},
+		ClaimSyncInterval: 100 * time.Millisecond,
 	})
 	e.agent.opts.Events.Log = e.agent.log
 	ctx, cancel := context.WithCancel(context.Background())

@@ -31,6 +31,7 @@ type workerEvent struct {
 	shutdown bool
 	detach   bool
 	deadline bool // the pod's activeDeadlineSeconds passed
+	files    bool // a Secret or ConfigMap the pod projects changed
 }
 
 type probeEvent struct {
@@ -50,8 +51,12 @@ type podWorker struct {
 	// podUID and podName never change; goroutines other than run read
 	// these, never pod.
 	podUID, podName string
-	events          chan workerEvent
-	done            chan struct{} // closed when run returns: nothing reads events any more
+	// project and spec never change either (a pod's spec is immutable):
+	// the agent reads them to route Secret and ConfigMap changes.
+	project string
+	spec    *api.PodSpec
+	events  chan workerEvent
+	done    chan struct{} // closed when run returns: nothing reads events any more
 
 	stopProbes    map[string]context.CancelFunc // by container
 	lastWritten   *api.PodStatus
@@ -61,7 +66,8 @@ type podWorker struct {
 }
 
 func newPodWorker(a *Agent, pod *api.Pod) *podWorker {
-	return &podWorker{a: a, pod: pod, podUID: pod.Metadata.UID, podName: pod.Metadata.Name,
+	spec := pod.Spec
+	return &podWorker{a: a, pod: pod, podUID: pod.Metadata.UID, podName: pod.Metadata.Name, project: pod.Metadata.Project, spec: &spec,
 		lc:     newLifecycle(pod, a.opts.Driver.Capabilities(), a.opts.Backoff, a.opts.MaxProbeResults),
 		events: make(chan workerEvent, 64), done: make(chan struct{}), stopProbes: map[string]context.CancelFunc{}}
 }
@@ -101,18 +107,25 @@ func (w *podWorker) run(ctx context.Context, rs *runtime.RecoveredSandbox) {
 				first = w.step(ctx, observation{kind: obsDeadline})
 				break
 			}
-			var err error
-			sb, err = d.CreateSandbox(ctx, runtime.PodConfig{
-				UID: w.uid(), Name: w.pod.Metadata.Name, Project: w.pod.Metadata.Project,
-				App: w.pod.Spec.App, Revision: fmt.Sprint(w.pod.Spec.Revision), Labels: w.pod.Metadata.Labels,
-				Ports: w.ports(),
-			})
+			vols, err := w.resolveVolumes(ctx)
+			if err == nil {
+				sb, err = d.CreateSandbox(ctx, runtime.PodConfig{
+					UID: w.uid(), Name: w.pod.Metadata.Name, Project: w.pod.Metadata.Project,
+					App: w.pod.Spec.App, Revision: fmt.Sprint(w.pod.Spec.Revision), Labels: w.pod.Metadata.Labels,
+					Ports: w.ports(), Volumes: vols,
+				})
+			}
 			if err == nil {
 				created = true
 				break
 			}
-			log.Warn("creating the pod sandbox failed", "err", err)
-			w.publish(ctx, w.step(ctx, observation{kind: obsSandboxFailed, err: err}).status)
+			if pv, ok := err.(*pendingVolumes); ok {
+				log.Info("the pod waits for its volumes", "reason", pv.cond.Reason, "message", pv.cond.Message)
+				w.publish(ctx, w.step(ctx, observation{kind: obsVolumesPending, volumes: &pv.cond}).status)
+			} else {
+				log.Warn("creating the pod sandbox failed", "err", err)
+				w.publish(ctx, w.step(ctx, observation{kind: obsSandboxFailed, err: err}).status)
+			}
 			retry := clock.NewTimer(w.a.opts.Clock, 2*time.Second)
 			select {
 			case <-ctx.Done():
@@ -128,10 +141,18 @@ func (w *podWorker) run(ctx context.Context, rs *runtime.RecoveredSandbox) {
 		}
 		w.a.opts.Events.Record(ctx, w.pod, api.EventNormal, "Scheduled", fmt.Sprintf("assigned %s to this machine (runtime %s)", sb.IP, d.Name()))
 		if created {
-			first = w.step(ctx, observation{kind: obsSandbox, ip: sb.IP})
+			ob := observation{kind: obsSandbox, ip: sb.IP}
+			if len(w.pod.Spec.Volumes) > 0 {
+				ob.volumes = volumesReady
+			}
+			first = w.step(ctx, ob)
 		}
 	}
 	w.settle(ctx, first)
+	if rs != nil {
+		// A Secret may have changed while no Slipway watched.
+		w.refreshFiles(ctx)
+	}
 	w.armDeadline()
 	defer func() {
 		if w.deadlineTimer != nil {
@@ -160,6 +181,9 @@ func (w *podWorker) run(ctx context.Context, rs *runtime.RecoveredSandbox) {
 				return
 			case ev.update != nil:
 				w.pod.Metadata = ev.update.Metadata
+			case ev.files:
+				w.refreshFiles(ctx)
+				continue
 			case ev.exit != nil:
 				ob = observation{kind: obsExited, container: ev.exit.Name, exit: ev.exit.Status}
 			case ev.deadline:
@@ -366,7 +390,7 @@ func (w *podWorker) containerConfig(ctx context.Context, c api.Container) (runti
 		return runtime.ContainerConfig{}, err
 	}
 	env = append(append([]string(nil), w.a.opts.BaseEnv...), env...)
-	cfg := runtime.ContainerConfig{Name: c.Name, Image: c.Image, Command: c.Command, Args: c.Args, Env: env, WorkingDir: c.WorkingDir}
+	cfg := runtime.ContainerConfig{Name: c.Name, Image: c.Image, Command: c.Command, Args: c.Args, Env: env, WorkingDir: c.WorkingDir, Mounts: w.mounts(c)}
 	if q, ok := c.Resources.Limits[api.ResourceMemory]; ok {
 		cfg.Limits.MemoryBytes, _ = q.Value()
 	}

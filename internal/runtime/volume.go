@@ -74,9 +74,14 @@ type VolumeDriver interface {
 	// its running containers read the new contents (each file is replaced
 	// whole, never seen half-written).
 	WriteFiles(ctx context.Context, podUID, volume string, files []File) error
-	// ClaimUsage measures the bytes a claim's data takes (0 for a claim no
-	// pod has mounted yet).
+	// EnsureClaim provisions a claim's storage (idempotent): once it
+	// returns, the claim is Bound.
+	EnsureClaim(ctx context.Context, project, claim string) error
+	// ClaimUsage measures the bytes a claim's data takes; ErrNotFound when
+	// its storage is gone (the claim is Lost).
 	ClaimUsage(ctx context.Context, project, claim string) (int64, error)
+	// EmptyDirUsage measures the bytes in a pod's emptyDir.
+	EmptyDirUsage(ctx context.Context, podUID, volume string) (int64, error)
 	// RemoveClaim deletes a claim's data; no pod may mount it any more.
 	RemoveClaim(ctx context.Context, project, claim string) error
 }

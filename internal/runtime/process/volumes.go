@@ -156,13 +156,40 @@ func (d *Driver) WriteFiles(ctx context.Context, uid, volume string, files []run
 	return writeFiles(volumeDir(p, volume), files)
 }
 
+// EnsureClaim implements runtime.VolumeDriver: a claim is a directory.
+func (d *Driver) EnsureClaim(ctx context.Context, project, claim string) error {
+	if err := validateClaim(project, claim); err != nil {
+		return err
+	}
+	return os.MkdirAll(d.claimDir(project, claim), 0o755)
+}
+
 // ClaimUsage implements runtime.VolumeDriver: the apparent size of the
 // claim's files.
 func (d *Driver) ClaimUsage(ctx context.Context, project, claim string) (int64, error) {
 	if err := validateClaim(project, claim); err != nil {
 		return 0, err
 	}
-	return dirUsage(d.claimDir(project, claim))
+	dir := d.claimDir(project, claim)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("claim %s/%s: %s: %w", project, claim, dir, runtime.ErrNotFound)
+	}
+	return dirUsage(dir)
+}
+
+// EmptyDirUsage implements runtime.VolumeDriver.
+func (d *Driver) EmptyDirUsage(ctx context.Context, uid, volume string) (int64, error) {
+	d.mu.Lock()
+	p := d.pods[uid]
+	d.mu.Unlock()
+	if p == nil {
+		return 0, fmt.Errorf("pod %q: %w", uid, runtime.ErrNotFound)
+	}
+	<-p.ready
+	if !slices.ContainsFunc(p.cfg.Volumes, func(v runtime.Volume) bool { return v.Name == volume && v.EmptyDir != nil }) {
+		return 0, fmt.Errorf("emptyDir %q of pod %q: %w", volume, uid, runtime.ErrNotFound)
+	}
+	return dirUsage(volumeDir(p, volume))
 }
 
 func dirUsage(dir string) (int64, error) {
