@@ -66,7 +66,7 @@ func newDeleteCmd(e *env, g *globals) *cobra.Command {
 				err := cn.c.Delete(cmd.Context(), t.info, project, t.name)
 				switch {
 				case err == nil:
-					fmt.Fprintf(e.stdout, "%s/%s deleted\n", strings.ToLower(t.info.Kind), t.name)
+					fmt.Fprintln(e.stdout, deletedMessage(cmd.Context(), cn.c, t.info, project, t.name)) // volumes.go
 				case api.IsNotFound(err) && ignoreNotFound:
 				default:
 					failed = append(failed, formatError(err))

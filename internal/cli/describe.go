@@ -131,6 +131,8 @@ func describe(w io.Writer, o api.Object, events []*api.Event, metrics routerMetr
 		d.kv(0, "Status", orDash(x.Status.Phase))
 	case *api.Build, *api.ImageStream:
 		describeBuildKinds(d, x) // build.go
+	case *api.PersistentVolumeClaim, *api.ConfigMap:
+		describeVolumeKinds(d, x) // volumes.go
 	case *api.Event:
 		d.kv(0, "Object", fmt.Sprintf("%s/%s", strings.ToLower(x.InvolvedObject.Kind), x.InvolvedObject.Name))
 		d.kv(0, "Type", x.Type)
@@ -202,6 +204,7 @@ func describeApp(d *descWriter, a *api.App) {
 		}
 	}
 	describeContainers(d, a.Spec.Template.Containers)
+	describeVolumes(d, a.Spec.Template.Volumes)
 	describeConditions(d, a.Status.Conditions)
 }
 
@@ -246,6 +249,7 @@ func describeContainers(d *descWriter, cs []api.Container) {
 		for k, q := range c.Resources.Limits {
 			d.kv(2, "Limit "+k, string(q))
 		}
+		describeMounts(d, 2, c.VolumeMounts)
 		if len(c.Env) > 0 {
 			d.line(2, "Environment:")
 			for _, ev := range c.Env {
@@ -285,6 +289,7 @@ func describePod(d *descWriter, p *api.Pod, now time.Time) {
 		d.kv(0, "Message", p.Status.Message)
 	}
 	describeContainers(d, p.Spec.Containers)
+	describeVolumes(d, p.Spec.Volumes)
 	if len(p.Status.ContainerStatuses) > 0 {
 		d.line(0, "Container Statuses:")
 	}

@@ -116,6 +116,8 @@ func columns(obj api.Object, wide bool, now time.Time) (header []string, row []s
 				strings.ToLower(o.InvolvedObject.Kind) + "/" + o.InvolvedObject.Name, o.Message}
 	case *api.Build, *api.ImageStream:
 		return buildColumns(obj, wide, now)
+	case *api.PersistentVolumeClaim, *api.ConfigMap:
+		return volumeColumns(obj, wide, now) // volumes.go
 	}
 	return []string{"NAME", "AGE"}, []string{m.Name, age}
 }

@@ -336,7 +336,8 @@ func newDriver(ctx context.Context, cfg Config, log *slog.Logger) (runtime.Drive
 		}
 		return d, nil, nil
 	}
-	d, err := process.New(process.Options{Dir: dir, IPRange: cfg.PodIPRange, Logger: log, ArtifactDir: artifactDir(cfg.DataDir)})
+	d, err := process.New(process.Options{Dir: dir, IPRange: cfg.PodIPRange, Logger: log, ArtifactDir: artifactDir(cfg.DataDir),
+		ClaimsDir: filepath.Join(cfg.DataDir, "volumes")})
 	if err != nil {
 		return nil, nil, fmt.Errorf("starting the process runtime: %w", err)
 	}
