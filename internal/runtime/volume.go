@@ -157,3 +157,19 @@ func hasDotDot(p string) bool {
 	}
 	return false
 }
+
+// Recorded returns the volumes as a driver may persist them: a files
+// volume without its files (they may be secrets), marked IsFiles.
+func Recorded(vs []Volume) []Volume {
+	if len(vs) == 0 {
+		return nil
+	}
+	out := make([]Volume, 0, len(vs))
+	for _, v := range vs {
+		if v.Files != nil {
+			v.Files, v.IsFiles = nil, true
+		}
+		out = append(out, v)
+	}
+	return out
+}

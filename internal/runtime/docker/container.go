@@ -77,6 +77,9 @@ func (d *Driver) StartContainer(ctx context.Context, podUID string, c runtime.Co
 	if c.Limits.CPUMillis > 0 {
 		hc.Resources.NanoCPUs = c.Limits.CPUMillis * 1_000_000
 	}
+	if err := d.mounts(p, c, hc); err != nil { // volumes.go
+		return runtime.ContainerStatus{}, err
+	}
 	opts := client.ContainerCreateOptions{
 		Name: d.containerName(podUID, c.Name, run),
 		Config: &container.Config{

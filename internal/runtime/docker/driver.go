@@ -285,6 +285,8 @@ func (d *Driver) Capabilities() runtime.Capabilities {
 		MemoryLimit:          runtime.Capability{Supported: true, Reason: "Docker memory limit (swap disabled)"},
 		CPULimit:             runtime.Capability{Supported: true, Reason: "Docker NanoCPUs quota"},
 		ExitCodeAfterRecover: true,
+		Mounts:               runtime.Capability{Supported: true, Reason: "named volumes of the engine's local driver; a tmpfs per container run for medium Memory"},
+		SizeLimit:            runtime.Capability{Reason: "local volumes have no quota: claims and emptyDirs are measured, not enforced (an emptyDir of medium Memory is a tmpfs of its sizeLimit)"},
 	}
 }
 

@@ -33,6 +33,9 @@ func (d *Driver) CreateSandbox(ctx context.Context, cfg runtime.PodConfig) (runt
 	if err := runtime.ValidatePod(cfg); err != nil {
 		return runtime.Sandbox{}, err
 	}
+	if err := runtime.ValidateVolumes(cfg.Volumes, nil); err != nil {
+		return runtime.Sandbox{}, err
+	}
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
@@ -54,8 +57,12 @@ func (d *Driver) CreateSandbox(ctx context.Context, cfg runtime.PodConfig) (runt
 	d.pods[cfg.UID] = p
 	d.mu.Unlock()
 
-	err := d.startInfra(ctx, p)
+	err := d.setupVolumes(ctx, cfg)
+	if err == nil {
+		err = d.startInfra(ctx, p)
+	}
 	if err != nil {
+		_ = d.removePodVolumes(context.WithoutCancel(ctx), cfg.UID)
 		p.failed = err
 		d.mu.Lock()
 		delete(d.pods, cfg.UID)
@@ -71,7 +78,9 @@ func (d *Driver) CreateSandbox(ctx context.Context, cfg runtime.PodConfig) (runt
 
 func (d *Driver) startInfra(ctx context.Context, p *pod) error {
 	labels := d.labels(p.cfg.UID, roleInfra, "", 0)
-	b, _ := json.Marshal(p.cfg) // cannot fail: strings, maps of strings, integers
+	rec := p.cfg
+	rec.Volumes = runtime.Recorded(rec.Volumes) // never the files: they may be secrets
+	b, _ := json.Marshal(rec)                   // cannot fail: strings, maps of strings, integers
 	labels[LabelPod] = string(b)
 	hostname := p.cfg.Name
 	if len(hostname) > 63 || runtime.ValidatePod(runtime.PodConfig{UID: hostname}) != nil {
@@ -176,6 +185,9 @@ func (d *Driver) RemoveSandbox(ctx context.Context, podUID string) error {
 		if err := d.remove(ctx, s.ID); err != nil {
 			return fmt.Errorf("pod %q: %w", podUID, err)
 		}
+	}
+	if err := d.removePodVolumes(ctx, podUID); err != nil {
+		return err
 	}
 	d.mu.Lock()
 	if d.pods[podUID] == p {

@@ -103,6 +103,7 @@ func Run(t *testing.T, cfg Config) {
 	t.Run("EmptyDir", h.testEmptyDir)
 	t.Run("FilesUpdate", h.testFilesUpdate)
 	t.Run("ReadOnly", h.testReadOnly)
+	t.Run("SubPath", h.testSubPath)
 }
 
 // BuildTestApp compiles the test app (static, no cgo) into a temporary

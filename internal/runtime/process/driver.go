@@ -416,7 +416,7 @@ func (d *Driver) CreateSandbox(ctx context.Context, cfg runtime.PodConfig) (runt
 		err = writeJSONAtomic(filepath.Join(p.dir, "sandbox.json"), &sandboxFile{
 			Version: stateVersion, UID: cfg.UID, Name: cfg.Name, Project: cfg.Project, App: cfg.App,
 			Revision: cfg.Revision, Labels: cfg.Labels, Ports: portsToFile(cfg.Ports), IP: ip, CreatedAt: p.createdAt,
-			Volumes: volumesToFile(cfg.Volumes),
+			Volumes: runtime.Recorded(cfg.Volumes),
 		})
 	}
 	d.mu.Lock()

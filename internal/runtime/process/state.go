@@ -40,20 +40,6 @@ type sandboxFile struct {
 	Volumes []runtime.Volume `json:"volumes,omitempty"`
 }
 
-func volumesToFile(vs []runtime.Volume) []runtime.Volume {
-	out := make([]runtime.Volume, 0, len(vs))
-	for _, v := range vs {
-		if v.Files != nil {
-			v.Files, v.IsFiles = nil, true
-		}
-		out = append(out, v)
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	return out
-}
-
 type portFile struct {
 	Number   int32  `json:"number"`
 	Protocol string `json:"protocol"`

@@ -66,7 +66,7 @@ func (d *Driver) setupVolumes(p *pod) error {
 				}
 			}
 		case v.Files != nil:
-			if err := writeFiles(volumeDir(p, v.Name), v.Files.Files); err != nil {
+			if err := runtime.ReplaceFiles(volumeDir(p, v.Name), v.Files.Files); err != nil {
 				return fmt.Errorf("volume %q: %w", v.Name, err)
 			}
 		}
@@ -99,47 +99,6 @@ func isMountPoint(dir string) bool {
 	return st.Dev != parent.Dev
 }
 
-// writeFiles makes dir hold exactly files: each written to a temporary
-// name and renamed over the old one (a reader sees the old or the new
-// file, whole), then what is no longer listed is removed.
-func writeFiles(dir string, files []runtime.File) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	want := map[string]bool{}
-	for _, f := range files {
-		if err := runtime.CheckRelative("file path", f.Path); err != nil {
-			return err
-		}
-		p := filepath.Join(dir, filepath.FromSlash(f.Path))
-		want[p] = true
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		tmp := filepath.Join(filepath.Dir(p), ".slipway-"+filepath.Base(p)+".tmp")
-		if err := os.WriteFile(tmp, f.Data, 0o600); err != nil {
-			return err
-		}
-		mode := f.Mode.Perm()
-		if mode == 0 {
-			mode = 0o400
-		}
-		if err := os.Chmod(tmp, mode); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, p); err != nil {
-			_ = os.Remove(tmp)
-			return err
-		}
-	}
-	return filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() || want[p] {
-			return err
-		}
-		return os.Remove(p)
-	})
-}
-
 // WriteFiles implements runtime.VolumeDriver.
 func (d *Driver) WriteFiles(ctx context.Context, uid, volume string, files []runtime.File) error {
 	d.mu.Lock()
@@ -153,7 +112,7 @@ func (d *Driver) WriteFiles(ctx context.Context, uid, volume string, files []run
 	if i < 0 || !(p.cfg.Volumes[i].Files != nil || p.cfg.Volumes[i].IsFiles) {
 		return fmt.Errorf("files volume %q of pod %q: %w", volume, uid, runtime.ErrNotFound)
 	}
-	return writeFiles(volumeDir(p, volume), files)
+	return runtime.ReplaceFiles(volumeDir(p, volume), files)
 }
 
 // EnsureClaim implements runtime.VolumeDriver: a claim is a directory.
@@ -174,7 +133,7 @@ func (d *Driver) ClaimUsage(ctx context.Context, project, claim string) (int64, 
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		return 0, fmt.Errorf("claim %s/%s: %s: %w", project, claim, dir, runtime.ErrNotFound)
 	}
-	return dirUsage(dir)
+	return runtime.DirUsage(dir)
 }
 
 // EmptyDirUsage implements runtime.VolumeDriver.
@@ -189,26 +148,7 @@ func (d *Driver) EmptyDirUsage(ctx context.Context, uid, volume string) (int64, 
 	if !slices.ContainsFunc(p.cfg.Volumes, func(v runtime.Volume) bool { return v.Name == volume && v.EmptyDir != nil }) {
 		return 0, fmt.Errorf("emptyDir %q of pod %q: %w", volume, uid, runtime.ErrNotFound)
 	}
-	return dirUsage(volumeDir(p, volume))
-}
-
-func dirUsage(dir string) (int64, error) {
-	var n int64
-	err := filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		if e.Type().IsRegular() {
-			if fi, err := e.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
-	return n, err
+	return runtime.DirUsage(volumeDir(p, volume))
 }
 
 // RemoveClaim implements runtime.VolumeDriver.
