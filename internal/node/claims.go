@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"slipway.dev/slipway/internal/api"
@@ -140,6 +141,7 @@ func (a *Agent) syncClaims(ctx context.Context, vd runtime.VolumeDriver, gone ma
 		}
 		a.claimStatus(ctx, vd, c, users[k])
 	}
+	a.measureEmptyDirs(ctx, vd)
 	for k := range gone {
 		if len(users[k]) > 0 {
 			continue
@@ -222,5 +224,49 @@ func (a *Agent) claimStatus(ctx context.Context, vd runtime.VolumeDriver, c *api
 	c.Status = st
 	if _, err := a.opts.Reg.UpdateStatus(ctx, c); err != nil && !api.IsConflict(err) && !api.IsNotFound(err) {
 		a.log.Warn("writing claim status failed", "claim", c.Metadata.Name, "err", err)
+	}
+}
+
+// measureEmptyDirs compares the usage of the pods' emptyDirs on disk with
+// their sizeLimit, which no runtime enforces there (a Memory one is a
+// tmpfs of that size), and tells each pod's worker the VolumeFull
+// condition when it changes.
+func (a *Agent) measureEmptyDirs(ctx context.Context, vd runtime.VolumeDriver) {
+	a.mu.Lock()
+	ws := make([]*podWorker, 0, len(a.workers))
+	for _, w := range a.workers {
+		ws = append(ws, w)
+	}
+	a.mu.Unlock()
+	for _, w := range ws {
+		var over []string
+		measured := false
+		for _, v := range w.spec.Volumes {
+			e := v.EmptyDir
+			if e == nil || e.Medium == api.MediumMemory || e.SizeLimit == "" {
+				continue
+			}
+			limit, _ := e.SizeLimit.Value()
+			used, err := vd.EmptyDirUsage(ctx, w.uid(), v.Name)
+			if err != nil {
+				continue // no sandbox yet, or gone
+			}
+			measured = true
+			if used > limit {
+				over = append(over, fmt.Sprintf("emptyDir %s uses %d bytes, more than its sizeLimit %s", v.Name, used, e.SizeLimit))
+			}
+		}
+		if !measured {
+			continue
+		}
+		c := api.Condition{Type: api.ConditionVolumeFull, Status: api.ConditionFalse}
+		if len(over) > 0 {
+			c = api.Condition{Type: api.ConditionVolumeFull, Status: api.ConditionTrue, Reason: "OverSizeLimit",
+				Message: strings.Join(over, "; ") + " (measured: the " + a.opts.Driver.Name() + " runtime does not enforce it on disk)"}
+		}
+		if last := w.lastFull.Load(); last == nil || *last != c {
+			w.lastFull.Store(&c)
+			w.send(workerEvent{full: &c})
+		}
 	}
 }

@@ -59,6 +59,9 @@ const (
 	// secret) or cannot be mounted here: the pod waits, Pending, and says
 	// which; it is not a crash.
 	obsVolumesPending
+	// obsVolumeFull: the measured usage of the pod's emptyDirs against
+	// their sizeLimit (volumes: the VolumeFull condition).
+	obsVolumeFull
 	obsAdopted
 	obsStarted
 	obsStartFailed
@@ -153,6 +156,7 @@ type lifecycle struct {
 	ip         netip.Addr
 	limitsNote string
 	volumes    *api.Condition
+	full       *api.Condition
 	cs         []*containerState
 	// Why a one-off pod ended early (DeadlineExceeded), shown in its status.
 	endReason, endMessage string
@@ -240,6 +244,13 @@ func (lc *lifecycle) step(ob observation, now time.Time) plan {
 		}
 	case obsSandboxFailed:
 		lc.stored.Reason, lc.stored.Message = "SandboxFailed", ob.err.Error()
+	case obsVolumeFull:
+		if c := ob.volumes; c != nil {
+			if c.Status == api.ConditionTrue && (lc.full == nil || lc.full.Status != api.ConditionTrue) {
+				p.event(api.EventWarning, api.ConditionVolumeFull, c.Message)
+			}
+			lc.full = c
+		}
 	case obsVolumesPending:
 		if ob.volumes != nil {
 			if lc.volumes == nil || *lc.volumes != *ob.volumes {
@@ -706,6 +717,9 @@ func (lc *lifecycle) status(now time.Time) api.PodStatus {
 	}
 	if lc.volumes != nil {
 		st.Conditions = api.SetCondition(st.Conditions, *lc.volumes, now)
+	}
+	if lc.full != nil {
+		st.Conditions = api.SetCondition(st.Conditions, *lc.full, now)
 	}
 	return st
 }

@@ -130,3 +130,37 @@ func fmtStatus(s api.PersistentVolumeClaimStatus) string {
 	}
 	return "phase=" + s.Phase + " used=" + used + " mountedBy=" + strings.Join(s.MountedBy, ",")
 }
+
+// TestEmptyDirOverSizeLimit: an emptyDir on disk over its sizeLimit is
+// measured and reported (VolumeFull condition and event), not enforced.
+func TestEmptyDirOverSizeLimit(t *testing.T) {
+	e := newEnv(t, DefaultBackoff, nil)
+	if c := e.driver.Capabilities().Mounts; !c.Supported {
+		t.Skipf("volumes cannot be mounted here: %s", c.Reason)
+	}
+	mnt := t.TempDir()
+	grace := int64(1)
+	c := sh("w", `head -c 2048 /dev/zero > `+mnt+`/s/f; sleep 60`)
+	c.VolumeMounts = []api.VolumeMount{{Name: "s", MountPath: mnt + "/s"}}
+	if _, err := e.reg.Create(context.Background(), &api.Pod{Metadata: api.ObjectMeta{Name: "full"}, Spec: api.PodSpec{
+		Containers: []api.Container{c}, TerminationGracePeriodSeconds: &grace,
+		Volumes: []api.Volume{{Name: "s", EmptyDir: &api.EmptyDirVolumeSource{SizeLimit: "1Ki"}}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	p := e.waitPod("full", "VolumeFull", 15*time.Second, func(p *api.Pod) bool {
+		c := api.FindCondition(p.Status.Conditions, api.ConditionVolumeFull)
+		return c != nil && c.Status == api.ConditionTrue
+	})
+	if c := api.FindCondition(p.Status.Conditions, api.ConditionVolumeFull); !strings.Contains(c.Message, "emptyDir s uses 2048 bytes, more than its sizeLimit 1Ki") {
+		t.Errorf("VolumeFull message %q", c.Message)
+	}
+	waitUntil(t, "a VolumeFull event", 5*time.Second, func() (bool, string) {
+		for _, ev := range e.events("full") {
+			if ev.Reason == api.ConditionVolumeFull {
+				return true, ""
+			}
+		}
+		return false, ""
+	})
+}

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"slipway.dev/slipway/internal/api"
@@ -32,6 +33,8 @@ type workerEvent struct {
 	detach   bool
 	deadline bool // the pod's activeDeadlineSeconds passed
 	files    bool // a Secret or ConfigMap the pod projects changed
+	// full: the pod's emptyDirs measured against their sizeLimit.
+	full *api.Condition
 }
 
 type probeEvent struct {
@@ -55,8 +58,10 @@ type podWorker struct {
 	// the agent reads them to route Secret and ConfigMap changes.
 	project string
 	spec    *api.PodSpec
-	events  chan workerEvent
-	done    chan struct{} // closed when run returns: nothing reads events any more
+	// lastFull is the VolumeFull condition last sent (by the claims loop).
+	lastFull atomic.Pointer[api.Condition]
+	events   chan workerEvent
+	done     chan struct{} // closed when run returns: nothing reads events any more
 
 	stopProbes    map[string]context.CancelFunc // by container
 	lastWritten   *api.PodStatus
@@ -184,6 +189,8 @@ func (w *podWorker) run(ctx context.Context, rs *runtime.RecoveredSandbox) {
 			case ev.files:
 				w.refreshFiles(ctx)
 				continue
+			case ev.full != nil:
+				ob = observation{kind: obsVolumeFull, volumes: ev.full}
 			case ev.exit != nil:
 				ob = observation{kind: obsExited, container: ev.exit.Name, exit: ev.exit.Status}
 			case ev.deadline:
