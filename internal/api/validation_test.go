@@ -461,8 +461,10 @@ var validationCases = []validationCase{
 	}},
 }
 
-func TestValidate(t *testing.T) {
-	for _, tc := range validationCases {
+func TestValidate(t *testing.T) { runValidationCases(t, validationCases) }
+
+func runValidationCases(t *testing.T, cases []validationCase) {
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			obj := tc.obj()
 			api.SetDefaults(obj)

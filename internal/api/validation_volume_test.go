@@ -128,21 +128,7 @@ var volumeCases = []validationCase{
 
 const dns1123Msg = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name' or '123-abc')"
 
-func TestValidateVolumes(t *testing.T) {
-	for _, tc := range volumeCases {
-		t.Run(tc.name, func(t *testing.T) {
-			obj := tc.obj()
-			api.SetDefaults(obj)
-			if tc.mutate != nil {
-				tc.mutate(obj)
-			}
-			got := messages(api.Validate(obj))
-			if diff := cmp.Diff(tc.want, got, cmpopts.EquateEmpty()); diff != "" {
-				t.Errorf("errors (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
+func TestValidateVolumes(t *testing.T) { runValidationCases(t, volumeCases) }
 
 func TestVolumeDefaults(t *testing.T) {
 	a := volumeApp()

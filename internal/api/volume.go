@@ -1,6 +1,9 @@
 package api
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Volume is storage a pod's containers may mount: exactly one source is set.
 type Volume struct {
@@ -137,14 +140,7 @@ type VolumeResourceRequirements struct {
 }
 
 // HasMode reports whether the claim lists the access mode m.
-func (s *PersistentVolumeClaimSpec) HasMode(m string) bool {
-	for _, x := range s.AccessModes {
-		if x == m {
-			return true
-		}
-	}
-	return false
-}
+func (s *PersistentVolumeClaimSpec) HasMode(m string) bool { return slices.Contains(s.AccessModes, m) }
 
 // PersistentVolumeClaimStatus is written by the claims controller.
 type PersistentVolumeClaimStatus struct {

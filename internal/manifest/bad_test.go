@@ -70,7 +70,7 @@ var badCases = []badCase{
 	{name: "unknown top-level field", input: edited("kind: App", "kind: App\nextra: 1"), want: []string{
 		`app.yaml:3: App "hello": extra: Unknown field: known fields are apiVersion, kind, metadata, spec, status`}},
 	{name: "unknown container field", input: edited("      command: [./hello]", "      command: [./hello]\n      imagePullPolicy: Always"), want: []string{
-		`app.yaml:11: App "hello": spec.template.containers[0].imagePullPolicy: Unknown field: known fields are name, image, command, args, workingDir, env, ports, readinessProbe, livenessProbe, startupProbe, resources`}},
+		`app.yaml:11: App "hello": spec.template.containers[0].imagePullPolicy: Unknown field: known fields are name, image, command, args, workingDir, env, ports, readinessProbe, livenessProbe, startupProbe, resources, volumeMounts`}},
 	{name: "duplicate key", input: edited("  replicas: 1", "  replicas: 1\n  replicas: 2"), want: []string{
 		`app.yaml:7: App "hello": spec.replicas: Duplicate value: "replicas": key already given on line 6`}},
 	{name: "duplicate label key", input: edited("  name: hello", "  name: hello\n  labels:\n    tier: a\n    tier: b"), want: []string{

@@ -68,6 +68,16 @@ type Mount struct {
 	ReadOnly  bool   `json:",omitempty"`
 }
 
+// MountsClaim reports whether the pod has a volume of the claim.
+func (p PodConfig) MountsClaim(project, claim string) bool {
+	for _, v := range p.Volumes {
+		if c := v.Claim; c != nil && c.Project == project && c.Name == claim {
+			return true
+		}
+	}
+	return false
+}
+
 // VolumeDriver is what a driver that supports volumes adds to Driver.
 type VolumeDriver interface {
 	// WriteFiles replaces the files of a Files volume of a pod, so that

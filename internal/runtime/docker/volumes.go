@@ -214,11 +214,9 @@ func (d *Driver) RemoveClaim(ctx context.Context, project, claim string) error {
 	}
 	d.mu.Lock()
 	for _, p := range d.pods {
-		for _, v := range p.cfg.Volumes {
-			if c := v.Claim; c != nil && c.Project == project && c.Name == claim {
-				d.mu.Unlock()
-				return fmt.Errorf("claim %s/%s is mounted by pod %q: %w", project, claim, p.cfg.Name, runtime.ErrConflict)
-			}
+		if p.cfg.MountsClaim(project, claim) {
+			d.mu.Unlock()
+			return fmt.Errorf("claim %s/%s is mounted by pod %q: %w", project, claim, p.cfg.Name, runtime.ErrConflict)
 		}
 	}
 	d.mu.Unlock()

@@ -64,6 +64,18 @@ func (e *env) remove(uid string) {
 	e.mu.Unlock()
 }
 
+// removeWithClaim stops the containers, removes the pod, then its claim.
+func (e *env) removeWithClaim(vd runtime.VolumeDriver, uid, claim string, containers ...string) {
+	e.t.Helper()
+	for _, c := range containers {
+		e.stop(uid, c, time.Second)
+	}
+	e.remove(uid)
+	if err := vd.RemoveClaim(context.Background(), "default", claim); err != nil {
+		e.t.Errorf("RemoveClaim(%s): %v", claim, err)
+	}
+}
+
 // serveMounting starts the test app with mounts and waits until it answers.
 func (e *env) serveMounting(uid, ip, name string, mounts ...runtime.Mount) (runtime.ContainerConfig, string) {
 	e.t.Helper()
@@ -286,12 +298,7 @@ func (h *harness) testReadOnly(t *testing.T) {
 		t.Fatalf("writing through a read-write mount: %v", err)
 	}
 	mustRead(t, ip, port, ro+"/f", "written", "the reader, through its read-only mount")
-	e.stop(uid, "reader", time.Second)
-	e.stop(uid, "writer", time.Second)
-	e.remove(uid)
-	if err := vd.RemoveClaim(context.Background(), "default", c); err != nil {
-		t.Error(err)
-	}
+	e.removeWithClaim(vd, uid, c, "reader", "writer")
 }
 
 // testSubPath: a mount of a subPath sees that directory of the volume
@@ -318,10 +325,5 @@ func (h *harness) testSubPath(t *testing.T) {
 		t.Fatalf("writing through a subPath mount: %v", err)
 	}
 	mustRead(t, ip, port, whole+"/sub/dir/f", "in the subPath", "the whole volume, where the subPath lies")
-	e.stop(uid, "whole", time.Second)
-	e.stop(uid, "sub", time.Second)
-	e.remove(uid)
-	if err := vd.RemoveClaim(context.Background(), "default", c); err != nil {
-		t.Error(err)
-	}
+	e.removeWithClaim(vd, uid, c, "whole", "sub")
 }

@@ -610,44 +610,31 @@ func (d *Driver) start(p *pod, c *container) (runtime.ContainerStatus, error) {
 	env = append(env, cfg.Env...)
 	argv := append(append([]string{}, cfg.Command...), cfg.Args...)
 	pidfd := -1
-	var reportR, reportW *os.File
-	if mounts != nil {
-		if reportR, reportW, err = os.Pipe(); err != nil {
-			return runtime.ContainerStatus{}, err
-		}
-		defer reportR.Close()
+	h, err := newHelper(mounts)
+	if err != nil {
+		return runtime.ContainerStatus{}, err
 	}
-	var helperErr error
+	defer h.close()
 	newCmd := func() *exec.Cmd {
 		pidfd = -1
 		cmd := &exec.Cmd{
 			Path: path, Args: argv, Env: env, Dir: wd, Stdout: logf, Stderr: logf,
 			SysProcAttr: &syscall.SysProcAttr{Setpgid: true, PidFD: &pidfd},
 		}
-		if mounts != nil {
-			helperErr = helperCmd(cmd, mounts, reportW)
-		}
+		h.wrap(cmd)
 		return cmd
 	}
 	cmd, err := d.cg.start(c.podUID, cfg.Name, newCmd)
-	if reportW != nil {
-		reportW.Close()
-	}
-	if err == nil {
-		err = helperErr
-	}
-	if err != nil {
+	if err = h.started(err); err != nil {
 		return runtime.ContainerStatus{}, fmt.Errorf("starting container %q: %w", cfg.Name, err)
 	}
-	if reportR != nil {
-		if msg := readReport(reportR); msg != "" {
-			_ = unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
-			_ = cmd.Wait()
-			if pidfd >= 0 {
-				_ = unix.Close(pidfd)
-			}
-			return runtime.ContainerStatus{}, fmt.Errorf("%w: starting container %q: %s", runtime.ErrInvalid, cfg.Name, msg)
+	if msg := h.failure(); msg != "" {
+		_ = unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
+		_ = cmd.Wait()
+		if pidfd >= 0 {
+			_ = unix.Close(pidfd)
 		}
+		return runtime.ContainerStatus{}, fmt.Errorf("%w: starting container %q: %s", runtime.ErrInvalid, cfg.Name, msg)
 	}
 	started := d.clock.Now()
 	pid := cmd.Process.Pid

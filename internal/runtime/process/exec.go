@@ -107,14 +107,11 @@ func (d *Driver) Exec(ctx context.Context, uid, name string, argv []string) (run
 	if err != nil {
 		return runtime.ExecResult{}, fmt.Errorf("exec in container %q: %w", name, err)
 	}
-	var reportR, reportW *os.File
-	if mounts != nil {
-		if reportR, reportW, err = os.Pipe(); err != nil {
-			return runtime.ExecResult{}, err
-		}
-		defer reportR.Close()
+	h, err := newHelper(mounts)
+	if err != nil {
+		return runtime.ExecResult{}, err
 	}
-	var helperErr error
+	defer h.close()
 	out := &runtime.ExecOutput{}
 	env := make([]string, 0, len(cfg.Env))
 	env = append(env, cfg.Env...)
@@ -126,19 +123,11 @@ func (d *Driver) Exec(ctx context.Context, uid, name string, argv []string) (run
 		cmd.Cancel = func() error { return unix.Kill(-cmd.Process.Pid, unix.SIGKILL) }
 		// Something the command left behind may hold the output pipe.
 		cmd.WaitDelay = time.Second
-		if mounts != nil {
-			helperErr = helperCmd(cmd, mounts, reportW)
-		}
+		h.wrap(cmd)
 		return cmd
 	}
 	cmd, err := d.cg.start(uid, name, newCmd)
-	if reportW != nil {
-		reportW.Close()
-	}
-	if err == nil {
-		err = helperErr
-	}
-	if err != nil {
+	if err = h.started(err); err != nil {
 		return runtime.ExecResult{}, fmt.Errorf("exec in container %q: %w", name, err)
 	}
 	pid := cmd.Process.Pid
@@ -152,10 +141,8 @@ func (d *Driver) Exec(ctx context.Context, uid, name string, argv []string) (run
 		res.ExitCode, _ = exitOf(ps.Sys().(syscall.WaitStatus))
 	}
 	res.Output, res.Truncated = out.Result()
-	if reportR != nil {
-		if msg := readReport(reportR); msg != "" {
-			return res, fmt.Errorf("exec %q in container %q: %s", argv[0], name, msg)
-		}
+	if msg := h.failure(); msg != "" {
+		return res, fmt.Errorf("exec %q in container %q: %s", argv[0], name, msg)
 	}
 	if err := ctx.Err(); err != nil {
 		return res, fmt.Errorf("exec %q in container %q: %w", argv[0], name, err)

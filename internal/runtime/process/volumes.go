@@ -158,11 +158,9 @@ func (d *Driver) RemoveClaim(ctx context.Context, project, claim string) error {
 	}
 	d.mu.Lock()
 	for _, p := range d.pods {
-		for _, v := range p.cfg.Volumes {
-			if c := v.Claim; c != nil && c.Project == project && c.Name == claim {
-				d.mu.Unlock()
-				return fmt.Errorf("claim %s/%s is mounted by pod %q: %w", project, claim, p.cfg.Name, runtime.ErrConflict)
-			}
+		if p.cfg.MountsClaim(project, claim) {
+			d.mu.Unlock()
+			return fmt.Errorf("claim %s/%s is mounted by pod %q: %w", project, claim, p.cfg.Name, runtime.ErrConflict)
 		}
 	}
 	d.mu.Unlock()
@@ -239,21 +237,69 @@ func checkInside(p, root string) error {
 	return nil
 }
 
-// helperCmd turns a command into its start through the mount helper:
-// the same pid, env and process group, in a mount namespace of its own.
-// report is the write end of the pipe the helper reports failures on.
-func helperCmd(cmd *exec.Cmd, spec *mountSpec, report *os.File) error {
-	spec.Path, spec.Argv, spec.Dir = cmd.Path, cmd.Args, cmd.Dir
-	b, err := json.Marshal(spec)
+// helper starts commands through the mount helper: the same pid, env
+// and process group, in a mount namespace of their own. A nil helper
+// (nothing to mount) starts them as they are.
+type helper struct {
+	spec              *mountSpec
+	report, reportEnd *os.File // the pipe the helper reports failures on
+	err               error
+}
+
+func newHelper(spec *mountSpec) (*helper, error) {
+	if spec == nil {
+		return nil, nil
+	}
+	r, w, err := os.Pipe()
 	if err != nil {
-		return err
+		return nil, err
+	}
+	return &helper{spec: spec, report: r, reportEnd: w}, nil
+}
+
+// wrap makes cmd start through the helper.
+func (h *helper) wrap(cmd *exec.Cmd) {
+	if h == nil {
+		return
+	}
+	h.spec.Path, h.spec.Argv, h.spec.Dir = cmd.Path, cmd.Args, cmd.Dir
+	b, err := json.Marshal(h.spec)
+	if err != nil {
+		h.err = err
+		return
 	}
 	cmd.Path = "/proc/self/exe"
 	cmd.Args = []string{mountHelperArg0, string(b)}
-	cmd.ExtraFiles = []*os.File{report}
+	cmd.ExtraFiles = []*os.File{h.reportEnd}
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Unshareflags |= unix.CLONE_NEWNS
-	return nil
+}
+
+// started is called with the start's error once the command started:
+// only the child holds the pipe's write end from now on.
+func (h *helper) started(err error) error {
+	if h == nil {
+		return err
+	}
+	h.reportEnd.Close()
+	if err == nil {
+		err = h.err
+	}
+	return err
+}
+
+// failure is what the helper reported (empty once the program runs).
+func (h *helper) failure() string {
+	if h == nil {
+		return ""
+	}
+	return readReport(h.report)
+}
+
+func (h *helper) close() {
+	if h != nil {
+		h.report.Close()
+	}
 }
