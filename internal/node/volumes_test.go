@@ -11,6 +11,8 @@ import (
 
 	"slipway.dev/slipway/internal/api"
 	"slipway.dev/slipway/internal/registry"
+	"slipway.dev/slipway/internal/runtime"
+	"slipway.dev/slipway/internal/runtime/process"
 )
 
 func waitUntil(t *testing.T, what string, d time.Duration, cond func() (bool, string)) {
@@ -163,4 +165,39 @@ func TestEmptyDirOverSizeLimit(t *testing.T) {
 		}
 		return false, ""
 	})
+}
+
+// noMounts is a driver that cannot give containers their own mount
+// namespace (the process runtime when Slipway is not root).
+type noMounts struct{ *process.Driver }
+
+func (d noMounts) Capabilities() runtime.Capabilities {
+	c := d.Driver.Capabilities()
+	c.Mounts = runtime.Capability{Reason: "volume mounts need a private mount namespace per container, which needs root"}
+	return c
+}
+
+// TestMountRefusedWithoutNamespaces: where mounts cannot be made, a pod
+// that mounts a volume waits, Pending, saying why, rather than running
+// with its mountPath pointing elsewhere.
+func TestMountRefusedWithoutNamespaces(t *testing.T) {
+	e := newEnv(t, DefaultBackoff, nil)
+	a := New(Options{Reg: e.reg, Driver: noMounts{e.driver}})
+	c := sh("web", "true")
+	c.VolumeMounts = []api.VolumeMount{{Name: "s", MountPath: "/srv/s"}}
+	w := newPodWorker(a, &api.Pod{Metadata: api.ObjectMeta{Name: "p", Project: api.DefaultProject, UID: "u"}, Spec: api.PodSpec{
+		Containers: []api.Container{c}, Volumes: []api.Volume{{Name: "s", EmptyDir: &api.EmptyDirVolumeSource{}}}}})
+	_, err := w.resolveVolumes(context.Background())
+	pv, ok := err.(*pendingVolumes)
+	if !ok || pv.cond.Reason != ReasonMountUnsupported || pv.cond.Status != api.ConditionFalse ||
+		pv.cond.Message != "container web: mountPath /srv/s refused: volume mounts need a private mount namespace per container, which needs root" {
+		t.Fatalf("resolveVolumes without mount namespaces: %v, want a MountUnsupported condition naming the mountPath and why", err)
+	}
+	st := w.lc.step(observation{kind: obsVolumesPending, volumes: &pv.cond}, time.Now())
+	if st.status.Phase != api.PodPending || st.status.Reason != ReasonMountUnsupported || len(st.actions) != 1 || st.actions[0].kind != actEvent {
+		t.Errorf("lifecycle of a pod waiting for its volumes: %+v, want Pending with the reason and one FailedMount event, nothing started", st)
+	}
+	if c := api.FindCondition(st.status.Conditions, api.PodVolumesReady); c == nil || c.Status != api.ConditionFalse {
+		t.Errorf("conditions %+v, want VolumesReady False", st.status.Conditions)
+	}
 }
