@@ -190,6 +190,8 @@ func mapErr(err error, kind api.KindInfo, project, name string) error {
 		return api.Errorf(api.ReasonGone, "the requested resourceVersion has been compacted: list again and watch from the list's resourceVersion")
 	case errors.Is(err, store.ErrClosed):
 		return api.Errorf(api.ReasonUnavailable, "the store is closed")
+	case errors.Is(err, store.ErrNoSpace):
+		return api.Errorf(api.ReasonInsufficientStorage, "%s was not written: no space left on device: the disk holding Slipway's store is full; free space on it and retry", describe(kind, name))
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	}
