@@ -108,10 +108,10 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	cfg.ServiceIPRange = svcRange
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data dir: %w", err)
+	if err := prepareDataDir(cfg.DataDir); err != nil {
+		return err
 	}
-	st, err := bolt.Open(filepath.Join(cfg.DataDir, "slipway.db"), bolt.Options{Logger: log})
+	st, err := bolt.Open(filepath.Join(cfg.DataDir, storeFileName), bolt.Options{Logger: log})
 	if err != nil {
 		return err
 	}
