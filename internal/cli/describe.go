@@ -112,6 +112,7 @@ func describe(w io.Writer, o api.Object, events []*api.Event, metrics routerMetr
 		for _, p := range x.Spec.Ports {
 			d.kv(0, "Port", fmt.Sprintf("%s %d/%s -> %s", orDefault(p.Name, "<unnamed>"), p.Port, orDefault(p.Protocol, "TCP"), p.TargetPort.String()))
 		}
+		describeConditions(d, x.Status.Conditions)
 	case *api.Route:
 		describeRoute(d, x, metrics)
 	case *api.Secret:

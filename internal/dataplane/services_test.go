@@ -102,7 +102,7 @@ func start(t *testing.T, withController bool) *env {
 	e := &env{reg: registry.New(st, registry.Options{}), px: proxy.New(proxy.Options{Logger: log})}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
-	dp := &Services{Reg: e.reg, Proxy: e.px, Log: log}
+	dp := &Services{Reg: e.reg, Proxy: e.px, Log: log, ListenRetry: 50 * time.Millisecond}
 	go func() {
 		if err := dp.Run(ctx); err != nil {
 			t.Errorf("dataplane Run: %v", err)

@@ -116,6 +116,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer st.Close()
+	// After the store: a second Slipway on the same data dir is told so
+	// (the store is locked) before anything about addresses.
+	if err := checkServiceRange(cfg.Runtime, cfg.ServiceIPRange, cfg.PodIPRange); err != nil {
+		return err
+	}
 
 	reg := registry.New(st, registry.Options{Logger: log})
 	if err := reg.EnsureDefaultProject(ctx); err != nil {
