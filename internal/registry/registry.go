@@ -19,6 +19,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"slipway.dev/slipway/internal/api"
@@ -191,7 +192,11 @@ func mapErr(err error, kind api.KindInfo, project, name string) error {
 	case errors.Is(err, store.ErrClosed):
 		return api.Errorf(api.ReasonUnavailable, "the store is closed")
 	case errors.Is(err, store.ErrNoSpace):
-		return api.Errorf(api.ReasonInsufficientStorage, "%s was not written: no space left on device: the disk holding Slipway's store is full; free space on it and retry", describe(kind, name))
+		full := "is full"
+		if errors.Is(err, syscall.EDQUOT) {
+			full = "has no quota left (disk quota exceeded)"
+		}
+		return api.Errorf(api.ReasonInsufficientStorage, "%s was not written: no space left on device: the disk holding Slipway's store %s; free space on it and retry", describe(kind, name), full)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	}

@@ -60,6 +60,17 @@ func isNoSpace(err error) bool {
 	return strings.Contains(msg, syscall.ENOSPC.Error()) || strings.Contains(msg, syscall.EDQUOT.Error())
 }
 
+// errnoOf words err without the file's path.
+func errnoOf(err error) string {
+	switch {
+	case errors.Is(err, syscall.EDQUOT):
+		return syscall.EDQUOT.Error()
+	case errors.Is(err, syscall.ENOSPC):
+		return syscall.ENOSPC.Error()
+	}
+	return err.Error()
+}
+
 // refusedForSpace records a commit of o refused for want of space and
 // returns the caller's error.
 func (s *Store) refusedForSpace(o *op, err error) error {
@@ -112,6 +123,7 @@ func (s *Store) CheckWritable(ctx context.Context) error {
 			return fmt.Errorf("bolt store: probing %s for space: %w", s.path, err)
 		}
 	}
-	return &noSpaceError{msg: fmt.Sprintf("no space left on device: the store %s has refused writes since %s (%v); free space on its file system",
-		ns.path, ns.since.UTC().Format(time.RFC3339), ns.cause), cause: ns.cause}
+	// No path: /readyz, which answers anyone, says this.
+	return &noSpaceError{msg: fmt.Sprintf("no space left on device: the store has refused writes since %s (%s); free space on the file system of the data dir",
+		ns.since.UTC().Format(time.RFC3339), errnoOf(ns.cause)), cause: ns.cause}
 }
