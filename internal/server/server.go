@@ -116,11 +116,6 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer st.Close()
-	// After the store: a second Slipway on the same data dir is told so
-	// (the store is locked) before anything about addresses.
-	if err := checkServiceRange(cfg.Runtime, cfg.ServiceIPRange, cfg.PodIPRange); err != nil {
-		return err
-	}
 
 	reg := registry.New(st, registry.Options{Logger: log})
 	if err := reg.EnsureDefaultProject(ctx); err != nil {
@@ -128,6 +123,11 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	driver, baseEnv, err := newDriver(ctx, cfg, log.With("component", "runtime"))
 	if err != nil {
+		return err
+	}
+	// After the store and the runtime: a second Slipway on the same data
+	// dir, or no Docker engine, is told so before anything about addresses.
+	if err := checkServiceRange(cfg.Runtime, cfg.ServiceIPRange, cfg.PodIPRange); err != nil {
 		return err
 	}
 	blds, err := newBuilds(ctx, cfg, reg, log)
