@@ -22,9 +22,12 @@ import (
 // nothing, reads go on, CheckWritable says why, and once space is freed
 // writes succeed again; the file then holds exactly the acknowledged
 // writes. The refused writes are large values, so each must move bbolt's
-// high-water mark: the file grows (a sparse truncate, which tmpfs grants)
-// and the pages written past the old end are what the disk refuses, which
-// is bbolt's grow path failing on ENOSPC.
+// high-water mark: bbolt remaps the file larger and grows it (a sparse
+// truncate, which tmpfs grants), and the pages written past the old end
+// are what the disk refuses: bbolt's mmap/grow path failing on ENOSPC,
+// after which the file must stay usable. (A truncate refused with ENOSPC,
+// which no file system here produces, is the classifier's case in
+// TestIsNoSpace.)
 func TestFullDiskRefusesWritesAndRecovers(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "fs")
 	storetest.MountTmpfs(t, dir, 4<<20)
@@ -43,7 +46,11 @@ func TestFullDiskRefusesWritesAndRecovers(t *testing.T) {
 	filler := filepath.Join(dir, "filler")
 	storetest.FillDisk(t, filler)
 
+	before := fileSize(t, path)
 	_, err := s.Create(ctx, "/big/0", bytes.Repeat([]byte("x"), 256<<10))
+	if after := fileSize(t, path); after < before+256<<10 {
+		t.Errorf("the refused write did not grow the file (%d to %d bytes): bbolt's grow path was not taken", before, after)
+	}
 	if !errors.Is(err, store.ErrNoSpace) || !strings.Contains(err.Error(), "no space left on device") {
 		t.Fatalf("a 256 KiB create on a full disk: %v; want store.ErrNoSpace saying no space left on device", err)
 	}
@@ -115,6 +122,15 @@ func TestFullDiskRefusesWritesAndRecovers(t *testing.T) {
 	if res.Revision != int64(len(acked)) {
 		t.Errorf("revision %d after %d acknowledged writes: a refused write took a revision", res.Revision, len(acked))
 	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
 }
 
 func TestIsNoSpace(t *testing.T) {
