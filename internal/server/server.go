@@ -21,8 +21,8 @@ import (
 
 	"slipway.dev/slipway/internal/apiserver"
 	"slipway.dev/slipway/internal/clock"
-	"slipway.dev/slipway/internal/controller"
 	"slipway.dev/slipway/internal/dataplane"
+	"slipway.dev/slipway/internal/events"
 	"slipway.dev/slipway/internal/node"
 	"slipway.dev/slipway/internal/proxy"
 	"slipway.dev/slipway/internal/registry"
@@ -169,7 +169,7 @@ func Run(ctx context.Context, cfg Config) error {
 	clk := clock.Real{}
 	agent := node.New(node.Options{
 		Reg: reg, Driver: driver, Clock: clk, Log: log.With("component", "node"),
-		Events:  &controller.Recorder{Reg: reg, Source: "node", Clock: clk, Log: log},
+		Events:  &events.Recorder{Reg: reg, Source: "node", Clock: clk, Log: log},
 		Drainer: drainers{px, rt},
 		BaseEnv: baseEnv,
 	})

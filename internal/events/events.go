@@ -1,4 +1,7 @@
-package controller
+// Package events records what happened to objects as Event objects in the store:
+// an account of work for `slipway describe` and `get events`, aggregated as
+// Kubernetes does. Every controller and the node agent write through it.
+package events
 
 import (
 	"context"
