@@ -277,28 +277,28 @@ stopped. It ends Cancelled, and nothing that runs changes.`,
 				return err
 			}
 			ctx := cmd.Context()
-			for range 10 {
-				obj, err := cn.c.Get(ctx, buildKind, cn.project, name)
-				if err != nil {
-					return err
-				}
-				b := obj.(*api.Build)
+			b, err := getObject[*api.Build](ctx, cn, buildKind, name)
+			if err != nil {
+				return err
+			}
+			_, err = updateObject(ctx, cn, buildKind, b, 10, func(b *api.Build) (bool, error) {
 				if b.Status.Finished() {
-					return fmt.Errorf("build %s is already %s", name, b.Status.Phase)
+					return false, fmt.Errorf("build %s is already %s", name, b.Status.Phase)
 				}
 				if b.Metadata.Annotations == nil {
 					b.Metadata.Annotations = map[string]string{}
 				}
 				b.Metadata.Annotations[api.AnnotationCancelBuild] = "true"
-				if _, err := cn.c.Update(ctx, b); api.IsConflict(err) {
-					continue
-				} else if err != nil {
-					return err
-				}
-				fmt.Fprintf(e.stdout, "build/%s cancel requested\n", name)
-				return nil
+				return true, nil
+			})
+			switch {
+			case errors.Is(err, errKeptChanging):
+				return fmt.Errorf("build %s kept changing: try again", name)
+			case err != nil:
+				return err
 			}
-			return fmt.Errorf("build %s kept changing: try again", name)
+			fmt.Fprintf(e.stdout, "build/%s cancel requested\n", name)
+			return nil
 		},
 	}
 }

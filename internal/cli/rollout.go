@@ -21,58 +21,10 @@ import (
 // restart`: a template change, hence a new revision with fresh pods.
 const RestartedAtAnnotation = "slipway.dev/restartedAt"
 
-// updateAttempts bounds read-modify-write retries when an App keeps
-// changing under a command.
-const updateAttempts = 5
-
 var (
 	appKind, _      = api.LookupKind("App")
 	revisionKind, _ = api.LookupKind("Revision")
 )
-
-// updateApp applies mutate to the App with compare-and-swap on the
-// resourceVersion read, re-reading on a conflict so no concurrent change is
-// lost. mutate returns false when there is nothing to write.
-// doing names the change in the error ("scaled", "updated").
-func updateApp(ctx context.Context, cn *conn, name, doing string, mutate func(*api.App) (bool, error)) (*api.App, error) {
-	for range updateAttempts {
-		obj, err := cn.c.Get(ctx, appKind, cn.project, name)
-		if err != nil {
-			return nil, err
-		}
-		app, ok := obj.(*api.App)
-		if !ok {
-			return nil, fmt.Errorf("the server returned %T for app %s", obj, name)
-		}
-		changed, err := mutate(app)
-		if err != nil || !changed {
-			return app, err
-		}
-		out, err := cn.c.Update(ctx, app)
-		if !api.IsConflict(err) {
-			if err != nil {
-				return nil, err
-			}
-			return out.(*api.App), nil
-		}
-	}
-	return nil, fmt.Errorf("app %s changed %d times while it was being %s: try again", name, updateAttempts, doing)
-}
-
-// appTarget reads `app/NAME` or `app NAME`.
-func appTarget(args []string, verb string) (string, error) {
-	info, names, err := parseTarget(args)
-	if err != nil {
-		return "", err
-	}
-	if info.Kind != "App" {
-		return "", fmt.Errorf("%s cannot be used here: only apps can (slipway %s app/NAME)", info.Plural, verb)
-	}
-	if len(names) != 1 {
-		return "", fmt.Errorf("must name one app: slipway %s app/NAME", verb)
-	}
-	return names[0], nil
-}
 
 func newRolloutCmd(e *env, g *globals) *cobra.Command {
 	cmd := &cobra.Command{
@@ -128,14 +80,13 @@ Degraded or rolled back (exit 1), or --timeout passes (exit 1). With
 			tty := isTerminal(e.stdout)
 			last, drawn := "", 0
 			for {
-				obj, err := cn.c.Get(ctx, appKind, cn.project, name)
+				a, err := getApp(ctx, cn, name)
 				if err != nil {
 					if ctx.Err() != nil {
 						return fmt.Errorf("timed out after %v waiting for the rollout of app/%s (last: %s)", timeout, name, firstLine(last))
 					}
 					return err
 				}
-				a := obj.(*api.App)
 				line, done, failed := rolloutLine(a)
 				view := strings.Join(append([]string{line}, rolloutView(a)...), "\n")
 				if view != last {
@@ -234,20 +185,16 @@ func newRolloutHistoryCmd(e *env, g *globals) *cobra.Command {
 		Use:   "history app/NAME",
 		Short: "List an app's revisions",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := appTarget(args, "rollout history")
+			cn, a, err := openApp(cmd.Context(), e, g, args, "rollout history")
 			if err != nil {
 				return err
 			}
-			cn, err := g.connect(e)
-			if err != nil {
-				return err
-			}
-			revs, err := appRevisions(cmd.Context(), cn, name)
+			revs, err := appRevisions(cmd.Context(), cn, a.Metadata.Name)
 			if err != nil {
 				return err
 			}
 			if len(revs) == 0 {
-				return fmt.Errorf("app/%s has no revisions yet", name)
+				return fmt.Errorf("app/%s has no revisions yet", a.Metadata.Name)
 			}
 			printHistory(e.stdout, revs, time.Now())
 			return nil
@@ -255,10 +202,8 @@ func newRolloutHistoryCmd(e *env, g *globals) *cobra.Command {
 	}
 }
 
+// appRevisions lists the revisions of an app, oldest first.
 func appRevisions(ctx context.Context, cn *conn, app string) ([]*api.Revision, error) {
-	if _, err := cn.c.Get(ctx, appKind, cn.project, app); err != nil {
-		return nil, err
-	}
 	objs, _, err := cn.c.List(ctx, revisionKind, cn.project, api.LabelApp+"="+app)
 	if err != nil {
 		return nil, err
@@ -339,15 +284,11 @@ func newRolloutPauseCmd(e *env, g *globals, pause bool) *cobra.Command {
 		Use:   verb + " app/NAME",
 		Short: short,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := appTarget(args, "rollout "+verb)
+			cn, app, err := openApp(cmd.Context(), e, g, args, "rollout "+verb)
 			if err != nil {
 				return err
 			}
-			cn, err := g.connect(e)
-			if err != nil {
-				return err
-			}
-			_, err = updateApp(cmd.Context(), cn, name, verb+"d", func(a *api.App) (bool, error) {
+			_, err = updateApp(cmd.Context(), cn, app, verb+"d", func(a *api.App) (bool, error) {
 				if a.Spec.Paused == pause {
 					return false, nil
 				}
@@ -357,7 +298,7 @@ func newRolloutPauseCmd(e *env, g *globals, pause bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "app/%s %sd\n", name, verb)
+			fmt.Fprintf(e.stdout, "app/%s %sd\n", app.Metadata.Name, verb)
 			return nil
 		},
 	}
@@ -370,16 +311,12 @@ func newRolloutRestartCmd(e *env, g *globals) *cobra.Command {
 		Long: `Restart stamps the pod template with the time, which makes a new
 revision: the app's strategy replaces every pod, as for any change.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := appTarget(args, "rollout restart")
-			if err != nil {
-				return err
-			}
-			cn, err := g.connect(e)
+			cn, app, err := openApp(cmd.Context(), e, g, args, "rollout restart")
 			if err != nil {
 				return err
 			}
 			now := time.Now().UTC().Format(time.RFC3339Nano)
-			_, err = updateApp(cmd.Context(), cn, name, "restarted", func(a *api.App) (bool, error) {
+			_, err = updateApp(cmd.Context(), cn, app, "restarted", func(a *api.App) (bool, error) {
 				if a.Spec.Template.Metadata.Annotations == nil {
 					a.Spec.Template.Metadata.Annotations = map[string]string{}
 				}
@@ -389,7 +326,7 @@ revision: the app's strategy replaces every pod, as for any change.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "app/%s restarted\n", name)
+			fmt.Fprintf(e.stdout, "app/%s restarted\n", app.Metadata.Name)
 			return nil
 		},
 	}
@@ -407,14 +344,11 @@ new revision.`,
 		Example: `  slipway rollout undo app/hello
   slipway rollout undo app/hello --to-revision 3`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := appTarget(args, "rollout undo")
+			cn, app, err := openApp(cmd.Context(), e, g, args, "rollout undo")
 			if err != nil {
 				return err
 			}
-			cn, err := g.connect(e)
-			if err != nil {
-				return err
-			}
+			name := app.Metadata.Name
 			revs, err := appRevisions(cmd.Context(), cn, name)
 			if err != nil {
 				return err
@@ -423,7 +357,7 @@ new revision.`,
 			if err != nil {
 				return fmt.Errorf("app/%s: %w", name, err)
 			}
-			_, err = updateApp(cmd.Context(), cn, name, "rolled back", func(a *api.App) (bool, error) {
+			_, err = updateApp(cmd.Context(), cn, app, "rolled back", func(a *api.App) (bool, error) {
 				a.Spec.Template = target.Spec.Template
 				return true, nil
 			})
@@ -607,16 +541,13 @@ for that acknowledgement.`,
 }
 
 func sendRequest(ctx context.Context, e *env, g *globals, args []string, name, verb string) error {
-	app, err := appTarget(args, "rollout "+name)
+	cn, read, err := openApp(ctx, e, g, args, "rollout "+name)
 	if err != nil {
 		return err
 	}
-	cn, err := g.connect(e)
-	if err != nil {
-		return err
-	}
+	app := read.Metadata.Name
 	value := fmt.Sprintf("%s %d", verb, time.Now().UnixNano())
-	if _, err := updateApp(ctx, cn, app, "requested", func(a *api.App) (bool, error) {
+	if _, err := updateApp(ctx, cn, read, "requested", func(a *api.App) (bool, error) {
 		if a.Metadata.Annotations == nil {
 			a.Metadata.Annotations = map[string]string{}
 		}
@@ -628,14 +559,13 @@ func sendRequest(ctx context.Context, e *env, g *globals, args []string, name, v
 	wctx, cancel := context.WithTimeout(ctx, requestWait)
 	defer cancel()
 	for {
-		obj, err := cn.c.Get(wctx, appKind, cn.project, app)
+		a, err := getApp(wctx, cn, app)
 		if err != nil {
 			if wctx.Err() != nil {
 				return fmt.Errorf("app/%s: the deploy controller did not acknowledge %q within %v", app, verb, requestWait)
 			}
 			return err
 		}
-		a := obj.(*api.App)
 		if a.Status.ObservedRequest == value {
 			if a.Status.RequestRefused != "" {
 				return fmt.Errorf("app/%s: rollout %s refused: %s", app, name, a.Status.RequestRefused)
