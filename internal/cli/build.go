@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -124,9 +125,9 @@ func followBuild(ctx context.Context, e *env, cn *conn, name string) error {
 		fmt.Fprintf(e.stdout, "build %s complete in %s: %s (%s)\n", name, b.Status.Duration, b.Status.Image, b.Status.ImageDigest)
 		return nil
 	case !b.Status.Finished():
-		return fmt.Errorf("build %s is still %s (the log stream ended early): slipway build logs %s -f", name, orDefault(b.Status.Phase, api.BuildNew), name)
+		return fmt.Errorf("build %s is still %s (the log stream ended early): slipway build logs %s -f", name, cmp.Or(b.Status.Phase, api.BuildNew), name)
 	}
-	return fmt.Errorf("build %s %s after %s: %s", name, b.Status.Phase, orDash(b.Status.Duration), b.Status.Message)
+	return fmt.Errorf("build %s %s after %s: %s", name, b.Status.Phase, cmp.Or(b.Status.Duration, "-"), b.Status.Message)
 }
 
 func newBuildLogsCmd(e *env, g *globals) *cobra.Command {
@@ -188,17 +189,17 @@ func buildColumns(obj api.Object, wide bool, now time.Time) (header []string, ro
 		if strat == "" {
 			strat = o.Spec.Strategy.Type
 		}
-		r := []string{m.Name, o.Spec.App, orDash(strat), orDefault(o.Status.Phase, api.BuildNew), orDash(o.Status.Image), orDash(o.Status.Duration), age}
+		r := []string{m.Name, o.Spec.App, cmp.Or(strat, "-"), cmp.Or(o.Status.Phase, api.BuildNew), cmp.Or(o.Status.Image, "-"), cmp.Or(o.Status.Duration, "-"), age}
 		if wide {
 			h = append(h, "DIGEST", "MESSAGE")
-			r = append(r, orDash(shortDigest(o.Status.ImageDigest)), orDash(o.Status.Message))
+			r = append(r, cmp.Or(shortDigest(o.Status.ImageDigest), "-"), cmp.Or(o.Status.Message, "-"))
 		}
 		return h, r
 	case *api.ImageStream:
 		latest, digest, updated := "-", "-", "-"
 		if len(o.Status.Images) > 0 {
 			im := o.Status.Images[0]
-			latest, digest, updated = im.Image, orDash(shortDigest(im.Digest)), formatAge(im.Created, now)
+			latest, digest, updated = im.Image, cmp.Or(shortDigest(im.Digest), "-"), formatAge(im.Created, now)
 		}
 		h := []string{"NAME", "LATEST", "DIGEST", "IMAGES", "UPDATED", "AGE"}
 		r := []string{m.Name, latest, digest, strconv.Itoa(len(o.Status.Images)), updated, age}
@@ -234,19 +235,19 @@ func describeBuildKinds(d *descWriter, o api.Object) {
 			src += fmt.Sprintf(" (%d bytes, %s)", x.Spec.Source.ArchiveBytes, x.Spec.Source.ArchiveDigest)
 		}
 		d.kv(0, "Source", src)
-		strat := orDefault(x.Spec.Strategy.Type, "<detected>")
+		strat := cmp.Or(x.Spec.Strategy.Type, "<detected>")
 		if x.Status.Strategy != "" {
 			strat = x.Status.Strategy
 		}
 		d.kv(0, "Strategy", strat)
-		d.kv(0, "Phase", orDefault(x.Status.Phase, api.BuildNew))
+		d.kv(0, "Phase", cmp.Or(x.Status.Phase, api.BuildNew))
 		if !x.Status.StartTime.IsZero() {
 			d.kv(0, "Started", x.Status.StartTime.Format(time.RFC3339))
 		}
-		d.kv(0, "Duration", orDash(x.Status.Duration))
-		d.kv(0, "Image", orDash(x.Status.Image))
-		d.kv(0, "Image Digest", orDash(x.Status.ImageDigest))
-		d.kv(0, "Message", orDash(x.Status.Message))
+		d.kv(0, "Duration", cmp.Or(x.Status.Duration, "-"))
+		d.kv(0, "Image", cmp.Or(x.Status.Image, "-"))
+		d.kv(0, "Image Digest", cmp.Or(x.Status.ImageDigest, "-"))
+		d.kv(0, "Message", cmp.Or(x.Status.Message, "-"))
 		d.kv(0, "Log", "slipway build logs "+x.Metadata.Name)
 	case *api.ImageStream:
 		limit := api.DefaultImageHistoryLimit
@@ -256,7 +257,7 @@ func describeBuildKinds(d *descWriter, o api.Object) {
 		d.kv(0, "History Limit", itoa(limit))
 		d.line(0, "Images:")
 		for _, im := range x.Status.Images {
-			d.kv(1, im.Image, fmt.Sprintf("%s  build %s  %s  %s", orDash(im.Digest), im.Build, im.Created.Format(time.RFC3339), im.Source))
+			d.kv(1, im.Image, fmt.Sprintf("%s  build %s  %s  %s", cmp.Or(im.Digest, "-"), im.Build, im.Created.Format(time.RFC3339), im.Source))
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"sort"
@@ -108,14 +109,14 @@ func describe(w io.Writer, o api.Object, events []*api.Event, metrics routerMetr
 		describePod(d, x, now)
 	case *api.Service:
 		d.kv(0, "Selector", formatLabels(x.Spec.Selector))
-		d.kv(0, "Cluster IP", orDefault(x.Status.ClusterIP, "<pending>"))
+		d.kv(0, "Cluster IP", cmp.Or(x.Status.ClusterIP, "<pending>"))
 		for _, p := range x.Spec.Ports {
-			d.kv(0, "Port", fmt.Sprintf("%s %d/%s -> %s", orDefault(p.Name, "<unnamed>"), p.Port, orDefault(p.Protocol, "TCP"), p.TargetPort.String()))
+			d.kv(0, "Port", fmt.Sprintf("%s %d/%s -> %s", cmp.Or(p.Name, "<unnamed>"), p.Port, cmp.Or(p.Protocol, "TCP"), p.TargetPort.String()))
 		}
 	case *api.Route:
 		describeRoute(d, x, metrics)
 	case *api.Secret:
-		d.kv(0, "Type", orDefault(x.Type, "Opaque"))
+		d.kv(0, "Type", cmp.Or(x.Type, "Opaque"))
 		d.line(0, "Data:")
 		keys := make([]string, 0, len(x.Data))
 		for k := range x.Data {
@@ -126,9 +127,9 @@ func describe(w io.Writer, o api.Object, events []*api.Event, metrics routerMetr
 			d.kv(1, k, fmt.Sprintf("%d bytes", len(x.Data[k])))
 		}
 	case *api.Project:
-		d.kv(0, "Display Name", orDash(x.Spec.DisplayName))
-		d.kv(0, "Description", orDash(x.Spec.Description))
-		d.kv(0, "Status", orDash(x.Status.Phase))
+		d.kv(0, "Display Name", cmp.Or(x.Spec.DisplayName, "-"))
+		d.kv(0, "Description", cmp.Or(x.Spec.Description, "-"))
+		d.kv(0, "Status", cmp.Or(x.Status.Phase, "-"))
 	case *api.Build, *api.ImageStream:
 		describeBuildKinds(d, x) // build.go
 	case *api.Event:
@@ -157,7 +158,7 @@ func describe(w io.Writer, o api.Object, events []*api.Event, metrics routerMetr
 		if ev.Count > 1 {
 			age = fmt.Sprintf("%s (x%d over %s)", age, ev.Count, formatAge(ev.FirstTimestamp, now))
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", ev.Type, ev.Reason, age, orDash(ev.Source), ev.Message)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", ev.Type, ev.Reason, age, cmp.Or(ev.Source, "-"), ev.Message)
 	}
 	tw.Flush()
 }
@@ -168,7 +169,7 @@ func describeApp(d *descWriter, a *api.App) {
 		replicas = *a.Spec.Replicas
 	}
 	d.kv(0, "Replicas", fmt.Sprintf("%d desired | %d ready | %d available", replicas, a.Status.ReadyReplicas, a.Status.AvailableReplicas))
-	d.kv(0, "Strategy", orDefault(a.Spec.Strategy.Type, api.StrategyRolling))
+	d.kv(0, "Strategy", cmp.Or(a.Spec.Strategy.Type, api.StrategyRolling))
 	if r := a.Spec.Strategy.Rolling; r != nil {
 		surge, unavail := "-", "-"
 		if r.MaxSurge != nil {
@@ -188,7 +189,7 @@ func describeApp(d *descWriter, a *api.App) {
 	if a.Spec.Paused {
 		d.kv(0, "Paused", "true")
 	}
-	d.kv(0, "Phase", orDash(a.Status.Phase))
+	d.kv(0, "Phase", cmp.Or(a.Status.Phase, "-"))
 	if a.Status.Message != "" {
 		d.kv(0, "Message", a.Status.Message)
 	}
@@ -233,7 +234,7 @@ func describeContainers(d *descWriter, cs []api.Container) {
 			d.kv(2, "Args", strings.Join(c.Args, " "))
 		}
 		for _, p := range c.Ports {
-			d.kv(2, "Port", fmt.Sprintf("%s %d/%s", orDefault(p.Name, "<unnamed>"), p.Port, orDefault(p.Protocol, "TCP")))
+			d.kv(2, "Port", fmt.Sprintf("%s %d/%s", cmp.Or(p.Name, "<unnamed>"), p.Port, cmp.Or(p.Protocol, "TCP")))
 		}
 		for _, pr := range []struct {
 			name string
@@ -263,7 +264,7 @@ func describeProbe(p *api.Probe) string {
 	var h string
 	switch {
 	case p.HTTPGet != nil:
-		h = fmt.Sprintf("http-get %s://%s:%s%s", strings.ToLower(orDefault(p.HTTPGet.Scheme, "http")), p.HTTPGet.Host, p.HTTPGet.Port.String(), orDefault(p.HTTPGet.Path, "/"))
+		h = fmt.Sprintf("http-get %s://%s:%s%s", strings.ToLower(cmp.Or(p.HTTPGet.Scheme, "http")), p.HTTPGet.Host, p.HTTPGet.Port.String(), cmp.Or(p.HTTPGet.Path, "/"))
 	case p.TCPSocket != nil:
 		h = "tcp-socket :" + p.TCPSocket.Port.String()
 	case p.Exec != nil:
@@ -274,10 +275,10 @@ func describeProbe(p *api.Probe) string {
 }
 
 func describePod(d *descWriter, p *api.Pod, now time.Time) {
-	d.kv(0, "App", orDash(p.Spec.App))
+	d.kv(0, "App", cmp.Or(p.Spec.App, "-"))
 	d.kv(0, "Revision", revisionCell(p.Spec.Revision))
 	d.kv(0, "Status", podStatus(p))
-	d.kv(0, "IP", orDash(p.Status.PodIP))
+	d.kv(0, "IP", cmp.Or(p.Status.PodIP, "-"))
 	if !p.Status.StartTime.IsZero() {
 		d.kv(0, "Start Time", p.Status.StartTime.Format(time.RFC3339))
 	}
@@ -328,7 +329,7 @@ func describeState(s api.ContainerState) string {
 		return strings.TrimSpace("Waiting " + s.Waiting.Reason + " " + s.Waiting.Message)
 	case s.Terminated != nil:
 		t := s.Terminated
-		msg := fmt.Sprintf("Terminated %s (exit code %d", orDefault(t.Reason, "Error"), t.ExitCode)
+		msg := fmt.Sprintf("Terminated %s (exit code %d", cmp.Or(t.Reason, "Error"), t.ExitCode)
 		if t.Signal != 0 {
 			msg += fmt.Sprintf(", signal %d", t.Signal)
 		}
@@ -345,8 +346,8 @@ type routerMetrics struct {
 }
 
 func describeRoute(d *descWriter, r *api.Route, metrics routerMetrics) {
-	d.kv(0, "Host", orDefault(r.Spec.Host, orDefault(r.Status.Host, "<default>")))
-	d.kv(0, "Path", orDefault(r.Spec.Path, "/"))
+	d.kv(0, "Host", cmp.Or(r.Spec.Host, cmp.Or(r.Status.Host, "<default>")))
+	d.kv(0, "Path", cmp.Or(r.Spec.Path, "/"))
 	d.kv(0, "Backends", formatBackends(r.Spec))
 	for _, m := range r.Spec.Match {
 		var what string
@@ -358,13 +359,13 @@ func describeRoute(d *descWriter, r *api.Route, metrics routerMetrics) {
 		case m.Query != nil:
 			what = fmt.Sprintf("query %s=%s", m.Query.Name, m.Query.Value)
 		}
-		d.kv(0, "Match", what+" -> "+orDefault(m.Service, "<canary>"))
+		d.kv(0, "Match", what+" -> "+cmp.Or(m.Service, "<canary>"))
 	}
 	if a := r.Spec.SessionAffinity; a != nil {
-		d.kv(0, "Session Affinity", fmt.Sprintf("%s %s ttl=%s", a.Type, a.CookieName, orDash(string(a.TTL))))
+		d.kv(0, "Session Affinity", fmt.Sprintf("%s %s ttl=%s", a.Type, a.CookieName, cmp.Or(string(a.TTL), "-")))
 	}
 	if t := r.Spec.TLS; t != nil {
-		d.kv(0, "TLS", fmt.Sprintf("%s, certificate from secret %q, insecure: %s", t.Termination, t.SecretName, orDefault(t.InsecureEdgeTerminationPolicy, "None")))
+		d.kv(0, "TLS", fmt.Sprintf("%s, certificate from secret %q, insecure: %s", t.Termination, t.SecretName, cmp.Or(t.InsecureEdgeTerminationPolicy, "None")))
 	}
 	if rr := r.Spec.Retries; rr != nil {
 		d.kv(0, "Retries", fmt.Sprintf("%d on status %v", rr.Attempts, rr.OnStatus))

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"sort"
@@ -20,7 +21,7 @@ func columns(obj api.Object, wide bool, now time.Time) (header []string, row []s
 	switch o := obj.(type) {
 	case *api.Project:
 		return []string{"NAME", "DISPLAY NAME", "STATUS", "AGE"},
-			[]string{m.Name, o.Spec.DisplayName, orDash(o.Status.Phase), age}
+			[]string{m.Name, o.Spec.DisplayName, cmp.Or(o.Status.Phase, "-"), age}
 	case *api.App:
 		desired := int32(1)
 		if o.Spec.Replicas != nil {
@@ -28,7 +29,7 @@ func columns(obj api.Object, wide bool, now time.Time) (header []string, row []s
 		}
 		h := []string{"NAME", "READY", "REVISION", "STRATEGY", "PHASE", "AGE"}
 		r := []string{m.Name, fmt.Sprintf("%d/%d", o.Status.ReadyReplicas, desired), revisionCell(o.Status.LatestRevision),
-			orDash(o.Spec.Strategy.Type), orDash(o.Status.Phase), age}
+			cmp.Or(o.Spec.Strategy.Type, "-"), cmp.Or(o.Status.Phase, "-"), age}
 		if wide {
 			h = append(h, "TRAFFIC", "CONTAINERS")
 			r = append(r, formatTraffic(o.Status.Traffic), containerNames(o.Spec.Template.Containers))
@@ -39,7 +40,7 @@ func columns(obj api.Object, wide bool, now time.Time) (header []string, row []s
 		r := []string{m.Name, o.Spec.App, itoa(o.Spec.Replicas), itoa(o.Status.ReadyReplicas), itoa(o.Status.AvailableReplicas), age}
 		if wide {
 			h = append(h, "TEMPLATE-HASH")
-			r = append(r, orDash(o.Spec.TemplateHash))
+			r = append(r, cmp.Or(o.Spec.TemplateHash, "-"))
 		}
 		return h, r
 	case *api.Pod:
@@ -51,22 +52,22 @@ func columns(obj api.Object, wide bool, now time.Time) (header []string, row []s
 			restarts += cs.RestartCount
 		}
 		h := []string{"NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP"}
-		r := []string{m.Name, fmt.Sprintf("%d/%d", ready, len(o.Spec.Containers)), podStatus(o), itoa(restarts), age, orDash(o.Status.PodIP)}
+		r := []string{m.Name, fmt.Sprintf("%d/%d", ready, len(o.Spec.Containers)), podStatus(o), itoa(restarts), age, cmp.Or(o.Status.PodIP, "-")}
 		if wide {
 			h = append(h, "APP", "REVISION")
-			r = append(r, orDash(o.Spec.App), revisionCell(o.Spec.Revision))
+			r = append(r, cmp.Or(o.Spec.App, "-"), revisionCell(o.Spec.Revision))
 		}
 		return h, r
 	case *api.Service:
 		ports := make([]string, len(o.Spec.Ports))
 		for i, p := range o.Spec.Ports {
-			ports[i] = fmt.Sprintf("%d/%s", p.Port, orDefault(p.Protocol, api.ProtocolTCP))
+			ports[i] = fmt.Sprintf("%d/%s", p.Port, cmp.Or(p.Protocol, api.ProtocolTCP))
 			if !p.TargetPort.IsZero() && p.TargetPort.String() != strconv.Itoa(int(p.Port)) {
-				ports[i] = fmt.Sprintf("%d:%s/%s", p.Port, p.TargetPort.String(), orDefault(p.Protocol, api.ProtocolTCP))
+				ports[i] = fmt.Sprintf("%d:%s/%s", p.Port, p.TargetPort.String(), cmp.Or(p.Protocol, api.ProtocolTCP))
 			}
 		}
 		h := []string{"NAME", "CLUSTER-IP", "PORTS", "AGE"}
-		r := []string{m.Name, orDash(o.Status.ClusterIP), strings.Join(ports, ","), age}
+		r := []string{m.Name, cmp.Or(o.Status.ClusterIP, "-"), strings.Join(ports, ","), age}
 		if wide {
 			h = append(h, "SELECTOR")
 			r = append(r, formatLabels(o.Spec.Selector))
@@ -85,10 +86,10 @@ func columns(obj api.Object, wide bool, now time.Time) (header []string, row []s
 			}
 		}
 		h := []string{"NAME", "ENDPOINTS", "AGE"}
-		r := []string{m.Name, orDefault(strings.Join(ready, ","), "<none>"), age}
+		r := []string{m.Name, cmp.Or(strings.Join(ready, ","), "<none>"), age}
 		if wide {
 			h = append(h, "NOT READY")
-			r = append(r, orDefault(strings.Join(notReady, ","), "<none>"))
+			r = append(r, cmp.Or(strings.Join(notReady, ","), "<none>"))
 		}
 		return h, r
 	case *api.Route:
@@ -101,7 +102,7 @@ func columns(obj api.Object, wide bool, now time.Time) (header []string, row []s
 			admitted = c.Status
 		}
 		return []string{"NAME", "HOST", "PATH", "BACKENDS", "ADMITTED", "AGE"},
-			[]string{m.Name, orDash(host), orDefault(o.Spec.Path, "/"), formatBackends(o.Spec), admitted, age}
+			[]string{m.Name, cmp.Or(host, "-"), cmp.Or(o.Spec.Path, "/"), formatBackends(o.Spec), admitted, age}
 	case *api.Secret:
 		keys := make([]string, 0, len(o.Data))
 		for k := range o.Data {
@@ -109,7 +110,7 @@ func columns(obj api.Object, wide bool, now time.Time) (header []string, row []s
 		}
 		sort.Strings(keys)
 		return []string{"NAME", "TYPE", "KEYS", "AGE"},
-			[]string{m.Name, orDefault(o.Type, "Opaque"), orDash(strings.Join(keys, ",")), age}
+			[]string{m.Name, cmp.Or(o.Type, "Opaque"), cmp.Or(strings.Join(keys, ","), "-"), age}
 	case *api.Event:
 		return []string{"LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"},
 			[]string{formatAge(o.LastTimestamp, now), o.Type, o.Reason,
@@ -132,7 +133,7 @@ func podStatus(p *api.Pod) string {
 	if p.Status.Reason != "" {
 		return p.Status.Reason
 	}
-	return orDefault(p.Status.Phase, api.PodPending)
+	return cmp.Or(p.Status.Phase, api.PodPending)
 }
 
 func revisionCell(n int64) string {
@@ -214,15 +215,6 @@ func formatAge(t, now time.Time) string {
 }
 
 func itoa(n int32) string { return strconv.Itoa(int(n)) }
-
-func orDash(s string) string { return orDefault(s, "-") }
-
-func orDefault(s, d string) string {
-	if s == "" {
-		return d
-	}
-	return s
-}
 
 // printTable writes objs as aligned columns; withProject prepends PROJECT.
 func printTable(w io.Writer, objs []api.Object, wide, withProject, noHeader bool, now time.Time) error {

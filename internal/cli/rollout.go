@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -404,7 +405,7 @@ func rolloutView(a *api.App) []string {
 	ro := st.Rollout
 	var out []string
 	if ro != nil && ro.From != 0 {
-		l := fmt.Sprintf("  %s rollout of revision %d from revision %d: %s", orDefault(a.Spec.Strategy.Type, api.StrategyRolling), ro.Revision, ro.From, ro.State)
+		l := fmt.Sprintf("  %s rollout of revision %d from revision %d: %s", cmp.Or(a.Spec.Strategy.Type, api.StrategyRolling), ro.Revision, ro.From, ro.State)
 		if c := a.Spec.Strategy.Canary; c != nil && st.CurrentStep != nil && (ro.State == api.RolloutProgressing || ro.State == api.RolloutPaused) {
 			step := int(*st.CurrentStep)
 			if step < len(c.Steps) {
@@ -470,7 +471,7 @@ func formatReport(r *api.Report) string {
 		per = append(per, fmt.Sprintf("revision %d: %d", rr.Revision, rr.Requests))
 	}
 	return fmt.Sprintf("report: took %s; %d requests (%s); %d failed (%d of them 503 for want of a ready pod); %d upstream errors; longest time without a ready pod %s",
-		millis(r.DurationMillis), total, orDefault(strings.Join(per, ", "), "none"), r.Failed, r.NoReadyPod, r.UpstreamErrors, millis(r.LongestNoReadyMillis))
+		millis(r.DurationMillis), total, cmp.Or(strings.Join(per, ", "), "none"), r.Failed, r.NoReadyPod, r.UpstreamErrors, millis(r.LongestNoReadyMillis))
 }
 
 func millis(ms int64) string { return (time.Duration(ms) * time.Millisecond).String() }

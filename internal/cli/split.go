@@ -92,7 +92,7 @@ func describeSplit(d *descWriter, r *api.Route, metrics string, ok bool) {
 		d.kv(0, "Measured Split", "<unavailable: cannot read the router's metrics>")
 		return
 	}
-	project := orDefault(r.Metadata.Project, api.DefaultProject)
+	project := cmp.Or(r.Metadata.Project, api.DefaultProject)
 	m := measuredSplit(metrics, project+"/"+r.Metadata.Name)
 	var total int64
 	byService := map[string]int64{}
