@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -20,8 +18,6 @@ import (
 // maxUploadBytes bounds what the CLI packs before sending: the server's
 // own limit (64 MiB by default) answers 413 beyond it.
 const maxUploadBytes = 256 << 20
-
-var buildKind, _ = api.LookupKind("Build")
 
 func newBuildCmd(e *env, g *globals) *cobra.Command {
 	var dir, strategy string
@@ -141,10 +137,7 @@ log until the build ends.`,
 		Example: `  slipway build logs hello-3 -f`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := args[0]
-			if rest, ok := cutKindPrefix(name); ok {
-				name = rest
-			}
+			name := buildName(args[0])
 			cn, err := g.connect(e)
 			if err != nil {
 				return err
@@ -169,97 +162,14 @@ func buildLog(ctx context.Context, cn *conn, name string, follow bool, out io.Wr
 	return nil
 }
 
-func cutKindPrefix(s string) (string, bool) {
+// buildName reads NAME, build/NAME or builds/NAME.
+func buildName(s string) string {
 	for _, p := range []string{"build/", "builds/"} {
 		if len(s) > len(p) && s[:len(p)] == p {
-			return s[len(p):], true
+			return s[len(p):]
 		}
 	}
-	return s, false
-}
-
-// buildColumns are the table columns of builds and image streams.
-func buildColumns(obj api.Object, wide bool, now time.Time) (header []string, row []string) {
-	m := obj.GetMeta()
-	age := formatAge(m.CreationTimestamp, now)
-	switch o := obj.(type) {
-	case *api.Build:
-		h := []string{"NAME", "APP", "STRATEGY", "PHASE", "IMAGE", "DURATION", "AGE"}
-		strat := o.Status.Strategy
-		if strat == "" {
-			strat = o.Spec.Strategy.Type
-		}
-		r := []string{m.Name, o.Spec.App, cmp.Or(strat, "-"), cmp.Or(o.Status.Phase, api.BuildNew), cmp.Or(o.Status.Image, "-"), cmp.Or(o.Status.Duration, "-"), age}
-		if wide {
-			h = append(h, "DIGEST", "MESSAGE")
-			r = append(r, cmp.Or(shortDigest(o.Status.ImageDigest), "-"), cmp.Or(o.Status.Message, "-"))
-		}
-		return h, r
-	case *api.ImageStream:
-		latest, digest, updated := "-", "-", "-"
-		if len(o.Status.Images) > 0 {
-			im := o.Status.Images[0]
-			latest, digest, updated = im.Image, cmp.Or(shortDigest(im.Digest), "-"), formatAge(im.Created, now)
-		}
-		h := []string{"NAME", "LATEST", "DIGEST", "IMAGES", "UPDATED", "AGE"}
-		r := []string{m.Name, latest, digest, strconv.Itoa(len(o.Status.Images)), updated, age}
-		if wide {
-			limit := api.DefaultImageHistoryLimit
-			if o.Spec.HistoryLimit != nil {
-				limit = *o.Spec.HistoryLimit
-			}
-			h = append(h, "LIMIT")
-			r = append(r, itoa(limit))
-		}
-		return h, r
-	}
-	return []string{"NAME", "AGE"}, []string{m.Name, age}
-}
-
-// shortDigest keeps "sha256:" and 12 hex digits, as docker prints IDs.
-func shortDigest(d string) string {
-	if len(d) > len("sha256:")+12 {
-		return d[:len("sha256:")+12]
-	}
-	return d
-}
-
-// describeBuildKinds is `describe` for builds and image streams.
-func describeBuildKinds(d *descWriter, o api.Object) {
-	switch x := o.(type) {
-	case *api.Build:
-		d.kv(0, "App", x.Spec.App)
-		d.kv(0, "Number", strconv.FormatInt(x.Spec.Number, 10))
-		src := x.Spec.Source.Type
-		if x.Spec.Source.ArchiveDigest != "" {
-			src += fmt.Sprintf(" (%d bytes, %s)", x.Spec.Source.ArchiveBytes, x.Spec.Source.ArchiveDigest)
-		}
-		d.kv(0, "Source", src)
-		strat := cmp.Or(x.Spec.Strategy.Type, "<detected>")
-		if x.Status.Strategy != "" {
-			strat = x.Status.Strategy
-		}
-		d.kv(0, "Strategy", strat)
-		d.kv(0, "Phase", cmp.Or(x.Status.Phase, api.BuildNew))
-		if !x.Status.StartTime.IsZero() {
-			d.kv(0, "Started", x.Status.StartTime.Format(time.RFC3339))
-		}
-		d.kv(0, "Duration", cmp.Or(x.Status.Duration, "-"))
-		d.kv(0, "Image", cmp.Or(x.Status.Image, "-"))
-		d.kv(0, "Image Digest", cmp.Or(x.Status.ImageDigest, "-"))
-		d.kv(0, "Message", cmp.Or(x.Status.Message, "-"))
-		d.kv(0, "Log", "slipway build logs "+x.Metadata.Name)
-	case *api.ImageStream:
-		limit := api.DefaultImageHistoryLimit
-		if x.Spec.HistoryLimit != nil {
-			limit = *x.Spec.HistoryLimit
-		}
-		d.kv(0, "History Limit", itoa(limit))
-		d.line(0, "Images:")
-		for _, im := range x.Status.Images {
-			d.kv(1, im.Image, fmt.Sprintf("%s  build %s  %s  %s", cmp.Or(im.Digest, "-"), im.Build, im.Created.Format(time.RFC3339), im.Source))
-		}
-	}
+	return s
 }
 
 func newBuildCancelCmd(e *env, g *globals) *cobra.Command {
@@ -272,7 +182,7 @@ stopped. It ends Cancelled, and nothing that runs changes.`,
 		Example: `  slipway build cancel hello-4`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, _ := cutKindPrefix(args[0])
+			name := buildName(args[0])
 			cn, err := g.connect(e)
 			if err != nil {
 				return err

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/cli/view"
 	"slipway.dev/slipway/internal/manifest"
 )
 
@@ -177,7 +178,7 @@ func (p *printer) print(objs []api.Object, single bool) error {
 	}
 	switch p.format {
 	case "", "table", "wide":
-		return printTable(p.w, red, p.format == "wide", p.withProject, p.noHeader, time.Now())
+		return view.Table(p.w, red, p.format == "wide", p.withProject, p.noHeader, time.Now())
 	case "name":
 		for _, o := range red {
 			fmt.Fprintf(p.w, "%s/%s\n", strings.ToLower(o.GetTypeMeta().Kind), o.GetMeta().Name)

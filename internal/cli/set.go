@@ -26,11 +26,6 @@ const setAttempts = 5
 // whose backends `set route-backends` changed.
 const ReasonBackendsChanged = "BackendsChanged"
 
-var (
-	routeKind, _   = api.LookupKind("Route")
-	serviceKind, _ = api.LookupKind("Service")
-)
-
 func newSetCmd(e *env, g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "set SUBCOMMAND",

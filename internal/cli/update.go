@@ -13,6 +13,17 @@ import (
 // changing under a command.
 const updateAttempts = 5
 
+// The kinds the commands name.
+var (
+	appKind, _      = api.LookupKind("App")
+	buildKind, _    = api.LookupKind("Build")
+	eventKind, _    = api.LookupKind("Event")
+	podKind, _      = api.LookupKind("Pod")
+	revisionKind, _ = api.LookupKind("Revision")
+	routeKind, _    = api.LookupKind("Route")
+	serviceKind, _  = api.LookupKind("Service")
+)
+
 // errKeptChanging is updateObject's answer when every write met a
 // conflict; each caller says what it was doing.
 var errKeptChanging = errors.New("the object kept changing")

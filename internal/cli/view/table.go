@@ -1,10 +1,15 @@
-package cli
+// Package view renders Slipway objects for a person: get's tables,
+// describe's accounts (with the split the router measured for a route) and
+// a rollout's progress and history. It is pure presentation: api objects and
+// a time in, text out; the commands that fetch them are in package cli.
+package view
 
 import (
 	"cmp"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -23,10 +28,7 @@ func columns(obj api.Object, wide bool, now time.Time) (header []string, row []s
 		return []string{"NAME", "DISPLAY NAME", "STATUS", "AGE"},
 			[]string{m.Name, o.Spec.DisplayName, cmp.Or(o.Status.Phase, "-"), age}
 	case *api.App:
-		desired := int32(1)
-		if o.Spec.Replicas != nil {
-			desired = *o.Spec.Replicas
-		}
+		desired := valueOr(o.Spec.Replicas, 1)
 		h := []string{"NAME", "READY", "REVISION", "STRATEGY", "PHASE", "AGE"}
 		r := []string{m.Name, fmt.Sprintf("%d/%d", o.Status.ReadyReplicas, desired), revisionCell(o.Status.LatestRevision),
 			cmp.Or(o.Spec.Strategy.Type, "-"), cmp.Or(o.Status.Phase, "-"), age}
@@ -104,13 +106,8 @@ func columns(obj api.Object, wide bool, now time.Time) (header []string, row []s
 		return []string{"NAME", "HOST", "PATH", "BACKENDS", "ADMITTED", "AGE"},
 			[]string{m.Name, cmp.Or(host, "-"), cmp.Or(o.Spec.Path, "/"), formatBackends(o.Spec), admitted, age}
 	case *api.Secret:
-		keys := make([]string, 0, len(o.Data))
-		for k := range o.Data {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
 		return []string{"NAME", "TYPE", "KEYS", "AGE"},
-			[]string{m.Name, cmp.Or(o.Type, "Opaque"), cmp.Or(strings.Join(keys, ","), "-"), age}
+			[]string{m.Name, cmp.Or(o.Type, "Opaque"), cmp.Or(strings.Join(slices.Sorted(maps.Keys(o.Data)), ","), "-"), age}
 	case *api.Event:
 		return []string{"LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"},
 			[]string{formatAge(o.LastTimestamp, now), o.Type, o.Reason,
@@ -119,6 +116,48 @@ func columns(obj api.Object, wide bool, now time.Time) (header []string, row []s
 		return buildColumns(obj, wide, now)
 	}
 	return []string{"NAME", "AGE"}, []string{m.Name, age}
+}
+
+// buildColumns are the table columns of builds and image streams.
+func buildColumns(obj api.Object, wide bool, now time.Time) (header []string, row []string) {
+	m := obj.GetMeta()
+	age := formatAge(m.CreationTimestamp, now)
+	switch o := obj.(type) {
+	case *api.Build:
+		h := []string{"NAME", "APP", "STRATEGY", "PHASE", "IMAGE", "DURATION", "AGE"}
+		strat := o.Status.Strategy
+		if strat == "" {
+			strat = o.Spec.Strategy.Type
+		}
+		r := []string{m.Name, o.Spec.App, cmp.Or(strat, "-"), cmp.Or(o.Status.Phase, api.BuildNew), cmp.Or(o.Status.Image, "-"), cmp.Or(o.Status.Duration, "-"), age}
+		if wide {
+			h = append(h, "DIGEST", "MESSAGE")
+			r = append(r, cmp.Or(shortDigest(o.Status.ImageDigest), "-"), cmp.Or(o.Status.Message, "-"))
+		}
+		return h, r
+	case *api.ImageStream:
+		latest, digest, updated := "-", "-", "-"
+		if len(o.Status.Images) > 0 {
+			im := o.Status.Images[0]
+			latest, digest, updated = im.Image, cmp.Or(shortDigest(im.Digest), "-"), formatAge(im.Created, now)
+		}
+		h := []string{"NAME", "LATEST", "DIGEST", "IMAGES", "UPDATED", "AGE"}
+		r := []string{m.Name, latest, digest, strconv.Itoa(len(o.Status.Images)), updated, age}
+		if wide {
+			h = append(h, "LIMIT")
+			r = append(r, itoa(valueOr(o.Spec.HistoryLimit, api.DefaultImageHistoryLimit)))
+		}
+		return h, r
+	}
+	return []string{"NAME", "AGE"}, []string{m.Name, age}
+}
+
+// shortDigest keeps "sha256:" and 12 hex digits, as docker prints IDs.
+func shortDigest(d string) string {
+	if len(d) > len("sha256:")+12 {
+		return d[:len("sha256:")+12]
+	}
+	return d
 }
 
 func podStatus(p *api.Pod) string {
@@ -162,11 +201,7 @@ func formatBackends(s api.RouteSpec) string {
 	}
 	parts := make([]string, len(b))
 	for i, x := range b {
-		w := api.DefaultRouteWeight
-		if x.Weight != nil {
-			w = *x.Weight
-		}
-		parts[i] = fmt.Sprintf("%s(%d)", x.Service, w)
+		parts[i] = fmt.Sprintf("%s(%d)", x.Service, valueOr(x.Weight, api.DefaultRouteWeight))
 	}
 	return strings.Join(parts, ",")
 }
@@ -183,11 +218,7 @@ func formatLabels(l map[string]string) string {
 	if len(l) == 0 {
 		return "<none>"
 	}
-	keys := make([]string, 0, len(l))
-	for k := range l {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(l))
 	for i, k := range keys {
 		keys[i] = k + "=" + l[k]
 	}
@@ -214,10 +245,19 @@ func formatAge(t, now time.Time) string {
 	}
 }
 
+// valueOr is *p, or d when p is nil: an optional field's value or its
+// default.
+func valueOr[T any](p *T, d T) T {
+	if p == nil {
+		return d
+	}
+	return *p
+}
+
 func itoa(n int32) string { return strconv.Itoa(int(n)) }
 
-// printTable writes objs as aligned columns; withProject prepends PROJECT.
-func printTable(w io.Writer, objs []api.Object, wide, withProject, noHeader bool, now time.Time) error {
+// Table writes objs as aligned columns; withProject prepends PROJECT.
+func Table(w io.Writer, objs []api.Object, wide, withProject, noHeader bool, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 	for i, o := range objs {
 		h, r := columns(o, wide, now)
