@@ -70,22 +70,25 @@ Degraded or rolled back (exit 1), or --timeout passes (exit 1). With
 			}
 			tty := isTerminal(e.stdout)
 			last, drawn := "", 0
+			timedOut := func() error {
+				return fmt.Errorf("timed out after %v waiting for the rollout of app/%s (last: %s)", timeout, name, firstLine(last))
+			}
 			for {
 				a, err := getApp(ctx, cn, name)
 				if err != nil {
 					if ctx.Err() != nil {
-						return fmt.Errorf("timed out after %v waiting for the rollout of app/%s (last: %s)", timeout, name, firstLine(last))
+						return timedOut()
 					}
 					return err
 				}
 				line, done, failed := view.RolloutLine(a)
-				view := strings.Join(append([]string{line}, view.Rollout(a)...), "\n")
-				if view != last {
+				screen := strings.Join(append([]string{line}, view.Rollout(a)...), "\n")
+				if screen != last {
 					if tty && drawn > 0 {
 						fmt.Fprintf(e.stdout, "\x1b[%dA\x1b[J", drawn) // redraw in place
 					}
-					fmt.Fprintln(e.stdout, view)
-					last, drawn = view, strings.Count(view, "\n")+1
+					fmt.Fprintln(e.stdout, screen)
+					last, drawn = screen, strings.Count(screen, "\n")+1
 				}
 				switch {
 				case failed:
@@ -98,7 +101,7 @@ Degraded or rolled back (exit 1), or --timeout passes (exit 1). With
 				select {
 				case <-ctx.Done():
 					if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-						return fmt.Errorf("timed out after %v waiting for the rollout of app/%s (last: %s)", timeout, name, firstLine(last))
+						return timedOut()
 					}
 					return ctx.Err()
 				case <-time.After(250 * time.Millisecond): // a terminal's refresh pace

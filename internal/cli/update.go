@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"slipway.dev/slipway/internal/api"
 )
@@ -28,18 +27,15 @@ var (
 // conflict; each caller says what it was doing.
 var errKeptChanging = errors.New("the object kept changing")
 
-// getObject reads the named object of kind, of the type T is.
+// getObject reads the named object of kind; T is the kind's type, which
+// the client decodes into.
 func getObject[T api.Object](ctx context.Context, cn *conn, kind api.KindInfo, name string) (T, error) {
 	obj, err := cn.c.Get(ctx, kind, cn.project, name)
 	if err != nil {
 		var zero T
 		return zero, err
 	}
-	o, ok := obj.(T)
-	if !ok {
-		return o, fmt.Errorf("the server returned %T for %s %s", obj, strings.ToLower(kind.Kind), name)
-	}
-	return o, nil
+	return obj.(T), nil
 }
 
 // updateObject applies mutate to cur, as read, and writes it with
@@ -49,27 +45,21 @@ func getObject[T api.Object](ctx context.Context, cn *conn, kind api.KindInfo, n
 // After attempts conflicts it returns errKeptChanging.
 func updateObject[T api.Object](ctx context.Context, cn *conn, kind api.KindInfo, cur T, attempts int, mutate func(T) (bool, error)) (T, error) {
 	var zero T
-	name := cur.GetMeta().Name
 	for i := 1; ; i++ {
 		changed, err := mutate(cur)
 		if err != nil || !changed {
 			return cur, err
 		}
 		out, err := cn.c.Update(ctx, cur)
-		if !api.IsConflict(err) {
-			if err != nil {
-				return zero, err
-			}
-			written, ok := out.(T)
-			if !ok {
-				return zero, fmt.Errorf("the server returned %T for %s %s", out, strings.ToLower(kind.Kind), name)
-			}
-			return written, nil
-		}
-		if i == attempts {
+		switch {
+		case err == nil:
+			return out.(T), nil
+		case !api.IsConflict(err):
+			return zero, err
+		case i == attempts:
 			return zero, errKeptChanging
 		}
-		if cur, err = getObject[T](ctx, cn, kind, name); err != nil {
+		if cur, err = getObject[T](ctx, cn, kind, cur.GetMeta().Name); err != nil {
 			return zero, err
 		}
 	}
