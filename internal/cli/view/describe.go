@@ -60,7 +60,7 @@ func Describe(w io.Writer, o api.Object, events []*api.Event, metrics Metrics, n
 		d.kv(0, "Description", cmp.Or(x.Spec.Description, "-"))
 		d.kv(0, "Status", cmp.Or(x.Status.Phase, "-"))
 	case *api.Build, *api.ImageStream:
-		describeBuildKinds(d, x) // build.go
+		describeBuildKinds(d, x)
 	case *api.Event:
 		d.kv(0, "Object", fmt.Sprintf("%s/%s", strings.ToLower(x.InvolvedObject.Kind), x.InvolvedObject.Name))
 		d.kv(0, "Type", x.Type)
