@@ -23,7 +23,7 @@ type Recorder struct {
 	Reg    *registry.Registry
 	Source string
 	Clock  clock.Clock
-	Log    *slog.Logger
+	Log    *slog.Logger // nil: failures are not logged
 
 	mu   sync.Mutex
 	seen map[recordKey]string // → event name
@@ -66,7 +66,7 @@ func (r *Recorder) Record(ctx context.Context, obj api.Object, typ, reason, mess
 	}
 	created, err := r.Reg.Create(ctx, ev)
 	if err != nil {
-		if ctx.Err() == nil {
+		if ctx.Err() == nil && r.Log != nil {
 			r.Log.Debug("recording an event failed", "object", m.Name, "reason", reason, "err", err)
 		}
 		return
