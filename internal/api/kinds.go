@@ -155,7 +155,19 @@ type ContainerStateTerminated struct {
 	Message    string    `json:"message,omitempty"`
 	StartedAt  time.Time `json:"startedAt,omitzero"`
 	FinishedAt time.Time `json:"finishedAt,omitzero"`
+	// LogTail is the end of the run's log (at most LogTailLines lines and
+	// LogTailBytes bytes), kept by the node when the run failed, and for a
+	// one-off pod when it ended for good, whatever its exit code: what
+	// Kubernetes' terminationMessagePolicy FallbackToLogsOnError keeps, so
+	// that a reader of the Pod sees why without reading its logs.
+	LogTail string `json:"logTail,omitempty"`
 }
+
+// Bounds of ContainerStateTerminated.LogTail.
+const (
+	LogTailLines = 10
+	LogTailBytes = 2048
+)
 
 // ProbeResult explains one probe attempt.
 type ProbeResult struct {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -86,7 +87,7 @@ naming it and a free range to pass.`,
 					}
 				}
 				fmt.Fprintf(e.stderr, "Slipway %s is up.\n  API:     %s\n  Router:  http://%s\n  TLS:     %s\n  Data:    %s\n  Token:   %s\nStop it with Ctrl-C.\n",
-					Version(), info.APIURL, info.HTTPAddr, orDefault(info.HTTPSAddr, "off"), info.DataDir, info.TokenFile)
+					Version(), info.APIURL, info.HTTPAddr, cmp.Or(info.HTTPSAddr, "off"), info.DataDir, info.TokenFile)
 			}
 			cfg.Version = Version()
 			cfg.Stderr = e.stderr

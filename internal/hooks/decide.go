@@ -124,15 +124,10 @@ func RetryAt(st Status, attempts int) time.Time {
 	return st.FinishedAt.Add(RetryDelay(attempts))
 }
 
-// Tail bounds of the log excerpt in a Status' message.
-const (
-	TailLines = 10
-	TailBytes = 2048
-)
-
-// Describe reads a hook pod's record (and the tail of its log, read by
-// the caller once the pod ended) as a Status.
-func Describe(hook string, attempt int, pod *api.Pod, logTail string) Status {
+// Describe reads a hook pod's record as a Status. The last log lines it
+// shows are those the node kept in the container's termination
+// (api.ContainerStateTerminated.LogTail): hooks read Pods, never logs.
+func Describe(hook string, attempt int, pod *api.Pod) Status {
 	st := Status{Hook: hook, Attempt: attempt, Pod: pod.Metadata.Name, Phase: pod.Status.Phase, StartedAt: pod.Status.StartTime}
 	var cs *api.ContainerStatus
 	if len(pod.Status.ContainerStatuses) > 0 {
@@ -168,8 +163,10 @@ func Describe(hook string, attempt int, pod *api.Pod, logTail string) Status {
 		return st
 	}
 	var parts []string
+	logTail := ""
 	if cs != nil && cs.State.Terminated != nil {
 		t := cs.State.Terminated
+		logTail = t.LogTail
 		st.Reason, st.StartedAt, st.FinishedAt = t.Reason, t.StartedAt, t.FinishedAt
 		switch {
 		case t.ExitCode < 0:
@@ -200,19 +197,4 @@ func Describe(hook string, attempt int, pod *api.Pod, logTail string) Status {
 	}
 	st.Message = msg
 	return st
-}
-
-// trimTail keeps the last TailLines lines of s within TailBytes.
-func trimTail(s string) string {
-	s = strings.TrimRight(s, "\n")
-	lines := strings.Split(s, "\n")
-	if len(lines) > TailLines {
-		lines = lines[len(lines)-TailLines:]
-	}
-	s = strings.Join(lines, "\n")
-	if len(s) > TailBytes {
-		// Cut on a rune boundary: a log may hold any UTF-8.
-		s = "…" + strings.ToValidUTF8(s[len(s)-TailBytes:], "")
-	}
-	return s
 }

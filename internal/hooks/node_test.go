@@ -2,7 +2,6 @@ package hooks
 
 import (
 	"context"
-	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -14,7 +13,7 @@ import (
 
 	"slipway.dev/slipway/internal/api"
 	"slipway.dev/slipway/internal/clock"
-	"slipway.dev/slipway/internal/controller"
+	"slipway.dev/slipway/internal/events"
 	"slipway.dev/slipway/internal/node"
 	"slipway.dev/slipway/internal/registry"
 	"slipway.dev/slipway/internal/runtime"
@@ -49,7 +48,7 @@ func (m *machine) start() {
 	clk := clock.Real{}
 	m.agent = node.New(node.Options{
 		Reg: m.reg, Driver: d, Clock: clk,
-		Events:  &controller.Recorder{Reg: m.reg, Source: "node", Clock: clk},
+		Events:  &events.Recorder{Reg: m.reg, Source: "node", Clock: clk},
 		BaseEnv: []string{"PATH=" + os.Getenv("PATH")},
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -72,18 +71,10 @@ func (m *machine) stop(stopPods bool) {
 	m.cancel = nil
 }
 
-// runner is what server wires: the registry and the agent's logs.
+// runner is what server wires: the registry only. The last log lines
+// come from the pods' status, where the node agent keeps them.
 func (m *machine) runner() *Runner {
-	agent := m.agent
-	return &Runner{Reg: m.reg, Logs: func(ctx context.Context, project, pod string, lines int) (string, error) {
-		r, err := agent.Logs(ctx, project, pod, "", runtime.LogOptions{Tail: lines})
-		if err != nil {
-			return "", err
-		}
-		defer r.Close()
-		b, err := io.ReadAll(r)
-		return string(b), err
-	}}
+	return &Runner{Reg: m.reg}
 }
 
 // until calls Ensure until the run ended.

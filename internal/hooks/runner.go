@@ -11,7 +11,7 @@ import (
 
 	"slipway.dev/slipway/internal/api"
 	"slipway.dev/slipway/internal/clock"
-	"slipway.dev/slipway/internal/controller"
+	"slipway.dev/slipway/internal/events"
 	"slipway.dev/slipway/internal/registry"
 )
 
@@ -28,17 +28,12 @@ const (
 // ContainerName is the one container of a hook's pod.
 const ContainerName = "hook"
 
-// LogTail returns up to lines last lines of a pod's log. The node agent
-// holds the logs; server wires it in (controllers never import the runtime).
-type LogTail func(ctx context.Context, project, pod string, lines int) (string, error)
-
 // Runner starts hook pods and reports on them.
 type Runner struct {
 	Reg    *registry.Registry
 	Log    *slog.Logger
 	Clock  clock.Clock
-	Events *controller.Recorder // nil: no Events
-	Logs   LogTail              // nil: statuses carry no log lines
+	Events *events.Recorder // nil: no Events
 }
 
 var podKind, _ = api.LookupKind("Pod")
@@ -157,7 +152,7 @@ func (r *Runner) Ensure(ctx context.Context, app *api.App, rev *api.Revision, ki
 	if !r.owns(pod, want) {
 		return Status{}, api.Errorf(api.ReasonConflict, "pod %s exists and is not the %s hook of revision %d of app %s", pod.Metadata.Name, kind, rev.Spec.Number, app.Metadata.Name)
 	}
-	return r.describe(ctx, pod, kind, attempt), nil
+	return Describe(kind, attempt, pod), nil
 }
 
 // owns reports whether an existing pod is the one want describes.
@@ -168,18 +163,6 @@ func (r *Runner) owns(pod, want *api.Pod) bool {
 		}
 	}
 	return pod.Spec.RestartPolicy == api.RestartNever
-}
-
-func (r *Runner) describe(ctx context.Context, pod *api.Pod, kind string, attempt int) Status {
-	tail := ""
-	if r.Logs != nil && (pod.Status.Phase == api.PodSucceeded || pod.Status.Phase == api.PodFailed) {
-		t, err := r.Logs(ctx, pod.Metadata.Project, pod.Metadata.Name, TailLines)
-		if err != nil {
-			r.log().Debug("reading a hook's log failed", "pod", pod.Metadata.Name, "err", err)
-		}
-		tail = trimTail(t)
-	}
-	return Describe(kind, attempt, pod, tail)
 }
 
 // Observe reports every run of the revision's hook still on record,
@@ -197,7 +180,7 @@ func (r *Runner) Observe(ctx context.Context, project, app string, revision int6
 		if err != nil || p.Metadata.Name != PodName(app, revision, kind, n) {
 			continue
 		}
-		out = append(out, r.describe(ctx, p, kind, n))
+		out = append(out, Describe(kind, n, p))
 	}
 	slices.SortFunc(out, func(a, b Status) int { return cmp.Compare(a.Attempt, b.Attempt) })
 	return out, nil

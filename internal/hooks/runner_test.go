@@ -12,7 +12,7 @@ import (
 
 	"slipway.dev/slipway/internal/api"
 	"slipway.dev/slipway/internal/clock"
-	"slipway.dev/slipway/internal/controller"
+	"slipway.dev/slipway/internal/events"
 	"slipway.dev/slipway/internal/registry"
 	"slipway.dev/slipway/internal/store/bolt"
 )
@@ -133,7 +133,7 @@ func TestEnsureIsIdempotent(t *testing.T) {
 	ctx := context.Background()
 	reg := newRegistry(t)
 	app, rev := testApp(t, reg, &api.Hook{Command: []string{"./migrate"}, FailurePolicy: api.HookAbort}, 3)
-	events := &controller.Recorder{Reg: reg, Source: "deploy", Clock: clock.Real{}}
+	events := &events.Recorder{Reg: reg, Source: "deploy", Clock: clock.Real{}}
 	r := &Runner{Reg: reg, Events: events}
 	first, err := r.Ensure(ctx, app, rev, Pre, 1)
 	if err != nil {
@@ -307,4 +307,41 @@ func podNames(t *testing.T, reg *registry.Registry) []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// TestEnsureShowsTheLogTheNodeKept: a Runner reads Pods only; the last log
+// lines of an ended run are those the node kept in its termination.
+func TestEnsureShowsTheLogTheNodeKept(t *testing.T) {
+	ctx := context.Background()
+	reg := newRegistry(t)
+	app, rev := testApp(t, reg, &api.Hook{Command: []string{"./migrate"}, FailurePolicy: api.HookAbort}, 2)
+	r := &Runner{Reg: reg}
+	if _, err := r.Ensure(ctx, app, rev, Pre, 1); err != nil {
+		t.Fatal(err)
+	}
+	o, err := reg.Get(ctx, podKind, "default", "shop-2-hook-pre-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := o.(*api.Pod)
+	p.Status.Phase = api.PodFailed
+	p.Status.ContainerStatuses = []api.ContainerStatus{{Name: ContainerName, State: api.ContainerState{Terminated: &api.ContainerStateTerminated{
+		ExitCode: 4, Reason: "Error", LogTail: "connecting\nERROR: table exists"}}}}
+	if _, err := reg.UpdateStatus(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	st, err := r.Ensure(ctx, app, rev, Pre, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "exit code 4; last log lines:\nconnecting\nERROR: table exists"; st.Phase != Failed || st.Message != want {
+		t.Errorf("status %+v, want Failed with message %q", st, want)
+	}
+	runs, err := r.Observe(ctx, "default", "shop", 2, Pre)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 || runs[0].Message != st.Message {
+		t.Errorf("Observe %+v, want the same run and message", runs)
+	}
 }

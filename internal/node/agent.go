@@ -18,6 +18,7 @@ import (
 	"slipway.dev/slipway/internal/api"
 	"slipway.dev/slipway/internal/clock"
 	"slipway.dev/slipway/internal/controller"
+	"slipway.dev/slipway/internal/events"
 	"slipway.dev/slipway/internal/registry"
 	"slipway.dev/slipway/internal/runtime"
 )
@@ -36,7 +37,7 @@ type Options struct {
 	Reg     *registry.Registry
 	Driver  runtime.Driver
 	Drainer Drainer // nil: nothing to wait for
-	Events  *controller.Recorder
+	Events  *events.Recorder
 	Clock   clock.Clock
 	Log     *slog.Logger
 	Backoff Backoff // zero: DefaultBackoff
@@ -150,7 +151,7 @@ const resyncEvery = 10 * time.Second
 // the watch after it (at start, or when a broken watch lists again) has no
 // event: this is the safety net.
 func (a *Agent) resync(ctx context.Context) {
-	t := time.NewTicker(resyncEvery)
+	t := clock.NewTicker(a.opts.Clock, resyncEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -268,6 +269,8 @@ func (a *Agent) Shutdown(ctx context.Context, stopPods bool) error {
 
 // stopOrphan stops a sandbox whose pod record is gone.
 func (a *Agent) stopOrphan(rs runtime.RecoveredSandbox) {
+	// A bound on the runtime's calls (wall clock: they are the runtime's),
+	// so that a stuck one does not hold Shutdown forever.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	// Its record is gone, so no Endpoints name it any more: there is no

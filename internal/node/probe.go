@@ -55,6 +55,8 @@ func newProber(d runtime.Driver) *prober {
 // run performs one attempt and explains it.
 func (p *prober) run(ctx context.Context, kind string, pr *api.Probe, c api.Container, podUID string, ip netip.Addr, now func() time.Time) api.ProbeResult {
 	timeout := time.Duration(max(pr.TimeoutSeconds, 1)) * time.Second
+	// The timeout bounds a connection or a command, which run on the wall
+	// clock: it is the one wait here not on the injected clock.
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := now()

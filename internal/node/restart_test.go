@@ -313,3 +313,41 @@ func TestReadinessRetriedQuicklyAtStart(t *testing.T) {
 		t.Errorf("%d Unhealthy events, want 1 (the period's first probe; quick retries are not reported)", unhealthy)
 	}
 }
+
+// TestFailedRunKeepsItsLogTail: the node keeps the end of a run's log in
+// its termination when it failed, and for a one-off pod whatever its exit
+// code, so that a reader of the Pod (the hooks) need not read logs; a
+// clean exit of an Always pod keeps none.
+func TestFailedRunKeepsItsLogTail(t *testing.T) {
+	e := newEnv(t, Backoff{Base: time.Hour, Max: time.Hour, Reset: time.Hour}, nil)
+	// Twelve lines, of which the last ten are kept; stderr too.
+	noisy := "for i in 1 2 3 4 5 6 7 8 9 10 11; do echo line $i; done; echo 'ERROR: table exists' >&2; exit 3"
+	e.createOneOff("failed", api.RestartNever, 0, sh("job", noisy))
+	e.createOneOff("succeeded", api.RestartNever, 0, sh("job", "echo migrated; exit 0"))
+	e.createPod("crashing", sh("c", noisy))
+	e.createPod("clean", sh("c", "echo bye; exit 0"))
+
+	want := "line 3\nline 4\nline 5\nline 6\nline 7\nline 8\nline 9\nline 10\nline 11\nERROR: table exists"
+	p := e.waitPod("failed", "ended", 20*time.Second, ended)
+	if term := terminated(t, p); term.ExitCode != 3 || term.LogTail != want {
+		t.Errorf("failed: terminated %+v, want exit 3 with log tail %q", term, want)
+	}
+	p = e.waitPod("succeeded", "ended", 20*time.Second, ended)
+	if term := terminated(t, p); term.ExitCode != 0 || term.LogTail != "migrated" {
+		t.Errorf("succeeded: terminated %+v, want exit 0 with log tail %q", term, "migrated")
+	}
+	lastTerm := func(p *api.Pod) *api.ContainerStateTerminated {
+		if len(p.Status.ContainerStatuses) != 1 {
+			return nil
+		}
+		return p.Status.ContainerStatuses[0].LastState.Terminated
+	}
+	p = e.waitPod("crashing", "its log kept", 20*time.Second, func(p *api.Pod) bool { t := lastTerm(p); return t != nil && t.LogTail != "" })
+	if term := lastTerm(p); term.ExitCode != 3 || term.LogTail != want {
+		t.Errorf("crashing: last state %+v, want exit 3 with log tail %q", term, want)
+	}
+	p = e.waitPod("clean", "restarting", 20*time.Second, func(p *api.Pod) bool { return lastTerm(p) != nil })
+	if term := lastTerm(p); term.ExitCode != 0 || term.LogTail != "" {
+		t.Errorf("clean: last state %+v, want exit 0 and no log tail", term)
+	}
+}

@@ -2,32 +2,30 @@ package server
 
 import (
 	"context"
-	"io"
 	"log/slog"
-	"strings"
 	"sync"
 
 	"slipway.dev/slipway/internal/api"
 	"slipway.dev/slipway/internal/clock"
 	"slipway.dev/slipway/internal/controller"
 	"slipway.dev/slipway/internal/deploy"
+	"slipway.dev/slipway/internal/events"
 	"slipway.dev/slipway/internal/hooks"
 	"slipway.dev/slipway/internal/registry"
 	"slipway.dev/slipway/internal/replication"
 	"slipway.dev/slipway/internal/router"
-	"slipway.dev/slipway/internal/runtime"
 )
 
 // runControllers runs every controller until ctx ends.
-func runControllers(ctx context.Context, reg *registry.Registry, rt *router.Router, logs podLogs, log *slog.Logger) error {
+func runControllers(ctx context.Context, reg *registry.Registry, rt *router.Router, log *slog.Logger) error {
 	clk := clock.Real{}
 	newQueue := func() *controller.Queue[controller.Key] {
 		return controller.NewQueue[controller.Key](clk, controller.DefaultBackoff)
 	}
-	recorder := func(source string) *controller.Recorder {
-		return &controller.Recorder{Reg: reg, Source: source, Clock: clk, Log: log}
+	recorder := func(source string) *events.Recorder {
+		return &events.Recorder{Reg: reg, Source: source, Clock: clk, Log: log}
 	}
-	hookRunner := &hooks.Runner{Reg: reg, Log: log.With("component", "hooks"), Clock: clk, Events: recorder("deploy"), Logs: logs.tail}
+	hookRunner := &hooks.Runner{Reg: reg, Log: log.With("component", "hooks"), Clock: clk, Events: recorder("deploy")}
 	apps := &deploy.Controller{Reg: reg, Events: recorder("deploy"), Log: log.With("controller", "deploy"),
 		Metrics: routerMetrics{rt: rt}, Hooks: rolloutHooks{hookRunner}}
 	revs := &replication.Controller{Reg: reg, Events: recorder("replication"), Log: log.With("controller", "replication")}
@@ -61,16 +59,4 @@ func (h rolloutHooks) Forget(ctx context.Context, project, name string, app *api
 		_, err = h.r.Cleanup(ctx, app, hooks.DefaultKeepRevisions)
 	}
 	return err
-}
-
-// tail is the last lines of a hook pod's log, for its status message.
-func (p podLogs) tail(ctx context.Context, project, pod string, lines int) (string, error) {
-	rc, err := p.a.Logs(ctx, project, pod, hooks.ContainerName, runtime.LogOptions{Tail: lines})
-	if err != nil {
-		return "", err
-	}
-	defer rc.Close()
-	var b strings.Builder
-	_, err = io.Copy(&b, io.LimitReader(rc, 64<<10))
-	return b.String(), err
 }
