@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 
 	"slipway.dev/slipway/internal/api"
 )
@@ -18,7 +19,8 @@ const ReasonCrashLoopBackOff = "CrashLoopBackOff"
 
 // crashLoop describes the first container (by pod name, then container
 // order) of the active revision's pods that has restarted crashLoopRestarts
-// times and is not ready, or returns "".
+// times and is not ready: its pod, last exit code and the last lines of its
+// log the node kept in the termination; or returns "".
 func (d *decision) crashLoop() string {
 	pods := slices.Clone(d.obs.Pods)
 	slices.SortFunc(pods, func(a, b *api.Pod) int { return cmp.Compare(a.Metadata.Name, b.Metadata.Name) })
@@ -31,7 +33,8 @@ func (d *decision) crashLoop() string {
 				continue
 			}
 			msg := fmt.Sprintf("revision %d is crash-looping: container %s of pod %s", d.active.Spec.Number, c.Name, p.Metadata.Name)
-			if t := c.LastState.Terminated; t != nil {
+			t := c.LastState.Terminated
+			if t != nil {
 				msg += fmt.Sprintf(" last exited with code %d", t.ExitCode)
 				if t.Reason != "" {
 					msg += " (" + t.Reason + ")"
@@ -41,7 +44,13 @@ func (d *decision) crashLoop() string {
 				}
 				msg += ","
 			}
-			return msg + fmt.Sprintf(" restarted %d times; restarts go on with back-off until a new revision fixes it", c.RestartCount)
+			msg += fmt.Sprintf(" restarted %d times; restarts go on with back-off until a new revision fixes it", c.RestartCount)
+			if t != nil {
+				if tail := strings.TrimRight(t.LogTail, "\n"); tail != "" {
+					msg += "; last log lines:\n" + tail
+				}
+			}
+			return msg
 		}
 	}
 	return ""

@@ -27,7 +27,7 @@ func TestCrashLoopWithNothingToGoBackTo(t *testing.T) {
 		},
 		"BlueGreen": func(a *api.App) *api.App { return blueGreen(a, api.BlueGreenStrategy{}) },
 	}
-	const crashing = "revision 1 is crash-looping: container web of pod hello-1-1 last exited with code 1 (Error), restarted 3 times; restarts go on with back-off until a new revision fixes it"
+	const crashing = "revision 1 is crash-looping: container web of pod hello-1-1 last exited with code 1 (Error), restarted 3 times; restarts go on with back-off until a new revision fixes it; last log lines:\nstarting\ncannot open the database"
 	for _, tc := range []struct {
 		name     string
 		settled  bool  // revision 1 completed (all ready) before its pods crash

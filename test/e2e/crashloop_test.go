@@ -23,8 +23,8 @@ spec:
 }
 
 // A first revision whose container exits 1 at once (nothing to roll back
-// to) becomes Degraded with reason CrashLoopBackOff, naming the container
-// and its exit code, while the node restarts it with back-off; a fixed
+// to) becomes Degraded with reason CrashLoopBackOff, naming the container,
+// its exit code and the last lines of its log, while the node restarts it with back-off; a fixed
 // command then rolls out and the App is Healthy.
 func TestCrashLoopingFirstRevisionIsDegradedThenFixed(t *testing.T) {
 	p := startPlatform(t, t.TempDir())
@@ -35,7 +35,7 @@ func TestCrashLoopingFirstRevisionIsDegradedThenFixed(t *testing.T) {
 		return strings.Contains(p.ok("get", "apps"), "Degraded")
 	})
 	desc := p.ok("describe", "app", "crashy")
-	for _, s := range []string{"Progressing", "False CrashLoopBackOff", "revision 1 is crash-looping: container web of pod crashy-1-", "last exited with code 1", "restarts go on with back-off"} {
+	for _, s := range []string{"Progressing", "False CrashLoopBackOff", "revision 1 is crash-looping: container web of pod crashy-1-", "last exited with code 1", "restarts go on with back-off", "last log lines:", "cannot open the database"} {
 		if !strings.Contains(desc, s) {
 			t.Errorf("describe app lacks %q:\n%s", s, desc)
 		}
