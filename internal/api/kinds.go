@@ -209,8 +209,8 @@ type ServicePort struct {
 // data plane (conditions).
 type ServiceStatus struct {
 	ClusterIP string `json:"clusterIP,omitempty"`
-	// Conditions: VIPBound, written by the data plane (whether the
-	// service proxy listens on every TCP port of the clusterIP).
+	// Conditions: VIPBound (False), written by the data plane while the
+	// service proxy cannot listen on a TCP port of the clusterIP.
 	Conditions []Condition `json:"conditions,omitempty"`
 }
 

@@ -55,8 +55,8 @@ const DefaultListenRetry = 5 * time.Second
 // table is being applied, any number of changes make one more. Errors
 // Apply reports about single entries (a UDP port, a VIP:port already in
 // use) are logged, once per distinct message, and the rest is served; a
-// VIP:port it cannot listen on is tried again every ListenRetry, and each
-// service's VIPBound condition says whether all of its are listened on.
+// VIP:port it cannot listen on is tried again every ListenRetry, and the
+// service has a VIPBound condition (False) saying so until it is.
 func (s *Services) Run(ctx context.Context) error {
 	if s.Log == nil {
 		s.Log = slog.New(slog.DiscardHandler)
@@ -91,16 +91,13 @@ func (s *Services) Run(ctx context.Context) error {
 		if errors.Is(err, proxy.ErrClosed) {
 			return err
 		}
-		conds := VIPConditions(t, err)
+		conds := VIPConditions(err)
 		s.writeVIPConditions(ctx, services, conds)
 		if retry != nil {
 			retry.Stop()
 		}
-		for _, cond := range conds {
-			if cond.Status != api.ConditionTrue {
-				retry = time.AfterFunc(s.ListenRetry, c.changed)
-				break
-			}
+		if len(conds) > 0 {
+			retry = time.AfterFunc(s.ListenRetry, c.changed)
 		}
 		return nil
 	})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -13,13 +12,14 @@ import (
 	"slipway.dev/slipway/internal/proxy"
 )
 
-// ConditionVIPBound is the Service condition the data plane writes:
-// whether the service proxy listens on every TCP port of the clusterIP.
+// ConditionVIPBound is the Service condition the data plane writes while
+// the service proxy cannot listen on a TCP port of the clusterIP (status
+// False), and removes once it listens on all: a served Service carries
+// none, so that every Service's status is not rewritten at each start.
 const ConditionVIPBound = "VIPBound"
 
 // VIPBound reasons.
 const (
-	VIPBoundListening = "Listening"
 	// VIPAddressInUse: another socket holds a VIP:port, most often another
 	// Slipway on this machine using the same --service-ip-range.
 	VIPAddressInUse = "AddressInUse"
@@ -27,11 +27,11 @@ const (
 	VIPListenFailed = "ListenFailed"
 )
 
-// VIPConditions is the VIPBound condition of every service of the table
-// with a TCP port, from the errors the proxy's Apply returned: True while
-// it listens on every VIP:port, else False naming each address it cannot
-// listen on and why (and, when /proc tells, who holds it).
-func VIPConditions(t proxy.Table, applyErr error) map[string]api.Condition {
+// VIPConditions is the VIPBound condition (False) of every service whose
+// VIP:ports the proxy's Apply could not all listen on, by the service's
+// key, from the errors Apply returned: naming each address and why (and,
+// when /proc tells, who holds it).
+func VIPConditions(applyErr error) map[string]api.Condition {
 	failed := map[string][]*proxy.ListenError{}
 	for _, err := range flatten(applyErr) {
 		if le, ok := errors.AsType[*proxy.ListenError](err); ok {
@@ -39,22 +39,7 @@ func VIPConditions(t proxy.Table, applyErr error) map[string]api.Condition {
 		}
 	}
 	conds := map[string]api.Condition{}
-	for _, s := range t.Services {
-		var addrs []string
-		for _, p := range s.Ports {
-			if (p.Protocol == "" || p.Protocol == api.ProtocolTCP) && p.Port != 0 {
-				addrs = append(addrs, netip.AddrPortFrom(s.VIP.Unmap(), p.Port).String())
-			}
-		}
-		if len(addrs) == 0 {
-			continue
-		}
-		les := failed[s.Key]
-		if len(les) == 0 {
-			conds[s.Key] = api.Condition{Type: ConditionVIPBound, Status: api.ConditionTrue, Reason: VIPBoundListening,
-				Message: "the service proxy listens on " + strings.Join(addrs, ", ")}
-			continue
-		}
+	for key, les := range failed {
 		reason := VIPListenFailed
 		msgs := make([]string, len(les))
 		for i, le := range les {
@@ -64,7 +49,7 @@ func VIPConditions(t proxy.Table, applyErr error) map[string]api.Condition {
 			}
 		}
 		slices.Sort(msgs)
-		conds[s.Key] = api.Condition{Type: ConditionVIPBound, Status: api.ConditionFalse, Reason: reason,
+		conds[key] = api.Condition{Type: ConditionVIPBound, Status: api.ConditionFalse, Reason: reason,
 			Message: strings.Join(msgs, "; ") + "; tried again every few seconds"}
 	}
 	return conds
@@ -100,8 +85,8 @@ func flatten(err error) []error {
 }
 
 // writeVIPConditions writes each service's VIPBound condition where it
-// differs from the stored one (and removes it from a service that no
-// longer has a VIP:port). A failed write is retried at the next change.
+// differs from the stored one, and removes it from a service the proxy now
+// serves. A failed write is retried at the next change.
 func (s *Services) writeVIPConditions(ctx context.Context, services []*api.Service, conds map[string]api.Condition) {
 	for _, svc := range services {
 		want, ok := conds[objKey(svc)]

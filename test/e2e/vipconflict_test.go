@@ -48,7 +48,7 @@ func TestVIPConflictShownAndSecondUpRefused(t *testing.T) {
 
 	holder.Close()
 	waitUntil(t, 20*time.Second, "the condition clears once the address is free", func() bool {
-		return strings.Contains(p.ok("describe", "svc", "web"), "True Listening: the service proxy listens on "+addr)
+		return !strings.Contains(p.ok("describe", "svc", "web"), "VIPBound")
 	})
 	if out := p.ok("get", "svc", "web"); strings.Contains(out, "AddressInUse") {
 		t.Errorf("get svc still shows the conflict:\n%s", out)
