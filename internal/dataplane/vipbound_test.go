@@ -61,16 +61,7 @@ func TestVIPInUse(t *testing.T) {
 		t.Fatalf("helper: %q", line)
 	}
 
-	obj, err := e.reg.Create(ctx, &api.Service{Metadata: api.ObjectMeta{Name: "web"},
-		Spec: api.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []api.ServicePort{{Port: port}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := obj.(*api.Service)
-	svc.Status.ClusterIP = vip
-	if _, err := e.reg.UpdateStatus(ctx, svc); err != nil {
-		t.Fatal(err)
-	}
+	e.service(t, "web", vip, port)
 	condition := func() *api.Condition {
 		o, err := e.reg.Get(ctx, serviceKind, "default", "web")
 		if err != nil {
