@@ -24,22 +24,17 @@ func checkServiceRange(rt string, r, pods netip.Prefix) error {
 		space = docker.DefaultSubnet
 		candidate = func(p netip.Prefix) bool { return docker.CheckServiceRange(docker.DefaultSubnet, p) == nil }
 	}
-	socks, err := proxy.ListeningIn(space)
+	held, err := proxy.ListeningIn(r)
 	if errors.Is(err, errors.ErrUnsupported) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("--service-ip-range %s: cannot tell whether another process listens in it: %w", r, err)
 	}
-	var held []proxy.Socket
-	for _, s := range socks {
-		if r.Contains(s.Addr.Addr()) {
-			held = append(held, s)
-		}
-	}
 	if len(held) == 0 {
 		return nil
 	}
+	socks, _ := proxy.ListeningIn(space) // for a free range to suggest
 	slices.SortFunc(held, func(a, b proxy.Socket) int { return a.Addr.Compare(b.Addr) })
 	more := ""
 	if len(held) > 1 {
