@@ -1,82 +1,186 @@
 // Package archtest holds the import rules of ARCHITECTURE.md: data flows one
-// way and every import arrow points toward api.
+// way and every import arrow points toward api. It reads what the non-test
+// files of each package of the module import (`go list`).
 package archtest
 
 import (
+	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
 
 const mod = "slipway.dev/slipway/"
 
-// forbidden lists, per package prefix, the project packages it must not
-// depend on, directly or not.
-var forbidden = map[string][]string{
-	"internal/api":           {"internal/"}, // stdlib only (checked below with an exception for itself)
-	"internal/store":         {"internal/registry", "internal/apiserver", "internal/controller", "internal/server", "internal/cli", "internal/client"},
-	"internal/registry":      {"internal/apiserver", "internal/controller", "internal/server", "internal/cli", "internal/client", "internal/runtime", "internal/router"},
-	"internal/apiserver":     {"internal/controller", "internal/server", "internal/cli", "internal/client", "internal/runtime", "internal/router", "internal/node"},
-	"internal/client":        {"internal/registry", "internal/store", "internal/apiserver", "internal/controller", "internal/server", "internal/cli"},
-	"internal/controller":    {"internal/apiserver", "internal/runtime", "internal/router", "internal/server", "internal/cli", "internal/client"},
-	"internal/deploy":        {"internal/apiserver", "internal/runtime", "internal/router", "internal/proxy", "internal/server", "internal/cli", "internal/client", "internal/node"},
-	"internal/build":         {"internal/apiserver", "internal/runtime", "internal/router", "internal/proxy", "internal/server", "internal/cli", "internal/client", "internal/node"},
-	"internal/build/archive": {"internal/"}, // stdlib only: it checks untrusted uploads
-	"internal/hooks":         {"internal/apiserver", "internal/runtime", "internal/router", "internal/proxy", "internal/server", "internal/cli", "internal/client", "internal/node"},
-	"internal/replication":   {"internal/apiserver", "internal/runtime", "internal/router", "internal/proxy", "internal/server", "internal/cli", "internal/client", "internal/node"},
-	"internal/services":      {"internal/apiserver", "internal/runtime", "internal/router", "internal/proxy", "internal/server", "internal/cli", "internal/client", "internal/node"},
-	"internal/runtime":       {"internal/controller", "internal/registry", "internal/apiserver", "internal/router", "internal/server", "internal/cli"},
-	"internal/router":        {"internal/"}, // stdlib only: the hot path knows nothing of the store
-	"internal/cli":           {"internal/registry", "internal/store", "internal/apiserver", "internal/controller"},
-	"internal/manifest":      {"internal/registry", "internal/store", "internal/apiserver", "internal/controller", "internal/server", "internal/cli", "internal/client"},
+// rule is what one package may import: ARCHITECTURE.md's "may import"
+// column for it.
+type rule struct {
+	// imports are the project packages it may import directly.
+	imports []string
+	// modules are the third-party modules it may import (none when empty).
+	modules []string
+	// leaf: it claims the standard library only (but for imports, which are
+	// leaves themselves), so everything it depends on is held too, not
+	// only its own imports.
+	leaf bool
+	// everything: the composition root, which imports the whole platform.
+	everything bool
+}
+
+// Third-party modules, as the table names them.
+const (
+	bbolt      = "go.etcd.io/bbolt"
+	cobra      = "github.com/spf13/cobra"
+	errdefs    = "github.com/containerd/errdefs"
+	goCmp      = "github.com/google/go-cmp"
+	mobyAPI    = "github.com/moby/moby/api"
+	mobyClient = "github.com/moby/moby/client"
+	prometheus = "github.com/prometheus/client_golang"
+	xSync      = "golang.org/x/sync"
+	xSys       = "golang.org/x/sys"
+	yaml       = "go.yaml.in/yaml/v3"
+)
+
+// rules holds one entry per package of the module, in the order of
+// ARCHITECTURE.md's table. A package without an entry fails the test: a new
+// package gets a row in the table and a rule here.
+var rules = map[string]rule{
+	"cmd/slipway":                         {imports: []string{"internal/cli"}},
+	"internal/api":                        {leaf: true},
+	"internal/manifest":                   {imports: []string{"internal/api"}, modules: []string{yaml}},
+	"internal/store":                      {leaf: true},
+	"internal/store/bolt":                 {imports: []string{"internal/store"}, modules: []string{bbolt}},
+	"internal/store/storetest":            {imports: []string{"internal/store"}, modules: []string{goCmp}},
+	"internal/registry":                   {imports: []string{"internal/api", "internal/store"}, modules: []string{xSync}},
+	"internal/apiserver":                  {imports: []string{"internal/api", "internal/registry"}},
+	"internal/client":                     {imports: []string{"internal/api"}},
+	"internal/controller":                 {imports: []string{"internal/api", "internal/clock", "internal/registry"}},
+	"internal/events":                     {imports: []string{"internal/api", "internal/clock", "internal/registry"}},
+	"internal/clock":                      {leaf: true},
+	"internal/histogram":                  {leaf: true},
+	"internal/deploy":                     {imports: []string{"internal/api", "internal/controller", "internal/events", "internal/histogram", "internal/registry"}},
+	"internal/hooks":                      {imports: []string{"internal/api", "internal/clock", "internal/events", "internal/registry"}},
+	"internal/replication":                {imports: []string{"internal/api", "internal/controller", "internal/events", "internal/registry"}},
+	"internal/services":                   {imports: []string{"internal/api", "internal/clock", "internal/controller", "internal/registry"}},
+	"internal/build":                      {imports: []string{"internal/api", "internal/clock", "internal/controller", "internal/events", "internal/registry", "internal/build/archive"}, modules: []string{mobyAPI, mobyClient}},
+	"internal/build/archive":              {leaf: true},
+	"internal/node":                       {imports: []string{"internal/api", "internal/clock", "internal/controller", "internal/events", "internal/registry", "internal/runtime"}},
+	"internal/proxy":                      {leaf: true},
+	"internal/router":                     {imports: []string{"internal/histogram"}, leaf: true},
+	"internal/dataplane":                  {imports: []string{"internal/api", "internal/proxy", "internal/router", "internal/registry"}},
+	"internal/telemetry":                  {imports: []string{"internal/router"}, modules: []string{prometheus}},
+	"internal/runtime":                    {leaf: true},
+	"internal/runtime/process":            {imports: []string{"internal/clock", "internal/runtime"}, modules: []string{xSys}},
+	"internal/runtime/docker":             {imports: []string{"internal/runtime"}, modules: []string{mobyAPI, mobyClient, errdefs, xSys}},
+	"internal/runtime/drivertest":         {imports: []string{"internal/runtime"}, modules: []string{goCmp}},
+	"internal/runtime/drivertest/testapp": {leaf: true},
+	"internal/cli":                        {imports: []string{"internal/api", "internal/build/archive", "internal/cli/view", "internal/client", "internal/clock", "internal/manifest", "internal/server"}, modules: []string{cobra, yaml}},
+	"internal/cli/view":                   {imports: []string{"internal/api"}},
+	"internal/server":                     {everything: true},
+	// Outside the table (see its Import rules).
+	"internal/archtest":     {},
+	"test/e2e":              {},
+	"examples/hello":        {leaf: true},
+	"bench/router/benchsrv": {imports: []string{"internal/router"}},
+}
+
+// pkg is one package as go list reports it.
+type pkg struct {
+	path, module  string
+	standard      bool
+	imports, deps []string
+}
+
+// listPackages returns the module's packages and everything they depend
+// on, by import path.
+func listPackages(t *testing.T) map[string]pkg {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-deps", "-f",
+		`{{.ImportPath}}|{{.Standard}}|{{with .Module}}{{.Path}}{{end}}|{{join .Imports " "}}|{{join .Deps " "}}`,
+		mod+"...").Output()
+	if err != nil {
+		msg := ""
+		if ee, ok := err.(*exec.ExitError); ok {
+			msg = string(ee.Stderr)
+		}
+		t.Fatalf("go list: %v\n%s", err, msg)
+	}
+	pkgs := map[string]pkg{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(line, "|")
+		if len(f) != 5 {
+			t.Fatalf("go list: unexpected line %q", line)
+		}
+		pkgs[f[0]] = pkg{path: f[0], standard: f[1] == "true", module: f[2], imports: strings.Fields(f[3]), deps: strings.Fields(f[4])}
+	}
+	return pkgs
 }
 
 func TestImportRules(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps=false", "-f", `{{.ImportPath}}{{range .Deps}} {{.}}{{end}} |{{range .Imports}} {{.}}{{end}}`, "slipway.dev/slipway/...").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
-	}
-	checked := 0
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		all, direct, _ := strings.Cut(line, " |")
-		fields := strings.Fields(all)
-		pkg := strings.TrimPrefix(fields[0], mod)
-		deps := fields[1:]
-		// The CLI runs the platform (`up`) through server, which imports
-		// everything; what the CLI itself may import is checked directly.
-		if pkg == "internal/cli" {
-			deps = strings.Fields(direct)
+	pkgs := listPackages(t)
+	var problems []string
+	seen := map[string]bool{}
+	for path, p := range pkgs {
+		name, ours := strings.CutPrefix(path, mod)
+		if !ours {
+			continue
 		}
-		for prefix, bad := range forbidden {
-			if pkg != prefix && !strings.HasPrefix(pkg, prefix+"/") {
-				continue
-			}
-			checked++
-			for _, dep := range deps {
-				if !strings.HasPrefix(dep, mod) {
-					continue
-				}
-				d := strings.TrimPrefix(dep, mod)
-				if (prefix == "internal/api" && d == "internal/api") || (prefix == "internal/proxy" && d == "internal/proxy") || (prefix == "internal/router" && d == "internal/router") {
-					continue
-				}
-				// The clock and the histogram are leaves (standard library
-				// only) that every package may take.
-				if d == "internal/clock" || d == "internal/histogram" {
-					continue
-				}
-				for _, b := range bad {
-					if d == b || strings.HasPrefix(d, b+"/") || (strings.HasSuffix(b, "/") && strings.HasPrefix(d, b)) {
-						if prefix == "internal/store" && strings.HasPrefix(d, "internal/store") {
-							continue
-						}
-						t.Errorf("%s depends on %s: ARCHITECTURE.md forbids it", pkg, d)
-					}
-				}
-			}
+		seen[name] = true
+		r, ok := rules[name]
+		if !ok {
+			problems = append(problems, fmt.Sprintf("%s has no rule: give it a row in ARCHITECTURE.md's table and an entry in archtest's rules", name))
+			continue
+		}
+		if r.everything {
+			continue
+		}
+		problems = append(problems, r.check(name, "imports", p.imports, pkgs)...)
+		if r.leaf {
+			indirect := slices.DeleteFunc(slices.Clone(p.deps), func(d string) bool { return slices.Contains(p.imports, d) })
+			problems = append(problems, r.check(name, "depends on", indirect, pkgs)...)
 		}
 	}
-	if checked < 5 {
-		t.Fatalf("only %d packages matched the rules; the module layout changed and this test no longer holds anything", checked)
+	for name := range rules {
+		if !seen[name] {
+			problems = append(problems, fmt.Sprintf("archtest has a rule for %s, which is no package of the module: remove it (and its row in ARCHITECTURE.md)", name))
+		}
 	}
+	if len(seen) < 20 {
+		t.Fatalf("go list found only %d packages of %s: the module layout changed and this test no longer holds anything", len(seen), mod)
+	}
+	slices.Sort(problems)
+	for _, p := range problems {
+		t.Error(p)
+	}
+}
+
+// check returns a problem for each of paths (what name imports, or depends
+// on) that r does not allow.
+func (r rule) check(name, verb string, paths []string, pkgs map[string]pkg) []string {
+	var problems []string
+	for _, path := range paths {
+		p, ok := pkgs[path]
+		switch {
+		case !ok:
+			problems = append(problems, fmt.Sprintf("%s %s %s, which go list did not report", name, verb, path))
+		case p.standard:
+		case strings.HasPrefix(path, mod):
+			if d := strings.TrimPrefix(path, mod); !slices.Contains(r.imports, d) {
+				problems = append(problems, fmt.Sprintf("%s %s %s: ARCHITECTURE.md allows it %s", name, verb, d, r.allowed()))
+			}
+		case !slices.Contains(r.modules, p.module):
+			problems = append(problems, fmt.Sprintf("%s %s %s (module %s): ARCHITECTURE.md allows it %s", name, verb, path, p.module, r.allowed()))
+		}
+	}
+	return problems
+}
+
+// allowed says what r allows, for a failure message.
+func (r rule) allowed() string {
+	all := append(slices.Clone(r.imports), r.modules...)
+	if len(all) == 0 {
+		return "the standard library only"
+	}
+	return "the standard library and " + strings.Join(all, ", ") + " only"
 }

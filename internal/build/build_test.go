@@ -21,6 +21,7 @@ import (
 	"slipway.dev/slipway/internal/build/archive"
 	"slipway.dev/slipway/internal/clock"
 	"slipway.dev/slipway/internal/controller"
+	"slipway.dev/slipway/internal/events"
 	"slipway.dev/slipway/internal/registry"
 	"slipway.dev/slipway/internal/store/bolt"
 )
@@ -57,7 +58,7 @@ func newEnv(t *testing.T) *env {
 	clk := clock.Real{}
 	r := &build.Runner{
 		Reg: reg, Sources: src, ArtifactDir: filepath.Join(dir, "artifacts"), GoEnv: goEnvForTests(), Clock: clk,
-		Events: &controller.Recorder{Reg: reg, Source: "build", Clock: clk},
+		Events: &events.Recorder{Reg: reg, Source: "build", Clock: clk},
 		Log:    testLog(),
 	}
 	return &env{t: t, ctx: t.Context(), reg: reg, runner: r, logs: &build.Logs{Reg: reg, Sources: src, Poll: 20 * time.Millisecond}, dir: dir}

@@ -29,6 +29,7 @@ import (
 	"slipway.dev/slipway/internal/build/archive"
 	"slipway.dev/slipway/internal/clock"
 	"slipway.dev/slipway/internal/controller"
+	"slipway.dev/slipway/internal/events"
 	"slipway.dev/slipway/internal/registry"
 )
 
@@ -59,7 +60,7 @@ type Runner struct {
 	// (DefaultBuildHistoryLimit when 0).
 	HistoryLimit int
 	Clock        clock.Clock
-	Events       *controller.Recorder
+	Events       *events.Recorder
 	Log          *slog.Logger
 }
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -49,24 +50,30 @@ then reported as created, configured or unchanged.`,
 			if len(objs) == 0 {
 				return errors.New("no objects found in " + strings.Join(files, ", "))
 			}
-			results, err := cn.c.Apply(cmd.Context(), objs, dryRun)
-			if err != nil {
-				return err
-			}
-			suffix := ""
-			if dryRun {
-				suffix = " (dry run)"
-			}
-			for _, r := range results {
-				fmt.Fprintf(e.stdout, "%s/%s %s%s\n", strings.ToLower(r.Kind), r.Name, r.Result, suffix)
-			}
-			return nil
+			return applyObjects(cmd.Context(), e, cn, objs, dryRun)
 		},
 	}
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "manifest file, directory of manifests, or - for standard input (repeatable)")
 	cmd.Flags().BoolVarP(&recursive, "recursive", "R", false, "read directories given with -f recursively")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "validate on the server and report what would change, writing nothing")
 	return cmd
+}
+
+// applyObjects applies objs and reports each one as created, configured
+// or unchanged.
+func applyObjects(ctx context.Context, e *env, cn *conn, objs []api.Object, dryRun bool) error {
+	results, err := cn.c.Apply(ctx, objs, dryRun)
+	if err != nil {
+		return err
+	}
+	suffix := ""
+	if dryRun {
+		suffix = " (dry run)"
+	}
+	for _, r := range results {
+		fmt.Fprintf(e.stdout, "%s/%s %s%s\n", strings.ToLower(r.Kind), r.Name, r.Result, suffix)
+	}
+	return nil
 }
 
 // projectSet reports whether the user chose a project explicitly (flag or

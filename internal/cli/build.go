@@ -2,13 +2,12 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -19,8 +18,6 @@ import (
 // maxUploadBytes bounds what the CLI packs before sending: the server's
 // own limit (64 MiB by default) answers 413 beyond it.
 const maxUploadBytes = 256 << 20
-
-var buildKind, _ = api.LookupKind("Build")
 
 func newBuildCmd(e *env, g *globals) *cobra.Command {
 	var dir, strategy string
@@ -124,9 +121,9 @@ func followBuild(ctx context.Context, e *env, cn *conn, name string) error {
 		fmt.Fprintf(e.stdout, "build %s complete in %s: %s (%s)\n", name, b.Status.Duration, b.Status.Image, b.Status.ImageDigest)
 		return nil
 	case !b.Status.Finished():
-		return fmt.Errorf("build %s is still %s (the log stream ended early): slipway build logs %s -f", name, orDefault(b.Status.Phase, api.BuildNew), name)
+		return fmt.Errorf("build %s is still %s (the log stream ended early): slipway build logs %s -f", name, cmp.Or(b.Status.Phase, api.BuildNew), name)
 	}
-	return fmt.Errorf("build %s %s after %s: %s", name, b.Status.Phase, orDash(b.Status.Duration), b.Status.Message)
+	return fmt.Errorf("build %s %s after %s: %s", name, b.Status.Phase, cmp.Or(b.Status.Duration, "-"), b.Status.Message)
 }
 
 func newBuildLogsCmd(e *env, g *globals) *cobra.Command {
@@ -140,10 +137,7 @@ log until the build ends.`,
 		Example: `  slipway build logs hello-3 -f`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := args[0]
-			if rest, ok := cutKindPrefix(name); ok {
-				name = rest
-			}
+			name := buildName(args[0])
 			cn, err := g.connect(e)
 			if err != nil {
 				return err
@@ -168,97 +162,14 @@ func buildLog(ctx context.Context, cn *conn, name string, follow bool, out io.Wr
 	return nil
 }
 
-func cutKindPrefix(s string) (string, bool) {
+// buildName reads NAME, build/NAME or builds/NAME.
+func buildName(s string) string {
 	for _, p := range []string{"build/", "builds/"} {
 		if len(s) > len(p) && s[:len(p)] == p {
-			return s[len(p):], true
+			return s[len(p):]
 		}
 	}
-	return s, false
-}
-
-// buildColumns are the table columns of builds and image streams.
-func buildColumns(obj api.Object, wide bool, now time.Time) (header []string, row []string) {
-	m := obj.GetMeta()
-	age := formatAge(m.CreationTimestamp, now)
-	switch o := obj.(type) {
-	case *api.Build:
-		h := []string{"NAME", "APP", "STRATEGY", "PHASE", "IMAGE", "DURATION", "AGE"}
-		strat := o.Status.Strategy
-		if strat == "" {
-			strat = o.Spec.Strategy.Type
-		}
-		r := []string{m.Name, o.Spec.App, orDash(strat), orDefault(o.Status.Phase, api.BuildNew), orDash(o.Status.Image), orDash(o.Status.Duration), age}
-		if wide {
-			h = append(h, "DIGEST", "MESSAGE")
-			r = append(r, orDash(shortDigest(o.Status.ImageDigest)), orDash(o.Status.Message))
-		}
-		return h, r
-	case *api.ImageStream:
-		latest, digest, updated := "-", "-", "-"
-		if len(o.Status.Images) > 0 {
-			im := o.Status.Images[0]
-			latest, digest, updated = im.Image, orDash(shortDigest(im.Digest)), formatAge(im.Created, now)
-		}
-		h := []string{"NAME", "LATEST", "DIGEST", "IMAGES", "UPDATED", "AGE"}
-		r := []string{m.Name, latest, digest, strconv.Itoa(len(o.Status.Images)), updated, age}
-		if wide {
-			limit := api.DefaultImageHistoryLimit
-			if o.Spec.HistoryLimit != nil {
-				limit = *o.Spec.HistoryLimit
-			}
-			h = append(h, "LIMIT")
-			r = append(r, itoa(limit))
-		}
-		return h, r
-	}
-	return []string{"NAME", "AGE"}, []string{m.Name, age}
-}
-
-// shortDigest keeps "sha256:" and 12 hex digits, as docker prints IDs.
-func shortDigest(d string) string {
-	if len(d) > len("sha256:")+12 {
-		return d[:len("sha256:")+12]
-	}
-	return d
-}
-
-// describeBuildKinds is `describe` for builds and image streams.
-func describeBuildKinds(d *descWriter, o api.Object) {
-	switch x := o.(type) {
-	case *api.Build:
-		d.kv(0, "App", x.Spec.App)
-		d.kv(0, "Number", strconv.FormatInt(x.Spec.Number, 10))
-		src := x.Spec.Source.Type
-		if x.Spec.Source.ArchiveDigest != "" {
-			src += fmt.Sprintf(" (%d bytes, %s)", x.Spec.Source.ArchiveBytes, x.Spec.Source.ArchiveDigest)
-		}
-		d.kv(0, "Source", src)
-		strat := orDefault(x.Spec.Strategy.Type, "<detected>")
-		if x.Status.Strategy != "" {
-			strat = x.Status.Strategy
-		}
-		d.kv(0, "Strategy", strat)
-		d.kv(0, "Phase", orDefault(x.Status.Phase, api.BuildNew))
-		if !x.Status.StartTime.IsZero() {
-			d.kv(0, "Started", x.Status.StartTime.Format(time.RFC3339))
-		}
-		d.kv(0, "Duration", orDash(x.Status.Duration))
-		d.kv(0, "Image", orDash(x.Status.Image))
-		d.kv(0, "Image Digest", orDash(x.Status.ImageDigest))
-		d.kv(0, "Message", orDash(x.Status.Message))
-		d.kv(0, "Log", "slipway build logs "+x.Metadata.Name)
-	case *api.ImageStream:
-		limit := api.DefaultImageHistoryLimit
-		if x.Spec.HistoryLimit != nil {
-			limit = *x.Spec.HistoryLimit
-		}
-		d.kv(0, "History Limit", itoa(limit))
-		d.line(0, "Images:")
-		for _, im := range x.Status.Images {
-			d.kv(1, im.Image, fmt.Sprintf("%s  build %s  %s  %s", orDash(im.Digest), im.Build, im.Created.Format(time.RFC3339), im.Source))
-		}
-	}
+	return s
 }
 
 func newBuildCancelCmd(e *env, g *globals) *cobra.Command {
@@ -271,34 +182,34 @@ stopped. It ends Cancelled, and nothing that runs changes.`,
 		Example: `  slipway build cancel hello-4`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, _ := cutKindPrefix(args[0])
+			name := buildName(args[0])
 			cn, err := g.connect(e)
 			if err != nil {
 				return err
 			}
 			ctx := cmd.Context()
-			for range 10 {
-				obj, err := cn.c.Get(ctx, buildKind, cn.project, name)
-				if err != nil {
-					return err
-				}
-				b := obj.(*api.Build)
+			b, err := getObject[*api.Build](ctx, cn, buildKind, name)
+			if err != nil {
+				return err
+			}
+			_, err = updateObject(ctx, cn, buildKind, b, 10, func(b *api.Build) (bool, error) {
 				if b.Status.Finished() {
-					return fmt.Errorf("build %s is already %s", name, b.Status.Phase)
+					return false, fmt.Errorf("build %s is already %s", name, b.Status.Phase)
 				}
 				if b.Metadata.Annotations == nil {
 					b.Metadata.Annotations = map[string]string{}
 				}
 				b.Metadata.Annotations[api.AnnotationCancelBuild] = "true"
-				if _, err := cn.c.Update(ctx, b); api.IsConflict(err) {
-					continue
-				} else if err != nil {
-					return err
-				}
-				fmt.Fprintf(e.stdout, "build/%s cancel requested\n", name)
-				return nil
+				return true, nil
+			})
+			switch {
+			case errors.Is(err, errKeptChanging):
+				return fmt.Errorf("build %s kept changing: try again", name)
+			case err != nil:
+				return err
 			}
-			return fmt.Errorf("build %s kept changing: try again", name)
+			fmt.Fprintf(e.stdout, "build/%s cancel requested\n", name)
+			return nil
 		},
 	}
 }

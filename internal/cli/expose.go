@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -81,18 +82,7 @@ the flags say (weights set since with "slipway set route-backends" too).`,
 					return errs.ToError(api.KindOf(obj), obj.GetMeta().Name)
 				}
 			}
-			results, err := cn.c.Apply(cmd.Context(), objs, o.dryRun)
-			if err != nil {
-				return err
-			}
-			suffix := ""
-			if o.dryRun {
-				suffix = " (dry run)"
-			}
-			for _, r := range results {
-				fmt.Fprintf(e.stdout, "%s/%s %s%s\n", strings.ToLower(r.Kind), r.Name, r.Result, suffix)
-			}
-			return nil
+			return applyObjects(cmd.Context(), e, cn, objs, o.dryRun)
 		},
 	}
 	f := cmd.Flags()
@@ -113,7 +103,7 @@ func exposeObjects(ctx context.Context, cn *conn, info api.KindInfo, name string
 	if err != nil {
 		return nil, err
 	}
-	target := firstNonEmpty(o.name, name)
+	target := cmp.Or(o.name, name)
 	route := &api.Route{
 		Metadata: api.ObjectMeta{Name: target, Project: cn.project},
 		Spec:     api.RouteSpec{Host: o.host, Path: o.path, To: api.RouteBackend{Service: target}},

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"strconv"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -49,7 +50,7 @@ func appWithPorts(name string, ports ...[]api.ContainerPort) *api.App {
 	a.Spec.Template.Containers = nil
 	for i, ps := range ports {
 		a.Spec.Template.Containers = append(a.Spec.Template.Containers,
-			api.Container{Name: "c" + itoa(int32(i)), Command: []string{"/bin/true"}, Ports: ps})
+			api.Container{Name: "c" + strconv.Itoa(i), Command: []string{"/bin/true"}, Ports: ps})
 	}
 	return a
 }

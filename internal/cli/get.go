@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/cli/view"
 	"slipway.dev/slipway/internal/manifest"
 )
 
@@ -125,7 +127,7 @@ Secret values are never printed: -o yaml and -o json show their sizes only.`,
 				if ev.Err != nil {
 					return ev.Err
 				}
-				if len(names) > 0 && !contains(names, ev.Object.GetMeta().Name) {
+				if len(names) > 0 && !slices.Contains(names, ev.Object.GetMeta().Name) {
 					continue
 				}
 				if err := p.print([]api.Object{ev.Object}, false); err != nil {
@@ -143,15 +145,6 @@ Secret values are never printed: -o yaml and -o json show their sizes only.`,
 	f.BoolVarP(&allProjects, "all-projects", "A", false, "list objects of every project")
 	f.BoolVar(&noHeaders, "no-headers", false, "omit the table header")
 	return cmd
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func sortObjects(objs []api.Object) {
@@ -185,7 +178,7 @@ func (p *printer) print(objs []api.Object, single bool) error {
 	}
 	switch p.format {
 	case "", "table", "wide":
-		return printTable(p.w, red, p.format == "wide", p.withProject, p.noHeader, time.Now())
+		return view.Table(p.w, red, p.format == "wide", p.withProject, p.noHeader, time.Now())
 	case "name":
 		for _, o := range red {
 			fmt.Fprintf(p.w, "%s/%s\n", strings.ToLower(o.GetTypeMeta().Kind), o.GetMeta().Name)
@@ -203,13 +196,7 @@ func (p *printer) print(objs []api.Object, single bool) error {
 		enc.SetIndent("", "    ")
 		return enc.Encode(v)
 	case "yaml":
-		var b []byte
-		var err error
-		if single {
-			b, err = manifest.EncodeYAMLList(red)
-		} else {
-			b, err = manifest.EncodeYAMLList(red)
-		}
+		b, err := manifest.EncodeYAMLList(red)
 		if err != nil {
 			return err
 		}

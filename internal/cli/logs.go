@@ -135,9 +135,7 @@ type logStream struct {
 // where it comes from. One stream failing does not stop the others: each
 // failure is reported on stderr and the command fails at the end.
 func appLogs(ctx context.Context, cn *conn, app string, opts client.LogOptions, e *env) error {
-	appKind, _ := api.LookupKind("App")
-	podKind, _ := api.LookupKind("Pod")
-	if _, err := cn.c.Get(ctx, appKind, cn.project, app); err != nil {
+	if _, err := getApp(ctx, cn, app); err != nil {
 		return err
 	}
 	objs, _, err := cn.c.List(ctx, podKind, cn.project, api.LabelApp+"="+app)

@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -141,7 +142,7 @@ type conn struct {
 // connect resolves server, token and project: flag, then environment, then
 // the config file, then the defaults.
 func (g *globals) connect(e *env) (*conn, error) {
-	cfgPath := firstNonEmpty(g.config, e.getenv("SLIPWAY_CONFIG"))
+	cfgPath := cmp.Or(g.config, e.getenv("SLIPWAY_CONFIG"))
 	if cfgPath == "" {
 		p, err := configPath(e.getenv)
 		if err != nil {
@@ -153,26 +154,17 @@ func (g *globals) connect(e *env) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	server := firstNonEmpty(g.server, e.getenv("SLIPWAY_SERVER"), fc.Server, "http://127.0.0.1:7070")
+	server := cmp.Or(g.server, e.getenv("SLIPWAY_SERVER"), fc.Server, "http://127.0.0.1:7070")
 	if !strings.Contains(server, "://") {
 		server = "http://" + server
 	}
-	token := firstNonEmpty(g.token, e.getenv("SLIPWAY_TOKEN"), fc.Token)
-	project := firstNonEmpty(g.project, e.getenv("SLIPWAY_PROJECT"), fc.Project, api.DefaultProject)
+	token := cmp.Or(g.token, e.getenv("SLIPWAY_TOKEN"), fc.Token)
+	project := cmp.Or(g.project, e.getenv("SLIPWAY_PROJECT"), fc.Project, api.DefaultProject)
 	return &conn{
 		c:       client.New(client.Config{Server: server, Token: token, UserAgent: "slipway-cli/" + Version()}),
 		project: project,
 		server:  server,
 	}, nil
-}
-
-func firstNonEmpty(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 func newVersionCmd(e *env, g *globals) *cobra.Command {

@@ -9,70 +9,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/cli/view"
 )
-
-// RestartedAtAnnotation is set on an App's pod template by `rollout
-// restart`: a template change, hence a new revision with fresh pods.
-const RestartedAtAnnotation = "slipway.dev/restartedAt"
-
-// updateAttempts bounds read-modify-write retries when an App keeps
-// changing under a command.
-const updateAttempts = 5
-
-var (
-	appKind, _      = api.LookupKind("App")
-	revisionKind, _ = api.LookupKind("Revision")
-)
-
-// updateApp applies mutate to the App with compare-and-swap on the
-// resourceVersion read, re-reading on a conflict so no concurrent change is
-// lost. mutate returns false when there is nothing to write.
-// doing names the change in the error ("scaled", "updated").
-func updateApp(ctx context.Context, cn *conn, name, doing string, mutate func(*api.App) (bool, error)) (*api.App, error) {
-	for range updateAttempts {
-		obj, err := cn.c.Get(ctx, appKind, cn.project, name)
-		if err != nil {
-			return nil, err
-		}
-		app, ok := obj.(*api.App)
-		if !ok {
-			return nil, fmt.Errorf("the server returned %T for app %s", obj, name)
-		}
-		changed, err := mutate(app)
-		if err != nil || !changed {
-			return app, err
-		}
-		out, err := cn.c.Update(ctx, app)
-		if !api.IsConflict(err) {
-			if err != nil {
-				return nil, err
-			}
-			return out.(*api.App), nil
-		}
-	}
-	return nil, fmt.Errorf("app %s changed %d times while it was being %s: try again", name, updateAttempts, doing)
-}
-
-// appTarget reads `app/NAME` or `app NAME`.
-func appTarget(args []string, verb string) (string, error) {
-	info, names, err := parseTarget(args)
-	if err != nil {
-		return "", err
-	}
-	if info.Kind != "App" {
-		return "", fmt.Errorf("%s cannot be used here: only apps can (slipway %s app/NAME)", info.Plural, verb)
-	}
-	if len(names) != 1 {
-		return "", fmt.Errorf("must name one app: slipway %s app/NAME", verb)
-	}
-	return names[0], nil
-}
 
 func newRolloutCmd(e *env, g *globals) *cobra.Command {
 	cmd := &cobra.Command{
@@ -127,23 +70,25 @@ Degraded or rolled back (exit 1), or --timeout passes (exit 1). With
 			}
 			tty := isTerminal(e.stdout)
 			last, drawn := "", 0
+			timedOut := func() error {
+				return fmt.Errorf("timed out after %v waiting for the rollout of app/%s (last: %s)", timeout, name, firstLine(last))
+			}
 			for {
-				obj, err := cn.c.Get(ctx, appKind, cn.project, name)
+				a, err := getApp(ctx, cn, name)
 				if err != nil {
 					if ctx.Err() != nil {
-						return fmt.Errorf("timed out after %v waiting for the rollout of app/%s (last: %s)", timeout, name, firstLine(last))
+						return timedOut()
 					}
 					return err
 				}
-				a := obj.(*api.App)
-				line, done, failed := rolloutLine(a)
-				view := strings.Join(append([]string{line}, rolloutView(a)...), "\n")
-				if view != last {
+				line, done, failed := view.RolloutLine(a)
+				screen := strings.Join(append([]string{line}, view.Rollout(a)...), "\n")
+				if screen != last {
 					if tty && drawn > 0 {
 						fmt.Fprintf(e.stdout, "\x1b[%dA\x1b[J", drawn) // redraw in place
 					}
-					fmt.Fprintln(e.stdout, view)
-					last, drawn = view, strings.Count(view, "\n")+1
+					fmt.Fprintln(e.stdout, screen)
+					last, drawn = screen, strings.Count(screen, "\n")+1
 				}
 				switch {
 				case failed:
@@ -156,7 +101,7 @@ Degraded or rolled back (exit 1), or --timeout passes (exit 1). With
 				select {
 				case <-ctx.Done():
 					if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-						return fmt.Errorf("timed out after %v waiting for the rollout of app/%s (last: %s)", timeout, name, firstLine(last))
+						return timedOut()
 					}
 					return ctx.Err()
 				case <-time.After(250 * time.Millisecond): // a terminal's refresh pace
@@ -191,74 +136,30 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// rolledBack reports a rollout rolled back: the app serves, but not the
-// revision its template asks for.
-func rolledBack(a *api.App) bool {
-	ro := a.Status.Rollout
-	return ro != nil && ro.State == api.RolloutRolledBack && ro.Revision == a.Status.LatestRevision
-}
-
-// rolloutLine describes where an App's rollout stands.
-func rolloutLine(a *api.App) (line string, done, failed bool) {
-	st := a.Status
-	want := int32(1)
-	if a.Spec.Replicas != nil {
-		want = *a.Spec.Replicas
-	}
-	switch {
-	case st.ObservedGeneration < a.Metadata.Generation:
-		return fmt.Sprintf("Waiting for app/%s's change to be observed...", a.Metadata.Name), false, false
-	case st.Phase == api.AppDegraded:
-		return fmt.Sprintf("app/%s is Degraded: %s", a.Metadata.Name, st.Message), true, true
-	case rolledBack(a):
-		return fmt.Sprintf("app/%s was rolled back to revision %d (revision %d is held until the template changes or rollout retry)", a.Metadata.Name, st.StableRevision, st.Rollout.Revision), true, true
-	case st.Phase == api.AppHealthy:
-		return fmt.Sprintf("app/%s successfully rolled out (revision %d, %d/%d pods ready)", a.Metadata.Name, st.LatestRevision, st.ReadyReplicas, want), true, false
-	case st.Phase == api.AppPaused && st.Rollout != nil && st.Rollout.State == api.RolloutPaused:
-		return fmt.Sprintf("app/%s is paused: %s (slipway rollout promote app/%s)", a.Metadata.Name, st.Message, a.Metadata.Name), false, false
-	case st.Phase == api.AppPaused:
-		return fmt.Sprintf("app/%s is paused: %s (slipway rollout resume app/%s)", a.Metadata.Name, st.Message, a.Metadata.Name), false, false
-	}
-	ready := st.ReadyReplicas
-	for _, r := range st.Revisions {
-		if r.Revision == st.LatestRevision {
-			ready = r.Ready // the new revision's own, not the app's total
-		}
-	}
-	return fmt.Sprintf("Waiting for the rollout of app/%s to finish: revision %d, %d of %d pods ready, traffic %s",
-		a.Metadata.Name, st.LatestRevision, ready, want, formatTraffic(st.Traffic)), false, false
-}
-
 func newRolloutHistoryCmd(e *env, g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "history app/NAME",
 		Short: "List an app's revisions",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := appTarget(args, "rollout history")
+			cn, a, err := openApp(cmd.Context(), e, g, args, "rollout history")
 			if err != nil {
 				return err
 			}
-			cn, err := g.connect(e)
-			if err != nil {
-				return err
-			}
-			revs, err := appRevisions(cmd.Context(), cn, name)
+			revs, err := appRevisions(cmd.Context(), cn, a.Metadata.Name)
 			if err != nil {
 				return err
 			}
 			if len(revs) == 0 {
-				return fmt.Errorf("app/%s has no revisions yet", name)
+				return fmt.Errorf("app/%s has no revisions yet", a.Metadata.Name)
 			}
-			printHistory(e.stdout, revs, time.Now())
+			view.History(e.stdout, revs, time.Now())
 			return nil
 		},
 	}
 }
 
+// appRevisions lists the revisions of an app, oldest first.
 func appRevisions(ctx context.Context, cn *conn, app string) ([]*api.Revision, error) {
-	if _, err := cn.c.Get(ctx, appKind, cn.project, app); err != nil {
-		return nil, err
-	}
 	objs, _, err := cn.c.List(ctx, revisionKind, cn.project, api.LabelApp+"="+app)
 	if err != nil {
 		return nil, err
@@ -273,63 +174,6 @@ func appRevisions(ctx context.Context, cn *conn, app string) ([]*api.Revision, e
 	return revs, nil
 }
 
-func printHistory(w io.Writer, revs []*api.Revision, now time.Time) {
-	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
-	fmt.Fprintln(tw, "REVISION\tAGE\tDESIRED\tREADY\tCHANGE")
-	var prev *api.Revision
-	for _, r := range revs {
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%s\n", r.Spec.Number, formatAge(r.Metadata.CreationTimestamp, now), r.Spec.Replicas, r.Status.ReadyReplicas, templateChange(prev, r))
-		prev = r
-	}
-	tw.Flush()
-}
-
-// templateChange summarises what a revision changed from the one before:
-// images, commands and environment values of its containers.
-func templateChange(prev, cur *api.Revision) string {
-	if prev == nil {
-		return "<initial>"
-	}
-	var parts []string
-	if at := cur.Spec.Template.Metadata.Annotations[RestartedAtAnnotation]; at != "" && at != prev.Spec.Template.Metadata.Annotations[RestartedAtAnnotation] {
-		parts = append(parts, "restart")
-	}
-	old := map[string]api.Container{}
-	for _, c := range prev.Spec.Template.Containers {
-		old[c.Name] = c
-	}
-	for _, c := range cur.Spec.Template.Containers {
-		o, ok := old[c.Name]
-		if !ok {
-			parts = append(parts, "+container "+c.Name)
-			continue
-		}
-		if c.Image != o.Image {
-			parts = append(parts, c.Name+" image "+c.Image)
-		}
-		if strings.Join(c.Command, " ") != strings.Join(o.Command, " ") || strings.Join(c.Args, " ") != strings.Join(o.Args, " ") {
-			parts = append(parts, c.Name+" command")
-		}
-		oldEnv := map[string]string{}
-		for _, ev := range o.Env {
-			oldEnv[ev.Name] = ev.Value
-		}
-		for _, ev := range c.Env {
-			if v, ok := oldEnv[ev.Name]; !ok || v != ev.Value {
-				if ev.ValueFrom != nil {
-					parts = append(parts, c.Name+" env "+ev.Name+" (from a secret)")
-				} else {
-					parts = append(parts, c.Name+" env "+ev.Name+"="+ev.Value)
-				}
-			}
-		}
-	}
-	if len(parts) == 0 {
-		return "template"
-	}
-	return strings.Join(parts, ", ")
-}
-
 func newRolloutPauseCmd(e *env, g *globals, pause bool) *cobra.Command {
 	verb, short := "pause", "Stop a rollout where it stands and hold template changes"
 	if !pause {
@@ -339,15 +183,11 @@ func newRolloutPauseCmd(e *env, g *globals, pause bool) *cobra.Command {
 		Use:   verb + " app/NAME",
 		Short: short,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := appTarget(args, "rollout "+verb)
+			cn, app, err := openApp(cmd.Context(), e, g, args, "rollout "+verb)
 			if err != nil {
 				return err
 			}
-			cn, err := g.connect(e)
-			if err != nil {
-				return err
-			}
-			_, err = updateApp(cmd.Context(), cn, name, verb+"d", func(a *api.App) (bool, error) {
+			_, err = updateApp(cmd.Context(), cn, app, verb+"d", func(a *api.App) (bool, error) {
 				if a.Spec.Paused == pause {
 					return false, nil
 				}
@@ -357,7 +197,7 @@ func newRolloutPauseCmd(e *env, g *globals, pause bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "app/%s %sd\n", name, verb)
+			fmt.Fprintf(e.stdout, "app/%s %sd\n", app.Metadata.Name, verb)
 			return nil
 		},
 	}
@@ -370,26 +210,22 @@ func newRolloutRestartCmd(e *env, g *globals) *cobra.Command {
 		Long: `Restart stamps the pod template with the time, which makes a new
 revision: the app's strategy replaces every pod, as for any change.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := appTarget(args, "rollout restart")
-			if err != nil {
-				return err
-			}
-			cn, err := g.connect(e)
+			cn, app, err := openApp(cmd.Context(), e, g, args, "rollout restart")
 			if err != nil {
 				return err
 			}
 			now := time.Now().UTC().Format(time.RFC3339Nano)
-			_, err = updateApp(cmd.Context(), cn, name, "restarted", func(a *api.App) (bool, error) {
+			_, err = updateApp(cmd.Context(), cn, app, "restarted", func(a *api.App) (bool, error) {
 				if a.Spec.Template.Metadata.Annotations == nil {
 					a.Spec.Template.Metadata.Annotations = map[string]string{}
 				}
-				a.Spec.Template.Metadata.Annotations[RestartedAtAnnotation] = now
+				a.Spec.Template.Metadata.Annotations[view.RestartedAtAnnotation] = now
 				return true, nil
 			})
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "app/%s restarted\n", name)
+			fmt.Fprintf(e.stdout, "app/%s restarted\n", app.Metadata.Name)
 			return nil
 		},
 	}
@@ -407,14 +243,11 @@ new revision.`,
 		Example: `  slipway rollout undo app/hello
   slipway rollout undo app/hello --to-revision 3`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := appTarget(args, "rollout undo")
+			cn, app, err := openApp(cmd.Context(), e, g, args, "rollout undo")
 			if err != nil {
 				return err
 			}
-			cn, err := g.connect(e)
-			if err != nil {
-				return err
-			}
+			name := app.Metadata.Name
 			revs, err := appRevisions(cmd.Context(), cn, name)
 			if err != nil {
 				return err
@@ -423,7 +256,7 @@ new revision.`,
 			if err != nil {
 				return fmt.Errorf("app/%s: %w", name, err)
 			}
-			_, err = updateApp(cmd.Context(), cn, name, "rolled back", func(a *api.App) (bool, error) {
+			_, err = updateApp(cmd.Context(), cn, app, "rolled back", func(a *api.App) (bool, error) {
 				a.Spec.Template = target.Spec.Template
 				return true, nil
 			})
@@ -461,85 +294,6 @@ func undoTarget(revs []*api.Revision, to int64) (*api.Revision, error) {
 	}
 	return revs[len(revs)-2], nil
 }
-
-// rolloutView is the lines under rollout status's headline: the rollout,
-// each revision's pods and weight, the preview, the analyses and the
-// zero-downtime report. describe app shows the same.
-func rolloutView(a *api.App) []string {
-	st := a.Status
-	ro := st.Rollout
-	var out []string
-	if ro != nil && ro.From != 0 {
-		l := fmt.Sprintf("  %s rollout of revision %d from revision %d: %s", orDefault(a.Spec.Strategy.Type, api.StrategyRolling), ro.Revision, ro.From, ro.State)
-		if c := a.Spec.Strategy.Canary; c != nil && st.CurrentStep != nil && (ro.State == api.RolloutProgressing || ro.State == api.RolloutPaused) {
-			step := int(*st.CurrentStep)
-			if step < len(c.Steps) {
-				l += fmt.Sprintf(", step %d of %d (%s)", step, len(c.Steps), describeStep(c.Steps[step]))
-			} else {
-				l += fmt.Sprintf(", after the last of %d steps", len(c.Steps))
-			}
-		}
-		if ro.Message != "" {
-			l += ": " + ro.Message
-		}
-		out = append(out, l)
-	}
-	if len(st.Revisions) > 0 {
-		var b strings.Builder
-		tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "  REVISION\tDESIRED\tPODS\tREADY\tAVAILABLE\tWEIGHT")
-		for _, r := range st.Revisions {
-			tag := ""
-			switch {
-			case r.Revision == st.StableRevision:
-				tag = " (stable)"
-			case ro != nil && r.Revision == ro.Revision:
-				tag = " (new)"
-			}
-			fmt.Fprintf(tw, "  %d%s\t%d\t%d\t%d\t%d\t%d%%\n", r.Revision, tag, r.Desired, r.Replicas, r.Ready, r.Available, r.Weight)
-		}
-		tw.Flush()
-		out = append(out, strings.Split(strings.TrimRight(b.String(), "\n"), "\n")...)
-	}
-	if st.PreviewRevision != 0 {
-		l := fmt.Sprintf("  preview: revision %d (header X-Slipway-Revision: preview", st.PreviewRevision)
-		if bg := a.Spec.Strategy.BlueGreen; bg != nil && bg.PreviewHost != "" {
-			l += ", host " + bg.PreviewHost
-		}
-		out = append(out, l+")")
-	}
-	if ro != nil {
-		for _, r := range ro.Analysis {
-			l := fmt.Sprintf("  analysis %s: %s, %d measurements, %d failed, %d inconclusive", r.Name, r.Phase, r.Measurements, r.Failures, r.Inconclusives)
-			if r.Message != "" {
-				l += ": " + r.Message
-			}
-			out = append(out, l)
-		}
-		if r := ro.Report; r != nil && ro.From != 0 {
-			out = append(out, "  "+formatReport(r))
-		}
-	}
-	return out
-}
-
-// formatReport is the zero-downtime report on one line.
-func formatReport(r *api.Report) string {
-	if !r.Measured {
-		return fmt.Sprintf("report: took %s; longest time without a ready pod %s; requests not measured (no router counters)",
-			millis(r.DurationMillis), millis(r.LongestNoReadyMillis))
-	}
-	var total int64
-	var per []string
-	for _, rr := range r.Revisions {
-		total += rr.Requests
-		per = append(per, fmt.Sprintf("revision %d: %d", rr.Revision, rr.Requests))
-	}
-	return fmt.Sprintf("report: took %s; %d requests (%s); %d failed (%d of them 503 for want of a ready pod); %d upstream errors; longest time without a ready pod %s",
-		millis(r.DurationMillis), total, orDefault(strings.Join(per, ", "), "none"), r.Failed, r.NoReadyPod, r.UpstreamErrors, millis(r.LongestNoReadyMillis))
-}
-
-func millis(ms int64) string { return (time.Duration(ms) * time.Millisecond).String() }
 
 // requestWait bounds how long a control verb waits for the controller to
 // acknowledge its request.
@@ -607,16 +361,13 @@ for that acknowledgement.`,
 }
 
 func sendRequest(ctx context.Context, e *env, g *globals, args []string, name, verb string) error {
-	app, err := appTarget(args, "rollout "+name)
+	cn, read, err := openApp(ctx, e, g, args, "rollout "+name)
 	if err != nil {
 		return err
 	}
-	cn, err := g.connect(e)
-	if err != nil {
-		return err
-	}
+	app := read.Metadata.Name
 	value := fmt.Sprintf("%s %d", verb, time.Now().UnixNano())
-	if _, err := updateApp(ctx, cn, app, "requested", func(a *api.App) (bool, error) {
+	if _, err := updateApp(ctx, cn, read, "requested", func(a *api.App) (bool, error) {
 		if a.Metadata.Annotations == nil {
 			a.Metadata.Annotations = map[string]string{}
 		}
@@ -628,19 +379,18 @@ func sendRequest(ctx context.Context, e *env, g *globals, args []string, name, v
 	wctx, cancel := context.WithTimeout(ctx, requestWait)
 	defer cancel()
 	for {
-		obj, err := cn.c.Get(wctx, appKind, cn.project, app)
+		a, err := getApp(wctx, cn, app)
 		if err != nil {
 			if wctx.Err() != nil {
 				return fmt.Errorf("app/%s: the deploy controller did not acknowledge %q within %v", app, verb, requestWait)
 			}
 			return err
 		}
-		a := obj.(*api.App)
 		if a.Status.ObservedRequest == value {
 			if a.Status.RequestRefused != "" {
 				return fmt.Errorf("app/%s: rollout %s refused: %s", app, name, a.Status.RequestRefused)
 			}
-			line, _, _ := rolloutLine(a)
+			line, _, _ := view.RolloutLine(a)
 			fmt.Fprintf(e.stdout, "app/%s: rollout %s done; %s\n", app, name, line)
 			return nil
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/cli/view"
 )
 
 // acknowledge plays the deploy controller's part of the request protocol:
@@ -102,7 +103,7 @@ func TestRolloutView(t *testing.T) {
 		"  preview: revision 2 (header X-Slipway-Revision: preview)",
 		"  analysis background: Running, 2 measurements, 0 failed, 0 inconclusive: all metrics passed",
 	}
-	if got := rolloutView(a); strings.Join(got, "\n") != strings.Join(want, "\n") {
+	if got := view.Rollout(a); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("view:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	a.Status.Rollout = &api.RolloutStatus{Revision: 2, From: 1, State: api.RolloutCompleted, Report: &api.Report{Measured: true, DurationMillis: 12500,
@@ -112,12 +113,12 @@ func TestRolloutView(t *testing.T) {
 		"  Canary rollout of revision 2 from revision 1: Completed",
 		"  report: took 12.5s; 1000 requests (revision 1: 900, revision 2: 100); 3 failed (0 of them 503 for want of a ready pod); 0 upstream errors; longest time without a ready pod 0s",
 	}
-	if got := rolloutView(a); strings.Join(got, "\n") != strings.Join(want, "\n") {
+	if got := view.Rollout(a); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("view:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	a.Status.Phase = api.AppHealthy
 	a.Status.Rollout.State = api.RolloutRolledBack
-	if line, done, failed := rolloutLine(a); !done || !failed || !strings.Contains(line, "rolled back to revision 1") {
+	if line, done, failed := view.RolloutLine(a); !done || !failed || !strings.Contains(line, "rolled back to revision 1") {
 		t.Errorf("rolled back: %q done=%v failed=%v", line, done, failed)
 	}
 }
@@ -127,7 +128,7 @@ func TestRolloutLinePausedForPromotion(t *testing.T) {
 	a.Status = api.AppStatus{ObservedGeneration: 1, Phase: api.AppPaused, Message: "revision 2 is ready on the preview: waiting for rollout promote",
 		Rollout: &api.RolloutStatus{Revision: 2, From: 1, State: api.RolloutPaused}}
 	want := "app/hello is paused: revision 2 is ready on the preview: waiting for rollout promote (slipway rollout promote app/hello)"
-	if line, done, _ := rolloutLine(a); done || line != want {
+	if line, done, _ := view.RolloutLine(a); done || line != want {
 		t.Errorf("%q done=%v, want %q", line, done, want)
 	}
 }

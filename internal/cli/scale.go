@@ -57,7 +57,11 @@ Only apps can be scaled.`,
 // scaleApp sets spec.replicas with compare-and-swap on the resourceVersion
 // read, re-reading on a conflict so that no concurrent change is lost.
 func scaleApp(ctx context.Context, cn *conn, name string, replicas int32) error {
-	_, err := updateApp(ctx, cn, name, "scaled", func(app *api.App) (bool, error) {
+	app, err := getApp(ctx, cn, name)
+	if err != nil {
+		return err
+	}
+	_, err = updateApp(ctx, cn, app, "scaled", func(app *api.App) (bool, error) {
 		if app.Spec.Replicas != nil && *app.Spec.Replicas == replicas {
 			return false, nil
 		}

@@ -26,11 +26,6 @@ const setAttempts = 5
 // whose backends `set route-backends` changed.
 const ReasonBackendsChanged = "BackendsChanged"
 
-var (
-	routeKind, _   = api.LookupKind("Route")
-	serviceKind, _ = api.LookupKind("Service")
-)
-
 func newSetCmd(e *env, g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "set SUBCOMMAND",
@@ -198,56 +193,48 @@ type backendsChange struct {
 // the resourceVersion read, re-reading on a conflict so that no concurrent
 // change is lost. It returns nil when the route already had them.
 func setBackends(ctx context.Context, cn *conn, name string, wanted []api.RouteBackend, o backendsOptions) (*backendsChange, error) {
-	for range setAttempts {
-		obj, err := cn.c.Get(ctx, routeKind, cn.project, name)
-		if err != nil {
-			return nil, err
-		}
-		rt, ok := obj.(*api.Route)
-		if !ok {
-			return nil, fmt.Errorf("the server returned %T for route %s", obj, name)
-		}
-		before := backendsOf(rt.Spec)
-		next := cloneBackends(wanted)
+	rt, err := getObject[*api.Route](ctx, cn, routeKind, name)
+	if err != nil {
+		return nil, err
+	}
+	var before, next []api.RouteBackend
+	rt, err = updateObject(ctx, cn, routeKind, rt, setAttempts, func(rt *api.Route) (bool, error) {
+		before = backendsOf(rt.Spec)
+		next = cloneBackends(wanted)
 		if len(next) == 0 {
 			next = cloneBackends(before)
 		}
 		for i := range next {
 			switch {
 			case o.zero:
-				next[i].Weight = ptr(int32(0))
+				next[i].Weight = new(int32(0))
 			case o.equal:
-				next[i].Weight = ptr(api.DefaultRouteWeight)
+				next[i].Weight = new(api.DefaultRouteWeight)
 			}
 		}
 		for i, m := range rt.Spec.Match {
 			if m.Service != "" && !slices.ContainsFunc(next, func(b api.RouteBackend) bool { return b.Service == m.Service }) {
-				return nil, fmt.Errorf("route %s: spec.match[%d] sends to service %s, which would no longer be a backend: keep it among the services or change the match first",
+				return false, fmt.Errorf("route %s: spec.match[%d] sends to service %s, which would no longer be a backend: keep it among the services or change the match first",
 					name, i, m.Service)
 			}
 		}
 		if formatWeights(next) == formatWeights(before) {
-			return nil, nil
+			return false, nil
 		}
 		rt.Spec.To = next[0]
 		rt.Spec.AlternateBackends = nil
 		if len(next) > 1 {
 			rt.Spec.AlternateBackends = next[1:]
 		}
-		out, err := cn.c.Update(ctx, rt)
-		if api.IsConflict(err) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		written, ok := out.(*api.Route)
-		if !ok {
-			return nil, fmt.Errorf("the server returned %T for route %s", out, name)
-		}
-		return &backendsChange{route: written, before: before, now: next}, nil
+		return true, nil
+	})
+	switch {
+	case errors.Is(err, errKeptChanging):
+		return nil, fmt.Errorf("route %s changed %d times while its backends were being set: try again", name, setAttempts)
+	case err != nil || formatWeights(next) == formatWeights(before):
+		return nil, err
 	}
-	return nil, fmt.Errorf("route %s changed %d times while its backends were being set: try again", name, setAttempts)
+	return &backendsChange{route: rt, before: before, now: next}, nil
 }
 
 // recordBackendsEvent writes the Event that makes an A/B change visible in
@@ -279,7 +266,7 @@ func backendsOf(s api.RouteSpec) []api.RouteBackend {
 	bs := cloneBackends(append([]api.RouteBackend{s.To}, s.AlternateBackends...))
 	for i := range bs {
 		if bs[i].Weight == nil {
-			bs[i].Weight = ptr(api.DefaultRouteWeight)
+			bs[i].Weight = new(api.DefaultRouteWeight)
 		}
 	}
 	return bs
@@ -290,7 +277,7 @@ func cloneBackends(bs []api.RouteBackend) []api.RouteBackend {
 	for i, b := range bs {
 		out[i] = api.RouteBackend{Service: b.Service}
 		if b.Weight != nil {
-			out[i].Weight = ptr(*b.Weight)
+			out[i].Weight = new(*b.Weight)
 		}
 	}
 	return out
@@ -328,5 +315,3 @@ func printBackends(w io.Writer, rt *api.Route) error {
 	}
 	return tw.Flush()
 }
-
-func ptr[T any](v T) *T { return &v }

@@ -41,11 +41,11 @@ strategy rolls out a new revision; nothing is written if nothing changes.`,
 				}
 				changes = append(changes, change{key: k, value: v})
 			}
-			cn, err := g.connect(e)
+			cn, app, err := connectApp(cmd.Context(), e, g, name)
 			if err != nil {
 				return err
 			}
-			app, err := updateApp(cmd.Context(), cn, name, "changed", func(a *api.App) (bool, error) {
+			app, err = updateApp(cmd.Context(), cn, app, "changed", func(a *api.App) (bool, error) {
 				touched, changed := false, false
 				for i := range a.Spec.Template.Containers {
 					c := &a.Spec.Template.Containers[i]
@@ -111,11 +111,11 @@ runs. The template changes, so the app's strategy rolls out a new revision.`,
 				}
 				images[c] = img
 			}
-			cn, err := g.connect(e)
+			cn, app, err := connectApp(cmd.Context(), e, g, name)
 			if err != nil {
 				return err
 			}
-			app, err := updateApp(cmd.Context(), cn, name, "changed", func(a *api.App) (bool, error) {
+			app, err = updateApp(cmd.Context(), cn, app, "changed", func(a *api.App) (bool, error) {
 				changed := false
 				seen := map[string]bool{}
 				for i := range a.Spec.Template.Containers {

@@ -11,6 +11,7 @@ import (
 
 	"slipway.dev/slipway/internal/api"
 	"slipway.dev/slipway/internal/controller"
+	"slipway.dev/slipway/internal/events"
 	"slipway.dev/slipway/internal/registry"
 )
 
@@ -27,7 +28,7 @@ var (
 // leaves a revision before its pods are scaled down).
 type Controller struct {
 	Reg    *registry.Registry
-	Events *controller.Recorder
+	Events *events.Recorder
 	Log    *slog.Logger
 	// Now is the clock of minReadySeconds, pauses, analyses and deadlines
 	// (time.Now if nil).

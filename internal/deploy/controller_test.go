@@ -15,6 +15,7 @@ import (
 	"slipway.dev/slipway/internal/api"
 	"slipway.dev/slipway/internal/clock"
 	"slipway.dev/slipway/internal/controller"
+	"slipway.dev/slipway/internal/events"
 	"slipway.dev/slipway/internal/registry"
 	"slipway.dev/slipway/internal/store/bolt"
 )
@@ -55,7 +56,7 @@ func newBench(t *testing.T) *bench {
 
 func (b *bench) controller() *Controller {
 	return &Controller{Reg: b.reg, Log: slog.New(slog.DiscardHandler), Now: b.clk.Now, Metrics: b.metrics,
-		Events: &controller.Recorder{Reg: b.reg, Source: "deploy", Clock: b.clk, Log: slog.New(slog.DiscardHandler)}}
+		Events: &events.Recorder{Reg: b.reg, Source: "deploy", Clock: b.clk, Log: slog.New(slog.DiscardHandler)}}
 }
 
 func (b *bench) reconcile(c *Controller) controller.Result {

@@ -13,7 +13,7 @@ import (
 
 	"slipway.dev/slipway/internal/api"
 	"slipway.dev/slipway/internal/clock"
-	"slipway.dev/slipway/internal/controller"
+	"slipway.dev/slipway/internal/events"
 	"slipway.dev/slipway/internal/node"
 	"slipway.dev/slipway/internal/registry"
 	"slipway.dev/slipway/internal/runtime"
@@ -48,7 +48,7 @@ func (m *machine) start() {
 	clk := clock.Real{}
 	m.agent = node.New(node.Options{
 		Reg: m.reg, Driver: d, Clock: clk,
-		Events:  &controller.Recorder{Reg: m.reg, Source: "node", Clock: clk},
+		Events:  &events.Recorder{Reg: m.reg, Source: "node", Clock: clk},
 		BaseEnv: []string{"PATH=" + os.Getenv("PATH")},
 	})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -11,7 +11,7 @@ import (
 
 	"slipway.dev/slipway/internal/api"
 	"slipway.dev/slipway/internal/clock"
-	"slipway.dev/slipway/internal/controller"
+	"slipway.dev/slipway/internal/events"
 	"slipway.dev/slipway/internal/registry"
 )
 
@@ -33,7 +33,7 @@ type Runner struct {
 	Reg    *registry.Registry
 	Log    *slog.Logger
 	Clock  clock.Clock
-	Events *controller.Recorder // nil: no Events
+	Events *events.Recorder // nil: no Events
 }
 
 var podKind, _ = api.LookupKind("Pod")

@@ -12,7 +12,7 @@ import (
 
 	"slipway.dev/slipway/internal/api"
 	"slipway.dev/slipway/internal/clock"
-	"slipway.dev/slipway/internal/controller"
+	"slipway.dev/slipway/internal/events"
 	"slipway.dev/slipway/internal/registry"
 	"slipway.dev/slipway/internal/store/bolt"
 )
@@ -133,7 +133,7 @@ func TestEnsureIsIdempotent(t *testing.T) {
 	ctx := context.Background()
 	reg := newRegistry(t)
 	app, rev := testApp(t, reg, &api.Hook{Command: []string{"./migrate"}, FailurePolicy: api.HookAbort}, 3)
-	events := &controller.Recorder{Reg: reg, Source: "deploy", Clock: clock.Real{}}
+	events := &events.Recorder{Reg: reg, Source: "deploy", Clock: clock.Real{}}
 	r := &Runner{Reg: reg, Events: events}
 	first, err := r.Ensure(ctx, app, rev, Pre, 1)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"slipway.dev/slipway/internal/api"
 	"slipway.dev/slipway/internal/clock"
 	"slipway.dev/slipway/internal/controller"
+	"slipway.dev/slipway/internal/events"
 	"slipway.dev/slipway/internal/registry"
 	"slipway.dev/slipway/internal/runtime"
 )
@@ -36,7 +37,7 @@ type Options struct {
 	Reg     *registry.Registry
 	Driver  runtime.Driver
 	Drainer Drainer // nil: nothing to wait for
-	Events  *controller.Recorder
+	Events  *events.Recorder
 	Clock   clock.Clock
 	Log     *slog.Logger
 	Backoff Backoff // zero: DefaultBackoff

@@ -15,7 +15,7 @@ import (
 
 	"slipway.dev/slipway/internal/api"
 	"slipway.dev/slipway/internal/clock"
-	"slipway.dev/slipway/internal/controller"
+	"slipway.dev/slipway/internal/events"
 	"slipway.dev/slipway/internal/registry"
 	"slipway.dev/slipway/internal/runtime/drivertest"
 	"slipway.dev/slipway/internal/runtime/process"
@@ -81,7 +81,7 @@ func (e *env) start(backoff Backoff, drainer Drainer) {
 	e.driver = d
 	e.agent = New(Options{
 		Reg: e.reg, Driver: d, Drainer: drainer, Clock: clk, Backoff: backoff,
-		Events:            &controller.Recorder{Reg: e.reg, Source: "node", Clock: clk, Log: nil},
+		Events:            &events.Recorder{Reg: e.reg, Source: "node", Clock: clk, Log: nil},
 		BaseEnv:           []string{"PATH=" + os.Getenv("PATH")},
 		ClaimSyncInterval: 100 * time.Millisecond,
 	})

@@ -210,21 +210,7 @@ func (r *Registry) Update(ctx context.Context, obj api.Object) (api.Object, erro
 		return nil, err
 	}
 	m := c.GetMeta()
-	if err := requireRV(kind, m); err != nil {
-		return nil, err
-	}
-	k, err := key(kind, m.Project, m.Name)
-	if err != nil {
-		return nil, err
-	}
-	kv, err := r.st.Get(ctx, k)
-	if err != nil {
-		return nil, mapErr(err, kind, m.Project, m.Name)
-	}
-	if kv.ModRevision != m.ResourceVersion {
-		return nil, conflict(kind, m.Name)
-	}
-	old, err := decode(kind, kv, kv.ModRevision)
+	k, old, err := r.current(ctx, kind, m)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +224,32 @@ func (r *Registry) Update(ctx context.Context, obj api.Object) (api.Object, erro
 	if err := r.admit(ctx, merged, nil); err != nil {
 		return nil, err
 	}
-	return r.write(ctx, kind, k, merged, kv.ModRevision)
+	return r.write(ctx, kind, k, merged, old.GetMeta().ResourceVersion)
+}
+
+// current opens a compare-and-swap write: it reads the stored version of the
+// object m names and returns it, with its key, if m carries its
+// resourceVersion (Conflict otherwise).
+func (r *Registry) current(ctx context.Context, kind api.KindInfo, m *api.ObjectMeta) (string, api.Object, error) {
+	if err := requireRV(kind, m); err != nil {
+		return "", nil, err
+	}
+	k, err := key(kind, m.Project, m.Name)
+	if err != nil {
+		return "", nil, err
+	}
+	kv, err := r.st.Get(ctx, k)
+	if err != nil {
+		return "", nil, mapErr(err, kind, m.Project, m.Name)
+	}
+	if kv.ModRevision != m.ResourceVersion {
+		return "", nil, conflict(kind, m.Name)
+	}
+	old, err := decode(kind, kv, kv.ModRevision)
+	if err != nil {
+		return "", nil, err
+	}
+	return k, old, nil
 }
 
 // write stores obj over the version expected and returns it with its new
@@ -303,21 +314,7 @@ func (r *Registry) UpdateStatus(ctx context.Context, obj api.Object) (api.Object
 	if kind.Projects && m.Project == "" {
 		m.Project = api.DefaultProject
 	}
-	if err := requireRV(kind, m); err != nil {
-		return nil, err
-	}
-	k, err := key(kind, m.Project, m.Name)
-	if err != nil {
-		return nil, err
-	}
-	kv, err := r.st.Get(ctx, k)
-	if err != nil {
-		return nil, mapErr(err, kind, m.Project, m.Name)
-	}
-	if kv.ModRevision != m.ResourceVersion {
-		return nil, conflict(kind, m.Name)
-	}
-	old, err := decode(kind, kv, kv.ModRevision)
+	k, old, err := r.current(ctx, kind, m)
 	if err != nil {
 		return nil, err
 	}
@@ -335,7 +332,7 @@ func (r *Registry) UpdateStatus(ctx context.Context, obj api.Object) (api.Object
 	// Status is not validated (api.Validate leaves it to its writers, the
 	// controllers); spec and metadata are the stored ones, valid already.
 	copyStatus(old, c)
-	return r.write(ctx, kind, k, old, kv.ModRevision)
+	return r.write(ctx, kind, k, old, old.GetMeta().ResourceVersion)
 }
 
 // Delete removes an object and returns it as it was, with the deleting

@@ -11,6 +11,7 @@ import (
 	"slipway.dev/slipway/internal/api"
 	"slipway.dev/slipway/internal/clock"
 	"slipway.dev/slipway/internal/controller"
+	"slipway.dev/slipway/internal/events"
 	"slipway.dev/slipway/internal/registry"
 	"slipway.dev/slipway/internal/store/bolt"
 )
@@ -29,7 +30,7 @@ func TestReconcileIgnoresHookPods(t *testing.T) {
 	if err := reg.EnsureDefaultProject(ctx); err != nil {
 		t.Fatal(err)
 	}
-	c := &Controller{Reg: reg, Events: &controller.Recorder{Reg: reg, Source: "replication", Clock: clock.Real{}}, Log: nil}
+	c := &Controller{Reg: reg, Events: &events.Recorder{Reg: reg, Source: "replication", Clock: clock.Real{}}, Log: nil}
 	r := rev(1)
 	r.Spec.Template.Containers = []api.Container{{Name: "web", Command: []string{"x"}}}
 	if _, err := reg.Create(ctx, r); err != nil {

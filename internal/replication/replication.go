@@ -14,6 +14,7 @@ import (
 
 	"slipway.dev/slipway/internal/api"
 	"slipway.dev/slipway/internal/controller"
+	"slipway.dev/slipway/internal/events"
 	"slipway.dev/slipway/internal/registry"
 )
 
@@ -120,7 +121,7 @@ var (
 // Controller reconciles Revisions into Pods.
 type Controller struct {
 	Reg    *registry.Registry
-	Events *controller.Recorder
+	Events *events.Recorder
 	Log    *slog.Logger
 }
 

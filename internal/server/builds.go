@@ -13,6 +13,7 @@ import (
 	"slipway.dev/slipway/internal/build"
 	"slipway.dev/slipway/internal/clock"
 	"slipway.dev/slipway/internal/controller"
+	"slipway.dev/slipway/internal/events"
 	"slipway.dev/slipway/internal/registry"
 )
 
@@ -35,7 +36,7 @@ func newBuilds(ctx context.Context, cfg Config, reg *registry.Registry, log *slo
 	clk := clock.Real{}
 	r := &build.Runner{
 		Reg: reg, Sources: src, ArtifactDir: artifactDir(cfg.DataDir), GoEnv: goEnv(os.Environ()), Clock: clk,
-		Events: &controller.Recorder{Reg: reg, Source: "build", Clock: clk, Log: log},
+		Events: &events.Recorder{Reg: reg, Source: "build", Clock: clk, Log: log},
 		Log:    log.With("controller", "build"),
 	}
 	if cfg.Runtime == "docker" {

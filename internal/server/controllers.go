@@ -9,6 +9,7 @@ import (
 	"slipway.dev/slipway/internal/clock"
 	"slipway.dev/slipway/internal/controller"
 	"slipway.dev/slipway/internal/deploy"
+	"slipway.dev/slipway/internal/events"
 	"slipway.dev/slipway/internal/hooks"
 	"slipway.dev/slipway/internal/registry"
 	"slipway.dev/slipway/internal/replication"
@@ -21,8 +22,8 @@ func runControllers(ctx context.Context, reg *registry.Registry, rt *router.Rout
 	newQueue := func() *controller.Queue[controller.Key] {
 		return controller.NewQueue[controller.Key](clk, controller.DefaultBackoff)
 	}
-	recorder := func(source string) *controller.Recorder {
-		return &controller.Recorder{Reg: reg, Source: source, Clock: clk, Log: log}
+	recorder := func(source string) *events.Recorder {
+		return &events.Recorder{Reg: reg, Source: source, Clock: clk, Log: log}
 	}
 	hookRunner := &hooks.Runner{Reg: reg, Log: log.With("component", "hooks"), Clock: clk, Events: recorder("deploy")}
 	apps := &deploy.Controller{Reg: reg, Events: recorder("deploy"), Log: log.With("controller", "deploy"),

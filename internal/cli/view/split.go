@@ -1,4 +1,4 @@
-package cli
+package view
 
 import (
 	"cmp"
@@ -92,7 +92,7 @@ func describeSplit(d *descWriter, r *api.Route, metrics string, ok bool) {
 		d.kv(0, "Measured Split", "<unavailable: cannot read the router's metrics>")
 		return
 	}
-	project := orDefault(r.Metadata.Project, api.DefaultProject)
+	project := cmp.Or(r.Metadata.Project, api.DefaultProject)
 	m := measuredSplit(metrics, project+"/"+r.Metadata.Name)
 	var total int64
 	byService := map[string]int64{}
@@ -111,12 +111,8 @@ func describeSplit(d *descWriter, r *api.Route, metrics string, ok bool) {
 	for _, b := range backends {
 		key := project + "/" + b.Service
 		seen[key] = true
-		w := api.DefaultRouteWeight
-		if b.Weight != nil {
-			w = *b.Weight
-		}
 		n := byService[key]
-		d.kv(1, b.Service, fmt.Sprintf("weight %d | %d requests (%s)", w, n, pct(n, total)))
+		d.kv(1, b.Service, fmt.Sprintf("weight %d | %d requests (%s)", valueOr(b.Weight, api.DefaultRouteWeight), n, pct(n, total)))
 		for _, x := range m {
 			if x.service == key && n > 0 {
 				d.kv(2, fmt.Sprintf("revision %d", x.revision), fmt.Sprintf("%d requests (%s of %s)", x.requests, pct(x.requests, n), b.Service))

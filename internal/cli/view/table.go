@@ -1,9 +1,15 @@
-package cli
+// Package view renders Slipway objects for a person: get's tables,
+// describe's accounts (with the split the router measured for a route) and
+// a rollout's progress and history. It is pure presentation: api objects and
+// a time in, text out; the commands that fetch them are in package cli.
+package view
 
 import (
+	"cmp"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -20,15 +26,12 @@ func columns(obj api.Object, wide bool, now time.Time) (header []string, row []s
 	switch o := obj.(type) {
 	case *api.Project:
 		return []string{"NAME", "DISPLAY NAME", "STATUS", "AGE"},
-			[]string{m.Name, o.Spec.DisplayName, orDash(o.Status.Phase), age}
+			[]string{m.Name, o.Spec.DisplayName, cmp.Or(o.Status.Phase, "-"), age}
 	case *api.App:
-		desired := int32(1)
-		if o.Spec.Replicas != nil {
-			desired = *o.Spec.Replicas
-		}
+		desired := valueOr(o.Spec.Replicas, 1)
 		h := []string{"NAME", "READY", "REVISION", "STRATEGY", "PHASE", "AGE"}
 		r := []string{m.Name, fmt.Sprintf("%d/%d", o.Status.ReadyReplicas, desired), revisionCell(o.Status.LatestRevision),
-			orDash(o.Spec.Strategy.Type), orDash(o.Status.Phase), age}
+			cmp.Or(o.Spec.Strategy.Type, "-"), cmp.Or(o.Status.Phase, "-"), age}
 		if wide {
 			h = append(h, "TRAFFIC", "CONTAINERS")
 			r = append(r, formatTraffic(o.Status.Traffic), containerNames(o.Spec.Template.Containers))
@@ -39,7 +42,7 @@ func columns(obj api.Object, wide bool, now time.Time) (header []string, row []s
 		r := []string{m.Name, o.Spec.App, itoa(o.Spec.Replicas), itoa(o.Status.ReadyReplicas), itoa(o.Status.AvailableReplicas), age}
 		if wide {
 			h = append(h, "TEMPLATE-HASH")
-			r = append(r, orDash(o.Spec.TemplateHash))
+			r = append(r, cmp.Or(o.Spec.TemplateHash, "-"))
 		}
 		return h, r
 	case *api.Pod:
@@ -51,22 +54,26 @@ func columns(obj api.Object, wide bool, now time.Time) (header []string, row []s
 			restarts += cs.RestartCount
 		}
 		h := []string{"NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP"}
-		r := []string{m.Name, fmt.Sprintf("%d/%d", ready, len(o.Spec.Containers)), podStatus(o), itoa(restarts), age, orDash(o.Status.PodIP)}
+		r := []string{m.Name, fmt.Sprintf("%d/%d", ready, len(o.Spec.Containers)), podStatus(o), itoa(restarts), age, cmp.Or(o.Status.PodIP, "-")}
 		if wide {
 			h = append(h, "APP", "REVISION")
-			r = append(r, orDash(o.Spec.App), revisionCell(o.Spec.Revision))
+			r = append(r, cmp.Or(o.Spec.App, "-"), revisionCell(o.Spec.Revision))
 		}
 		return h, r
 	case *api.Service:
 		ports := make([]string, len(o.Spec.Ports))
 		for i, p := range o.Spec.Ports {
-			ports[i] = fmt.Sprintf("%d/%s", p.Port, orDefault(p.Protocol, api.ProtocolTCP))
+			ports[i] = fmt.Sprintf("%d/%s", p.Port, cmp.Or(p.Protocol, api.ProtocolTCP))
 			if !p.TargetPort.IsZero() && p.TargetPort.String() != strconv.Itoa(int(p.Port)) {
-				ports[i] = fmt.Sprintf("%d:%s/%s", p.Port, p.TargetPort.String(), orDefault(p.Protocol, api.ProtocolTCP))
+				ports[i] = fmt.Sprintf("%d:%s/%s", p.Port, p.TargetPort.String(), cmp.Or(p.Protocol, api.ProtocolTCP))
 			}
 		}
+		ip := cmp.Or(o.Status.ClusterIP, "-")
+		if c := api.FindCondition(o.Status.Conditions, "VIPBound"); c != nil && c.Status == api.ConditionFalse {
+			ip += " (" + c.Reason + ")" // not served: describe says why
+		}
 		h := []string{"NAME", "CLUSTER-IP", "PORTS", "AGE"}
-		r := []string{m.Name, orDash(o.Status.ClusterIP), strings.Join(ports, ","), age}
+		r := []string{m.Name, ip, strings.Join(ports, ","), age}
 		if wide {
 			h = append(h, "SELECTOR")
 			r = append(r, formatLabels(o.Spec.Selector))
@@ -85,10 +92,10 @@ func columns(obj api.Object, wide bool, now time.Time) (header []string, row []s
 			}
 		}
 		h := []string{"NAME", "ENDPOINTS", "AGE"}
-		r := []string{m.Name, orDefault(strings.Join(ready, ","), "<none>"), age}
+		r := []string{m.Name, cmp.Or(strings.Join(ready, ","), "<none>"), age}
 		if wide {
 			h = append(h, "NOT READY")
-			r = append(r, orDefault(strings.Join(notReady, ","), "<none>"))
+			r = append(r, cmp.Or(strings.Join(notReady, ","), "<none>"))
 		}
 		return h, r
 	case *api.Route:
@@ -101,15 +108,10 @@ func columns(obj api.Object, wide bool, now time.Time) (header []string, row []s
 			admitted = c.Status
 		}
 		return []string{"NAME", "HOST", "PATH", "BACKENDS", "ADMITTED", "AGE"},
-			[]string{m.Name, orDash(host), orDefault(o.Spec.Path, "/"), formatBackends(o.Spec), admitted, age}
+			[]string{m.Name, cmp.Or(host, "-"), cmp.Or(o.Spec.Path, "/"), formatBackends(o.Spec), admitted, age}
 	case *api.Secret:
-		keys := make([]string, 0, len(o.Data))
-		for k := range o.Data {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
 		return []string{"NAME", "TYPE", "KEYS", "AGE"},
-			[]string{m.Name, orDefault(o.Type, "Opaque"), orDash(strings.Join(keys, ",")), age}
+			[]string{m.Name, cmp.Or(o.Type, "Opaque"), cmp.Or(strings.Join(slices.Sorted(maps.Keys(o.Data)), ","), "-"), age}
 	case *api.Event:
 		return []string{"LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"},
 			[]string{formatAge(o.LastTimestamp, now), o.Type, o.Reason,
@@ -120,6 +122,48 @@ func columns(obj api.Object, wide bool, now time.Time) (header []string, row []s
 		return volumeColumns(obj, wide, now) // volumes.go
 	}
 	return []string{"NAME", "AGE"}, []string{m.Name, age}
+}
+
+// buildColumns are the table columns of builds and image streams.
+func buildColumns(obj api.Object, wide bool, now time.Time) (header []string, row []string) {
+	m := obj.GetMeta()
+	age := formatAge(m.CreationTimestamp, now)
+	switch o := obj.(type) {
+	case *api.Build:
+		h := []string{"NAME", "APP", "STRATEGY", "PHASE", "IMAGE", "DURATION", "AGE"}
+		strat := o.Status.Strategy
+		if strat == "" {
+			strat = o.Spec.Strategy.Type
+		}
+		r := []string{m.Name, o.Spec.App, cmp.Or(strat, "-"), cmp.Or(o.Status.Phase, api.BuildNew), cmp.Or(o.Status.Image, "-"), cmp.Or(o.Status.Duration, "-"), age}
+		if wide {
+			h = append(h, "DIGEST", "MESSAGE")
+			r = append(r, cmp.Or(shortDigest(o.Status.ImageDigest), "-"), cmp.Or(o.Status.Message, "-"))
+		}
+		return h, r
+	case *api.ImageStream:
+		latest, digest, updated := "-", "-", "-"
+		if len(o.Status.Images) > 0 {
+			im := o.Status.Images[0]
+			latest, digest, updated = im.Image, cmp.Or(shortDigest(im.Digest), "-"), formatAge(im.Created, now)
+		}
+		h := []string{"NAME", "LATEST", "DIGEST", "IMAGES", "UPDATED", "AGE"}
+		r := []string{m.Name, latest, digest, strconv.Itoa(len(o.Status.Images)), updated, age}
+		if wide {
+			h = append(h, "LIMIT")
+			r = append(r, itoa(valueOr(o.Spec.HistoryLimit, api.DefaultImageHistoryLimit)))
+		}
+		return h, r
+	}
+	return []string{"NAME", "AGE"}, []string{m.Name, age}
+}
+
+// shortDigest keeps "sha256:" and 12 hex digits, as docker prints IDs.
+func shortDigest(d string) string {
+	if len(d) > len("sha256:")+12 {
+		return d[:len("sha256:")+12]
+	}
+	return d
 }
 
 func podStatus(p *api.Pod) string {
@@ -134,7 +178,7 @@ func podStatus(p *api.Pod) string {
 	if p.Status.Reason != "" {
 		return p.Status.Reason
 	}
-	return orDefault(p.Status.Phase, api.PodPending)
+	return cmp.Or(p.Status.Phase, api.PodPending)
 }
 
 func revisionCell(n int64) string {
@@ -163,11 +207,7 @@ func formatBackends(s api.RouteSpec) string {
 	}
 	parts := make([]string, len(b))
 	for i, x := range b {
-		w := api.DefaultRouteWeight
-		if x.Weight != nil {
-			w = *x.Weight
-		}
-		parts[i] = fmt.Sprintf("%s(%d)", x.Service, w)
+		parts[i] = fmt.Sprintf("%s(%d)", x.Service, valueOr(x.Weight, api.DefaultRouteWeight))
 	}
 	return strings.Join(parts, ",")
 }
@@ -184,11 +224,7 @@ func formatLabels(l map[string]string) string {
 	if len(l) == 0 {
 		return "<none>"
 	}
-	keys := make([]string, 0, len(l))
-	for k := range l {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(l))
 	for i, k := range keys {
 		keys[i] = k + "=" + l[k]
 	}
@@ -215,19 +251,19 @@ func formatAge(t, now time.Time) string {
 	}
 }
 
-func itoa(n int32) string { return strconv.Itoa(int(n)) }
-
-func orDash(s string) string { return orDefault(s, "-") }
-
-func orDefault(s, d string) string {
-	if s == "" {
+// valueOr is *p, or d when p is nil: an optional field's value or its
+// default.
+func valueOr[T any](p *T, d T) T {
+	if p == nil {
 		return d
 	}
-	return s
+	return *p
 }
 
-// printTable writes objs as aligned columns; withProject prepends PROJECT.
-func printTable(w io.Writer, objs []api.Object, wide, withProject, noHeader bool, now time.Time) error {
+func itoa(n int32) string { return strconv.Itoa(int(n)) }
+
+// Table writes objs as aligned columns; withProject prepends PROJECT.
+func Table(w io.Writer, objs []api.Object, wide, withProject, noHeader bool, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 	for i, o := range objs {
 		h, r := columns(o, wide, now)

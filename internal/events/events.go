@@ -1,4 +1,7 @@
-package controller
+// Package events records what happened to objects as Event objects in the store:
+// an account of work for `slipway describe` and `get events`, aggregated as
+// Kubernetes does. Every controller and the node agent write through it.
+package events
 
 import (
 	"context"
@@ -20,7 +23,7 @@ type Recorder struct {
 	Reg    *registry.Registry
 	Source string
 	Clock  clock.Clock
-	Log    *slog.Logger
+	Log    *slog.Logger // nil: failures are not logged
 
 	mu   sync.Mutex
 	seen map[recordKey]string // → event name
@@ -63,7 +66,7 @@ func (r *Recorder) Record(ctx context.Context, obj api.Object, typ, reason, mess
 	}
 	created, err := r.Reg.Create(ctx, ev)
 	if err != nil {
-		if ctx.Err() == nil {
+		if ctx.Err() == nil && r.Log != nil {
 			r.Log.Debug("recording an event failed", "object", m.Name, "reason", reason, "err", err)
 		}
 		return

@@ -1,4 +1,4 @@
-package cli
+package view
 
 import (
 	"bytes"
@@ -30,7 +30,7 @@ func TestClaimColumnsAndDescribe(t *testing.T) {
 		t.Errorf("columns (-want +got):\n%s", diff)
 	}
 	var b bytes.Buffer
-	describe(&b, c, nil, routerMetrics{}, now)
+	Describe(&b, c, nil, Metrics{}, now)
 	for _, s := range []string{"Status:", "Terminating", "Access Modes:", "ReadWriteOncePod", "Capacity:", "1Gi", "3Mi (3145728 bytes", "Mounted By:", "db-1-abcde", "once no pod mounts it"} {
 		if !strings.Contains(b.String(), s) {
 			t.Errorf("describe pvc lacks %q:\n%s", s, b.String())

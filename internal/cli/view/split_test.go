@@ -1,4 +1,4 @@
-package cli
+package view
 
 import (
 	"regexp"
@@ -30,7 +30,7 @@ func TestDescribeRouteShowsMeasuredSplit(t *testing.T) {
 		Mirror:  &api.RouteMirror{Service: "shadow", Percent: 5},
 	}}
 	var b strings.Builder
-	describe(&b, rt, nil, routerMetrics{text: sampleMetrics, ok: true}, time.Now())
+	Describe(&b, rt, nil, Metrics{Text: sampleMetrics, OK: true}, time.Now())
 	out := alignless(b.String())
 	i := strings.Index(out, "Retries:")
 	if i < 0 {
@@ -53,7 +53,7 @@ Events:
 	}
 
 	b.Reset()
-	describe(&b, rt, nil, routerMetrics{}, time.Now())
+	Describe(&b, rt, nil, Metrics{}, time.Now())
 	if !strings.Contains(alignless(b.String()), "Measured Split: <unavailable: cannot read the router's metrics>") {
 		t.Errorf("without metrics:\n%s", b.String())
 	}
