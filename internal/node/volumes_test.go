@@ -15,6 +15,18 @@ import (
 	"slipway.dev/slipway/internal/runtime/process"
 )
 
+// requireMounts skips a test that mounts volumes where the driver cannot,
+// or fails it when SLIPWAY_REQUIRE_MOUNTS is set (CI).
+func requireMounts(t *testing.T, e *env) {
+	t.Helper()
+	if c := e.driver.Capabilities().Mounts; !c.Supported {
+		if os.Getenv("SLIPWAY_REQUIRE_MOUNTS") != "" {
+			t.Fatalf("SLIPWAY_REQUIRE_MOUNTS is set but volumes cannot be mounted here: %s", c.Reason)
+		}
+		t.Skipf("volumes cannot be mounted here: %s", c.Reason)
+	}
+}
+
 func waitUntil(t *testing.T, what string, d time.Duration, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -37,9 +49,7 @@ func waitUntil(t *testing.T, what string, d time.Duration, cond func() (bool, st
 // claim waits for the pod, then deletes it and its data.
 func TestVolumes(t *testing.T) {
 	e := newEnv(t, Backoff{Base: 50 * time.Millisecond, Max: 50 * time.Millisecond, Reset: time.Hour}, nil)
-	if c := e.driver.Capabilities().Mounts; !c.Supported {
-		t.Skipf("volumes cannot be mounted here: %s", c.Reason)
-	}
+	requireMounts(t, e)
 	ctx := context.Background()
 	mnt, out := t.TempDir(), t.TempDir()
 	if _, err := e.reg.Create(ctx, &api.Secret{Metadata: api.ObjectMeta{Name: "creds"}, Data: map[string]string{"password": "one"}}); err != nil {
@@ -137,9 +147,7 @@ func fmtStatus(s api.PersistentVolumeClaimStatus) string {
 // measured and reported (VolumeFull condition and event), not enforced.
 func TestEmptyDirOverSizeLimit(t *testing.T) {
 	e := newEnv(t, DefaultBackoff, nil)
-	if c := e.driver.Capabilities().Mounts; !c.Supported {
-		t.Skipf("volumes cannot be mounted here: %s", c.Reason)
-	}
+	requireMounts(t, e)
 	mnt := t.TempDir()
 	grace := int64(1)
 	c := sh("w", `head -c 2048 /dev/zero > `+mnt+`/s/f; sleep 60`)
