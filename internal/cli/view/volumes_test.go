@@ -37,3 +37,12 @@ func TestClaimColumnsAndDescribe(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigMapColumns(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	cm := &api.ConfigMap{Metadata: api.ObjectMeta{Name: "web", CreationTimestamp: now.Add(-2 * time.Minute)}, Data: map[string]string{"a": "1", "b": "2"}}
+	h, r := columns(cm, false, now)
+	if diff := cmp.Diff([][]string{{"NAME", "DATA", "AGE"}, {"web", "2", "2m"}}, [][]string{h, r}); diff != "" {
+		t.Errorf("columns (-want +got):\n%s", diff)
+	}
+}
