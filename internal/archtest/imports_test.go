@@ -27,6 +27,8 @@ var forbidden = map[string][]string{
 	"internal/services":      {"internal/apiserver", "internal/runtime", "internal/router", "internal/proxy", "internal/server", "internal/cli", "internal/client", "internal/node"},
 	"internal/runtime":       {"internal/controller", "internal/registry", "internal/apiserver", "internal/router", "internal/server", "internal/cli"},
 	"internal/router":        {"internal/"}, // stdlib only: the hot path knows nothing of the store
+	"internal/proxy":         {"internal/"}, // stdlib only, like the router
+	"internal/drain":         {"internal/"}, // stdlib only: a leaf both data paths embed
 	"internal/cli":           {"internal/registry", "internal/store", "internal/apiserver", "internal/controller"},
 	"internal/manifest":      {"internal/registry", "internal/store", "internal/apiserver", "internal/controller", "internal/server", "internal/cli", "internal/client"},
 }
@@ -57,12 +59,21 @@ func TestImportRules(t *testing.T) {
 					continue
 				}
 				d := strings.TrimPrefix(dep, mod)
-				if (prefix == "internal/api" && d == "internal/api") || (prefix == "internal/proxy" && d == "internal/proxy") || (prefix == "internal/router" && d == "internal/router") {
+				if (prefix == "internal/api" && d == "internal/api") || (prefix == "internal/proxy" && d == "internal/proxy") || (prefix == "internal/drain" && d == "internal/drain") {
+					continue
+				}
+				// The router's engines (internal/router/std, .../fast) take
+				// its core and each other, nothing else of the project.
+				if prefix == "internal/router" && (d == "internal/router" || strings.HasPrefix(d, "internal/router/")) {
 					continue
 				}
 				// The clock and the histogram are leaves (standard library
-				// only) that every package may take.
+				// only) that every package may take; so is the drain
+				// primitive, for the router and the proxy.
 				if d == "internal/clock" || d == "internal/histogram" {
+					continue
+				}
+				if d == "internal/drain" && (prefix == "internal/router" || prefix == "internal/proxy") {
 					continue
 				}
 				for _, b := range bad {

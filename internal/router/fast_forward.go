@@ -235,32 +235,25 @@ func (f *fastFront) acquire(q *fastReq, host []byte, prefer *revision, tried []n
 	if r.ejected.Load() > 0 {
 		ex.healthy, ex.now = true, r.now().UnixNano()
 	}
-	for {
-		t := r.cur.Load()
-		t.gate.RLock()
-		if r.cur.Load() != t {
-			t.gate.RUnlock()
-			continue
+	t := r.tables.Pick()
+	rt := lookupBytes(t, host, q.path)
+	var p pick
+	for _, ex := range [2]avoid{ex, {tried: tried}} {
+		if rt != nil && prefer != nil {
+			p = rt.sameRevision(prefer, r.rnd, ex)
 		}
-		rt := lookupBytes(t, host, q.path)
-		var p pick
-		for _, ex := range [2]avoid{ex, {tried: tried}} {
-			if rt != nil && prefer != nil {
-				p = rt.sameRevision(prefer, r.rnd, ex)
-			}
-			if rt != nil && p.ep == nil {
-				p = rt.choose(q, r.rnd, ex)
-			}
-			if p.ep != nil || !ex.healthy {
-				break
-			}
+		if rt != nil && p.ep == nil {
+			p = rt.choose(q, r.rnd, ex)
 		}
-		if p.ep != nil {
-			p.ep.inflight.Add(1)
+		if p.ep != nil || !ex.healthy {
+			break
 		}
-		t.gate.RUnlock()
-		return rt, p
 	}
+	if p.ep != nil {
+		p.ep.inflight.Add(1)
+	}
+	r.tables.Done(t)
+	return rt, p
 }
 
 // errUpstream wraps a failure to get a response head from an endpoint.

@@ -111,20 +111,13 @@ func (r *Router) mirror(req *http.Request, rt *route) {
 // the current table and counts the shadow request in flight on it, under
 // the table's gate, as acquire does (so WaitDrained counts it too).
 func (r *Router) acquireMirror(key string) *endpoint {
-	for {
-		t := r.cur.Load()
-		t.gate.RLock()
-		if r.cur.Load() != t {
-			t.gate.RUnlock()
-			continue
+	t := r.tables.Pick()
+	defer r.tables.Done(t)
+	var ep *endpoint
+	if rt := t.routes[key]; rt != nil && rt.mirror != nil {
+		if ep = rt.mirror.rev.p2c(r.rnd, avoid{}); ep != nil {
+			ep.inflight.Add(1)
 		}
-		var ep *endpoint
-		if rt := t.routes[key]; rt != nil && rt.mirror != nil {
-			if ep = rt.mirror.rev.p2c(r.rnd, avoid{}); ep != nil {
-				ep.inflight.Add(1)
-			}
-		}
-		t.gate.RUnlock()
-		return ep
 	}
+	return ep
 }

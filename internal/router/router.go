@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"slipway.dev/slipway/internal/drain"
 )
 
 // DefaultIdleConnTimeout is how long a pooled upstream connection may sit
@@ -85,17 +87,13 @@ type Router struct {
 	ejected atomic.Int64
 	mirrors chan struct{} // slots for shadow requests in flight
 
-	// cur is the table new requests use. settled is the newest table none
-	// of whose predecessors has a pick in progress: an endpoint in neither
+	// tables holds the table new requests use and the newest one none of
+	// whose predecessors has a pick in progress: an endpoint in neither
 	// gets no new request until a table adds it again.
-	cur     atomic.Pointer[Table]
-	settled atomic.Pointer[Table]
+	tables drain.Tables[Table, *Table]
 
 	epMu sync.Mutex
 	eps  map[netip.AddrPort]*endpoint // every endpoint of a table or with requests in flight
-
-	notifyMu sync.Mutex
-	notify   chan struct{}
 
 	// Counters outlive tables: Apply binds each table to them.
 	statsMu    sync.Mutex
@@ -154,11 +152,6 @@ type globalRand struct{}
 
 func (globalRand) IntN(n int) int       { return rand.IntN(n) }
 func (globalRand) Int64N(n int64) int64 { return rand.Int64N(n) }
-func (r *Router) waitChan() chan struct{} {
-	r.notifyMu.Lock()
-	defer r.notifyMu.Unlock()
-	return r.notify
-}
 
 // New returns a Router serving an empty table (every request gets 404).
 func New(opts Options) *Router {
@@ -191,7 +184,6 @@ func New(opts Options) *Router {
 		now:     opts.Now,
 		mirrors: make(chan struct{}, MaxMirrorsInFlight),
 		eps:     map[netip.AddrPort]*endpoint{},
-		notify:  make(chan struct{}),
 
 		routeStats: map[string]*routeCounters{},
 		epStats:    map[netip.AddrPort]*counters{},
@@ -216,8 +208,7 @@ func New(opts Options) *Router {
 		ErrorLog:      slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
 	}
 	t, _ := Build(Input{})
-	r.cur.Store(t)
-	r.settled.Store(t)
+	r.tables.Init(t, drain.Words{Owner: "router", Table: "route table", InFlight: "requests"})
 	return r
 }
 
@@ -272,12 +263,9 @@ func (r *Router) Apply(t *Table) {
 		}
 	}
 
-	old := r.cur.Swap(t)
 	// Wait out every pick on the old table: after this, a request either
 	// counted itself in flight on an old endpoint or picks from t.
-	old.gate.Lock()
-	old.gate.Unlock() //nolint:staticcheck // an empty critical section is the point: a barrier
-	r.settled.Store(t)
+	r.tables.Swap(t)
 
 	r.epMu.Lock()
 	for addr, ep := range r.eps {
@@ -298,14 +286,7 @@ func (r *Router) Apply(t *Table) {
 		}
 	}
 	r.epMu.Unlock()
-	r.broadcast()
-}
-
-func (r *Router) broadcast() {
-	r.notifyMu.Lock()
-	close(r.notify)
-	r.notify = make(chan struct{})
-	r.notifyMu.Unlock()
+	r.tables.Broadcast()
 }
 
 // trackedConn is an upstream connection its endpoint can close: a
@@ -392,32 +373,25 @@ func (r *Router) acquire(req *http.Request, host string, prefer *revision, tried
 	if r.ejected.Load() > 0 {
 		ex.healthy, ex.now = true, r.now().UnixNano()
 	}
-	for {
-		t := r.cur.Load()
-		t.gate.RLock()
-		if r.cur.Load() != t { // swapped meanwhile: Apply may be past the barrier
-			t.gate.RUnlock()
-			continue
+	t := r.tables.Pick()
+	defer r.tables.Done(t)
+	rt := t.lookup(host, req.URL.Path)
+	var p pick
+	for _, ex := range []avoid{ex, {tried: tried}} {
+		if rt != nil && prefer != nil {
+			p = rt.sameRevision(prefer, r.rnd, ex)
 		}
-		rt := t.lookup(host, req.URL.Path)
-		var p pick
-		for _, ex := range []avoid{ex, {tried: tried}} {
-			if rt != nil && prefer != nil {
-				p = rt.sameRevision(prefer, r.rnd, ex)
-			}
-			if rt != nil && p.ep == nil {
-				p = rt.choose(httpView{req}, r.rnd, ex)
-			}
-			if p.ep != nil || !ex.healthy {
-				break
-			}
+		if rt != nil && p.ep == nil {
+			p = rt.choose(httpView{req}, r.rnd, ex)
 		}
-		if p.ep != nil {
-			p.ep.inflight.Add(1)
+		if p.ep != nil || !ex.healthy {
+			break
 		}
-		t.gate.RUnlock()
-		return rt, p
 	}
+	if p.ep != nil {
+		p.ep.inflight.Add(1)
+	}
+	return rt, p
 }
 
 func (r *Router) release(ep *endpoint) {
@@ -428,7 +402,7 @@ func (r *Router) release(ep *endpoint) {
 			ep.closeConns()
 		}
 		r.epMu.Unlock()
-		r.broadcast()
+		r.tables.Broadcast()
 	}
 }
 
@@ -615,52 +589,24 @@ func (r *Router) InFlight(ep netip.AddrPort) int {
 // from and no request is in flight to it, or ctx's error (wrapped, naming
 // what is left) when ctx ends first.
 func (r *Router) WaitDrained(ctx context.Context, ep netip.AddrPort) error {
-	ep = netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port())
-	return r.waitDrained(ctx, func(a netip.AddrPort) bool { return a == ep },
-		"router: endpoint "+ep.String()+" is still in the route table",
-		"router: endpoint "+ep.String()+" still has %d requests in flight")
+	return r.tables.WaitDrained(ctx, ep, r.inFlight, 0)
 }
 
 // WaitDrainedIP is WaitDrained for every endpoint at ip, whatever its port:
 // what the node agent asks of a pod.
 func (r *Router) WaitDrainedIP(ctx context.Context, ip netip.Addr) error {
-	ip = ip.Unmap()
-	return r.waitDrained(ctx, func(a netip.AddrPort) bool { return a.Addr() == ip },
-		"router: an endpoint at "+ip.String()+" is still in the route table",
-		"router: endpoints at "+ip.String()+" still have %d requests in flight")
+	return r.tables.WaitDrainedIP(ctx, ip, r.inFlight, 0)
 }
 
-// waitDrained waits until no endpoint that match accepts is in a table the
-// router may still pick from, and none has a request in flight.
-func (r *Router) waitDrained(ctx context.Context, match func(netip.AddrPort) bool, inTableMsg, busyFormat string) error {
-	for {
-		ch := r.waitChan() // before the check, so no wake-up is lost
-		inTable := false
-		for _, t := range []*Table{r.cur.Load(), r.settled.Load()} {
-			for ep := range t.members {
-				if match(ep) {
-					inTable = true
-				}
-			}
-		}
-		n := 0
-		r.epMu.Lock()
-		for addr, e := range r.eps {
-			if match(addr) {
-				n += int(e.inflight.Load())
-			}
-		}
-		r.epMu.Unlock()
-		if !inTable && n == 0 {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			if inTable {
-				return fmt.Errorf("%s: %w", inTableMsg, ctx.Err())
-			}
-			return fmt.Errorf(busyFormat+": %w", n, ctx.Err())
+// inFlight counts the requests in flight to the endpoints match accepts.
+func (r *Router) inFlight(match func(netip.AddrPort) bool) int {
+	n := 0
+	r.epMu.Lock()
+	defer r.epMu.Unlock()
+	for addr, e := range r.eps {
+		if match(addr) {
+			n += int(e.inflight.Load())
 		}
 	}
+	return n
 }

@@ -277,7 +277,7 @@ type RevisionView struct {
 // View returns route (project/name) as the current table serves it, false
 // when the table has no such route.
 func (r *Router) View(route string) (RouteView, bool) {
-	rt := r.cur.Load().routes[route]
+	rt := r.tables.Current().routes[route]
 	if rt == nil {
 		return RouteView{}, false
 	}

@@ -36,6 +36,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"slipway.dev/slipway/internal/drain"
 )
 
 // MaxWeight is the largest backend weight, as in OpenShift.
@@ -131,11 +133,21 @@ type Table struct {
 	in      Input       // to build a fresh copy when applied again
 	applied atomic.Bool // bound to a Router's counters and endpoints
 
-	// gate is held for reading by every request while it picks an
+	// The gate is held for reading by every request while it picks an
 	// endpoint and counts itself in flight; Apply takes it for writing
 	// after the swap, so that it returns once no pick on the old table is
 	// in progress.
-	gate sync.RWMutex
+	drain.Gate
+}
+
+// Holds reports whether t lists an endpoint match accepts.
+func (t *Table) Holds(match func(netip.AddrPort) bool) bool {
+	for ep := range t.members {
+		if match(ep) {
+			return true
+		}
+	}
+	return false
 }
 
 type route struct {

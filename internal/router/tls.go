@@ -166,7 +166,7 @@ func InsecurePolicy(next http.Handler, rt *Router, c *Certs, httpsPort int) http
 			return
 		}
 		host := canonicalHost(req.Host)
-		key, ok := rt.cur.Load().Lookup(host, req.URL.Path)
+		key, ok := rt.tables.Current().Lookup(host, req.URL.Path)
 		pol, tlsRoute := s.policy[key]
 		if !ok || !tlsRoute || pol == InsecureAllow {
 			next.ServeHTTP(w, req)
