@@ -2,7 +2,6 @@ package router
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -200,62 +199,6 @@ func (f *fastFront) dial(p *fastPool, rt *route) (*upConn, error) {
 	return uc, nil
 }
 
-// lookupBytes is Table.lookup for a host and path held as bytes.
-func lookupBytes(t *Table, host, path []byte) *route {
-	if r := matchPathBytes(t.exact[string(host)], path); r != nil {
-		return r
-	}
-	for s := host; ; {
-		i := bytes.IndexByte(s, '.')
-		if i < 0 {
-			return nil
-		}
-		s = s[i+1:]
-		if r := matchPathBytes(t.wildcard[string(s)], path); r != nil {
-			return r
-		}
-	}
-}
-
-func matchPathBytes(rs []*route, path []byte) *route {
-	for _, r := range rs {
-		if r.path == "/" || string(path) == r.path ||
-			len(path) > len(r.path) && string(path[:len(r.path)]) == r.path && path[len(r.path)] == '/' {
-			return r
-		}
-	}
-	return nil
-}
-
-// acquire is Router.acquire for the fast engine's request: the same
-// selection, passive health and in-flight counting.
-func (f *fastFront) acquire(q *fastReq, host []byte, prefer *revision, tried []netip.AddrPort) (*route, pick) {
-	r := f.r
-	ex := avoid{tried: tried}
-	if r.ejected.Load() > 0 {
-		ex.healthy, ex.now = true, r.now().UnixNano()
-	}
-	t := r.tables.Pick()
-	rt := lookupBytes(t, host, q.path)
-	var p pick
-	for _, ex := range [2]avoid{ex, {tried: tried}} {
-		if rt != nil && prefer != nil {
-			p = rt.sameRevision(prefer, r.rnd, ex)
-		}
-		if rt != nil && p.ep == nil {
-			p = rt.choose(q, r.rnd, ex)
-		}
-		if p.ep != nil || !ex.healthy {
-			break
-		}
-	}
-	if p.ep != nil {
-		p.ep.inflight.Add(1)
-	}
-	r.tables.Done(t)
-	return rt, p
-}
-
 // errUpstream wraps a failure to get a response head from an endpoint.
 type upstreamError struct {
 	err     error
@@ -272,7 +215,7 @@ func (e *upstreamError) Error() string { return e.err.Error() }
 func (f *fastFront) forward(fc *fastConn, q *fastReq, host, body []byte, bw *bufio.Writer, pr *peer) (bool, time.Time) {
 	start := time.Now()
 	keepClient := !q.close
-	rt, p := f.acquire(q, host, nil, nil)
+	rt, p := acquire(f.r, host, q.path, q, nil, nil)
 	if rt == nil {
 		writeError(bw, http.StatusNotFound, fmt.Sprintf("slipway router: no route for host %q and path %q", host, q.path), !keepClient)
 		return keepClient, start
@@ -314,7 +257,7 @@ func (f *fastFront) forward(fc *fastConn, q *fastReq, host, body []byte, bw *buf
 			break
 		}
 		failed := a.ep.addr
-		_, np := f.acquire(q, host, a.rev, tried)
+		_, np := acquire(f.r, host, q.path, q, a.rev, tried)
 		if np.ep == nil {
 			break
 		}

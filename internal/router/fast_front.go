@@ -359,7 +359,7 @@ func (cc *clientConn) advance() int {
 				return stepHandOff
 			}
 			cc.host = canonicalHostBytes(cc.hostBuf[:0], q.host.of(cc.buf))
-			rt := lookupBytes(f.r.tables.Current(), cc.host, q.path)
+			rt := lookup(f.r.tables.Current(), cc.host, q.path)
 			if rt == nil || !f.plainAllowed(rt) || rt.retries.Attempts > 0 || rt.mirror != nil {
 				return stepHandOff
 			}

@@ -211,7 +211,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // reports false when it has answered the request itself.
 func (s *Server) readBody(w http.ResponseWriter, req *http.Request) bool {
 	limit := int64(0)
-	if rt := s.r.tables.Current().lookup(canonicalHost(req.Host), req.URL.Path); rt != nil {
+	if rt := lookup(s.r.tables.Current(), canonicalHost(req.Host), req.URL.Path); rt != nil {
 		limit = s.r.bodyLimit(rt)
 	}
 	if limit > 0 && req.ContentLength > limit {

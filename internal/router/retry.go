@@ -103,7 +103,7 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		if !retry || attempts >= maxTries {
 			return resp, err
 		}
-		_, p := r.acquire(req, a.host, a.rev, tried)
+		_, p := acquire(r, a.host, req.URL.Path, httpView{req}, a.rev, tried)
 		if p.ep == nil {
 			return resp, err
 		}

@@ -364,25 +364,26 @@ func (r *Router) newTransport(ep *endpoint) *http.Transport {
 
 // acquire picks an endpoint of the route serving host and path in the
 // current table and counts the request in flight on it, under the table's
-// gate (see Apply). A retry passes the revision it failed on (prefer) and
-// the addresses it tried: it stays in that revision when another of its
-// endpoints is ready, so that retries keep the traffic split. Endpoints
-// passive health ejected are chosen only when no other is ready.
-func (r *Router) acquire(req *http.Request, host string, prefer *revision, tried []netip.AddrPort) (*route, pick) {
+// gate (see Apply): the one selection of both engines (req is the
+// standard engine's httpView or the fast engine's parsed head). A retry
+// passes the revision it failed on (prefer) and the addresses it tried:
+// it stays in that revision when another of its endpoints is ready, so
+// that retries keep the traffic split. Endpoints passive health ejected
+// are chosen only when no other is ready.
+func acquire[S hostOrPath](r *Router, host, path S, req requestView, prefer *revision, tried []netip.AddrPort) (*route, pick) {
 	ex := avoid{tried: tried}
 	if r.ejected.Load() > 0 {
 		ex.healthy, ex.now = true, r.now().UnixNano()
 	}
 	t := r.tables.Pick()
-	defer r.tables.Done(t)
-	rt := t.lookup(host, req.URL.Path)
+	rt := lookup(t, host, path)
 	var p pick
-	for _, ex := range []avoid{ex, {tried: tried}} {
+	for _, ex := range [2]avoid{ex, {tried: tried}} {
 		if rt != nil && prefer != nil {
 			p = rt.sameRevision(prefer, r.rnd, ex)
 		}
 		if rt != nil && p.ep == nil {
-			p = rt.choose(httpView{req}, r.rnd, ex)
+			p = rt.choose(req, r.rnd, ex)
 		}
 		if p.ep != nil || !ex.healthy {
 			break
@@ -391,6 +392,7 @@ func (r *Router) acquire(req *http.Request, host string, prefer *revision, tried
 	if p.ep != nil {
 		p.ep.inflight.Add(1)
 	}
+	r.tables.Done(t)
 	return rt, p
 }
 
@@ -420,7 +422,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.logAccess(req, nil, http.StatusBadRequest, start)
 		return
 	}
-	rt, p := r.acquire(req, host, nil, nil)
+	rt, p := acquire(r, host, req.URL.Path, httpView{req}, nil, nil)
 	if rt == nil {
 		http.Error(w, fmt.Sprintf("slipway router: no route for host %q and path %q", host, req.URL.Path), http.StatusNotFound)
 		r.logAccess(req, nil, http.StatusNotFound, start)

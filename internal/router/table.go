@@ -380,28 +380,46 @@ func (t *Table) buildRoute(rc RouteConfig) (*route, error) {
 	return r, nil
 }
 
-// lookup returns the route for host (lowercase, without port) and path:
-// an exact host beats a wildcard, a longer wildcard suffix a shorter one,
-// and within a host the longest matching path prefix wins.
-func (t *Table) lookup(host, path string) *route {
-	if r := matchPath(t.exact[host], path); r != nil {
+// hostOrPath is how a request's host and path are held: the standard
+// engine has strings, the fast engine bytes of its read buffer. lookup is
+// instantiated for each, so neither pays for the other (a []byte host
+// indexes the maps through string(host), which does not allocate).
+type hostOrPath interface{ string | []byte }
+
+// lookup returns the route of t for host (lowercase, without port) and
+// path: an exact host beats a wildcard, a longer wildcard suffix a shorter
+// one, and within a host the longest matching path prefix wins.
+func lookup[S hostOrPath](t *Table, host, path S) *route {
+	if r := matchPath(t.exact[string(host)], path); r != nil {
 		return r
 	}
 	for s := host; ; {
-		i := strings.IndexByte(s, '.')
+		i := indexDot(s)
 		if i < 0 {
 			return nil
 		}
 		s = s[i+1:]
-		if r := matchPath(t.wildcard[s], path); r != nil {
+		if r := matchPath(t.wildcard[string(s)], path); r != nil {
 			return r
 		}
 	}
 }
 
-func matchPath(rs []*route, path string) *route {
+func indexDot[S hostOrPath](s S) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '.' {
+			return i
+		}
+	}
+	return -1
+}
+
+// matchPath returns the first of rs (longest path first) whose path is a
+// prefix of path on whole segments.
+func matchPath[S hostOrPath](rs []*route, path S) *route {
 	for _, r := range rs {
-		if r.path == "/" || path == r.path || strings.HasPrefix(path, r.path) && path[len(r.path)] == '/' {
+		if r.path == "/" || string(path) == r.path ||
+			len(path) > len(r.path) && string(path[:len(r.path)]) == r.path && path[len(r.path)] == '/' {
 			return r
 		}
 	}
@@ -411,7 +429,7 @@ func matchPath(rs []*route, path string) *route {
 // Lookup returns the key of the route serving host (any case, with or
 // without a port) and path, and false when none does.
 func (t *Table) Lookup(host, path string) (string, bool) {
-	r := t.lookup(canonicalHost(host), path)
+	r := lookup(t, canonicalHost(host), path)
 	if r == nil {
 		return "", false
 	}

@@ -100,7 +100,7 @@ func (r *Router) serveWebSocket(w http.ResponseWriter, req *http.Request, a *att
 		}
 		r.connectFailed(a.ep)
 		a.countError()
-		_, p := r.acquire(req, a.host, a.rev, tried)
+		_, p := acquire(r, a.host, req.URL.Path, httpView{req}, a.rev, tried)
 		if p.ep == nil || len(tried) >= maxTries {
 			r.proxyError(w, req, err)
 			return
