@@ -120,7 +120,7 @@ func startRoutes(t *testing.T) *routeEnv {
 		t.Fatal(err)
 	}
 	e.base = "http://" + ln.Addr().String()
-	srv := &http.Server{Handler: e.rt, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: router.NewHandler(e.rt), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

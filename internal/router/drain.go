@@ -1,9 +1,7 @@
 package router
 
 import (
-	"io"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -107,33 +105,4 @@ func (r *Router) GoingAway() {
 	for _, ep := range eps {
 		ep.drainLongLived()
 	}
-}
-
-// streamBody is a streamed response's body (no Content-Length: SSE,
-// chunked) that ends as a complete response when drained: the request is
-// cancelled and the error that gives is reported as the end of the body,
-// so the client gets the terminating chunk rather than a cut connection.
-type streamBody struct {
-	io.ReadCloser
-	a       *attempt
-	drained atomic.Bool
-	untrack func()
-}
-
-func (b *streamBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err != nil && b.drained.Load() {
-		err = io.EOF
-	}
-	return n, err
-}
-
-func (b *streamBody) drain() {
-	b.drained.Store(true)
-	b.a.cancel(errDrained)
-}
-
-func (b *streamBody) Close() error {
-	b.untrack()
-	return b.ReadCloser.Close()
 }

@@ -390,7 +390,7 @@ func TestFastEngineInsecurePolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewServer(r, ServerOptions{Engine: EngineFast, Handler: InsecurePolicy(r, r, certs, 8443), Certs: certs})
+	s := NewServer(r, ServerOptions{Engine: EngineFast, Handler: InsecurePolicy(NewHandler(r), r, certs, 8443), Certs: certs})
 	go s.Serve(ln)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -107,7 +107,7 @@ func serveRouter(t *testing.T, r *Router) string {
 	if testEngine == EngineFast {
 		return serveFastEngine(t, r, ln)
 	}
-	srv := &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: NewHandler(r), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -1,22 +1,14 @@
 package router
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"net/netip"
-	"time"
 )
 
 // MaxMirrorsInFlight bounds the shadow requests in flight across the
 // router: a slow or dead mirror must cost the primary traffic nothing, so
 // when every slot is taken a copy is dropped, never waited for.
 const MaxMirrorsInFlight = 64
-
-// mirrorTimeout bounds a shadow request from its start to the end of its
-// response, which is read and dropped.
-const mirrorTimeout = 10 * time.Second
 
 // MirrorConfig sends shadow copies of Percent percent of a route's
 // requests to the ready endpoints of Service; their answers are dropped.
@@ -52,59 +44,6 @@ func (t *Table) buildMirror(mc MirrorConfig) (*mirror, error) {
 		m.rev.endpoints = append(m.rev.endpoints, ep)
 	}
 	return m, nil
-}
-
-// mirror sends a shadow copy of req (of route rt) when its share says so,
-// on its own goroutine; the caller goes on at once.
-func (r *Router) mirror(req *http.Request, rt *route) {
-	m := rt.mirror
-	if m.percent <= 0 || m.percent < 100 && r.rnd.IntN(100) >= m.percent {
-		return
-	}
-	var body io.ReadCloser
-	if req.ContentLength != 0 { // 0: no body (the server's Body is then empty)
-		if req.GetBody == nil {
-			return // streaming: there is no copy to send
-		}
-		var err error
-		if body, err = req.GetBody(); err != nil {
-			return
-		}
-	}
-	select {
-	case r.mirrors <- struct{}{}:
-	default:
-		rt.stats.mirrorsDropped.Add(1)
-		return
-	}
-	ep := r.acquireMirror(rt.key)
-	if ep == nil {
-		<-r.mirrors
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), mirrorTimeout)
-	out := r.outbound(req, ctx, ep.addr)
-	out.Body = body
-	if body == nil {
-		out.Body = nil
-		out.ContentLength = 0
-	}
-	out.GetBody = nil
-	rt.stats.mirrored.Add(1)
-	go func() {
-		defer func() {
-			cancel()
-			r.release(ep)
-			<-r.mirrors
-		}()
-		resp, err := ep.transport().RoundTrip(out)
-		if err != nil {
-			r.log.Debug("mirrored request failed", "route", rt.key, "endpoint", ep.addr, "err", err)
-			return
-		}
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-		resp.Body.Close()
-	}()
 }
 
 // acquireMirror picks an endpoint of the mirror of the route with key in

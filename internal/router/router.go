@@ -3,14 +3,11 @@ package router
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,7 +73,6 @@ type Options struct {
 type Router struct {
 	log      *slog.Logger
 	opts     Options
-	proxy    *httputil.ReverseProxy
 	rnd      randSource
 	now      func() time.Time
 	applyMu  sync.Mutex
@@ -105,29 +101,30 @@ type Router struct {
 // leaving endpoint can be emptied without touching the others), made on
 // first use: at 50,000 endpoints, pools for those never used would take
 // a third of the router's memory.
-func (e *endpoint) transport() *http.Transport {
+func (e *endpoint) transport(newTransport func(*endpoint) *http.Transport) *http.Transport {
 	if tr := e.tr.Load(); tr != nil {
 		return tr
 	}
-	tr := e.router.newTransport(e)
+	tr := newTransport(e)
 	if !e.tr.CompareAndSwap(nil, tr) {
 		return e.tr.Load()
 	}
 	return tr
 }
 
-type ctxKey struct{}
-
-// attempt is one request's state between ServeHTTP and RoundTrip.
+// attempt is one request's state in either engine: where it goes and
+// what came back.
 type attempt struct {
 	route   *route
 	rev     *revision
 	ep      *endpoint
-	status  int // of the answer: the upstream's, or the router's own
-	host    string
-	retried bool                    // a request that reached an endpoint was sent again
-	cancel  context.CancelCauseFunc // ends the request (cause errTimeout on a response timeout)
+	status  int  // of the answer: the upstream's, or the router's own
+	retried bool // a request that reached an endpoint was sent again
 }
+
+// errTimeout is the cause of a request whose route's response timeout
+// passed.
+var errTimeout = errors.New("upstream response timeout")
 
 // retryOn moves a to p's endpoint for another try: the endpoint left is
 // released, the revision's in-flight count moves with it, and the retry is
@@ -141,11 +138,6 @@ func (r *Router) retryOn(a *attempt, p pick) {
 	a.rev.stats.retries.Add(1)
 	a.ep.stats.retries.Add(1)
 }
-
-var (
-	errTimeout = errors.New("upstream response timeout")
-	errDrained = errors.New("endpoint drained")
-)
 
 // globalRand uses math/rand/v2's concurrent-safe package functions.
 type globalRand struct{}
@@ -188,25 +180,6 @@ func New(opts Options) *Router {
 		routeStats: map[string]*routeCounters{},
 		epStats:    map[netip.AddrPort]*counters{},
 	}
-	r.proxy = &httputil.ReverseProxy{
-		Rewrite: r.rewrite,
-		ModifyResponse: func(resp *http.Response) error {
-			a := resp.Request.Context().Value(ctxKey{}).(*attempt)
-			a.status = resp.StatusCode
-			if resp.ContentLength < 0 && resp.Body != nil && resp.Body != http.NoBody && resp.StatusCode != http.StatusSwitchingProtocols {
-				// Streamed (SSE, chunked): it may last; end it cleanly
-				// when its endpoint's drain deadline passes.
-				sb := &streamBody{ReadCloser: resp.Body, a: a}
-				sb.untrack = a.ep.track(sb)
-				resp.Body = sb
-			}
-			return nil
-		},
-		Transport:     roundTripper{r},
-		FlushInterval: -1, // stream: never hold a response back
-		ErrorHandler:  r.proxyError,
-		ErrorLog:      slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
-	}
 	t, _ := Build(Input{})
 	r.tables.Init(t, drain.Words{Owner: "router", Table: "route table", InFlight: "requests"})
 	return r
@@ -234,7 +207,6 @@ func (r *Router) Apply(t *Table) {
 		ep := r.eps[addr]
 		if ep == nil {
 			ep = fresh
-			ep.router = r
 			r.eps[addr] = ep
 			added = append(added, ep)
 		}
@@ -325,43 +297,6 @@ func (e *endpoint) closeConns() {
 	}
 }
 
-func (r *Router) newTransport(ep *endpoint) *http.Transport {
-	d := &net.Dialer{Timeout: r.opts.ConnectTimeout, KeepAlive: 30 * time.Second}
-	target := ep.addr.String()
-	return &http.Transport{
-		// The request's URL names the endpoint too; dialling addr makes
-		// sure this pool only ever holds connections to it.
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			if a, ok := ctx.Value(ctxKey{}).(*attempt); ok && a.route.timeouts.Connect > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, a.route.timeouts.Connect)
-				defer cancel()
-			}
-			c, err := d.DialContext(ctx, network, target)
-			if err != nil {
-				if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-					r.connectFailed(ep)
-				}
-				return nil, err
-			}
-			r.connected(ep)
-			tc := &trackedConn{Conn: c, ep: ep}
-			ep.connMu.Lock()
-			if ep.conns == nil {
-				ep.conns = map[*trackedConn]struct{}{}
-			}
-			ep.conns[tc] = struct{}{}
-			ep.connMu.Unlock()
-			return tc, nil
-		},
-		MaxIdleConns:          r.opts.MaxIdleConnsPerEndpoint,
-		MaxIdleConnsPerHost:   r.opts.MaxIdleConnsPerEndpoint,
-		IdleConnTimeout:       r.opts.IdleConnTimeout,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true, // pass bodies through as the app sent them
-	}
-}
-
 // acquire picks an endpoint of the route serving host and path in the
 // current table and counts the request in flight on it, under the table's
 // gate (see Apply): the one selection of both engines (req is the
@@ -408,121 +343,12 @@ func (r *Router) release(ep *endpoint) {
 	}
 }
 
-// ServeHTTP implements http.Handler.
-func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	start := time.Now()
-	host := canonicalHost(req.Host)
-	upgrade := ""
-	if req.ProtoMajor == 1 {
-		upgrade = upgradeOf(req.Header)
-	}
-	if upgrade != "" && !strings.EqualFold(upgrade, "websocket") {
-		w.Header().Set("Connection", "close")
-		http.Error(w, fmt.Sprintf("slipway router: upgrade to %q is not supported; only websocket is", upgrade), http.StatusBadRequest)
-		r.logAccess(req, nil, http.StatusBadRequest, start)
-		return
-	}
-	rt, p := acquire(r, host, req.URL.Path, httpView{req}, nil, nil)
-	if rt == nil {
-		http.Error(w, fmt.Sprintf("slipway router: no route for host %q and path %q", host, req.URL.Path), http.StatusNotFound)
-		r.logAccess(req, nil, http.StatusNotFound, start)
-		return
-	}
-	if p.ep == nil {
-		http.Error(w, fmt.Sprintf("slipway router: route %s has no ready endpoint", rt.key), http.StatusServiceUnavailable)
-		rt.stats.observe(http.StatusServiceUnavailable, time.Since(start))
-		r.logAccess(req, &attempt{route: rt}, http.StatusServiceUnavailable, start)
-		return
-	}
-	ctx, cancel := context.WithCancelCause(req.Context())
-	defer cancel(nil)
-	a := &attempt{route: rt, rev: p.rev, ep: p.ep, host: host, cancel: cancel}
-	rt.stats.inflight.Add(1)
-	a.rev.stats.inflight.Add(1)
-	defer func() {
-		d := time.Since(start)
-		r.release(a.ep)
-		a.rev.stats.inflight.Add(-1)
-		rt.stats.inflight.Add(-1)
-		// The route last: once it counts a request, all is counted.
-		for _, c := range []*counters{a.ep.stats, a.rev.stats, rt.stats} {
-			c.observe(a.status, d)
-		}
-		r.logAccess(req, a, a.status, start)
-	}()
-	if p.sticky != "" {
-		c := &http.Cookie{Name: rt.affinity.CookieName, Value: p.sticky, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
-		if rt.affinity.TTL > 0 {
-			c.MaxAge = int(rt.affinity.TTL / time.Second)
-		}
-		w.Header().Add("Set-Cookie", c.String())
-	}
-	if limit := r.bodyLimit(rt); limit > 0 && req.Body != nil {
-		req.Body = http.MaxBytesReader(w, req.Body, limit)
-	}
-	req = req.WithContext(context.WithValue(ctx, ctxKey{}, a))
-	if upgrade != "" {
-		r.serveWebSocket(w, req, a)
-		return
-	}
-	if rt.retries.Attempts > 0 || rt.mirror != nil {
-		if !r.bufferBody(w, req) {
-			a.status = http.StatusBadRequest
-			return
-		}
-	}
-	if rt.mirror != nil {
-		r.mirror(req, rt)
-	}
-	r.proxy.ServeHTTP(w, req)
-}
-
 // bodyLimit is the body cap of requests to rt (0: none).
 func (r *Router) bodyLimit(rt *route) int64 {
 	if rt.maxBodyBytes > 0 {
 		return rt.maxBodyBytes
 	}
 	return max(r.opts.MaxBodyBytes, 0)
-}
-
-func (r *Router) rewrite(pr *httputil.ProxyRequest) {
-	r.rewriteTo(pr, pr.In.Context().Value(ctxKey{}).(*attempt).ep.addr)
-}
-
-// rewriteTo points pr.Out at addr and sets its forwarding headers from
-// the connection (pr.Out has none of the client's: see outbound).
-func (r *Router) rewriteTo(pr *httputil.ProxyRequest, addr netip.AddrPort) {
-	pr.Out.URL.Scheme = "http"
-	pr.Out.URL.Host = addr.String()
-	pr.Out.Host = pr.In.Host // the app sees the public host
-
-	peer, _ := netip.ParseAddrPort(pr.In.RemoteAddr)
-	if r.trusted(peer.Addr()) {
-		// Rewrite mode removed these from Out; a trusted proxy's are kept.
-		for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"} {
-			if v := pr.In.Header[h]; len(v) > 0 {
-				pr.Out.Header[h] = v
-			}
-		}
-	}
-	proto := "http"
-	if pr.In.TLS != nil {
-		proto = "https"
-	}
-	trustedHost := pr.Out.Header.Get("X-Forwarded-Host")
-	trustedProto := pr.Out.Header.Get("X-Forwarded-Proto")
-	pr.SetXForwarded()
-	if trustedHost != "" {
-		pr.Out.Header.Set("X-Forwarded-Host", trustedHost)
-	}
-	if trustedProto != "" {
-		pr.Out.Header.Set("X-Forwarded-Proto", trustedProto)
-	}
-	fwd := fmt.Sprintf("for=%s;host=%q;proto=%s", forwardedNode(peer.Addr()), pr.In.Host, proto)
-	if prior := pr.Out.Header.Values("Forwarded"); len(prior) > 0 {
-		fwd = strings.Join(prior, ", ") + ", " + fwd
-	}
-	pr.Out.Header.Set("Forwarded", fwd)
 }
 
 func forwardedNode(a netip.Addr) string {
@@ -540,23 +366,6 @@ func (r *Router) trusted(a netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-func (r *Router) proxyError(w http.ResponseWriter, req *http.Request, err error) {
-	a := req.Context().Value(ctxKey{}).(*attempt)
-	status := http.StatusBadGateway
-	var mb *http.MaxBytesError
-	switch {
-	case errors.As(err, &mb):
-		status = http.StatusRequestEntityTooLarge
-	case errors.Is(err, errTimeout) || errors.Is(context.Cause(req.Context()), errTimeout):
-		status = http.StatusGatewayTimeout
-	case req.Context().Err() != nil:
-		return // the client went away: nobody to answer
-	}
-	a.status = status
-	r.log.Debug("upstream request failed", "host", req.Host, "path", req.URL.Path, "status", status, "err", err)
-	http.Error(w, fmt.Sprintf("slipway router: %s", http.StatusText(status)), status)
 }
 
 func (a *attempt) countError() {

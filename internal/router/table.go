@@ -200,11 +200,10 @@ type endpoint struct {
 	// gen is the Apply that last listed it, and canon the Router's own
 	// copy of a table's endpoint (itself once interned); both are
 	// Apply's, under its lock.
-	gen    uint64
-	canon  *endpoint
-	tr     atomic.Pointer[http.Transport] // see transport
-	router *Router
-	stats  *counters // requests by status, latency (in flight is inflight)
+	gen   uint64
+	canon *endpoint
+	tr    atomic.Pointer[http.Transport] // see transport
+	stats *counters                      // requests by status, latency (in flight is inflight)
 
 	connMu sync.Mutex
 	conns  map[*trackedConn]struct{}

@@ -90,8 +90,8 @@ func startTLS(t *testing.T, hosts ...string) *tlsEnv {
 	port := tln.Addr().(*net.TCPAddr).Port
 	// Refused handshakes are what some tests check: keep them out of the output.
 	quiet := log.New(io.Discard, "", 0)
-	ssrv := &http.Server{Handler: e.rt, TLSConfig: TLSConfig(e.certs), ReadHeaderTimeout: 10 * time.Second, ErrorLog: quiet}
-	psrv := &http.Server{Handler: InsecurePolicy(e.rt, e.rt, e.certs, port), ReadHeaderTimeout: 10 * time.Second}
+	ssrv := &http.Server{Handler: NewHandler(e.rt), TLSConfig: TLSConfig(e.certs), ReadHeaderTimeout: 10 * time.Second, ErrorLog: quiet}
+	psrv := &http.Server{Handler: InsecurePolicy(NewHandler(e.rt), e.rt, e.certs, port), ReadHeaderTimeout: 10 * time.Second}
 	go ssrv.ServeTLS(tln, "", "")
 	go psrv.Serve(pln)
 	t.Cleanup(func() {
@@ -330,7 +330,7 @@ func TestInsecurePolicy(t *testing.T) {
 	rec := &recorder{header: http.Header{}}
 	req, _ := http.NewRequest("GET", "http://r.test/x", nil)
 	e.certs.Apply(TLSInput{Routes: []TLSRoute{{Key: "p/r0", Host: "r.test", Insecure: InsecureRedirect}}})
-	InsecurePolicy(e.rt, e.rt, e.certs, 443).ServeHTTP(rec, req)
+	InsecurePolicy(NewHandler(e.rt), e.rt, e.certs, 443).ServeHTTP(rec, req)
 	if rec.status != 301 || rec.header.Get("Location") != "https://r.test/x" {
 		t.Errorf("port 443 redirect: %d %q", rec.status, rec.header.Get("Location"))
 	}

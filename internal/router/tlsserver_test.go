@@ -63,7 +63,7 @@ func TestTLSShutdownSendsGOAWAY(t *testing.T) {
 	if errs := certs.Apply(TLSInput{Routes: []TLSRoute{{Key: "p/h2", Host: "h2.test", Cert: selfSigned(t, 1, "h2.test")}}}); len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	srv := NewTLSServer(r, certs, nil)
+	srv := NewTLSServer(NewHandler(r), certs, nil)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -67,11 +67,12 @@ func TestRouterMetricsSumPerRevision(t *testing.T) {
 		t.Fatal(errs)
 	}
 	rt.Apply(tbl)
+	h := router.NewHandler(rt)
 	for host, n := range map[string]int{"a.test": 3, "b.test": 5, "c.test": 7, "d.test": 11, "e.test": 2} {
 		for range n {
 			req := httptest.NewRequest("GET", "http://"+host+"/", nil)
 			req.RemoteAddr = "127.0.0.1:40000"
-			rt.ServeHTTP(httptest.NewRecorder(), req)
+			h.ServeHTTP(httptest.NewRecorder(), req)
 		}
 	}
 	m := routerMetrics{reg: reg, rt: rt}

@@ -190,14 +190,15 @@ func Run(ctx context.Context, cfg Config) error {
 	// Plain HTTP/1.1 takes the router's fast engine; what it does not serve
 	// itself (upgrades, unusual framing, TLS routes' redirects) goes to
 	// the standard one and this Handler.
+	stdHandler := router.NewHandler(rt)
 	routerSrv := router.NewServer(rt, router.ServerOptions{
 		Logger:  log.With("component", "router"),
-		Handler: router.InsecurePolicy(rt, rt, certs, httpsPort),
+		Handler: router.InsecurePolicy(stdHandler, rt, certs, httpsPort),
 		Certs:   certs,
 	})
 	// Certificates swap underneath the TLS listener (SNI picks them): it is
 	// never reopened for a change. HTTP/2 is negotiated by ALPN.
-	tlsSrv := router.NewTLSServer(rt, certs, log)
+	tlsSrv := router.NewTLSServer(stdHandler, certs, log)
 
 	// Watch streams run until their request context ends; cancel them when
 	// shutdown starts, or Shutdown would wait for them until its deadline.

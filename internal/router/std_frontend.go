@@ -95,7 +95,7 @@ func NewServer(r *Router, opts ServerOptions) *Server {
 	}
 	s := &Server{r: r, next: opts.Handler, opts: opts, log: opts.Logger}
 	if s.next == nil {
-		s.next = r
+		s.next = NewHandler(r)
 	}
 	s.hs = &http.Server{
 		Handler:           s,

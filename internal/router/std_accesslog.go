@@ -12,7 +12,7 @@ import (
 // set. It names the route, backend, revision and endpoint that served the
 // request; it leaves out the query string and every header value (they
 // carry tokens, cookies and credentials).
-func (r *Router) logAccess(req *http.Request, a *attempt, status int, start time.Time) {
+func (r *Handler) logAccess(req *http.Request, a *stdAttempt, status int, start time.Time) {
 	l := r.opts.AccessLog
 	if l == nil {
 		return

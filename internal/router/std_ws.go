@@ -60,7 +60,7 @@ func removeHopHeaders(h http.Header) {
 
 // outbound is req as sent to addr: hop-by-hop headers removed and the
 // forwarding headers set as for any proxied request (see rewrite).
-func (r *Router) outbound(req *http.Request, ctx context.Context, addr netip.AddrPort) *http.Request {
+func (r *Handler) outbound(req *http.Request, ctx context.Context, addr netip.AddrPort) *http.Request {
 	out := req.Clone(ctx)
 	out.RequestURI = ""
 	removeHopHeaders(out.Header)
@@ -79,7 +79,7 @@ func (r *Router) outbound(req *http.Request, ctx context.Context, addr netip.Add
 // other answer is passed on and the client's connection closed: the
 // client may already be sending frames, which must not be read as a
 // request.
-func (r *Router) serveWebSocket(w http.ResponseWriter, req *http.Request, a *attempt) {
+func (r *Handler) serveWebSocket(w http.ResponseWriter, req *http.Request, a *stdAttempt) {
 	ctx := req.Context()
 	var tried []netip.AddrPort
 	var conn net.Conn
@@ -100,12 +100,12 @@ func (r *Router) serveWebSocket(w http.ResponseWriter, req *http.Request, a *att
 		}
 		r.connectFailed(a.ep)
 		a.countError()
-		_, p := acquire(r, a.host, req.URL.Path, httpView{req}, a.rev, tried)
+		_, p := acquire(r.Router, a.host, req.URL.Path, httpView{req}, a.rev, tried)
 		if p.ep == nil || len(tried) >= maxTries {
 			r.proxyError(w, req, err)
 			return
 		}
-		r.retryOn(a, p)
+		r.retryOn(&a.attempt, p)
 	}
 	defer conn.Close()
 	out := r.outbound(req, ctx, a.ep.addr)
