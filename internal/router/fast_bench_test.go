@@ -115,7 +115,7 @@ func benchRouter(b *testing.B, engine string, backend netip.AddrPort) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := NewServer(r, ServerOptions{Engine: engine})
+	s := NewFastServer(NewServer(r, ServerOptions{}), FastOptions{Engine: engine})
 	go s.Serve(ln)
 	b.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

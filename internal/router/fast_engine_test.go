@@ -10,7 +10,7 @@ import (
 // serveFastEngine serves r with a Server on the fast engine.
 func serveFastEngine(t *testing.T, r *Router, ln net.Listener) string {
 	t.Helper()
-	s := NewServer(r, ServerOptions{Engine: EngineFast})
+	s := NewFastServer(NewServer(r, ServerOptions{}), FastOptions{Engine: EngineFast})
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ln) }()
 	t.Cleanup(func() {

@@ -13,15 +13,6 @@ import (
 	"time"
 )
 
-// Engines of the plain-HTTP listener (ServerOptions.Engine).
-const (
-	// EngineFast serves plain HTTP/1.1 on the fast engine (fast*.go) and
-	// hands every other request to the standard one.
-	EngineFast = "fast"
-	// EngineStd serves everything with net/http and httputil.ReverseProxy.
-	EngineStd = "std"
-)
-
 // fastFront is the fast engine: an HTTP/1.1 front and forwarder written
 // for the hot path of a router, in the manner of fasthttp and HAProxy.
 // One goroutine serves a client connection from a pool of reused
@@ -45,17 +36,15 @@ const (
 // plain requests for TLS routes whose insecure policy is not Allow. With
 // an access log (Options.AccessLog) the standard engine serves everything.
 type fastFront struct {
-	s     *Server
+	std   *Server // the fallback: see FastServer
 	r     *Router
 	opts  ServerOptions
 	log   interface{ Debug(string, ...any) }
 	certs *Certs
 
 	pools sync.Map // *endpoint → *fastPool
-	hand  *handoffListener
 
-	startHand sync.Once
-	work      chan *fastConn // idle workers wait here for a connection
+	work chan *fastConn // idle workers wait here for a connection
 
 	mu      sync.Mutex
 	conns   map[*fastConn]struct{}
@@ -106,9 +95,8 @@ type dateStamp struct {
 	line []byte
 }
 
-func newFastFront(s *Server, certs *Certs) *fastFront {
-	f := &fastFront{s: s, r: s.r, opts: s.opts, log: s.log, certs: certs,
-		hand:  newHandoffListener(),
+func newFastFront(std *Server, certs *Certs) *fastFront {
+	f := &fastFront{std: std, r: std.r, opts: std.Options(), log: std.log, certs: certs,
 		work:  make(chan *fastConn),
 		conns: map[*fastConn]struct{}{},
 		lns:   map[net.Listener]struct{}{},
@@ -123,13 +111,6 @@ func newFastFront(s *Server, certs *Certs) *fastFront {
 // serve accepts on ln until shutdown; requests handed off go to the
 // standard engine, served from the same Server.
 func (f *fastFront) serve(ln net.Listener) error {
-	f.startHand.Do(func() {
-		go func() {
-			if err := f.s.hs.Serve(f.hand); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				f.log.Debug("router: standard engine for hand-offs stopped", "err", err)
-			}
-		}()
-	})
 	f.mu.Lock()
 	if f.closing.Load() {
 		f.mu.Unlock()
@@ -435,8 +416,7 @@ func (f *fastFront) plainAllowed(rt *route) bool {
 func (f *fastFront) handoff(fc *fastConn, pending []byte) bool {
 	f.untrack(fc)
 	fc.c.SetReadDeadline(time.Time{})
-	rc := &replayConn{Conn: fc.c, pending: append([]byte(nil), pending...)}
-	return f.hand.deliver(&frameConn{Conn: rc, maxLine: f.opts.MaxHeaderBytes + 4096})
+	return f.std.Handoff(fc.c, pending)
 }
 
 // writeRefusal writes an error answer as http.Error does, closing.
@@ -517,64 +497,4 @@ func (f *fastFront) shutdown(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
-}
-
-// handoffListener is the standard engine's listener of the connections the
-// fast engine hands over.
-type handoffListener struct {
-	ch     chan net.Conn
-	closed chan struct{}
-	once   sync.Once
-}
-
-func newHandoffListener() *handoffListener {
-	return &handoffListener{ch: make(chan net.Conn), closed: make(chan struct{})}
-}
-
-func (l *handoffListener) deliver(c net.Conn) bool {
-	select {
-	case l.ch <- c:
-		return true
-	case <-l.closed:
-		return false
-	}
-}
-
-func (l *handoffListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.ch:
-		return c, nil
-	case <-l.closed:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *handoffListener) Close() error {
-	l.once.Do(func() { close(l.closed) })
-	return nil
-}
-
-func (l *handoffListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
-
-// replayConn returns the bytes the fast engine already read before reading
-// on from the connection.
-type replayConn struct {
-	net.Conn
-	pending []byte
-}
-
-func (c *replayConn) Read(p []byte) (int, error) {
-	if len(c.pending) > 0 {
-		n := copy(p, c.pending)
-		c.pending = c.pending[n:]
-		return n, nil
-	}
-	return c.Conn.Read(p)
-}
-
-func (c *replayConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
 }

@@ -46,8 +46,7 @@ func serveFast(t *testing.T, host string, backend netip.AddrPort, opts ServerOpt
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.Engine = EngineFast
-	s := NewServer(r, opts)
+	s := NewFastServer(NewServer(r, opts), FastOptions{Engine: EngineFast})
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ln) }()
 	t.Cleanup(func() {
@@ -390,7 +389,7 @@ func TestFastEngineInsecurePolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewServer(r, ServerOptions{Engine: EngineFast, Handler: InsecurePolicy(NewHandler(r), r, certs, 8443), Certs: certs})
+	s := NewFastServer(NewServer(r, ServerOptions{Handler: InsecurePolicy(NewHandler(r), r, certs, 8443)}), FastOptions{Engine: EngineFast, Certs: certs})
 	go s.Serve(ln)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -435,7 +434,7 @@ func TestFastEngineAndStdAgree(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := NewServer(r, ServerOptions{Engine: engine})
+		s := NewFastServer(NewServer(r, ServerOptions{}), FastOptions{Engine: engine})
 		go s.Serve(ln)
 		defer func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -634,7 +633,7 @@ func TestFastEngineReplaysBufferedPost(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := NewServer(r, ServerOptions{Engine: engine})
+			s := NewFastServer(NewServer(r, ServerOptions{}), FastOptions{Engine: engine})
 			go s.Serve(lnf)
 			t.Cleanup(func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -53,7 +53,13 @@ func newBodyEcho(t testing.TB) *bodyEcho {
 
 // serveFrontend serves a Router for host bad.test (bodies up to 16 bytes)
 // and fuzz.test (no route limit) on a real listener.
-func serveFrontend(t testing.TB, backend netip.AddrPort, opts ServerOptions) (string, *Server) {
+func serveFrontend(t testing.TB, backend netip.AddrPort, opts ServerOptions) (string, *Router) {
+	t.Helper()
+	return serveFrontendOn(t, backend, opts, testEngine)
+}
+
+// serveFrontendOn is serveFrontend on engine.
+func serveFrontendOn(t testing.TB, backend netip.AddrPort, opts ServerOptions, engine string) (string, *Router) {
 	t.Helper()
 	r := New(Options{})
 	r.Apply(frontTable(t, backend))
@@ -61,10 +67,7 @@ func serveFrontend(t testing.TB, backend netip.AddrPort, opts ServerOptions) (st
 	if err != nil {
 		t.Fatal(err)
 	}
-	if opts.Engine == "" {
-		opts.Engine = testEngine
-	}
-	s := NewServer(r, opts)
+	s := NewFastServer(NewServer(r, opts), FastOptions{Engine: engine})
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ln) }()
 	t.Cleanup(func() {
@@ -75,7 +78,7 @@ func serveFrontend(t testing.TB, backend netip.AddrPort, opts ServerOptions) (st
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return ln.Addr().String(), s
+	return ln.Addr().String(), r
 }
 
 func frontTable(t testing.TB, backend netip.AddrPort) *Table {
@@ -270,7 +273,7 @@ func TestShutdownIsGraceful(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewServer(r, ServerOptions{Engine: testEngine})
+	s := NewFastServer(NewServer(r, ServerOptions{}), FastOptions{Engine: testEngine})
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ln) }()
 	addr := ln.Addr().String()
@@ -371,7 +374,7 @@ func TestShutdownDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewServer(r, ServerOptions{Engine: testEngine})
+	s := NewFastServer(NewServer(r, ServerOptions{}), FastOptions{Engine: testEngine})
 	go s.Serve(ln)
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {

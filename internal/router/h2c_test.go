@@ -20,7 +20,7 @@ func TestH2CPriorKnowledge(t *testing.T) {
 	for _, engine := range []string{EngineFast, EngineStd} {
 		t.Run(engine, func(t *testing.T) {
 			be := newBodyEcho(t)
-			addr, _ := serveFrontend(t, be.addr, ServerOptions{Engine: engine})
+			addr, _ := serveFrontendOn(t, be.addr, ServerOptions{}, engine)
 			var protos http.Protocols
 			protos.SetUnencryptedHTTP2(true)
 			tr := &http.Transport{Protocols: &protos}
@@ -80,7 +80,7 @@ func TestH2CShutdownSendsGOAWAY(t *testing.T) {
 			u := newUpstream(t, "u")
 			r := New(Options{})
 			apply(t, r, oneBackend("p/h2c", "h2c.test", "", u.addr.String()))
-			s := NewServer(r, ServerOptions{Engine: engine})
+			s := NewFastServer(NewServer(r, ServerOptions{}), FastOptions{Engine: engine})
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)

@@ -315,7 +315,7 @@ func TestShortUpstreamKeepAlive(t *testing.T) {
 	if r.opts.IdleConnTimeout <= time.Second {
 		t.Fatalf("the router's pool idle timeout %s must exceed the upstream's 1 s for this test", r.opts.IdleConnTimeout)
 	}
-	s := NewServer(r, ServerOptions{})
+	s := NewFastServer(NewServer(r, ServerOptions{}), FastOptions{})
 	fl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -180,7 +180,7 @@ func TestRetryOnAPooledConnectionTheEndpointDropped(t *testing.T) {
 	defer up.Close()
 
 	r := New(Options{})
-	s := NewServer(r, ServerOptions{})
+	s := NewFastServer(NewServer(r, ServerOptions{}), FastOptions{})
 	fl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

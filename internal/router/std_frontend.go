@@ -50,26 +50,21 @@ type ServerOptions struct {
 	IdleTimeout       time.Duration
 	BodyReadTimeout   time.Duration
 	BufferBodyBytes   int
-	// Engine serves plain HTTP (Serve): EngineFast (the default) or
-	// EngineStd. TLS (ServeTLS) always takes the standard engine.
-	Engine string
-	// Certs, when Handler applies the TLS routes' insecure policies
-	// (InsecurePolicy), lets the fast engine pass their plain requests to
-	// Handler; without it the fast engine serves every route itself.
-	Certs *Certs
 }
 
-// Server is the router's public HTTP/1.1 listener: the fast engine
-// (fast_front.go) for plain HTTP, in front of the standard one: net/http's
-// server with stricter framing than its own (see frameConn), request
-// limits, and a graceful Shutdown.
+// Server is the standard engine's HTTP listener: net/http's server with
+// stricter framing than its own (see frameConn), request limits, and a
+// graceful Shutdown. It also serves the connections the fast engine hands
+// over (Handoff).
 type Server struct {
 	r    *Router
 	next http.Handler
 	opts ServerOptions
 	log  *slog.Logger
 	hs   *http.Server
-	fast *fastFront // nil on EngineStd
+
+	hand      *handoffListener
+	startHand sync.Once
 }
 
 // NewServer returns a frontend serving r. Run it with Serve; stop it with
@@ -116,23 +111,12 @@ func NewServer(r *Router, opts ServerOptions) *Server {
 		Protocols: plainProtocols(),
 		HTTP2:     http2Limits(),
 	}
-	switch opts.Engine {
-	case "", EngineFast:
-		if r.opts.AccessLog == nil { // the access log is the standard engine's
-			s.fast = newFastFront(s, opts.Certs)
-		}
-	case EngineStd:
-	default:
-		s.log.Error("router: unknown engine, serving with the standard one", "engine", opts.Engine, "want", EngineFast+" or "+EngineStd)
-	}
+	s.hand = newHandoffListener()
 	return s
 }
 
 // Serve accepts connections on ln until Shutdown; it then returns nil.
 func (s *Server) Serve(ln net.Listener) error {
-	if s.fast != nil {
-		return s.fast.serve(ln)
-	}
 	err := s.hs.Serve(frameListener{Listener: ln, maxLine: s.opts.MaxHeaderBytes + 4096})
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -160,21 +144,38 @@ func (s *Server) ServeTLS(ln net.Listener, cfg *tls.Config) error {
 // clients go elsewhere for the next one), and returns when they have. When
 // ctx ends first, it closes every connection and returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
-	var fastErr error
-	var wg sync.WaitGroup
-	if s.fast != nil {
-		wg.Go(func() { fastErr = s.fast.shutdown(ctx) })
-	}
-	err := s.hs.Shutdown(ctx)
-	wg.Wait()
-	if err == nil {
-		err = fastErr
-	}
-	if err != nil {
+	defer s.hand.Close() // a hand-off that comes after is refused
+	if err := s.hs.Shutdown(ctx); err != nil {
 		s.hs.Close()
 		return fmt.Errorf("router: shutdown: %w", err)
 	}
 	return nil
+}
+
+// Close closes every connection at once.
+func (s *Server) Close() error {
+	s.hand.Close()
+	return s.hs.Close()
+}
+
+// Options returns the server's options, defaults filled in: the limits
+// the fast engine in front of it applies too.
+func (s *Server) Options() ServerOptions { return s.opts }
+
+// Handoff serves c, whose first bytes (already read from it) are pending,
+// from its next request to its end: how the fast engine gives a
+// connection it does not serve as is to the standard one. It reports
+// false when the server is shut down (c is then the caller's to close).
+func (s *Server) Handoff(c net.Conn, pending []byte) bool {
+	s.startHand.Do(func() {
+		go func() {
+			if err := s.hs.Serve(s.hand); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Debug("router: standard engine for hand-offs stopped", "err", err)
+			}
+		}()
+	})
+	rc := &replayConn{Conn: c, pending: append([]byte(nil), pending...)}
+	return s.hand.deliver(&frameConn{Conn: rc, maxLine: s.opts.MaxHeaderBytes + 4096})
 }
 
 type frameConnKey struct{}
@@ -310,4 +311,64 @@ func (l frameListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	return &frameConn{Conn: c, maxLine: l.maxLine}, nil
+}
+
+// handoffListener is the standard engine's listener of the connections the
+// fast engine hands over.
+type handoffListener struct {
+	ch     chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newHandoffListener() *handoffListener {
+	return &handoffListener{ch: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+func (l *handoffListener) deliver(c net.Conn) bool {
+	select {
+	case l.ch <- c:
+		return true
+	case <-l.closed:
+		return false
+	}
+}
+
+func (l *handoffListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *handoffListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *handoffListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+
+// replayConn returns the bytes the fast engine already read before reading
+// on from the connection.
+type replayConn struct {
+	net.Conn
+	pending []byte
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *replayConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
 }

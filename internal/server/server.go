@@ -191,11 +191,10 @@ func Run(ctx context.Context, cfg Config) error {
 	// itself (upgrades, unusual framing, TLS routes' redirects) goes to
 	// the standard one and this Handler.
 	stdHandler := router.NewHandler(rt)
-	routerSrv := router.NewServer(rt, router.ServerOptions{
+	routerSrv := router.NewFastServer(router.NewServer(rt, router.ServerOptions{
 		Logger:  log.With("component", "router"),
 		Handler: router.InsecurePolicy(stdHandler, rt, certs, httpsPort),
-		Certs:   certs,
-	})
+	}), router.FastOptions{Certs: certs})
 	// Certificates swap underneath the TLS listener (SNI picks them): it is
 	// never reopened for a change. HTTP/2 is negotiated by ALPN.
 	tlsSrv := router.NewTLSServer(stdHandler, certs, log)

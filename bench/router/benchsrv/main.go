@@ -130,7 +130,7 @@ func slipway(args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := router.NewServer(rt, router.ServerOptions{Logger: slog.New(slog.DiscardHandler), Engine: *engine})
+	srv := router.NewFastServer(router.NewServer(rt, router.ServerOptions{Logger: slog.New(slog.DiscardHandler)}), router.FastOptions{Engine: *engine})
 	return serveUntilSignal(srv.Serve, ln, srv.Shutdown)
 }
 
