@@ -96,7 +96,7 @@ type dateStamp struct {
 }
 
 func newFastFront(std *Server, certs *Certs) *fastFront {
-	f := &fastFront{std: std, r: std.r, opts: std.Options(), log: std.log, certs: certs,
+	f := &fastFront{std: std, r: std.Router(), opts: std.Options(), log: std.Options().Logger, certs: certs,
 		work:  make(chan *fastConn),
 		conns: map[*fastConn]struct{}{},
 		lns:   map[net.Listener]struct{}{},
@@ -189,7 +189,7 @@ func (f *fastFront) peerOf(c net.Conn) peer {
 	if a.Is4In6() {
 		ip = a.Unmap().String()
 	}
-	return peer{ip: []byte(ip), node: []byte(forwardedNode(a)), trusted: f.r.trusted(a)}
+	return peer{ip: []byte(ip), node: []byte(ForwardedNode(a)), trusted: f.r.Trusted(a)}
 }
 
 // serveConn serves the requests of one client connection until it closes,
@@ -340,13 +340,13 @@ func (cc *clientConn) advance() int {
 				return stepHandOff
 			}
 			cc.host = canonicalHostBytes(cc.hostBuf[:0], q.host.of(cc.buf))
-			rt := lookup(f.r.tables.Current(), cc.host, q.path)
-			if rt == nil || !f.plainAllowed(rt) || rt.retries.Attempts > 0 || rt.mirror != nil {
+			rt := Lookup(f.r.Current(), cc.host, q.path)
+			if rt == nil || !f.plainAllowed(rt) || rt.Retries.Attempts > 0 || rt.Mirror != nil {
 				return stepHandOff
 			}
 			cc.end, cc.total = end, end
 			if q.cl > 0 {
-				if limit := f.r.bodyLimit(rt); q.cl > int64(f.opts.BufferBodyBytes) || limit > 0 && q.cl > limit {
+				if limit := f.r.BodyLimit(rt); q.cl > int64(f.opts.BufferBodyBytes) || limit > 0 && q.cl > limit {
 					return stepHandOff
 				}
 				cc.total = end + int(q.cl)
@@ -398,15 +398,14 @@ func grow(b []byte, size int) []byte {
 // plainAllowed reports whether rt may be served over plain HTTP as is: not
 // a TLS route whose insecure policy redirects or refuses (the standard
 // engine's Handler, InsecurePolicy, answers those).
-func (f *fastFront) plainAllowed(rt *route) bool {
+func (f *fastFront) plainAllowed(rt *Route) bool {
 	if f.certs == nil {
 		return true
 	}
-	s := f.certs.load()
-	if len(s.policy) == 0 {
+	if !f.certs.HasPolicies() {
 		return true
 	}
-	pol, ok := s.policy[rt.key]
+	pol, ok := f.certs.Policy(rt.Key)
 	return !ok || pol == InsecureAllow
 }
 

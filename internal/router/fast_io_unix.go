@@ -61,8 +61,8 @@ func (w clientWriter) Write(p []byte) (int, error) {
 // rawConnOf is the connection's descriptor access, or nil where the
 // connection has none (then the fast engine does plain reads and writes).
 func rawConnOf(c net.Conn) syscall.RawConn {
-	if tc, ok := c.(*trackedConn); ok {
-		c = tc.Conn
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok { // the endpoint's tracking (trackConn)
+		c = tc.NetConn()
 	}
 	sc, ok := c.(syscall.Conn)
 	if !ok {

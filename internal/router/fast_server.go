@@ -39,12 +39,12 @@ func NewFastServer(std *Server, opts FastOptions) *FastServer {
 	s := &FastServer{std: std}
 	switch opts.Engine {
 	case "", EngineFast:
-		if std.r.opts.AccessLog == nil { // the access log is the standard engine's
+		if std.Router().Options().AccessLog == nil { // the access log is the standard engine's
 			s.front = newFastFront(std, opts.Certs)
 		}
 	case EngineStd:
 	default:
-		std.log.Error("router: unknown engine, serving with the standard one", "engine", opts.Engine, "want", EngineFast+" or "+EngineStd)
+		std.Options().Logger.Error("router: unknown engine, serving with the standard one", "engine", opts.Engine, "want", EngineFast+" or "+EngineStd)
 	}
 	return s
 }

@@ -106,7 +106,7 @@ func TestMirror(t *testing.T) {
 		t.Errorf("shadow copies (-want +got):\n%s", d)
 	}
 
-	waitFor(t, "the first copies' slots to be free", func() bool { return len(r.mirrors) == 0 })
+	waitFor(t, "the first copies' slots to be free", func() bool { return len(r.mirrorSlots) == 0 })
 
 	// A mirror that never answers: primaries are unaffected, copies
 	// beyond the slots are dropped.

@@ -5,10 +5,10 @@ import (
 	"slices"
 )
 
-// maxTries bounds the endpoints one request is sent to: connect failures
+// MaxTries bounds the endpoints one request is sent to: connect failures
 // move on to the next endpoint (nothing reached the app), so a route with
 // many dead endpoints could otherwise take a request on a long tour.
-const maxTries = 8
+const MaxTries = 8
 
 // Retries is a route's retry policy beyond the safe retries every route
 // gets: an answer whose status is in OnStatus is retried on another
@@ -31,7 +31,7 @@ func (p Retries) validate() error {
 	return nil
 }
 
-// retryOnStatus reports whether an answer with status may be retried.
-func (p Retries) retryOnStatus(status int) bool {
+// RetryOnStatus reports whether an answer with status may be retried.
+func (p Retries) RetryOnStatus(status int) bool {
 	return p.Attempts > 0 && slices.Contains(p.OnStatus, status)
 }

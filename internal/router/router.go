@@ -80,8 +80,8 @@ type Router struct {
 
 	// ejected counts endpoints passive health has ejected (or holds on
 	// probation): while it is 0, selection does not read the clock.
-	ejected atomic.Int64
-	mirrors chan struct{} // slots for shadow requests in flight
+	ejected     atomic.Int64
+	mirrorSlots chan struct{} // for shadow requests in flight
 
 	// tables holds the table new requests use and the newest one none of
 	// whose predecessors has a pick in progress: an endpoint in neither
@@ -89,7 +89,7 @@ type Router struct {
 	tables drain.Tables[Table, *Table]
 
 	epMu sync.Mutex
-	eps  map[netip.AddrPort]*endpoint // every endpoint of a table or with requests in flight
+	eps  map[netip.AddrPort]*Endpoint // every endpoint of a table or with requests in flight
 
 	// Counters outlive tables: Apply binds each table to them.
 	statsMu    sync.Mutex
@@ -97,11 +97,11 @@ type Router struct {
 	epStats    map[netip.AddrPort]*counters
 }
 
-// transport returns e's own connection pool (so that the pool of a
+// Transport returns e's own connection pool (so that the pool of a
 // leaving endpoint can be emptied without touching the others), made on
 // first use: at 50,000 endpoints, pools for those never used would take
 // a third of the router's memory.
-func (e *endpoint) transport(newTransport func(*endpoint) *http.Transport) *http.Transport {
+func (e *Endpoint) Transport(newTransport func(*Endpoint) *http.Transport) *http.Transport {
 	if tr := e.tr.Load(); tr != nil {
 		return tr
 	}
@@ -112,31 +112,51 @@ func (e *endpoint) transport(newTransport func(*endpoint) *http.Transport) *http
 	return tr
 }
 
-// attempt is one request's state in either engine: where it goes and
+// Attempt is one request's state in either engine: where it goes and
 // what came back.
-type attempt struct {
-	route   *route
-	rev     *revision
-	ep      *endpoint
-	status  int  // of the answer: the upstream's, or the router's own
-	retried bool // a request that reached an endpoint was sent again
+type Attempt struct {
+	Route    *Route
+	Revision *Revision
+	Endpoint *Endpoint
+	Status   int  // of the answer: the upstream's, or the router's own
+	Retried  bool // a request that reached an endpoint was sent again
 }
 
-// errTimeout is the cause of a request whose route's response timeout
-// passed.
-var errTimeout = errors.New("upstream response timeout")
+// Begin counts a, which acquire just picked, in flight on its route and
+// revision (acquire counted it on the endpoint).
+func (r *Router) Begin(a *Attempt) {
+	a.Route.stats.inflight.Add(1)
+	a.Revision.stats.inflight.Add(1)
+}
 
-// retryOn moves a to p's endpoint for another try: the endpoint left is
+// End counts a out: it took d and got a.status.
+func (r *Router) End(a *Attempt, d time.Duration) {
+	r.Release(a.Endpoint)
+	a.Revision.stats.inflight.Add(-1)
+	a.Route.stats.inflight.Add(-1)
+	a.Endpoint.stats.observe(a.Status, d)
+	a.Revision.stats.observe(a.Status, d)
+	a.Route.stats.observe(a.Status, d) // the route last: once it counts a request, all is counted
+}
+
+// Observe counts an answer of the route itself (no endpoint was chosen).
+func (rt *Route) Observe(status int, d time.Duration) { rt.stats.observe(status, d) }
+
+// ErrTimeout is the cause of a request whose route's response timeout
+// passed.
+var ErrTimeout = errors.New("upstream response timeout")
+
+// RetryOn moves a to p's endpoint for another try: the endpoint left is
 // released, the revision's in-flight count moves with it, and the retry is
 // counted on the route, the new revision and the new endpoint.
-func (r *Router) retryOn(a *attempt, p pick) {
-	r.release(a.ep)
-	a.rev.stats.inflight.Add(-1)
-	p.rev.stats.inflight.Add(1)
-	a.rev, a.ep = p.rev, p.ep
-	a.route.stats.retries.Add(1)
-	a.rev.stats.retries.Add(1)
-	a.ep.stats.retries.Add(1)
+func (r *Router) RetryOn(a *Attempt, p Pick) {
+	r.Release(a.Endpoint)
+	a.Revision.stats.inflight.Add(-1)
+	p.Revision.stats.inflight.Add(1)
+	a.Revision, a.Endpoint = p.Revision, p.Endpoint
+	a.Route.stats.retries.Add(1)
+	a.Revision.stats.retries.Add(1)
+	a.Endpoint.stats.retries.Add(1)
 }
 
 // globalRand uses math/rand/v2's concurrent-safe package functions.
@@ -144,6 +164,19 @@ type globalRand struct{}
 
 func (globalRand) IntN(n int) int       { return rand.IntN(n) }
 func (globalRand) Int64N(n int64) int64 { return rand.Int64N(n) }
+
+// Options returns the router's options, defaults filled in.
+func (r *Router) Options() Options { return r.opts }
+
+// Logger is the router's logger.
+func (r *Router) Logger() *slog.Logger { return r.log }
+
+// Current returns the table new requests use (for a look that counts
+// nothing in flight: a pick goes through acquire).
+func (r *Router) Current() *Table { return r.tables.Current() }
+
+// Leaving reports whether e is in no table the router serves.
+func (e *Endpoint) Leaving() bool { return e.leaving.Load() }
 
 // New returns a Router serving an empty table (every request gets 404).
 func New(opts Options) *Router {
@@ -170,12 +203,12 @@ func New(opts Options) *Router {
 		opts.Now = time.Now
 	}
 	r := &Router{
-		log:     opts.Logger,
-		opts:    opts,
-		rnd:     globalRand{},
-		now:     opts.Now,
-		mirrors: make(chan struct{}, MaxMirrorsInFlight),
-		eps:     map[netip.AddrPort]*endpoint{},
+		log:         opts.Logger,
+		opts:        opts,
+		rnd:         globalRand{},
+		now:         opts.Now,
+		mirrorSlots: make(chan struct{}, MaxMirrorsInFlight),
+		eps:         map[netip.AddrPort]*Endpoint{},
 
 		routeStats: map[string]*routeCounters{},
 		epStats:    map[netip.AddrPort]*counters{},
@@ -201,7 +234,7 @@ func (r *Router) Apply(t *Table) {
 		t.applied.Store(true)
 	}
 	r.applyGen++
-	var added []*endpoint
+	var added []*Endpoint
 	r.epMu.Lock()
 	for addr, fresh := range t.members {
 		ep := r.eps[addr]
@@ -228,7 +261,7 @@ func (r *Router) Apply(t *Table) {
 				}
 			}
 		}
-		if m := rt.mirror; m != nil {
+		if m := rt.Mirror; m != nil {
 			for i, ep := range m.rev.endpoints {
 				m.rev.endpoints[i] = ep.canon
 			}
@@ -267,9 +300,12 @@ func (r *Router) Apply(t *Table) {
 // CloseIdleConnections alone could miss it.
 type trackedConn struct {
 	net.Conn
-	ep   *endpoint
+	ep   *Endpoint
 	once sync.Once
 }
+
+// NetConn is the connection c wraps.
+func (c *trackedConn) NetConn() net.Conn { return c.Conn }
 
 func (c *trackedConn) Close() error {
 	c.once.Do(func() {
@@ -280,9 +316,22 @@ func (c *trackedConn) Close() error {
 	return c.Conn.Close()
 }
 
+// TrackConn wraps c, a new connection to e, so that e closes it when it
+// leaves (closeConns), whichever engine pools it.
+func (e *Endpoint) TrackConn(c net.Conn) net.Conn {
+	tc := &trackedConn{Conn: c, ep: e}
+	e.connMu.Lock()
+	if e.conns == nil {
+		e.conns = map[*trackedConn]struct{}{}
+	}
+	e.conns[tc] = struct{}{}
+	e.connMu.Unlock()
+	return tc
+}
+
 // closeConns closes every connection to e. Call it only when no request is
 // in flight to e and none can start (e is leaving).
-func (e *endpoint) closeConns() {
+func (e *Endpoint) closeConns() {
 	if tr := e.tr.Load(); tr != nil {
 		tr.CloseIdleConnections()
 	}
@@ -297,7 +346,7 @@ func (e *endpoint) closeConns() {
 	}
 }
 
-// acquire picks an endpoint of the route serving host and path in the
+// Acquire picks an endpoint of the route serving host and path in the
 // current table and counts the request in flight on it, under the table's
 // gate (see Apply): the one selection of both engines (req is the
 // standard engine's httpView or the fast engine's parsed head). A retry
@@ -305,33 +354,33 @@ func (e *endpoint) closeConns() {
 // it stays in that revision when another of its endpoints is ready, so
 // that retries keep the traffic split. Endpoints passive health ejected
 // are chosen only when no other is ready.
-func acquire[S hostOrPath](r *Router, host, path S, req requestView, prefer *revision, tried []netip.AddrPort) (*route, pick) {
+func Acquire[S hostOrPath](r *Router, host, path S, req RequestView, prefer *Revision, tried []netip.AddrPort) (*Route, Pick) {
 	ex := avoid{tried: tried}
 	if r.ejected.Load() > 0 {
 		ex.healthy, ex.now = true, r.now().UnixNano()
 	}
 	t := r.tables.Pick()
-	rt := lookup(t, host, path)
-	var p pick
+	rt := Lookup(t, host, path)
+	var p Pick
 	for _, ex := range [2]avoid{ex, {tried: tried}} {
 		if rt != nil && prefer != nil {
 			p = rt.sameRevision(prefer, r.rnd, ex)
 		}
-		if rt != nil && p.ep == nil {
+		if rt != nil && p.Endpoint == nil {
 			p = rt.choose(req, r.rnd, ex)
 		}
-		if p.ep != nil || !ex.healthy {
+		if p.Endpoint != nil || !ex.healthy {
 			break
 		}
 	}
-	if p.ep != nil {
-		p.ep.inflight.Add(1)
+	if p.Endpoint != nil {
+		p.Endpoint.inflight.Add(1)
 	}
 	r.tables.Done(t)
 	return rt, p
 }
 
-func (r *Router) release(ep *endpoint) {
+func (r *Router) Release(ep *Endpoint) {
 	if ep.inflight.Add(-1) == 0 && ep.leaving.Load() {
 		r.epMu.Lock()
 		// Checked again under epMu: Apply may have taken it back.
@@ -343,22 +392,22 @@ func (r *Router) release(ep *endpoint) {
 	}
 }
 
-// bodyLimit is the body cap of requests to rt (0: none).
-func (r *Router) bodyLimit(rt *route) int64 {
+// BodyLimit is the body cap of requests to rt (0: none).
+func (r *Router) BodyLimit(rt *Route) int64 {
 	if rt.maxBodyBytes > 0 {
 		return rt.maxBodyBytes
 	}
 	return max(r.opts.MaxBodyBytes, 0)
 }
 
-func forwardedNode(a netip.Addr) string {
+func ForwardedNode(a netip.Addr) string {
 	if a.Is6() && !a.Is4In6() {
 		return `"[` + a.String() + `]"`
 	}
 	return a.Unmap().String()
 }
 
-func (r *Router) trusted(a netip.Addr) bool {
+func (r *Router) Trusted(a netip.Addr) bool {
 	a = a.Unmap()
 	for _, p := range r.opts.TrustedProxies {
 		if p.Contains(a) {
@@ -368,15 +417,15 @@ func (r *Router) trusted(a netip.Addr) bool {
 	return false
 }
 
-func (a *attempt) countError() {
-	a.route.stats.upErrors.Add(1)
-	a.rev.stats.upErrors.Add(1)
-	a.ep.stats.upErrors.Add(1)
+func (a *Attempt) CountError() {
+	a.Route.stats.upErrors.Add(1)
+	a.Revision.stats.upErrors.Add(1)
+	a.Endpoint.stats.upErrors.Add(1)
 }
 
-// idempotent methods may be sent again even when the first copy may have
+// Idempotent methods may be sent again even when the first copy may have
 // reached the endpoint (RFC 9110, section 9.2.2).
-func idempotent(method string) bool {
+func Idempotent(method string) bool {
 	switch method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
 		return true

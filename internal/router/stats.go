@@ -221,7 +221,7 @@ func (r *Router) EndpointStats(ep netip.AddrPort) (Snapshot, bool) {
 
 // bindStats points t's routes and revisions, and the endpoints the router
 // just added, at the router's counters, creating those missing.
-func (r *Router) bindStats(t *Table, added []*endpoint) {
+func (r *Router) bindStats(t *Table, added []*Endpoint) {
 	r.statsMu.Lock()
 	defer r.statsMu.Unlock()
 	for key, rt := range t.routes {
@@ -233,15 +233,15 @@ func (r *Router) bindStats(t *Table, added []*endpoint) {
 		rt.stats = rc.total
 		for _, b := range rt.backends {
 			for _, v := range b.revisions {
-				v.stats = rc.rev(b.service, v.number)
+				v.stats = rc.rev(b.Service, v.Number)
 			}
 		}
 	}
 	for _, ep := range added { // set once, before the endpoint is published
-		if r.epStats[ep.addr] == nil {
-			r.epStats[ep.addr] = newCounters()
+		if r.epStats[ep.Addr] == nil {
+			r.epStats[ep.Addr] = newCounters()
 		}
-		ep.stats = r.epStats[ep.addr]
+		ep.stats = r.epStats[ep.Addr]
 	}
 }
 
@@ -281,7 +281,7 @@ func (r *Router) View(route string) (RouteView, bool) {
 	if rt == nil {
 		return RouteView{}, false
 	}
-	v := RouteView{Route: rt.key, Host: rt.host, Path: rt.path}
+	v := RouteView{Route: rt.Key, Host: rt.host, Path: rt.path}
 	var total int64
 	for _, b := range rt.backends {
 		if b.weight > 0 && b.ready(avoid{}) {
@@ -289,15 +289,15 @@ func (r *Router) View(route string) (RouteView, bool) {
 		}
 	}
 	for _, b := range rt.backends {
-		bv := BackendView{Service: b.service, Weight: b.weight}
+		bv := BackendView{Service: b.Service, Weight: b.weight}
 		if total > 0 && b.weight > 0 && b.ready(avoid{}) {
 			bv.Share = 100 * float64(b.weight) / float64(total)
 		}
 		shares := b.revisionShares()
 		for i, rv := range b.revisions {
-			view := RevisionView{Revision: rv.number, Weight: rv.weight, Share: shares[i]}
+			view := RevisionView{Revision: rv.Number, Weight: rv.weight, Share: shares[i]}
 			for _, ep := range rv.endpoints {
-				view.Endpoints = append(view.Endpoints, ep.addr)
+				view.Endpoints = append(view.Endpoints, ep.Addr)
 			}
 			bv.Revisions = append(bv.Revisions, view)
 		}

@@ -158,6 +158,9 @@ func (s *Server) Close() error {
 	return s.hs.Close()
 }
 
+// Router is the router the server serves.
+func (s *Server) Router() *Router { return s.r }
+
 // Options returns the server's options, defaults filled in: the limits
 // the fast engine in front of it applies too.
 func (s *Server) Options() ServerOptions { return s.opts }
@@ -212,8 +215,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // reports false when it has answered the request itself.
 func (s *Server) readBody(w http.ResponseWriter, req *http.Request) bool {
 	limit := int64(0)
-	if rt := lookup(s.r.tables.Current(), canonicalHost(req.Host), req.URL.Path); rt != nil {
-		limit = s.r.bodyLimit(rt)
+	if rt := Lookup(s.r.Current(), CanonicalHost(req.Host), req.URL.Path); rt != nil {
+		limit = s.r.BodyLimit(rt)
 	}
 	if limit > 0 && req.ContentLength > limit {
 		s.refuse(w, req, http.StatusRequestEntityTooLarge, fmt.Sprintf("Content-Length %d exceeds %d", req.ContentLength, limit))

@@ -28,17 +28,17 @@ type Handler struct {
 // NewHandler returns the standard engine's handler over r.
 func NewHandler(r *Router) *Handler {
 	h := &Handler{Router: r}
-	opts := r.opts
+	opts := r.Options()
 	h.proxy = &httputil.ReverseProxy{
 		Rewrite: h.rewrite,
 		ModifyResponse: func(resp *http.Response) error {
 			a := resp.Request.Context().Value(ctxKey{}).(*stdAttempt)
-			a.status = resp.StatusCode
+			a.Status = resp.StatusCode
 			if resp.ContentLength < 0 && resp.Body != nil && resp.Body != http.NoBody && resp.StatusCode != http.StatusSwitchingProtocols {
 				// Streamed (SSE, chunked): it may last; end it cleanly
 				// when its endpoint's drain deadline passes.
 				sb := &streamBody{ReadCloser: resp.Body, a: a}
-				sb.untrack = a.ep.track(sb)
+				sb.untrack = a.Endpoint.Track(sb)
 				resp.Body = sb
 			}
 			return nil
@@ -56,45 +56,38 @@ type ctxKey struct{}
 // stdAttempt is a request's attempt with what the standard engine adds:
 // the host it asked for (for retries) and its cancellation.
 type stdAttempt struct {
-	attempt
+	Attempt
 	host   string
 	cancel context.CancelCauseFunc // ends the request (cause errTimeout on a response timeout)
 }
 
 var errDrained = errors.New("endpoint drained")
 
-func (r *Handler) newTransport(ep *endpoint) *http.Transport {
-	d := &net.Dialer{Timeout: r.opts.ConnectTimeout, KeepAlive: 30 * time.Second}
-	target := ep.addr.String()
+func (r *Handler) newTransport(ep *Endpoint) *http.Transport {
+	d := &net.Dialer{Timeout: r.Options().ConnectTimeout, KeepAlive: 30 * time.Second}
+	target := ep.Addr.String()
 	return &http.Transport{
 		// The request's URL names the endpoint too; dialling addr makes
 		// sure this pool only ever holds connections to it.
 		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			if a, ok := ctx.Value(ctxKey{}).(*stdAttempt); ok && a.route.timeouts.Connect > 0 {
+			if a, ok := ctx.Value(ctxKey{}).(*stdAttempt); ok && a.Route.Timeouts.Connect > 0 {
 				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, a.route.timeouts.Connect)
+				ctx, cancel = context.WithTimeout(ctx, a.Route.Timeouts.Connect)
 				defer cancel()
 			}
 			c, err := d.DialContext(ctx, network, target)
 			if err != nil {
 				if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-					r.connectFailed(ep)
+					r.ConnectFailed(ep)
 				}
 				return nil, err
 			}
-			r.connected(ep)
-			tc := &trackedConn{Conn: c, ep: ep}
-			ep.connMu.Lock()
-			if ep.conns == nil {
-				ep.conns = map[*trackedConn]struct{}{}
-			}
-			ep.conns[tc] = struct{}{}
-			ep.connMu.Unlock()
-			return tc, nil
+			r.Connected(ep)
+			return ep.TrackConn(c), nil
 		},
-		MaxIdleConns:          r.opts.MaxIdleConnsPerEndpoint,
-		MaxIdleConnsPerHost:   r.opts.MaxIdleConnsPerEndpoint,
-		IdleConnTimeout:       r.opts.IdleConnTimeout,
+		MaxIdleConns:          r.Options().MaxIdleConnsPerEndpoint,
+		MaxIdleConnsPerHost:   r.Options().MaxIdleConnsPerEndpoint,
+		IdleConnTimeout:       r.Options().IdleConnTimeout,
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true, // pass bodies through as the app sent them
 	}
@@ -103,7 +96,7 @@ func (r *Handler) newTransport(ep *endpoint) *http.Transport {
 // ServeHTTP implements http.Handler.
 func (r *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	start := time.Now()
-	host := canonicalHost(req.Host)
+	host := CanonicalHost(req.Host)
 	upgrade := ""
 	if req.ProtoMajor == 1 {
 		upgrade = upgradeOf(req.Header)
@@ -114,42 +107,34 @@ func (r *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.logAccess(req, nil, http.StatusBadRequest, start)
 		return
 	}
-	rt, p := acquire(r.Router, host, req.URL.Path, httpView{req}, nil, nil)
+	rt, p := Acquire(r.Router, host, req.URL.Path, HTTPView{req}, nil, nil)
 	if rt == nil {
 		http.Error(w, fmt.Sprintf("slipway router: no route for host %q and path %q", host, req.URL.Path), http.StatusNotFound)
 		r.logAccess(req, nil, http.StatusNotFound, start)
 		return
 	}
-	if p.ep == nil {
-		http.Error(w, fmt.Sprintf("slipway router: route %s has no ready endpoint", rt.key), http.StatusServiceUnavailable)
-		rt.stats.observe(http.StatusServiceUnavailable, time.Since(start))
-		r.logAccess(req, &stdAttempt{attempt: attempt{route: rt}}, http.StatusServiceUnavailable, start)
+	if p.Endpoint == nil {
+		http.Error(w, fmt.Sprintf("slipway router: route %s has no ready endpoint", rt.Key), http.StatusServiceUnavailable)
+		rt.Observe(http.StatusServiceUnavailable, time.Since(start))
+		r.logAccess(req, &stdAttempt{Attempt: Attempt{Route: rt}}, http.StatusServiceUnavailable, start)
 		return
 	}
 	ctx, cancel := context.WithCancelCause(req.Context())
 	defer cancel(nil)
-	a := &stdAttempt{attempt: attempt{route: rt, rev: p.rev, ep: p.ep}, host: host, cancel: cancel}
-	rt.stats.inflight.Add(1)
-	a.rev.stats.inflight.Add(1)
+	a := &stdAttempt{Attempt: Attempt{Route: rt, Revision: p.Revision, Endpoint: p.Endpoint}, host: host, cancel: cancel}
+	r.Begin(&a.Attempt)
 	defer func() {
-		d := time.Since(start)
-		r.release(a.ep)
-		a.rev.stats.inflight.Add(-1)
-		rt.stats.inflight.Add(-1)
-		// The route last: once it counts a request, all is counted.
-		for _, c := range []*counters{a.ep.stats, a.rev.stats, rt.stats} {
-			c.observe(a.status, d)
-		}
-		r.logAccess(req, a, a.status, start)
+		r.End(&a.Attempt, time.Since(start))
+		r.logAccess(req, a, a.Status, start)
 	}()
-	if p.sticky != "" {
-		c := &http.Cookie{Name: rt.affinity.CookieName, Value: p.sticky, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
-		if rt.affinity.TTL > 0 {
-			c.MaxAge = int(rt.affinity.TTL / time.Second)
+	if p.Sticky != "" {
+		c := &http.Cookie{Name: rt.Affinity.CookieName, Value: p.Sticky, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
+		if rt.Affinity.TTL > 0 {
+			c.MaxAge = int(rt.Affinity.TTL / time.Second)
 		}
 		w.Header().Add("Set-Cookie", c.String())
 	}
-	if limit := r.bodyLimit(rt); limit > 0 && req.Body != nil {
+	if limit := r.BodyLimit(rt); limit > 0 && req.Body != nil {
 		req.Body = http.MaxBytesReader(w, req.Body, limit)
 	}
 	req = req.WithContext(context.WithValue(ctx, ctxKey{}, a))
@@ -157,20 +142,20 @@ func (r *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.serveWebSocket(w, req, a)
 		return
 	}
-	if rt.retries.Attempts > 0 || rt.mirror != nil {
+	if rt.Retries.Attempts > 0 || rt.Mirror != nil {
 		if !r.bufferBody(w, req) {
-			a.status = http.StatusBadRequest
+			a.Status = http.StatusBadRequest
 			return
 		}
 	}
-	if rt.mirror != nil {
+	if rt.Mirror != nil {
 		r.mirror(req, rt)
 	}
 	r.proxy.ServeHTTP(w, req)
 }
 
 func (r *Handler) rewrite(pr *httputil.ProxyRequest) {
-	r.rewriteTo(pr, pr.In.Context().Value(ctxKey{}).(*stdAttempt).ep.addr)
+	r.rewriteTo(pr, pr.In.Context().Value(ctxKey{}).(*stdAttempt).Endpoint.Addr)
 }
 
 // rewriteTo points pr.Out at addr and sets its forwarding headers from
@@ -181,7 +166,7 @@ func (r *Handler) rewriteTo(pr *httputil.ProxyRequest, addr netip.AddrPort) {
 	pr.Out.Host = pr.In.Host // the app sees the public host
 
 	peer, _ := netip.ParseAddrPort(pr.In.RemoteAddr)
-	if r.trusted(peer.Addr()) {
+	if r.Trusted(peer.Addr()) {
 		// Rewrite mode removed these from Out; a trusted proxy's are kept.
 		for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"} {
 			if v := pr.In.Header[h]; len(v) > 0 {
@@ -202,7 +187,7 @@ func (r *Handler) rewriteTo(pr *httputil.ProxyRequest, addr netip.AddrPort) {
 	if trustedProto != "" {
 		pr.Out.Header.Set("X-Forwarded-Proto", trustedProto)
 	}
-	fwd := fmt.Sprintf("for=%s;host=%q;proto=%s", forwardedNode(peer.Addr()), pr.In.Host, proto)
+	fwd := fmt.Sprintf("for=%s;host=%q;proto=%s", ForwardedNode(peer.Addr()), pr.In.Host, proto)
 	if prior := pr.Out.Header.Values("Forwarded"); len(prior) > 0 {
 		fwd = strings.Join(prior, ", ") + ", " + fwd
 	}
@@ -216,13 +201,13 @@ func (r *Handler) proxyError(w http.ResponseWriter, req *http.Request, err error
 	switch {
 	case errors.As(err, &mb):
 		status = http.StatusRequestEntityTooLarge
-	case errors.Is(err, errTimeout) || errors.Is(context.Cause(req.Context()), errTimeout):
+	case errors.Is(err, ErrTimeout) || errors.Is(context.Cause(req.Context()), ErrTimeout):
 		status = http.StatusGatewayTimeout
 	case req.Context().Err() != nil:
 		return // the client went away: nobody to answer
 	}
-	a.status = status
-	r.log.Debug("upstream request failed", "host", req.Host, "path", req.URL.Path, "status", status, "err", err)
+	a.Status = status
+	r.Logger().Debug("upstream request failed", "host", req.Host, "path", req.URL.Path, "status", status, "err", err)
 	http.Error(w, fmt.Sprintf("slipway router: %s", http.StatusText(status)), status)
 }
 
@@ -245,7 +230,7 @@ func (b *streamBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *streamBody) drain() {
+func (b *streamBody) Drain() {
 	b.drained.Store(true)
 	b.a.cancel(errDrained)
 }

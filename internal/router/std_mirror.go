@@ -13,9 +13,8 @@ const mirrorTimeout = 10 * time.Second
 
 // mirror sends a shadow copy of req (of route rt) when its share says so,
 // on its own goroutine; the caller goes on at once.
-func (r *Handler) mirror(req *http.Request, rt *route) {
-	m := rt.mirror
-	if m.percent <= 0 || m.percent < 100 && r.rnd.IntN(100) >= m.percent {
+func (r *Handler) mirror(req *http.Request, rt *Route) {
+	if !r.Mirrors(rt) {
 		return
 	}
 	var body io.ReadCloser
@@ -28,35 +27,26 @@ func (r *Handler) mirror(req *http.Request, rt *route) {
 			return
 		}
 	}
-	select {
-	case r.mirrors <- struct{}{}:
-	default:
-		rt.stats.mirrorsDropped.Add(1)
-		return
-	}
-	ep := r.acquireMirror(rt.key)
+	ep := r.AcquireMirror(rt)
 	if ep == nil {
-		<-r.mirrors
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), mirrorTimeout)
-	out := r.outbound(req, ctx, ep.addr)
+	out := r.outbound(req, ctx, ep.Addr)
 	out.Body = body
 	if body == nil {
 		out.Body = nil
 		out.ContentLength = 0
 	}
 	out.GetBody = nil
-	rt.stats.mirrored.Add(1)
 	go func() {
 		defer func() {
 			cancel()
-			r.release(ep)
-			<-r.mirrors
+			r.ReleaseMirror(ep)
 		}()
-		resp, err := ep.transport(r.newTransport).RoundTrip(out)
+		resp, err := ep.Transport(r.newTransport).RoundTrip(out)
 		if err != nil {
-			r.log.Debug("mirrored request failed", "route", rt.key, "endpoint", ep.addr, "err", err)
+			r.Logger().Debug("mirrored request failed", "route", rt.Key, "endpoint", ep.Addr, "err", err)
 			return
 		}
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))

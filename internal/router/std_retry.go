@@ -46,40 +46,40 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Body = io.NopCloser(body)
 	}
 	buffered := !noBody && req.GetBody != nil
-	idem := idempotent(req.Method)
-	statusLeft := a.route.retries.Attempts
+	idem := Idempotent(req.Method)
+	statusLeft := a.Route.Retries.Attempts
 	replayable := (noBody || buffered) && (idem || buffered)
 	var tried []netip.AddrPort
 	out := req
 	for attempts := 1; ; attempts++ {
 		resp, wrote, reused, err := r.try(out, a)
 		if err == nil || !reused {
-			tried = append(tried, a.ep.addr)
+			tried = append(tried, a.Endpoint.Addr)
 		}
 		retry := false
 		switch {
 		case req.Context().Err() != nil:
 			if err != nil {
-				a.countError()
+				a.CountError()
 			}
 		case err != nil:
-			a.countError()
-			retry = !wrote || replayable && (reused || !a.retried)
-		case statusLeft > 0 && a.route.retries.retryOnStatus(resp.StatusCode) && idem && (noBody || buffered):
+			a.CountError()
+			retry = !wrote || replayable && (reused || !a.Retried)
+		case statusLeft > 0 && a.Route.Retries.RetryOnStatus(resp.StatusCode) && idem && (noBody || buffered):
 			retry = true
 		}
-		if !retry || attempts >= maxTries {
+		if !retry || attempts >= MaxTries {
 			return resp, err
 		}
-		_, p := acquire(r.Router, a.host, req.URL.Path, httpView{req}, a.rev, tried)
-		if p.ep == nil {
+		_, p := Acquire(r.Router, a.host, req.URL.Path, HTTPView{req}, a.Revision, tried)
+		if p.Endpoint == nil {
 			return resp, err
 		}
 		var next io.ReadCloser = req.Body
 		if buffered && (wrote || err == nil) {
 			var berr error
 			if next, berr = req.GetBody(); berr != nil {
-				r.release(p.ep)
+				r.Release(p.Endpoint)
 				return resp, cmp.Or(err, berr)
 			}
 		}
@@ -91,13 +91,13 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			// an endpoint that answers errors.
 			resp.Body.Close()
 		} else if wrote && !reused {
-			a.retried = true
+			a.Retried = true
 		}
-		failed := a.ep.addr
-		r.retryOn(&a.attempt, p)
-		r.log.Debug("retrying request on another endpoint", "route", a.route.key, "failed", failed, "endpoint", p.ep.addr, "cause", cause)
+		failed := a.Endpoint.Addr
+		r.RetryOn(&a.Attempt, p)
+		r.Logger().Debug("retrying request on another endpoint", "route", a.Route.Key, "failed", failed, "endpoint", p.Endpoint.Addr, "cause", cause)
 		out = req.Clone(req.Context())
-		out.URL.Host = p.ep.addr.String()
+		out.URL.Host = p.Endpoint.Addr.String()
 		out.Body = next
 	}
 }
@@ -137,13 +137,13 @@ func (r *Handler) try(req *http.Request, a *stdAttempt) (resp *http.Response, wr
 		GotConn:      func(i httptrace.GotConnInfo) { reusedConn.Store(i.Reused) },
 		WroteHeaders: func() { wroteHeaders.Store(true) },
 	})
-	if d := a.route.timeouts.Response; d > 0 {
-		t := time.AfterFunc(d, func() { a.cancel(errTimeout) })
+	if d := a.Route.Timeouts.Response; d > 0 {
+		t := time.AfterFunc(d, func() { a.cancel(ErrTimeout) })
 		defer t.Stop()
 	}
-	resp, err = a.ep.transport(r.newTransport).RoundTrip(req.WithContext(ctx))
-	if err != nil && errors.Is(context.Cause(ctx), errTimeout) {
-		err = fmt.Errorf("%w after %s: %w", errTimeout, a.route.timeouts.Response, err)
+	resp, err = a.Endpoint.Transport(r.newTransport).RoundTrip(req.WithContext(ctx))
+	if err != nil && errors.Is(context.Cause(ctx), ErrTimeout) {
+		err = fmt.Errorf("%w after %s: %w", ErrTimeout, a.Route.Timeouts.Response, err)
 	}
 	return resp, wroteHeaders.Load(), reusedConn.Load(), err
 }

@@ -72,14 +72,13 @@ func TLSConfig(c *Certs) *tls.Config {
 // httpsPort is the HTTPS listener's port, left out of redirects when 443.
 func InsecurePolicy(next http.Handler, rt *Router, c *Certs, httpsPort int) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		s := c.load()
-		if len(s.policy) == 0 || req.TLS != nil {
+		if !c.HasPolicies() || req.TLS != nil {
 			next.ServeHTTP(w, req)
 			return
 		}
-		host := canonicalHost(req.Host)
-		key, ok := rt.tables.Current().Lookup(host, req.URL.Path)
-		pol, tlsRoute := s.policy[key]
+		host := CanonicalHost(req.Host)
+		key, ok := rt.Current().Lookup(host, req.URL.Path)
+		pol, tlsRoute := c.Policy(key)
 		if !ok || !tlsRoute || pol == InsecureAllow {
 			next.ServeHTTP(w, req)
 			return

@@ -125,10 +125,10 @@ type Timeouts struct {
 
 // Table is an immutable compiled Input. Apply it to one Router only.
 type Table struct {
-	exact    map[string][]*route // host → routes, longest path first
-	wildcard map[string][]*route // suffix ("example.com") → routes
-	members  map[netip.AddrPort]*endpoint
-	routes   map[string]*route
+	exact    map[string][]*Route // host → routes, longest path first
+	wildcard map[string][]*Route // suffix ("example.com") → routes
+	members  map[netip.AddrPort]*Endpoint
+	routes   map[string]*Route
 
 	in      Input       // to build a fresh copy when applied again
 	applied atomic.Bool // bound to a Router's counters and endpoints
@@ -150,33 +150,33 @@ func (t *Table) Holds(match func(netip.AddrPort) bool) bool {
 	return false
 }
 
-type route struct {
-	key          string
+type Route struct {
+	Key          string
 	host         string
 	path         string
 	backends     []*backend
 	match        []matcher
-	affinity     Affinity
-	timeouts     Timeouts
+	Affinity     Affinity
+	Timeouts     Timeouts
 	maxBodyBytes int64
-	retries      Retries
-	mirror       *mirror
-	byCookie     map[string]*revision // backend hash + revision → revision
+	Retries      Retries
+	Mirror       *mirror
+	byCookie     map[string]*Revision // backend hash + revision → revision
 	stats        *counters            // bound by Apply
 }
 
 type backend struct {
-	service   string
+	Service   string
 	weight    int32
 	weighted  bool // split by revision weights (see BackendConfig)
-	revisions []*revision
+	revisions []*Revision
 }
 
-type revision struct {
-	backend   *backend
-	number    int64
+type Revision struct {
+	Backend   *backend
+	Number    int64
 	weight    int32
-	endpoints []*endpoint
+	endpoints []*Endpoint
 	cookie    string    // "<backend hash>.<revision>"
 	stats     *counters // bound by Apply
 }
@@ -188,10 +188,10 @@ type matcher struct {
 	revision          int64
 }
 
-// endpoint is shared by every table of a Router that lists its address
+// Endpoint is shared by every table of a Router that lists its address
 // (Apply interns it), so that its in-flight count survives swaps.
-type endpoint struct {
-	addr     netip.AddrPort
+type Endpoint struct {
+	Addr     netip.AddrPort
 	cookie   string // hash of addr
 	inflight atomic.Int64
 	leaving  atomic.Bool
@@ -201,7 +201,7 @@ type endpoint struct {
 	// copy of a table's endpoint (itself once interned); both are
 	// Apply's, under its lock.
 	gen   uint64
-	canon *endpoint
+	canon *Endpoint
 	tr    atomic.Pointer[http.Transport] // see transport
 	stats *counters                      // requests by status, latency (in flight is inflight)
 
@@ -223,10 +223,10 @@ func (e *RouteError) Unwrap() error { return e.Err }
 func Build(in Input) (*Table, []error) {
 	t := &Table{
 		in:       in,
-		exact:    map[string][]*route{},
-		wildcard: map[string][]*route{},
-		members:  map[netip.AddrPort]*endpoint{},
-		routes:   map[string]*route{},
+		exact:    map[string][]*Route{},
+		wildcard: map[string][]*Route{},
+		members:  map[netip.AddrPort]*Endpoint{},
+		routes:   map[string]*Route{},
 	}
 	var errs []error
 	seen := map[string]string{} // host + path → route key
@@ -249,9 +249,9 @@ func Build(in Input) (*Table, []error) {
 			t.exact[r.host] = append(t.exact[r.host], r)
 		}
 	}
-	for _, m := range []map[string][]*route{t.exact, t.wildcard} {
+	for _, m := range []map[string][]*Route{t.exact, t.wildcard} {
 		for _, rs := range m {
-			slices.SortFunc(rs, func(a, b *route) int { return cmp.Compare(len(b.path), len(a.path)) })
+			slices.SortFunc(rs, func(a, b *Route) int { return cmp.Compare(len(b.path), len(a.path)) })
 		}
 	}
 	return t, errs
@@ -297,7 +297,7 @@ func hashString(s string) string {
 	return strconv.FormatUint(h.Sum64(), 36)
 }
 
-func (t *Table) buildRoute(rc RouteConfig) (*route, error) {
+func (t *Table) buildRoute(rc RouteConfig) (*Route, error) {
 	host, err := NormalizeHost(rc.Host)
 	if err != nil {
 		return nil, err
@@ -315,26 +315,26 @@ func (t *Table) buildRoute(rc RouteConfig) (*route, error) {
 	if err := rc.Retries.validate(); err != nil {
 		return nil, err
 	}
-	r := &route{key: rc.Key, host: host, path: path, affinity: rc.Affinity, timeouts: rc.Timeouts,
-		maxBodyBytes: rc.MaxBodyBytes, retries: rc.Retries, byCookie: map[string]*revision{}}
+	r := &Route{Key: rc.Key, host: host, path: path, Affinity: rc.Affinity, Timeouts: rc.Timeouts,
+		maxBodyBytes: rc.MaxBodyBytes, Retries: rc.Retries, byCookie: map[string]*Revision{}}
 	if rc.Mirror != nil {
 		m, err := t.buildMirror(*rc.Mirror)
 		if err != nil {
 			return nil, err
 		}
-		r.mirror = m
+		r.Mirror = m
 	}
 	for i, bc := range rc.Backends {
 		if bc.Weight < 0 || bc.Weight > MaxWeight {
 			return nil, fmt.Errorf("backends[%d] (%s): weight %d must be 0-%d", i, bc.Service, bc.Weight, MaxWeight)
 		}
-		b := &backend{service: bc.Service, weight: bc.Weight, weighted: bc.RevisionWeights}
+		b := &backend{Service: bc.Service, weight: bc.Weight, weighted: bc.RevisionWeights}
 		bh := hashString(bc.Service)
 		for j, rv := range bc.Revisions {
 			if rv.Weight < 0 {
 				return nil, fmt.Errorf("backends[%d] (%s) revisions[%d]: weight %d must not be negative", i, bc.Service, j, rv.Weight)
 			}
-			v := &revision{backend: b, number: rv.Revision, weight: rv.Weight, cookie: bh + "." + strconv.FormatInt(rv.Revision, 10)}
+			v := &Revision{Backend: b, Number: rv.Revision, weight: rv.Weight, cookie: bh + "." + strconv.FormatInt(rv.Revision, 10)}
 			for _, a := range rv.Endpoints {
 				if !a.IsValid() || a.Port() == 0 {
 					return nil, fmt.Errorf("backends[%d] (%s) revision %d: invalid endpoint %q", i, bc.Service, rv.Revision, a)
@@ -342,7 +342,7 @@ func (t *Table) buildRoute(rc RouteConfig) (*route, error) {
 				a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 				ep := t.members[a]
 				if ep == nil {
-					ep = &endpoint{addr: a, cookie: hashString(a.String())}
+					ep = &Endpoint{Addr: a, cookie: hashString(a.String())}
 					t.members[a] = ep
 				}
 				if !slices.Contains(v.endpoints, ep) {
@@ -385,10 +385,10 @@ func (t *Table) buildRoute(rc RouteConfig) (*route, error) {
 // indexes the maps through string(host), which does not allocate).
 type hostOrPath interface{ string | []byte }
 
-// lookup returns the route of t for host (lowercase, without port) and
+// Lookup returns the route of t for host (lowercase, without port) and
 // path: an exact host beats a wildcard, a longer wildcard suffix a shorter
 // one, and within a host the longest matching path prefix wins.
-func lookup[S hostOrPath](t *Table, host, path S) *route {
+func Lookup[S hostOrPath](t *Table, host, path S) *Route {
 	if r := matchPath(t.exact[string(host)], path); r != nil {
 		return r
 	}
@@ -415,7 +415,7 @@ func indexDot[S hostOrPath](s S) int {
 
 // matchPath returns the first of rs (longest path first) whose path is a
 // prefix of path on whole segments.
-func matchPath[S hostOrPath](rs []*route, path S) *route {
+func matchPath[S hostOrPath](rs []*Route, path S) *Route {
 	for _, r := range rs {
 		if r.path == "/" || string(path) == r.path ||
 			len(path) > len(r.path) && string(path[:len(r.path)]) == r.path && path[len(r.path)] == '/' {
@@ -428,14 +428,14 @@ func matchPath[S hostOrPath](rs []*route, path S) *route {
 // Lookup returns the key of the route serving host (any case, with or
 // without a port) and path, and false when none does.
 func (t *Table) Lookup(host, path string) (string, bool) {
-	r := lookup(t, canonicalHost(host), path)
+	r := Lookup(t, CanonicalHost(host), path)
 	if r == nil {
 		return "", false
 	}
-	return r.key, true
+	return r.Key, true
 }
 
-func canonicalHost(h string) string {
+func CanonicalHost(h string) string {
 	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
 		h = h[:i]
 	}

@@ -90,6 +90,10 @@ func (c *Certs) Apply(in TLSInput) []error {
 	return errs
 }
 
+// HasPolicies reports whether any route terminates TLS (and so has an
+// insecure policy).
+func (c *Certs) HasPolicies() bool { return len(c.load().policy) > 0 }
+
 func (c *Certs) load() *certSet {
 	if s := c.cur.Load(); s != nil {
 		return s
