@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"slipway.dev/slipway/internal/router/std"
+
 	"slipway.dev/slipway/internal/api"
 	"slipway.dev/slipway/internal/registry"
 	"slipway.dev/slipway/internal/router"
@@ -67,7 +69,7 @@ func TestRouterMetricsSumPerRevision(t *testing.T) {
 		t.Fatal(errs)
 	}
 	rt.Apply(tbl)
-	h := router.NewHandler(rt)
+	h := std.NewHandler(rt)
 	for host, n := range map[string]int{"a.test": 3, "b.test": 5, "c.test": 7, "d.test": 11, "e.test": 2} {
 		for range n {
 			req := httptest.NewRequest("GET", "http://"+host+"/", nil)

@@ -17,6 +17,9 @@ import (
 	"strings"
 	"time"
 
+	"slipway.dev/slipway/internal/router/fast"
+	"slipway.dev/slipway/internal/router/std"
+
 	"golang.org/x/sync/errgroup"
 
 	"slipway.dev/slipway/internal/apiserver"
@@ -190,14 +193,14 @@ func Run(ctx context.Context, cfg Config) error {
 	// Plain HTTP/1.1 takes the router's fast engine; what it does not serve
 	// itself (upgrades, unusual framing, TLS routes' redirects) goes to
 	// the standard one and this Handler.
-	stdHandler := router.NewHandler(rt)
-	routerSrv := router.NewFastServer(router.NewServer(rt, router.ServerOptions{
+	stdHandler := std.NewHandler(rt)
+	routerSrv := fast.NewServer(std.NewServer(rt, std.ServerOptions{
 		Logger:  log.With("component", "router"),
-		Handler: router.InsecurePolicy(stdHandler, rt, certs, httpsPort),
-	}), router.FastOptions{Certs: certs})
+		Handler: std.InsecurePolicy(stdHandler, rt, certs, httpsPort),
+	}), fast.Options{Certs: certs})
 	// Certificates swap underneath the TLS listener (SNI picks them): it is
 	// never reopened for a change. HTTP/2 is negotiated by ALPN.
-	tlsSrv := router.NewTLSServer(stdHandler, certs, log)
+	tlsSrv := std.NewTLSServer(stdHandler, certs, log)
 
 	// Watch streams run until their request context ends; cancel them when
 	// shutdown starts, or Shutdown would wait for them until its deadline.

@@ -1,4 +1,4 @@
-package router
+package fast
 
 import (
 	"bufio"
@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"slipway.dev/slipway/internal/router"
 )
 
 // fastProbeAfter: see fastPool.get.
@@ -30,7 +32,7 @@ const (
 // used on top. Its connections are trackedConns of the endpoint, so that
 // the Router closes them when the endpoint leaves (Apply, release).
 type fastPool struct {
-	ep     *Endpoint
+	ep     *router.Endpoint
 	target string
 	mu     sync.Mutex
 	idle   []*upConn
@@ -73,7 +75,7 @@ func (w upConnWriter) Write(p []byte) (int, error) {
 	return w.uc.c.Write(p)
 }
 
-func (f *fastFront) pool(ep *Endpoint) *fastPool {
+func (f *fastFront) pool(ep *router.Endpoint) *fastPool {
 	if p, ok := f.pools.Load(ep); ok {
 		return p.(*fastPool)
 	}
@@ -174,7 +176,7 @@ func (f *fastFront) closePools() {
 }
 
 // dial opens a connection to p's endpoint, tracked by the endpoint.
-func (f *fastFront) dial(p *fastPool, rt *Route) (*upConn, error) {
+func (f *fastFront) dial(p *fastPool, rt *router.Route) (*upConn, error) {
 	d := net.Dialer{Timeout: f.r.Options().ConnectTimeout, KeepAlive: 30 * time.Second}
 	if rt.Timeouts.Connect > 0 {
 		d.Timeout = rt.Timeouts.Connect
@@ -208,7 +210,7 @@ func (e *upstreamError) Error() string { return e.err.Error() }
 func (f *fastFront) forward(fc *fastConn, q *fastReq, host, body []byte, bw *bufio.Writer, pr *peer) (bool, time.Time) {
 	start := time.Now()
 	keepClient := !q.close
-	rt, p := Acquire(f.r, host, q.path, q, nil, nil)
+	rt, p := router.Acquire(f.r, host, q.path, q, nil, nil)
 	if rt == nil {
 		writeError(bw, http.StatusNotFound, fmt.Sprintf("slipway router: no route for host %q and path %q", host, q.path), !keepClient)
 		return keepClient, start
@@ -219,7 +221,7 @@ func (f *fastFront) forward(fc *fastConn, q *fastReq, host, body []byte, bw *buf
 		rt.Observe(http.StatusServiceUnavailable, end.Sub(start))
 		return keepClient, end
 	}
-	a := Attempt{Route: rt, Revision: p.Revision, Endpoint: p.Endpoint}
+	a := router.Attempt{Route: rt, Revision: p.Revision, Endpoint: p.Endpoint}
 	f.r.Begin(&a)
 
 	var uc *upConn
@@ -243,13 +245,13 @@ func (f *fastFront) forward(fc *fastConn, q *fastReq, host, body []byte, bw *buf
 		if !reused {
 			tried = append(tried, a.Endpoint.Addr)
 		}
-		replayable := len(body) > 0 || Idempotent(string(q.method.of(q.buf)))
+		replayable := len(body) > 0 || router.Idempotent(string(q.method.of(q.buf)))
 		retry := !(ue != nil && ue.timeout) && (!wrote || replayable && (reused || !a.Retried))
-		if !retry || attempts >= MaxTries {
+		if !retry || attempts >= router.MaxTries {
 			break
 		}
 		failed := a.Endpoint.Addr
-		_, np := Acquire(f.r, host, q.path, q, a.Revision, tried)
+		_, np := router.Acquire(f.r, host, q.path, q, a.Revision, tried)
 		if np.Endpoint == nil {
 			break
 		}
@@ -292,7 +294,7 @@ func (f *fastFront) forward(fc *fastConn, q *fastReq, host, body []byte, bw *buf
 // left in the connection's reader. A pooled connection the app closed
 // meanwhile (nothing of a response came back) is replaced by a new one,
 // once, for requests net/http's transport would send again.
-func (f *fastFront) send(fc *fastConn, q *fastReq, body []byte, pr *peer, a *Attempt, start time.Time) (*upConn, respHead, error) {
+func (f *fastFront) send(fc *fastConn, q *fastReq, body []byte, pr *peer, a *router.Attempt, start time.Time) (*upConn, respHead, error) {
 	p := f.pool(a.Endpoint)
 	uc := p.get(start, f.r.Options().IdleConnTimeout)
 	for {
@@ -326,7 +328,7 @@ func (f *fastFront) send(fc *fastConn, q *fastReq, body []byte, pr *peer, a *Att
 		uc.c.Close()
 		fc.up.Store(nil)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil, h, &upstreamError{err: fmt.Errorf("%w after %s: %w", ErrTimeout, a.Route.Timeouts.Response, err), wrote: true, timeout: true}
+			return nil, h, &upstreamError{err: fmt.Errorf("%w after %s: %w", router.ErrTimeout, a.Route.Timeouts.Response, err), wrote: true, timeout: true}
 		}
 		if uc.reused && nothing && transportReplayable(q, body) {
 			uc = nil // stale pooled connection: once more on a new one, as net/http's transport does

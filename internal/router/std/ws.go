@@ -1,4 +1,4 @@
-package router
+package std
 
 import (
 	"bufio"
@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"slipway.dev/slipway/internal/router"
 )
 
 // WebSockets are proxied by the router itself rather than by
@@ -100,8 +102,8 @@ func (r *Handler) serveWebSocket(w http.ResponseWriter, req *http.Request, a *st
 		}
 		r.ConnectFailed(a.Endpoint)
 		a.CountError()
-		_, p := Acquire(r.Router, a.host, req.URL.Path, HTTPView{req}, a.Revision, tried)
-		if p.Endpoint == nil || len(tried) >= MaxTries {
+		_, p := router.Acquire(r.Router, a.host, req.URL.Path, router.HTTPView{Request: req}, a.Revision, tried)
+		if p.Endpoint == nil || len(tried) >= router.MaxTries {
 			r.proxyError(w, req, err)
 			return
 		}

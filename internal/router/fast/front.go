@@ -1,4 +1,4 @@
-package router
+package fast
 
 import (
 	"bufio"
@@ -11,6 +11,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"slipway.dev/slipway/internal/router"
+	"slipway.dev/slipway/internal/router/std"
 )
 
 // fastFront is the fast engine: an HTTP/1.1 front and forwarder written
@@ -36,11 +39,11 @@ import (
 // plain requests for TLS routes whose insecure policy is not Allow. With
 // an access log (Options.AccessLog) the standard engine serves everything.
 type fastFront struct {
-	std   *Server // the fallback: see FastServer
-	r     *Router
-	opts  ServerOptions
+	std   *std.Server // the fallback: see Server
+	r     *router.Router
+	opts  std.ServerOptions
 	log   interface{ Debug(string, ...any) }
-	certs *Certs
+	certs *router.Certs
 
 	pools sync.Map // *endpoint → *fastPool
 
@@ -62,11 +65,12 @@ const (
 	// fastWorkerIdle is how long a worker with no connection waits for
 	// one before it ends.
 	fastWorkerIdle = 10 * time.Second
-	// fastIdleGlance: how long a keep-alive connection waits for its next
-	// request without a read (driveRaw), which is also the longest a
-	// client that half-closed after its request waits for its close.
-	fastIdleGlance = 100 * time.Millisecond
 )
+
+// IdleGlance is how long a keep-alive connection waits for its next
+// request without a read (driveRaw), which is also the longest a client
+// that half-closed after its request waits for its close.
+const IdleGlance = 100 * time.Millisecond
 
 // Connection states, for Shutdown: an idle connection (waiting for a
 // request) may be closed at once; an active one finishes its request.
@@ -95,8 +99,8 @@ type dateStamp struct {
 	line []byte
 }
 
-func newFastFront(std *Server, certs *Certs) *fastFront {
-	f := &fastFront{std: std, r: std.Router(), opts: std.Options(), log: std.Options().Logger, certs: certs,
+func newFastFront(fallback *std.Server, certs *router.Certs) *fastFront {
+	f := &fastFront{std: fallback, r: fallback.Router(), opts: fallback.Options(), log: fallback.Options().Logger, certs: certs,
 		work:  make(chan *fastConn),
 		conns: map[*fastConn]struct{}{},
 		lns:   map[net.Listener]struct{}{},
@@ -189,7 +193,7 @@ func (f *fastFront) peerOf(c net.Conn) peer {
 	if a.Is4In6() {
 		ip = a.Unmap().String()
 	}
-	return peer{ip: []byte(ip), node: []byte(ForwardedNode(a)), trusted: f.r.Trusted(a)}
+	return peer{ip: []byte(ip), node: []byte(router.ForwardedNode(a)), trusted: f.r.Trusted(a)}
 }
 
 // serveConn serves the requests of one client connection until it closes,
@@ -340,7 +344,7 @@ func (cc *clientConn) advance() int {
 				return stepHandOff
 			}
 			cc.host = canonicalHostBytes(cc.hostBuf[:0], q.host.of(cc.buf))
-			rt := Lookup(f.r.Current(), cc.host, q.path)
+			rt := router.Lookup(f.r.Current(), cc.host, q.path)
 			if rt == nil || !f.plainAllowed(rt) || rt.Retries.Attempts > 0 || rt.Mirror != nil {
 				return stepHandOff
 			}
@@ -398,7 +402,7 @@ func grow(b []byte, size int) []byte {
 // plainAllowed reports whether rt may be served over plain HTTP as is: not
 // a TLS route whose insecure policy redirects or refuses (the standard
 // engine's Handler, InsecurePolicy, answers those).
-func (f *fastFront) plainAllowed(rt *Route) bool {
+func (f *fastFront) plainAllowed(rt *router.Route) bool {
 	if f.certs == nil {
 		return true
 	}
@@ -406,7 +410,7 @@ func (f *fastFront) plainAllowed(rt *Route) bool {
 		return true
 	}
 	pol, ok := f.certs.Policy(rt.Key)
-	return !ok || pol == InsecureAllow
+	return !ok || pol == router.InsecureAllow
 }
 
 // handoff gives the connection, with the bytes already read from it, to

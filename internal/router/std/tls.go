@@ -1,4 +1,4 @@
-package router
+package std
 
 import (
 	"crypto/tls"
@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+
+	"slipway.dev/slipway/internal/router"
 )
 
 // DefaultMaxConcurrentStreams bounds the requests in flight on one HTTP/2
@@ -20,7 +22,7 @@ const DefaultMaxConcurrentStreams = 128
 // with ServeTLS(ln, "", ""). Its Shutdown sends HTTP/2 clients a GOAWAY
 // and HTTP/1.1 clients Connection: close on their next response, and
 // lets requests in flight finish.
-func NewTLSServer(h http.Handler, c *Certs, log *slog.Logger) *http.Server {
+func NewTLSServer(h http.Handler, c *router.Certs, log *slog.Logger) *http.Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -56,7 +58,7 @@ func plainProtocols() *http.Protocols {
 // SNI, TLS 1.2 at least, and HTTP/2 offered by ALPN ahead of HTTP/1.1.
 // Serve it with (*http.Server).ServeTLS(ln, "", "") and the server's
 // TLSConfig set to it, so that net/http answers h2.
-func TLSConfig(c *Certs) *tls.Config {
+func TLSConfig(c *router.Certs) *tls.Config {
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		NextProtos:     []string{"h2", "http/1.1"},
@@ -70,21 +72,21 @@ func TLSConfig(c *Certs) *tls.Config {
 // that the method and body are kept), refused with 404 (policy None), or
 // passed to next (Allow). Requests for other routes pass through.
 // httpsPort is the HTTPS listener's port, left out of redirects when 443.
-func InsecurePolicy(next http.Handler, rt *Router, c *Certs, httpsPort int) http.Handler {
+func InsecurePolicy(next http.Handler, rt *router.Router, c *router.Certs, httpsPort int) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if !c.HasPolicies() || req.TLS != nil {
 			next.ServeHTTP(w, req)
 			return
 		}
-		host := CanonicalHost(req.Host)
+		host := router.CanonicalHost(req.Host)
 		key, ok := rt.Current().Lookup(host, req.URL.Path)
 		pol, tlsRoute := c.Policy(key)
-		if !ok || !tlsRoute || pol == InsecureAllow {
+		if !ok || !tlsRoute || pol == router.InsecureAllow {
 			next.ServeHTTP(w, req)
 			return
 		}
-		if pol == InsecureNone {
-			http.Error(w, fmt.Sprintf("slipway router: route %s is served over HTTPS only (insecureEdgeTerminationPolicy %s)", key, InsecureNone), http.StatusNotFound)
+		if pol == router.InsecureNone {
+			http.Error(w, fmt.Sprintf("slipway router: route %s is served over HTTPS only (insecureEdgeTerminationPolicy %s)", key, router.InsecureNone), http.StatusNotFound)
 			return
 		}
 		// host matched a route, so it is a valid DNS name: safe in a URL.

@@ -1,4 +1,4 @@
-package router
+package std
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"slipway.dev/slipway/internal/router"
 )
 
 // Frontend defaults. HTTP/2 limits (streams per connection, frame and
@@ -57,7 +59,7 @@ type ServerOptions struct {
 // graceful Shutdown. It also serves the connections the fast engine hands
 // over (Handoff).
 type Server struct {
-	r    *Router
+	r    *router.Router
 	next http.Handler
 	opts ServerOptions
 	log  *slog.Logger
@@ -69,7 +71,7 @@ type Server struct {
 
 // NewServer returns a frontend serving r. Run it with Serve; stop it with
 // Shutdown.
-func NewServer(r *Router, opts ServerOptions) *Server {
+func NewServer(r *router.Router, opts ServerOptions) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -159,7 +161,7 @@ func (s *Server) Close() error {
 }
 
 // Router is the router the server serves.
-func (s *Server) Router() *Router { return s.r }
+func (s *Server) Router() *router.Router { return s.r }
 
 // Options returns the server's options, defaults filled in: the limits
 // the fast engine in front of it applies too.
@@ -215,7 +217,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // reports false when it has answered the request itself.
 func (s *Server) readBody(w http.ResponseWriter, req *http.Request) bool {
 	limit := int64(0)
-	if rt := Lookup(s.r.Current(), CanonicalHost(req.Host), req.URL.Path); rt != nil {
+	if rt := router.Lookup(s.r.Current(), router.CanonicalHost(req.Host), req.URL.Path); rt != nil {
 		limit = s.r.BodyLimit(rt)
 	}
 	if limit > 0 && req.ContentLength > limit {

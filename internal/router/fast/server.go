@@ -1,24 +1,27 @@
-package router
+package fast
 
 import (
 	"context"
 	"fmt"
 	"net"
 	"sync"
+
+	"slipway.dev/slipway/internal/router"
+	"slipway.dev/slipway/internal/router/std"
 )
 
-// FastOptions configures a FastServer.
-type FastOptions struct {
+// Options configures a Server.
+type Options struct {
 	// Engine serves plain HTTP (Serve): EngineFast (the default) or
 	// EngineStd, which leaves everything to the fallback.
 	Engine string
 	// Certs, when the fallback's Handler applies the TLS routes' insecure
 	// policies (InsecurePolicy), lets the fast engine pass their plain
 	// requests to it; without it the fast engine serves every route itself.
-	Certs *Certs
+	Certs *router.Certs
 }
 
-// FastServer is the router's plain-HTTP listener: the fast engine
+// Server is the router's plain-HTTP listener: the fast engine
 // (fast_front.go) in front of the standard one.
 //
 // The fast engine takes the standard engine's Server itself as its
@@ -27,30 +30,30 @@ type FastOptions struct {
 // (the fast engine applies the fallback's ServerOptions), and both
 // listeners shut down together. An interface in the core would make the
 // core speak of connections for the sake of one implementation.
-type FastServer struct {
-	std   *Server
+type Server struct {
+	std   *std.Server
 	front *fastFront // nil on EngineStd
 }
 
-// NewFastServer returns the plain-HTTP listener over std, which serves
+// NewServer returns the plain-HTTP listener over std, which serves
 // what the fast engine hands over. Run it with Serve; stop it with
 // Shutdown (which shuts std down too).
-func NewFastServer(std *Server, opts FastOptions) *FastServer {
-	s := &FastServer{std: std}
+func NewServer(fallback *std.Server, opts Options) *Server {
+	s := &Server{std: fallback}
 	switch opts.Engine {
 	case "", EngineFast:
-		if std.Router().Options().AccessLog == nil { // the access log is the standard engine's
-			s.front = newFastFront(std, opts.Certs)
+		if fallback.Router().Options().AccessLog == nil { // the access log is the standard engine's
+			s.front = newFastFront(fallback, opts.Certs)
 		}
 	case EngineStd:
 	default:
-		std.Options().Logger.Error("router: unknown engine, serving with the standard one", "engine", opts.Engine, "want", EngineFast+" or "+EngineStd)
+		fallback.Options().Logger.Error("router: unknown engine, serving with the standard one", "engine", opts.Engine, "want", EngineFast+" or "+EngineStd)
 	}
 	return s
 }
 
 // Serve accepts connections on ln until Shutdown; it then returns nil.
-func (s *FastServer) Serve(ln net.Listener) error {
+func (s *Server) Serve(ln net.Listener) error {
 	if s.front != nil {
 		return s.front.serve(ln)
 	}
@@ -61,7 +64,7 @@ func (s *FastServer) Serve(ln net.Listener) error {
 // requests finish (their responses carry Connection: close, so keep-alive
 // clients go elsewhere for the next one), and returns when they have. When
 // ctx ends first, it closes every connection and returns ctx's error.
-func (s *FastServer) Shutdown(ctx context.Context) error {
+func (s *Server) Shutdown(ctx context.Context) error {
 	var fastErr error
 	var wg sync.WaitGroup
 	if s.front != nil {

@@ -1,4 +1,4 @@
-package router
+package std
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"slipway.dev/slipway/internal/router"
 )
 
 // Handler is the standard engine's request path: an http.Handler over a
@@ -21,12 +23,12 @@ import (
 // (mirror.go). It shares the Router's tables, selection, counters,
 // health and drain with the fast engine.
 type Handler struct {
-	*Router
+	*router.Router
 	proxy *httputil.ReverseProxy
 }
 
 // NewHandler returns the standard engine's handler over r.
-func NewHandler(r *Router) *Handler {
+func NewHandler(r *router.Router) *Handler {
 	h := &Handler{Router: r}
 	opts := r.Options()
 	h.proxy = &httputil.ReverseProxy{
@@ -56,14 +58,14 @@ type ctxKey struct{}
 // stdAttempt is a request's attempt with what the standard engine adds:
 // the host it asked for (for retries) and its cancellation.
 type stdAttempt struct {
-	Attempt
+	router.Attempt
 	host   string
 	cancel context.CancelCauseFunc // ends the request (cause errTimeout on a response timeout)
 }
 
 var errDrained = errors.New("endpoint drained")
 
-func (r *Handler) newTransport(ep *Endpoint) *http.Transport {
+func (r *Handler) newTransport(ep *router.Endpoint) *http.Transport {
 	d := &net.Dialer{Timeout: r.Options().ConnectTimeout, KeepAlive: 30 * time.Second}
 	target := ep.Addr.String()
 	return &http.Transport{
@@ -96,7 +98,7 @@ func (r *Handler) newTransport(ep *Endpoint) *http.Transport {
 // ServeHTTP implements http.Handler.
 func (r *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	start := time.Now()
-	host := CanonicalHost(req.Host)
+	host := router.CanonicalHost(req.Host)
 	upgrade := ""
 	if req.ProtoMajor == 1 {
 		upgrade = upgradeOf(req.Header)
@@ -107,7 +109,7 @@ func (r *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.logAccess(req, nil, http.StatusBadRequest, start)
 		return
 	}
-	rt, p := Acquire(r.Router, host, req.URL.Path, HTTPView{req}, nil, nil)
+	rt, p := router.Acquire(r.Router, host, req.URL.Path, router.HTTPView{Request: req}, nil, nil)
 	if rt == nil {
 		http.Error(w, fmt.Sprintf("slipway router: no route for host %q and path %q", host, req.URL.Path), http.StatusNotFound)
 		r.logAccess(req, nil, http.StatusNotFound, start)
@@ -116,12 +118,12 @@ func (r *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if p.Endpoint == nil {
 		http.Error(w, fmt.Sprintf("slipway router: route %s has no ready endpoint", rt.Key), http.StatusServiceUnavailable)
 		rt.Observe(http.StatusServiceUnavailable, time.Since(start))
-		r.logAccess(req, &stdAttempt{Attempt: Attempt{Route: rt}}, http.StatusServiceUnavailable, start)
+		r.logAccess(req, &stdAttempt{Attempt: router.Attempt{Route: rt}}, http.StatusServiceUnavailable, start)
 		return
 	}
 	ctx, cancel := context.WithCancelCause(req.Context())
 	defer cancel(nil)
-	a := &stdAttempt{Attempt: Attempt{Route: rt, Revision: p.Revision, Endpoint: p.Endpoint}, host: host, cancel: cancel}
+	a := &stdAttempt{Attempt: router.Attempt{Route: rt, Revision: p.Revision, Endpoint: p.Endpoint}, host: host, cancel: cancel}
 	r.Begin(&a.Attempt)
 	defer func() {
 		r.End(&a.Attempt, time.Since(start))
@@ -187,7 +189,7 @@ func (r *Handler) rewriteTo(pr *httputil.ProxyRequest, addr netip.AddrPort) {
 	if trustedProto != "" {
 		pr.Out.Header.Set("X-Forwarded-Proto", trustedProto)
 	}
-	fwd := fmt.Sprintf("for=%s;host=%q;proto=%s", ForwardedNode(peer.Addr()), pr.In.Host, proto)
+	fwd := fmt.Sprintf("for=%s;host=%q;proto=%s", router.ForwardedNode(peer.Addr()), pr.In.Host, proto)
 	if prior := pr.Out.Header.Values("Forwarded"); len(prior) > 0 {
 		fwd = strings.Join(prior, ", ") + ", " + fwd
 	}
@@ -201,7 +203,7 @@ func (r *Handler) proxyError(w http.ResponseWriter, req *http.Request, err error
 	switch {
 	case errors.As(err, &mb):
 		status = http.StatusRequestEntityTooLarge
-	case errors.Is(err, ErrTimeout) || errors.Is(context.Cause(req.Context()), ErrTimeout):
+	case errors.Is(err, router.ErrTimeout) || errors.Is(context.Cause(req.Context()), router.ErrTimeout):
 		status = http.StatusGatewayTimeout
 	case req.Context().Err() != nil:
 		return // the client went away: nobody to answer

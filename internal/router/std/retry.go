@@ -1,4 +1,4 @@
-package router
+package std
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"time"
+
+	"slipway.dev/slipway/internal/router"
 )
 
 // RetryBufferBytes is the largest request body the Router keeps in memory
@@ -46,7 +48,7 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Body = io.NopCloser(body)
 	}
 	buffered := !noBody && req.GetBody != nil
-	idem := Idempotent(req.Method)
+	idem := router.Idempotent(req.Method)
 	statusLeft := a.Route.Retries.Attempts
 	replayable := (noBody || buffered) && (idem || buffered)
 	var tried []netip.AddrPort
@@ -68,10 +70,10 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		case statusLeft > 0 && a.Route.Retries.RetryOnStatus(resp.StatusCode) && idem && (noBody || buffered):
 			retry = true
 		}
-		if !retry || attempts >= MaxTries {
+		if !retry || attempts >= router.MaxTries {
 			return resp, err
 		}
-		_, p := Acquire(r.Router, a.host, req.URL.Path, HTTPView{req}, a.Revision, tried)
+		_, p := router.Acquire(r.Router, a.host, req.URL.Path, router.HTTPView{Request: req}, a.Revision, tried)
 		if p.Endpoint == nil {
 			return resp, err
 		}
@@ -138,12 +140,12 @@ func (r *Handler) try(req *http.Request, a *stdAttempt) (resp *http.Response, wr
 		WroteHeaders: func() { wroteHeaders.Store(true) },
 	})
 	if d := a.Route.Timeouts.Response; d > 0 {
-		t := time.AfterFunc(d, func() { a.cancel(ErrTimeout) })
+		t := time.AfterFunc(d, func() { a.cancel(router.ErrTimeout) })
 		defer t.Stop()
 	}
 	resp, err = a.Endpoint.Transport(r.newTransport).RoundTrip(req.WithContext(ctx))
-	if err != nil && errors.Is(context.Cause(ctx), ErrTimeout) {
-		err = fmt.Errorf("%w after %s: %w", ErrTimeout, a.Route.Timeouts.Response, err)
+	if err != nil && errors.Is(context.Cause(ctx), router.ErrTimeout) {
+		err = fmt.Errorf("%w after %s: %w", router.ErrTimeout, a.Route.Timeouts.Response, err)
 	}
 	return resp, wroteHeaders.Load(), reusedConn.Load(), err
 }

@@ -1,10 +1,12 @@
-package router
+package std
 
 import (
 	"context"
 	"io"
 	"net/http"
 	"time"
+
+	"slipway.dev/slipway/internal/router"
 )
 
 // mirrorTimeout bounds a shadow request from its start to the end of its
@@ -13,7 +15,7 @@ const mirrorTimeout = 10 * time.Second
 
 // mirror sends a shadow copy of req (of route rt) when its share says so,
 // on its own goroutine; the caller goes on at once.
-func (r *Handler) mirror(req *http.Request, rt *Route) {
+func (r *Handler) mirror(req *http.Request, rt *router.Route) {
 	if !r.Mirrors(rt) {
 		return
 	}

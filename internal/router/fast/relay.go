@@ -1,4 +1,4 @@
-package router
+package fast
 
 import (
 	"bufio"
@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"slipway.dev/slipway/internal/router"
 )
 
 // Response body framings.
@@ -24,7 +26,7 @@ const (
 // relay reads the response head waiting in uc and writes it, and then the
 // body as it arrives, to bw. It returns the status, whether uc may be
 // pooled again, and whether the client connection is still sound.
-func (f *fastFront) relay(uc *upConn, h respHead, q *fastReq, bw *bufio.Writer, closeClient bool, sticky string, rt *Route, ep *Endpoint, start time.Time) (status int, upKeep, clientOK bool) {
+func (f *fastFront) relay(uc *upConn, h respHead, q *fastReq, bw *bufio.Writer, closeClient bool, sticky string, rt *router.Route, ep *router.Endpoint, start time.Time) (status int, upKeep, clientOK bool) {
 	timed := rt.Timeouts.Response > 0
 	head := q.method.of(q.buf)
 	for first := true; ; first = false {
