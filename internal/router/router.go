@@ -63,13 +63,13 @@ type Options struct {
 	// Now is the clock of passive health and drain deadlines: time.Now
 	// when nil.
 	Now func() time.Time
-	// AccessLog, when set, gets one record per request (see accesslog.go);
+	// AccessLog, when set, gets one record per request (see std/accesslog.go);
 	// nil turns access logging off at no cost.
 	AccessLog *slog.Logger
 }
 
-// Router is an http.Handler serving the applied Table. Its methods are
-// safe for concurrent use.
+// Router serves the applied Table to its engines (std.Handler, fast).
+// Its methods are safe for concurrent use.
 type Router struct {
 	log      *slog.Logger
 	opts     Options

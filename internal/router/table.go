@@ -1,6 +1,10 @@
-// Package router is Slipway's public HTTP front door: it maps a request's
-// host and path to a route, picks a backend (a Service), a revision of it
-// and an endpoint, and proxies the request there.
+// Package router is the core of Slipway's public HTTP front door: it maps
+// a request's host and path to a route and picks a backend (a Service), a
+// revision of it and an endpoint; two engines proxy the request there, the
+// standard one (internal/router/std: net/http and httputil.ReverseProxy)
+// and the fast one (internal/router/fast). Both pick through Acquire and
+// count through Begin and End, so selection, counters, passive health and
+// drain are the same whichever serves a request.
 //
 // The router is driven by tables, like the service proxy: Build turns plain
 // inputs into an immutable, pre-compiled Table, and (*Router).Apply swaps

@@ -28,9 +28,9 @@ import (
 // is allocated per request on this path but the counters' work.
 //
 // The boundary: a connection whose next request the engine does not
-// serve as is (the parse in fast_head.go says which) is handed whole,
+// serve as is (the parse in head.go says which) is handed whole,
 // with the bytes already read, to the standard engine (net/http behind
-// frameConn, Server.ServeHTTP and the Handler), which then serves that
+// frameConn, std.Server and its Handler, through std.Server.Handoff), which then serves that
 // connection to its end. That covers every refusal of the strict framing
 // (the standard engine answers 400, 413, 431 as before), HTTP/1.0,
 // Transfer-Encoding request bodies and bodies over BufferBodyBytes,

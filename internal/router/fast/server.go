@@ -1,3 +1,10 @@
+// Package fast is the router's fast engine for plain HTTP/1.1: requests
+// parsed in place in pooled buffers, headers kept as bytes, pooled
+// keep-alive upstream connections per endpoint, raw non-blocking reads and
+// writes (io_unix.go), no allocation per request on the hot path. It
+// serves with the core's tables, selection (router.Acquire), counters,
+// passive health and drain, and hands every connection whose next request
+// it does not serve as is to the standard engine (std.Server.Handoff).
 package fast
 
 import (
@@ -22,7 +29,7 @@ type Options struct {
 }
 
 // Server is the router's plain-HTTP listener: the fast engine
-// (fast_front.go) in front of the standard one.
+// (front.go) in front of the standard one.
 //
 // The fast engine takes the standard engine's Server itself as its
 // fallback (std.Handoff), not an interface: there is exactly one engine
@@ -81,7 +88,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Engines of the plain-HTTP listener (ServerOptions.Engine).
 const (
-	// EngineFast serves plain HTTP/1.1 on the fast engine (fast*.go) and
+	// EngineFast serves plain HTTP/1.1 on the fast engine (this package) and
 	// hands every other request to the standard one.
 	EngineFast = "fast"
 	// EngineStd serves everything with net/http and httputil.ReverseProxy.

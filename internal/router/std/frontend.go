@@ -1,3 +1,10 @@
+// Package std is the router's standard engine: net/http's server with
+// strict framing checks (framing.go) and request limits, proxying through
+// httputil.ReverseProxy with retries (retry.go), frame-aware WebSockets
+// (ws.go), mirrored copies (mirror.go), the access log, TLS with HTTP/2 and
+// h2c. It serves with the core's tables, selection (router.Acquire),
+// counters, passive health and drain, and serves the connections the fast
+// engine hands over (Server.Handoff).
 package std
 
 import (
@@ -44,8 +51,8 @@ const (
 // defaults above.
 type ServerOptions struct {
 	Logger *slog.Logger
-	// Handler serves the requests that pass the checks: the Router when
-	// nil, or a handler in front of it (e.g. InsecurePolicy).
+	// Handler serves the requests that pass the checks: NewHandler of the
+	// Router when nil, or a handler in front of it (e.g. InsecurePolicy).
 	Handler           http.Handler
 	MaxHeaderBytes    int
 	ReadHeaderTimeout time.Duration
