@@ -43,6 +43,18 @@ type Table interface {
 	Barrier() *Gate
 }
 
+// Holds reports whether members (a table's endpoints, whatever it keeps
+// of each) has an endpoint match accepts: what a Table's Holds method
+// usually is.
+func Holds[V any](members map[netip.AddrPort]V, match func(netip.AddrPort) bool) bool {
+	for ep := range members {
+		if match(ep) {
+			return true
+		}
+	}
+	return false
+}
+
 // Words name the owner in WaitDrained's errors: "router", "route table",
 // "requests" give "router: endpoint 10.0.0.1:80 still has 2 requests in
 // flight".

@@ -19,6 +19,16 @@ func (t *table) Holds(match func(netip.AddrPort) bool) bool {
 	return slices.ContainsFunc(t.eps, match)
 }
 
+func TestHolds(t *testing.T) {
+	m := map[netip.AddrPort]bool{ep: true}
+	if !Holds(m, func(a netip.AddrPort) bool { return a == ep }) {
+		t.Error("Holds missed the endpoint")
+	}
+	if Holds(m, func(a netip.AddrPort) bool { return a == other }) {
+		t.Error("Holds found an endpoint the map lacks")
+	}
+}
+
 var (
 	ep    = netip.MustParseAddrPort("10.0.0.1:80")
 	other = netip.MustParseAddrPort("10.0.0.2:80")

@@ -139,14 +139,7 @@ type table struct {
 }
 
 // Holds reports whether t lists an endpoint match accepts.
-func (t *table) Holds(match func(netip.AddrPort) bool) bool {
-	for ep := range t.members {
-		if match(ep) {
-			return true
-		}
-	}
-	return false
-}
+func (t *table) Holds(match func(netip.AddrPort) bool) bool { return drain.Holds(t.members, match) }
 
 type port struct {
 	service   string

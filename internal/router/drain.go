@@ -12,7 +12,7 @@ import (
 const DefaultDrainTimeout = 10 * time.Second
 
 // LongLived is traffic that may outlast any request: a WebSocket or a
-// streamed response. drain ends it cleanly (a close frame, the end of the
+// streamed response. Drain ends it cleanly (a close frame, the end of the
 // stream); it may block for a moment and is called on its own goroutine.
 type LongLived interface{ Drain() }
 

@@ -55,7 +55,7 @@ func (r *Router) Mirrors(rt *Route) bool {
 
 // AcquireMirror takes a slot for a shadow copy of a request of rt and
 // picks an endpoint of rt's mirror in the current table, counting the copy
-// in flight on it under the table's gate, as acquire does (so WaitDrained
+// in flight on it under the table's gate, as Acquire does (so WaitDrained
 // counts it too). It returns nil, and holds nothing, when every slot is
 // taken (the copy is dropped, and counted so) or the mirror has no
 // endpoint; else releaseMirror ends the copy.

@@ -122,8 +122,8 @@ type Attempt struct {
 	Retried  bool // a request that reached an endpoint was sent again
 }
 
-// Begin counts a, which acquire just picked, in flight on its route and
-// revision (acquire counted it on the endpoint).
+// Begin counts a, which Acquire just picked, in flight on its route and
+// revision (Acquire counted it on the endpoint).
 func (r *Router) Begin(a *Attempt) {
 	a.Route.stats.inflight.Add(1)
 	a.Revision.stats.inflight.Add(1)
@@ -172,7 +172,7 @@ func (r *Router) Options() Options { return r.opts }
 func (r *Router) Logger() *slog.Logger { return r.log }
 
 // Current returns the table new requests use (for a look that counts
-// nothing in flight: a pick goes through acquire).
+// nothing in flight: a pick goes through Acquire).
 func (r *Router) Current() *Table { return r.tables.Current() }
 
 // Leaving reports whether e is in no table the router serves.
@@ -380,6 +380,8 @@ func Acquire[S hostOrPath](r *Router, host, path S, req RequestView, prefer *Rev
 	return rt, p
 }
 
+// Release ends a request (or a shadow copy) Acquire counted in flight on
+// ep; the last one out of a leaving endpoint closes its connections.
 func (r *Router) Release(ep *Endpoint) {
 	if ep.inflight.Add(-1) == 0 && ep.leaving.Load() {
 		r.epMu.Lock()
@@ -400,6 +402,7 @@ func (r *Router) BodyLimit(rt *Route) int64 {
 	return max(r.opts.MaxBodyBytes, 0)
 }
 
+// ForwardedNode is a as the for= of a Forwarded header writes it.
 func ForwardedNode(a netip.Addr) string {
 	if a.Is6() && !a.Is4In6() {
 		return `"[` + a.String() + `]"`
@@ -407,6 +410,8 @@ func ForwardedNode(a netip.Addr) string {
 	return a.Unmap().String()
 }
 
+// Trusted reports whether a is a trusted proxy (Options.TrustedProxies),
+// whose forwarding headers are kept.
 func (r *Router) Trusted(a netip.Addr) bool {
 	a = a.Unmap()
 	for _, p := range r.opts.TrustedProxies {
@@ -417,6 +422,7 @@ func (r *Router) Trusted(a netip.Addr) bool {
 	return false
 }
 
+// CountError counts a failed try of a to get an answer from its endpoint.
 func (a *Attempt) CountError() {
 	a.Route.stats.upErrors.Add(1)
 	a.Revision.stats.upErrors.Add(1)

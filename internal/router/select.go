@@ -12,7 +12,7 @@ type randSource interface {
 	Int64N(n int64) int64
 }
 
-// Pick is the outcome of selection. sticky is the affinity cookie value
+// Pick is the outcome of selection. Sticky is the affinity cookie value
 // to set ("" when none is to be set).
 type Pick struct {
 	Revision *Revision

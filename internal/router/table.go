@@ -145,15 +145,10 @@ type Table struct {
 }
 
 // Holds reports whether t lists an endpoint match accepts.
-func (t *Table) Holds(match func(netip.AddrPort) bool) bool {
-	for ep := range t.members {
-		if match(ep) {
-			return true
-		}
-	}
-	return false
-}
+func (t *Table) Holds(match func(netip.AddrPort) bool) bool { return drain.Holds(t.members, match) }
 
+// Route is a compiled route. Its exported fields are for the engines to
+// read; a table never changes once built.
 type Route struct {
 	Key          string
 	host         string
@@ -176,6 +171,7 @@ type backend struct {
 	revisions []*Revision
 }
 
+// Revision is one revision of a backend of a route and its endpoints.
 type Revision struct {
 	Backend   *backend
 	Number    int64
@@ -384,7 +380,7 @@ func (t *Table) buildRoute(rc RouteConfig) (*Route, error) {
 }
 
 // hostOrPath is how a request's host and path are held: the standard
-// engine has strings, the fast engine bytes of its read buffer. lookup is
+// engine has strings, the fast engine bytes of its read buffer. Lookup is
 // instantiated for each, so neither pays for the other (a []byte host
 // indexes the maps through string(host), which does not allocate).
 type hostOrPath interface{ string | []byte }
@@ -439,6 +435,8 @@ func (t *Table) Lookup(host, path string) (string, bool) {
 	return r.Key, true
 }
 
+// CanonicalHost is the host of a Host header as routes name it: without
+// port or brackets or trailing dot, lowercase.
 func CanonicalHost(h string) string {
 	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
 		h = h[:i]

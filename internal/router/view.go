@@ -6,7 +6,7 @@ import (
 )
 
 // RequestView is what selection (route.choose) reads of a request: header,
-// cookie and query values. Both engines provide it: httpView over an
+// cookie and query values. Both engines provide it: HTTPView over an
 // *http.Request, and the fast engine's request head read as bytes, which
 // converts only what a route's match rules or affinity ask for.
 type RequestView interface {
@@ -18,6 +18,7 @@ type RequestView interface {
 	QueryValues(name string) []string
 }
 
+// HTTPView is the RequestView of the standard engine's requests.
 type HTTPView struct{ *http.Request }
 
 func (v HTTPView) HeaderValues(name string) []string { return v.Header.Values(name) }

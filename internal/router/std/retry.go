@@ -36,7 +36,7 @@ type roundTripper struct{ r *Handler }
 //   - the answer's status is one the route retries, the request is
 //     idempotent and any body buffered: up to the route's Attempts;
 //
-// in all, to at most maxTries attempts.
+// in all, to at most router.MaxTries attempts.
 func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	r := rt.r
 	a := req.Context().Value(ctxKey{}).(*stdAttempt)
