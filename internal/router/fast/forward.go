@@ -138,7 +138,7 @@ func (f *fastFront) reap() {
 				p.mu.Lock()
 				keep := p.idle[:0]
 				for _, uc := range p.idle {
-					if p.ep.Leaving() || now.Sub(uc.idleSince) > f.r.Options().IdleConnTimeout {
+					if p.ep.Leaving() || now.Sub(uc.idleSince) > f.ropts.IdleConnTimeout {
 						stale = append(stale, uc)
 					} else {
 						keep = append(keep, uc)
@@ -177,7 +177,7 @@ func (f *fastFront) closePools() {
 
 // dial opens a connection to p's endpoint, tracked by the endpoint.
 func (f *fastFront) dial(p *fastPool, rt *router.Route) (*upConn, error) {
-	d := net.Dialer{Timeout: f.r.Options().ConnectTimeout, KeepAlive: 30 * time.Second}
+	d := net.Dialer{Timeout: f.ropts.ConnectTimeout, KeepAlive: 30 * time.Second}
 	if rt.Timeouts.Connect > 0 {
 		d.Timeout = rt.Timeouts.Connect
 	}
@@ -278,7 +278,7 @@ func (f *fastFront) forward(fc *fastConn, q *fastReq, host, body []byte, bw *buf
 		fc.up.Store(nil)
 		end = time.Now()
 		if upKeep {
-			f.pool(a.Endpoint).put(uc, end, f.r.Options().MaxIdleConnsPerEndpoint)
+			f.pool(a.Endpoint).put(uc, end, f.ropts.MaxIdleConnsPerEndpoint)
 		} else {
 			uc.c.Close()
 		}
@@ -296,7 +296,7 @@ func (f *fastFront) forward(fc *fastConn, q *fastReq, host, body []byte, bw *buf
 // once, for requests net/http's transport would send again.
 func (f *fastFront) send(fc *fastConn, q *fastReq, body []byte, pr *peer, a *router.Attempt, start time.Time) (*upConn, respHead, error) {
 	p := f.pool(a.Endpoint)
-	uc := p.get(start, f.r.Options().IdleConnTimeout)
+	uc := p.get(start, f.ropts.IdleConnTimeout)
 	for {
 		if uc == nil {
 			var err error

@@ -41,6 +41,7 @@ import (
 type fastFront struct {
 	std   *std.Server // the fallback: see Server
 	r     *router.Router
+	ropts router.Options // r's, fixed once r is made
 	opts  std.ServerOptions
 	log   interface{ Debug(string, ...any) }
 	certs *router.Certs
@@ -100,7 +101,7 @@ type dateStamp struct {
 }
 
 func newFastFront(fallback *std.Server, certs *router.Certs) *fastFront {
-	f := &fastFront{std: fallback, r: fallback.Router(), opts: fallback.Options(), log: fallback.Options().Logger, certs: certs,
+	f := &fastFront{std: fallback, r: fallback.Router(), ropts: fallback.Router().Options(), opts: fallback.Options(), log: fallback.Options().Logger, certs: certs,
 		work:  make(chan *fastConn),
 		conns: map[*fastConn]struct{}{},
 		lns:   map[net.Listener]struct{}{},

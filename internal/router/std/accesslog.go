@@ -13,7 +13,7 @@ import (
 // request; it leaves out the query string and every header value (they
 // carry tokens, cookies and credentials).
 func (r *Handler) logAccess(req *http.Request, a *stdAttempt, status int, start time.Time) {
-	l := r.Options().AccessLog
+	l := r.opts.AccessLog
 	if l == nil {
 		return
 	}

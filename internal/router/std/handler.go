@@ -24,13 +24,14 @@ import (
 // health and drain with the fast engine.
 type Handler struct {
 	*router.Router
+	opts  router.Options // the Router's, fixed once it is made
 	proxy *httputil.ReverseProxy
 }
 
 // NewHandler returns the standard engine's handler over r.
 func NewHandler(r *router.Router) *Handler {
-	h := &Handler{Router: r}
 	opts := r.Options()
+	h := &Handler{Router: r, opts: opts}
 	h.proxy = &httputil.ReverseProxy{
 		Rewrite: h.rewrite,
 		ModifyResponse: func(resp *http.Response) error {
@@ -66,7 +67,7 @@ type stdAttempt struct {
 var errDrained = errors.New("endpoint drained")
 
 func (r *Handler) newTransport(ep *router.Endpoint) *http.Transport {
-	d := &net.Dialer{Timeout: r.Options().ConnectTimeout, KeepAlive: 30 * time.Second}
+	d := &net.Dialer{Timeout: r.opts.ConnectTimeout, KeepAlive: 30 * time.Second}
 	target := ep.Addr.String()
 	return &http.Transport{
 		// The request's URL names the endpoint too; dialling addr makes
@@ -87,9 +88,9 @@ func (r *Handler) newTransport(ep *router.Endpoint) *http.Transport {
 			r.Connected(ep)
 			return ep.TrackConn(c), nil
 		},
-		MaxIdleConns:          r.Options().MaxIdleConnsPerEndpoint,
-		MaxIdleConnsPerHost:   r.Options().MaxIdleConnsPerEndpoint,
-		IdleConnTimeout:       r.Options().IdleConnTimeout,
+		MaxIdleConns:          r.opts.MaxIdleConnsPerEndpoint,
+		MaxIdleConnsPerHost:   r.opts.MaxIdleConnsPerEndpoint,
+		IdleConnTimeout:       r.opts.IdleConnTimeout,
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true, // pass bodies through as the app sent them
 	}

@@ -87,7 +87,7 @@ func (r *Handler) serveWebSocket(w http.ResponseWriter, req *http.Request, a *st
 	var conn net.Conn
 	for {
 		tried = append(tried, a.Endpoint.Addr)
-		d := net.Dialer{Timeout: r.Options().ConnectTimeout}
+		d := net.Dialer{Timeout: r.opts.ConnectTimeout}
 		if a.Route.Timeouts.Connect > 0 {
 			d.Timeout = a.Route.Timeouts.Connect
 		}
