@@ -78,6 +78,20 @@ func (p PodConfig) MountsClaim(project, claim string) bool {
 	return false
 }
 
+// ClaimFree checks that a claim may be removed: a valid name that none of
+// pods mounts (ErrConflict, naming the pod, otherwise).
+func ClaimFree(pods []PodConfig, project, claim string) error {
+	if err := ValidateVolumes([]Volume{{Name: "claim", Claim: &ClaimVolume{Project: project, Name: claim}}}, nil); err != nil {
+		return err
+	}
+	for _, p := range pods {
+		if p.MountsClaim(project, claim) {
+			return fmt.Errorf("claim %s/%s is mounted by pod %q: %w", project, claim, p.Name, ErrConflict)
+		}
+	}
+	return nil
+}
+
 // VolumeDriver is what a driver that supports volumes adds to Driver.
 type VolumeDriver interface {
 	// WriteFiles replaces the files of a Files volume of a pod, so that

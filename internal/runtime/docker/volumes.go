@@ -209,17 +209,15 @@ func (d *Driver) EmptyDirUsage(ctx context.Context, uid, volume string) (int64, 
 
 // RemoveClaim implements runtime.VolumeDriver.
 func (d *Driver) RemoveClaim(ctx context.Context, project, claim string) error {
-	if err := validateClaim(project, claim); err != nil {
-		return err
-	}
 	d.mu.Lock()
+	pods := make([]runtime.PodConfig, 0, len(d.pods))
 	for _, p := range d.pods {
-		if p.cfg.MountsClaim(project, claim) {
-			d.mu.Unlock()
-			return fmt.Errorf("claim %s/%s is mounted by pod %q: %w", project, claim, p.cfg.Name, runtime.ErrConflict)
-		}
+		pods = append(pods, p.cfg)
 	}
 	d.mu.Unlock()
+	if err := runtime.ClaimFree(pods, project, claim); err != nil {
+		return err
+	}
 	_, err := d.cli.VolumeRemove(ctx, claimVolume(project, claim), client.VolumeRemoveOptions{})
 	switch {
 	case err == nil, cerrdefs.IsNotFound(err):
