@@ -36,8 +36,10 @@ type Options struct {
 	// WatchHeartbeat is how often an idle watch stream is written to, so
 	// that both ends notice a dead connection.
 	WatchHeartbeat time.Duration
-	// Version is reported by GET /version.
+	// Version is reported by GET /version; Commit too, else the VCS
+	// revision the Go toolchain recorded in the binary.
 	Version string
+	Commit  string
 	// Ready, when set, is consulted by GET /readyz besides the store.
 	Ready func(ctx context.Context) error
 	// Metrics, when set, serves GET /metrics (authenticated like the API:
@@ -73,6 +75,9 @@ func New(reg *registry.Registry, opts Options) http.Handler {
 	}
 	if opts.Version == "" {
 		opts.Version = "dev"
+	}
+	if opts.Commit == "" {
+		opts.Commit = vcsRevision()
 	}
 	s := &server{reg: reg, log: opts.Logger, opts: opts, mux: http.NewServeMux()}
 	// Methods are dispatched in the handlers, not in the patterns, so that
@@ -265,15 +270,41 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) error {
 // VersionInfo is the body of GET /version.
 type VersionInfo struct {
 	Version    string `json:"version"`
+	Commit     string `json:"commit,omitempty"`
 	APIVersion string `json:"apiVersion"`
 	GoVersion  string `json:"goVersion"`
+}
+
+// vcsRevision is the commit the binary was built from ("" when the
+// toolchain recorded none, as for go test binaries), marked when the tree
+// had uncommitted changes.
+func vcsRevision() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "-dirty"
+			}
+		}
+	}
+	if rev == "" {
+		return ""
+	}
+	return rev + dirty
 }
 
 func (s *server) version(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet {
 		return methodNotAllowed(w, r, http.MethodGet)
 	}
-	s.writeJSON(w, http.StatusOK, VersionInfo{Version: s.opts.Version, APIVersion: api.Version, GoVersion: runtime.Version()})
+	s.writeJSON(w, http.StatusOK, VersionInfo{Version: s.opts.Version, Commit: s.opts.Commit, APIVersion: api.Version, GoVersion: runtime.Version()})
 	return nil
 }
 

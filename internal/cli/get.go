@@ -135,7 +135,7 @@ Secret values are never printed: -o yaml and -o json show their sizes only.`,
 				}
 				p.noHeader = true
 			}
-			return ctx.Err()
+			return nil // Ctrl-C, the usual end of a watch, exits 0
 		},
 	}
 	f := cmd.Flags()
@@ -169,6 +169,7 @@ type printer struct {
 	format      string
 	withProject bool
 	noHeader    bool
+	al          view.Aligner // a watch's rows stay under the header's columns
 }
 
 func (p *printer) print(objs []api.Object, single bool) error {
@@ -178,7 +179,7 @@ func (p *printer) print(objs []api.Object, single bool) error {
 	}
 	switch p.format {
 	case "", "table", "wide":
-		return view.Table(p.w, red, p.format == "wide", p.withProject, p.noHeader, time.Now())
+		return p.al.Print(p.w, red, view.TableOptions{Wide: p.format == "wide", WithProject: p.withProject, NoHeader: p.noHeader}, time.Now())
 	case "name":
 		for _, o := range red {
 			fmt.Fprintf(p.w, "%s/%s\n", strings.ToLower(o.GetTypeMeta().Kind), o.GetMeta().Name)
@@ -196,7 +197,13 @@ func (p *printer) print(objs []api.Object, single bool) error {
 		enc.SetIndent("", "    ")
 		return enc.Encode(v)
 	case "yaml":
-		b, err := manifest.EncodeYAMLList(red)
+		var b []byte
+		var err error
+		if single {
+			b, err = manifest.EncodeYAML(red[0]) // the object as itself: apply -f takes it back
+		} else {
+			b, err = manifest.EncodeYAMLList(red)
+		}
 		if err != nil {
 			return err
 		}
