@@ -29,12 +29,12 @@ func columns(obj api.Object, wide bool, now time.Time) (header []string, row []s
 			[]string{m.Name, o.Spec.DisplayName, cmp.Or(o.Status.Phase, "-"), age}
 	case *api.App:
 		desired := valueOr(o.Spec.Replicas, 1)
-		h := []string{"NAME", "READY", "REVISION", "STRATEGY", "PHASE", "AGE"}
-		r := []string{m.Name, fmt.Sprintf("%d/%d", o.Status.ReadyReplicas, desired), revisionCell(o.Status.LatestRevision),
-			cmp.Or(o.Spec.Strategy.Type, "-"), cmp.Or(o.Status.Phase, "-"), age}
+		h := []string{"NAME", "READY", "UP-TO-DATE", "AVAILABLE", "REVISION", "STRATEGY", "PHASE", "AGE"}
+		r := []string{m.Name, fmt.Sprintf("%d/%d", min(o.Status.ReadyReplicas, desired), desired), itoa(upToDate(o)), itoa(o.Status.AvailableReplicas),
+			revisionCell(ServingRevision(o)), cmp.Or(o.Spec.Strategy.Type, "-"), appPhase(o), age}
 		if wide {
-			h = append(h, "TRAFFIC", "CONTAINERS")
-			r = append(r, formatTraffic(o.Status.Traffic), containerNames(o.Spec.Template.Containers))
+			h = append(h, "LATEST", "TRAFFIC", "CONTAINERS")
+			r = append(r, revisionCell(o.Status.LatestRevision), formatTraffic(o.Status.Traffic), containerNames(o.Spec.Template.Containers))
 		}
 		return h, r
 	case *api.Revision:
@@ -116,6 +116,41 @@ func columns(obj api.Object, wide bool, now time.Time) (header []string, row []s
 		return buildColumns(obj, wide, now)
 	}
 	return []string{"NAME", "AGE"}, []string{m.Name, age}
+}
+
+// ServingRevision is the revision that takes most of an App's traffic (the
+// stable one when none has any yet): after a rollback, the older one, not
+// the latest.
+func ServingRevision(a *api.App) int64 {
+	var best api.TrafficTarget
+	for _, t := range a.Status.Traffic {
+		if t.Weight > best.Weight {
+			best = t
+		}
+	}
+	if best.Weight > 0 {
+		return best.Revision
+	}
+	return cmp.Or(a.Status.StableRevision, a.Status.LatestRevision)
+}
+
+// upToDate counts the pods of the latest revision, as kubectl's UP-TO-DATE.
+func upToDate(a *api.App) int32 {
+	for _, r := range a.Status.Revisions {
+		if r.Revision == a.Status.LatestRevision {
+			return r.Replicas
+		}
+	}
+	return 0
+}
+
+// appPhase is the App's phase, RolledBack when it is Healthy on an older
+// revision than its template's (rollout rollback).
+func appPhase(a *api.App) string {
+	if rolledBack(a) {
+		return "RolledBack"
+	}
+	return cmp.Or(a.Status.Phase, "-")
 }
 
 // buildColumns are the table columns of builds and image streams.
