@@ -33,6 +33,9 @@ acknowledges in the app's status (see 'slipway rollout promote --help').`,
 		newRolloutRestartCmd(e, g), newRolloutUndoCmd(e, g),
 		newRolloutPromoteCmd(e, g), newRolloutRequestCmd(e, g, api.RequestAbort), newRolloutRequestCmd(e, g, api.RequestRollback),
 		newRolloutRequestCmd(e, g, api.RequestRetry))
+	for _, c := range cmd.Commands() {
+		c.ValidArgsFunction = completeApps(e, g)
+	}
 	return cmd
 }
 

@@ -99,21 +99,46 @@ func TestRolloutStatusExitStatuses(t *testing.T) {
 	})
 }
 
-// signalWriter closes seen once what was written contains want.
+// signalWriter closes seen once what was written contains want, and the
+// channels of later waits likewise.
 type signalWriter struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	want string
-	seen chan struct{}
-	once sync.Once
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	want    string
+	seen    chan struct{}
+	once    sync.Once
+	waiters map[string]chan struct{}
 }
 
 func (w *signalWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf.Write(p)
+	w.check()
+	return len(p), nil
+}
+
+func (w *signalWriter) check() {
 	if strings.Contains(w.buf.String(), w.want) {
 		w.once.Do(func() { close(w.seen) })
 	}
-	return len(p), nil
+	for s, ch := range w.waiters {
+		if strings.Contains(w.buf.String(), s) {
+			close(ch)
+			delete(w.waiters, s)
+		}
+	}
+}
+
+// wait returns a channel closed once what was written contains s.
+func (w *signalWriter) wait(s string) <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.waiters == nil {
+		w.waiters = map[string]chan struct{}{}
+	}
+	ch := make(chan struct{})
+	w.waiters[s] = ch
+	w.check()
+	return ch
 }

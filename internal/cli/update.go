@@ -18,6 +18,7 @@ var (
 	buildKind, _    = api.LookupKind("Build")
 	eventKind, _    = api.LookupKind("Event")
 	podKind, _      = api.LookupKind("Pod")
+	projectKind, _  = api.LookupKind("Project")
 	revisionKind, _ = api.LookupKind("Revision")
 	routeKind, _    = api.LookupKind("Route")
 	serviceKind, _  = api.LookupKind("Service")
