@@ -178,6 +178,11 @@ Start the platform with "slipway up", then drive it with the other verbs.`,
 		newSetCmd(e, g),
 		newBuildCmd(e, g),
 		newVersionCmd(e, g),
+		newWaitCmd(e, g),
+		newLabelCmd(e, g, false),
+		newLabelCmd(e, g, true),
+		newPatchCmd(e, g),
+		newEventsCmd(e, g),
 	)
 	return root
 }
