@@ -139,3 +139,34 @@ func TestGetYAMLRoundTrips(t *testing.T) {
 		}
 	}
 }
+
+// TestDescribeAndRolloutGolden holds what describe and rollout status
+// print of the golden objects.
+func TestDescribeAndRolloutGolden(t *testing.T) {
+	objs := goldenObjects()
+	events := []*api.Event{{Metadata: api.ObjectMeta{Name: "e1"}, InvolvedObject: api.ObjectReference{Kind: "App", Name: "hello"},
+		Type: api.EventNormal, Reason: "Paused", Message: "step 1: paused until rollout promote", Count: 1, LastTimestamp: goldenNow.Add(-time.Minute)}}
+	var b bytes.Buffer
+	for i, o := range objs {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		var evs []*api.Event
+		if i == 0 {
+			evs = events
+		}
+		view.Describe(&b, o, evs, view.Metrics{}, goldenNow)
+	}
+	golden(t, "describe.golden", b.Bytes())
+
+	b.Reset()
+	for _, o := range objs[:2] {
+		a := o.(*api.App)
+		line, _, _ := view.RolloutLine(a)
+		b.WriteString(line + "\n")
+		for _, l := range view.Rollout(a) {
+			b.WriteString(l + "\n")
+		}
+	}
+	golden(t, "rollout-status.golden", b.Bytes())
+}

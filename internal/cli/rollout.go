@@ -159,8 +159,9 @@ func isTerminal(w io.Writer) bool {
 
 func newRolloutHistoryCmd(e *env, g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "history app/NAME",
-		Short: "List an app's revisions",
+		Use:     "history app/NAME",
+		Short:   "List an app's revisions",
+		Example: "  slipway rollout history app/hello",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cn, a, err := openApp(cmd.Context(), e, g, args, "rollout history")
 			if err != nil {
@@ -201,8 +202,9 @@ func newRolloutPauseCmd(e *env, g *globals, pause bool) *cobra.Command {
 		verb, short = "resume", "Carry on a paused rollout and roll out the changes held by pause"
 	}
 	return &cobra.Command{
-		Use:   verb + " app/NAME",
-		Short: short,
+		Use:     verb + " app/NAME",
+		Short:   short,
+		Example: "  slipway rollout " + verb + " app/hello",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cn, app, err := openApp(cmd.Context(), e, g, args, "rollout "+verb)
 			if err != nil {
@@ -226,8 +228,9 @@ func newRolloutPauseCmd(e *env, g *globals, pause bool) *cobra.Command {
 
 func newRolloutRestartCmd(e *env, g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "restart app/NAME",
-		Short: "Roll out fresh pods of the same template",
+		Use:     "restart app/NAME",
+		Short:   "Roll out fresh pods of the same template",
+		Example: "  slipway rollout restart app/hello",
 		Long: `Restart stamps the pod template with the time, which makes a new
 revision: the app's strategy replaces every pod, as for any change.`,
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"slipway.dev/slipway/internal/api"
 	"slipway.dev/slipway/internal/registry"
 )
@@ -175,4 +177,19 @@ func TestEvents(t *testing.T) {
 	if code := <-done; code != 0 || werr.String() != "" {
 		t.Errorf("events -w after Ctrl-C: code %d, stderr %q", code, werr.String())
 	}
+}
+
+// TestEveryCommandHasAnExample: slipway help shows an example of every
+// verb (cobra's own help and completion aside).
+func TestEveryCommandHasAnExample(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Runnable() && c.Example == "" && c.HasParent() && c.Name() != "help" && c.Parent().Name() != "completion" {
+			t.Errorf("%s has no example", c.CommandPath())
+		}
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+	}
+	walk(newRoot(&env{getenv: func(string) string { return "" }}))
 }

@@ -44,15 +44,18 @@ func RolloutLine(a *api.App) (line string, done, failed bool) {
 		a.Metadata.Name, st.LatestRevision, ready, want, formatTraffic(st.Traffic)), false, false
 }
 
-// latestReady is the ready pods of the latest revision: surge pods and
-// old ones still draining are not the new revision's.
+// latestReady is the ready pods of the latest revision, counted up to the
+// desired number: old revisions' pods are not the new revision's, and
+// pods beyond spec.replicas (a scale-down's, still draining) are on their
+// way out, so "7/5 ready" never reads.
 func latestReady(a *api.App) int32 {
+	want := valueOr(a.Spec.Replicas, 1)
 	for _, r := range a.Status.Revisions {
 		if r.Revision == a.Status.LatestRevision {
-			return r.Ready
+			return min(r.Ready, want)
 		}
 	}
-	return a.Status.ReadyReplicas
+	return min(a.Status.ReadyReplicas, want)
 }
 
 // WaitingFor returns the command that continues a rollout waiting for a
