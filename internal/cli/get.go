@@ -161,6 +161,11 @@ Secret values are never printed: -o yaml and -o json show their sizes only.`,
 				if len(t.names) > 0 {
 					for _, n := range t.names {
 						o, err := cn.c.Get(ctx, t.info, project, n)
+						if api.IsNotFound(err) && project != "" {
+							if perr := projectExists(ctx, cn, project); perr != nil {
+								return perr
+							}
+						}
 						if err != nil {
 							return err
 						}

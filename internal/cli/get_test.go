@@ -56,6 +56,7 @@ func TestGetKubectlHabits(t *testing.T) {
 		{"did you mean a short name", []string{"get", "svcs"}, 1, nil, `error: unknown kind "svcs": did you mean services?`},
 		{"nothing near", []string{"get", "widgets"}, 1, nil, `error: unknown kind "widgets": use one of projects,`},
 		{"no such project", []string{"get", "apps", "-p", "nosuchproj"}, 1, nil, `error: project "nosuchproj" does not exist (slipway get projects lists them)`},
+		{"no such project, by name", []string{"get", "app", "hello", "-p", "nosuchproj"}, 1, nil, `error: project "nosuchproj" does not exist`},
 		{"empty project", []string{"get", "pods"}, 0, nil, `No pods found in project "default".`},
 		{"bad jsonpath", []string{"get", "apps", "-o", "jsonpath={.a[}"}, 1, nil, `error: jsonpath "{.a[}"`},
 		{"bad custom column", []string{"get", "apps", "-o", "custom-columns=NAME"}, 1, nil, `error: custom column "NAME": must be HEADER:PATH`},
