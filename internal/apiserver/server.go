@@ -36,8 +36,7 @@ type Options struct {
 	// WatchHeartbeat is how often an idle watch stream is written to, so
 	// that both ends notice a dead connection.
 	WatchHeartbeat time.Duration
-	// Version is reported by GET /version; Commit too, else the VCS
-	// revision the Go toolchain recorded in the binary.
+	// Version and Commit are reported by GET /version.
 	Version string
 	Commit  string
 	// Ready, when set, is consulted by GET /readyz besides the store.
@@ -75,9 +74,6 @@ func New(reg *registry.Registry, opts Options) http.Handler {
 	}
 	if opts.Version == "" {
 		opts.Version = "dev"
-	}
-	if opts.Commit == "" {
-		opts.Commit = vcsRevision()
 	}
 	s := &server{reg: reg, log: opts.Logger, opts: opts, mux: http.NewServeMux()}
 	// Methods are dispatched in the handlers, not in the patterns, so that
@@ -273,31 +269,6 @@ type VersionInfo struct {
 	Commit     string `json:"commit,omitempty"`
 	APIVersion string `json:"apiVersion"`
 	GoVersion  string `json:"goVersion"`
-}
-
-// vcsRevision is the commit the binary was built from ("" when the
-// toolchain recorded none, as for go test binaries), marked when the tree
-// had uncommitted changes.
-func vcsRevision() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return ""
-	}
-	var rev, dirty string
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				dirty = "-dirty"
-			}
-		}
-	}
-	if rev == "" {
-		return ""
-	}
-	return rev + dirty
 }
 
 func (s *server) version(w http.ResponseWriter, r *http.Request) error {

@@ -15,6 +15,15 @@ import (
 // waiting on a Tab should not hang on an unreachable server.
 const completionTimeout = 2 * time.Second
 
+// completionContext is the command's context: cobra's __complete runs
+// without one when the root was executed without ExecuteContext.
+func completionContext(cmd *cobra.Command) context.Context {
+	if ctx := cmd.Context(); ctx != nil {
+		return ctx
+	}
+	return context.Background()
+}
+
 // completeKinds proposes the kinds (their plurals), and all when withAll.
 func completeKinds(toComplete string, withAll bool) []string {
 	var out []string
@@ -39,11 +48,7 @@ func objectNames(ctx context.Context, e *env, g *globals, kind api.KindInfo, pre
 	}
 	ctx, cancel := context.WithTimeout(ctx, completionTimeout)
 	defer cancel()
-	project := cn.project
-	if !kind.Projects {
-		project = ""
-	}
-	objs, _, err := cn.c.List(ctx, kind, project, "")
+	objs, _, err := cn.c.List(ctx, kind, cn.projectOf(kind), "")
 	if err != nil {
 		return nil
 	}
@@ -76,10 +81,7 @@ func completeSlashed(ctx context.Context, e *env, g *globals, toComplete string,
 // objects, asked of the server (cobra's dynamic completion).
 func completeTarget(e *env, g *globals, withAll bool) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-		ctx := cmd.Context()
-		if ctx == nil {
-			ctx = context.Background()
-		}
+		ctx := completionContext(cmd)
 		switch {
 		case strings.Contains(toComplete, "/"):
 			return completeSlashed(ctx, e, g, toComplete, nil), cobra.ShellCompDirectiveNoFileComp
@@ -105,10 +107,7 @@ func completeApps(e *env, g *globals) cobra.CompletionFunc {
 		if len(args) > 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		ctx := cmd.Context()
-		if ctx == nil {
-			ctx = context.Background()
-		}
+		ctx := completionContext(cmd)
 		if !strings.Contains(toComplete, "/") {
 			if !strings.HasPrefix("app/", toComplete) {
 				return nil, cobra.ShellCompDirectiveNoFileComp
@@ -125,10 +124,7 @@ func completeLogs(e *env, g *globals) cobra.CompletionFunc {
 		if len(args) > 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		ctx := cmd.Context()
-		if ctx == nil {
-			ctx = context.Background()
-		}
+		ctx := completionContext(cmd)
 		if strings.Contains(toComplete, "/") {
 			return completeSlashed(ctx, e, g, toComplete, func(k api.KindInfo) bool {
 				return k.Kind == "Pod" || k.Kind == "App" || k.Kind == "Build"

@@ -57,11 +57,7 @@ func newDeleteCmd(e *env, g *globals) *cobra.Command {
 					return errors.New("give either names or -l, not both")
 				}
 				if selector != "" {
-					project := cn.project
-					if !info.Projects {
-						project = ""
-					}
-					if names, err = selectedNames(cmd.Context(), cn, info, project, selector); err != nil {
+					if names, err = selectedNames(cmd.Context(), cn, info, cn.projectOf(info), selector); err != nil {
 						return err
 					}
 				}

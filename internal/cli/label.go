@@ -62,10 +62,7 @@ compare-and-swap: a concurrent change is re-read, never lost.`, strings.ToUpper(
 				return err
 			}
 			ctx := cmd.Context()
-			project := cn.project
-			if !info.Projects {
-				project = ""
-			}
+			project := cn.projectOf(info)
 			if selector != "" {
 				if names, err = selectedNames(ctx, cn, info, project, selector); err != nil {
 					return err

@@ -59,10 +59,7 @@ The patch is given with --patch: -p is --project, as for every command.`,
 				return err
 			}
 			ctx := cmd.Context()
-			project := cn.project
-			if !info.Projects {
-				project = ""
-			}
+			project := cn.projectOf(info)
 			obj, err := cn.c.Get(ctx, info, project, names[0])
 			if err != nil {
 				return err

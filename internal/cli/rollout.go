@@ -79,12 +79,8 @@ same statuses, 1 while the rollout is still in progress.`,
 				return err
 			}
 			parent := cmd.Context()
-			ctx := parent
-			if timeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, timeout)
-				defer cancel()
-			}
+			ctx, cancel := withTimeout(parent, timeout)
+			defer cancel()
 			tty := isTerminal(e.stdout)
 			last, drawn := "", 0
 			stopped := func() error {

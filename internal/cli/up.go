@@ -79,7 +79,7 @@ just work. SIGINT or SIGTERM stops everything gracefully.`,
 				fmt.Fprintf(e.stderr, "Slipway %s is up.\n  API:     %s\n  Router:  http://%s\n  TLS:     %s\n  Data:    %s\n  Token:   %s\nStop it with Ctrl-C.\n",
 					Version(), info.APIURL, info.HTTPAddr, cmp.Or(info.HTTPSAddr, "off"), info.DataDir, info.TokenFile)
 			}
-			cfg.Version = Version()
+			cfg.Version, cfg.Commit = Version(), commit()
 			cfg.Stderr = e.stderr
 			return server.Run(cmd.Context(), cfg)
 		},

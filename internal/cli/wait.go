@@ -121,17 +121,10 @@ interrupted.`,
 				return err
 			}
 			parent := cmd.Context()
-			ctx := parent
-			if timeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, timeout)
-				defer cancel()
-			}
+			ctx, cancel := withTimeout(parent, timeout)
+			defer cancel()
 			for _, t := range targets {
-				project := cn.project
-				if !t.info.Projects {
-					project = ""
-				}
+				project := cn.projectOf(t.info)
 				names := t.names
 				if selector != "" {
 					if len(names) > 0 {

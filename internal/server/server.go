@@ -45,6 +45,7 @@ type Config struct {
 	HTTPSAddr string
 	Runtime   string
 	Version   string
+	Commit    string // reported by GET /version with Version
 	Logger    *slog.Logger
 	// OnReady is called once every listener is bound.
 	OnReady func(Info)
@@ -174,7 +175,7 @@ func Run(ctx context.Context, cfg Config) error {
 		BaseEnv: baseEnv,
 	})
 	apiSrv := &http.Server{
-		Handler:           apiserver.New(reg, apiserver.Options{Logger: log, Version: cfg.Version, Logs: podLogs{agent}, Builds: blds.api, Metrics: telemetry.Handler(rt)}),
+		Handler:           apiserver.New(reg, apiserver.Options{Logger: log, Version: cfg.Version, Commit: cfg.Commit, Logs: podLogs{agent}, Builds: blds.api, Metrics: telemetry.Handler(rt)}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),

@@ -165,10 +165,12 @@ func (p *parser) template(s string) ([]node, error) {
 	return stack[0].nodes, nil
 }
 
-// closingBrace finds the } that closes the { at i, skipping quoted text.
-func closingBrace(s string, i int) (int, error) {
+// outsideQuotes calls f with the index of each byte of s from start on
+// that is not quoted text (nor a quote), until f says stop; it returns
+// that index, or -1.
+func outsideQuotes(s string, start int, f func(j int) (stop bool)) int {
 	var quote byte
-	for j := i + 1; j < len(s); j++ {
+	for j := start; j < len(s); j++ {
 		c := s[j]
 		switch {
 		case quote != 0 && c == '\\':
@@ -178,13 +180,23 @@ func closingBrace(s string, i int) (int, error) {
 		case quote != 0:
 		case c == '"' || c == '\'':
 			quote = c
-		case c == '{':
-			return 0, fmt.Errorf("unexpected { inside an expression at offset %d", j)
-		case c == '}':
-			return j, nil
+		case f(j):
+			return j
 		}
 	}
-	return 0, fmt.Errorf("unclosed { at offset %d", i)
+	return -1
+}
+
+// closingBrace finds the } that closes the { at i, skipping quoted text.
+func closingBrace(s string, i int) (int, error) {
+	j := outsideQuotes(s, i+1, func(j int) bool { return s[j] == '{' || s[j] == '}' })
+	switch {
+	case j < 0:
+		return 0, fmt.Errorf("unclosed { at offset %d", i)
+	case s[j] == '{':
+		return 0, fmt.Errorf("unexpected { inside an expression at offset %d", j)
+	}
+	return j, nil
 }
 
 func unquote(s string) (string, error) {
@@ -320,28 +332,20 @@ func bracket(s string, depth int) (step, string, error) {
 // closingBracket finds the ] closing the [ at s[0], skipping quoted text
 // and nested brackets (a filter's own path).
 func closingBracket(s string) (int, error) {
-	var quote byte
 	depth := 0
-	for j := 0; j < len(s); j++ {
-		c := s[j]
-		switch {
-		case quote != 0 && c == '\\':
-			j++
-		case quote != 0 && c == quote:
-			quote = 0
-		case quote != 0:
-		case c == '"' || c == '\'':
-			quote = c
-		case c == '[':
+	j := outsideQuotes(s, 0, func(j int) bool {
+		switch s[j] {
+		case '[':
 			depth++
-		case c == ']':
+		case ']':
 			depth--
-			if depth == 0 {
-				return j, nil
-			}
 		}
+		return depth == 0
+	})
+	if j < 0 {
+		return 0, fmt.Errorf("unclosed [ in %q", s)
 	}
-	return 0, fmt.Errorf("unclosed [ in %q", s)
+	return j, nil
 }
 
 var ops = []string{"==", "!=", "<=", ">=", "<", ">"}
@@ -352,45 +356,36 @@ func parseFilter(s string, depth int) (*filter, error) {
 		return nil, fmt.Errorf("a filter must start with @: %q", s)
 	}
 	// The operator is the first one outside quotes and brackets.
-	var quote byte
 	nest := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case quote != 0 && c == '\\':
-			i++
-			continue
-		case quote != 0 && c == quote:
-			quote = 0
-			continue
-		case quote != 0:
-			continue
-		case c == '"' || c == '\'':
-			quote = c
-			continue
-		case c == '[':
+	var op string
+	i := outsideQuotes(s, 0, func(j int) bool {
+		switch s[j] {
+		case '[':
 			nest++
-			continue
-		case c == ']':
+		case ']':
 			nest--
-			continue
 		}
 		if nest != 0 {
-			continue
+			return false
 		}
-		for _, op := range ops {
-			if strings.HasPrefix(s[i:], op) {
-				path, err := parsePath(strings.TrimSpace(s[:i]), depth+1)
-				if err != nil {
-					return nil, err
-				}
-				v, err := literal(strings.TrimSpace(s[i+len(op):]))
-				if err != nil {
-					return nil, err
-				}
-				return &filter{path: path, op: op, value: v}, nil
+		for _, o := range ops {
+			if strings.HasPrefix(s[j:], o) {
+				op = o
+				return true
 			}
 		}
+		return false
+	})
+	if i >= 0 {
+		path, err := parsePath(strings.TrimSpace(s[:i]), depth+1)
+		if err != nil {
+			return nil, err
+		}
+		v, err := literal(strings.TrimSpace(s[i+len(op):]))
+		if err != nil {
+			return nil, err
+		}
+		return &filter{path: path, op: op, value: v}, nil
 	}
 	path, err := parsePath(s, depth+1)
 	if err != nil {
