@@ -54,7 +54,11 @@ func kindList() string {
 func kindHelp() string {
 	var b strings.Builder
 	for _, k := range api.Kinds {
-		fmt.Fprintf(&b, "  %-13s %s\n", k.Plural, strings.Join(append([]string{strings.ToLower(k.Kind)}, k.Short...), ", "))
+		var other []string
+		if s := strings.ToLower(k.Kind); s != k.Plural {
+			other = append(other, s)
+		}
+		fmt.Fprintf(&b, "  %-13s %s\n", k.Plural, strings.Join(append(other, k.Short...), ", "))
 	}
 	return b.String()
 }
