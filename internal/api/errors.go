@@ -22,6 +22,9 @@ const (
 	ReasonMethodNotAllowd = "MethodNotAllowed"
 	ReasonInternal        = "InternalError"
 	ReasonUnavailable     = "ServiceUnavailable"
+	// ReasonInsufficientStorage: the store's disk is full; nothing was
+	// written, and the same request succeeds once space is freed.
+	ReasonInsufficientStorage = "InsufficientStorage"
 )
 
 var reasonCodes = map[string]int{
@@ -37,6 +40,8 @@ var reasonCodes = map[string]int{
 	ReasonMethodNotAllowd: http.StatusMethodNotAllowed,
 	ReasonInternal:        http.StatusInternalServerError,
 	ReasonUnavailable:     http.StatusServiceUnavailable,
+
+	ReasonInsufficientStorage: http.StatusInsufficientStorage,
 }
 
 // Error is the structured error of the API: what the server answers and what

@@ -205,9 +205,13 @@ type ServicePort struct {
 	Protocol   string      `json:"protocol,omitempty"`
 }
 
-// ServiceStatus is written by the service controller.
+// ServiceStatus is written by the service controller (clusterIP) and the
+// data plane (conditions).
 type ServiceStatus struct {
 	ClusterIP string `json:"clusterIP,omitempty"`
+	// Conditions: VIPBound (False), written by the data plane while the
+	// service proxy cannot listen on a TCP port of the clusterIP.
+	Conditions []Condition `json:"conditions,omitempty"`
 }
 
 // Route brings public traffic for a host and path to services.

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"slipway.dev/slipway/internal/api"
 	"slipway.dev/slipway/internal/build/archive"
@@ -70,14 +71,18 @@ func (st *Staged) Digest() string { return st.digest }
 // naming the entry; in both cases nothing is left behind.
 func (s *Sources) Stage(ctx context.Context, body io.Reader) (*Staged, error) {
 	dir := filepath.Join(s.Dir, uploadsDir)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(dir, 0o700); isNoSpace(err) {
+		return nil, noSpace()
+	} else if err != nil {
 		return nil, err
 	}
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
 	p := filepath.Join(dir, hex.EncodeToString(rnd[:])+".tar")
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	if isNoSpace(err) {
+		return nil, noSpace()
+	} else if err != nil {
 		return nil, err
 	}
 	st := &Staged{s: s, path: p}
@@ -94,13 +99,17 @@ func (s *Sources) Stage(ctx context.Context, body io.Reader) (*Staged, error) {
 	switch {
 	case n > limit:
 		return nil, tooLarge(limit)
+	case isNoSpace(err):
+		return nil, noSpace()
 	case err != nil:
 		return nil, api.Errorf(api.ReasonBadRequest, "reading the build source: %v", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := f.Close(); err != nil {
+	if err := f.Close(); isNoSpace(err) {
+		return nil, noSpace()
+	} else if err != nil {
 		return nil, err
 	}
 	st.size, st.digest = n, "sha256:"+hex.EncodeToString(h.Sum(nil))
@@ -118,6 +127,17 @@ func (s *Sources) Stage(ctx context.Context, body io.Reader) (*Staged, error) {
 	}
 	ok = true
 	return st, nil
+}
+
+// isNoSpace tells whether err is the disk refusing a write for want of
+// space or quota: the upload is then the server's trouble, not the
+// client's (507, not 400).
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+func noSpace() error {
+	return api.Errorf(api.ReasonInsufficientStorage, "the build source was not stored: no space left on device: the disk holding Slipway's data dir is full; free space on it and retry")
 }
 
 func tooLarge(limit int64) error {

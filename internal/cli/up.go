@@ -26,7 +26,17 @@ func newUpCmd(e *env) *cobra.Command {
 On first start it creates an admin token, keeps only its hash, writes the
 token to <data-dir>/admin.token (mode 0600) and, if the CLI config file does
 not exist yet, writes it (server + token) so that the other slipway verbs
-just work. SIGINT or SIGTERM stops everything gracefully.`,
+just work. SIGINT or SIGTERM stops everything gracefully.
+
+The data dir holds the admin token and the store with every Secret: up
+creates it with mode 0700 and, like ssh, refuses to start when it exists
+with a wider mode (or when slipway.db or admin.token is readable by group
+or others), saying which and the chmod to run, rather than tighten it
+quietly: if others could read it, rotate the token and the Secrets.
+
+Two Slipways on one machine need service IP ranges of their own: up
+refuses a --service-ip-range in which another process already listens,
+naming it and a free range to pass.`,
 		Example: `  slipway up
   slipway up --data-dir /var/lib/slipway --api-addr 127.0.0.1:7070 --http-addr 127.0.0.1:8080`,
 		Args: cobra.NoArgs,

@@ -40,20 +40,45 @@ type Services struct {
 	Reg   *registry.Registry
 	Proxy *proxy.Proxy
 	Log   *slog.Logger
+	// Now stamps condition transitions (time.Now when nil).
+	Now func() time.Time
+	// ListenRetry is how soon a VIP:port that could not be listened on is
+	// tried again when nothing else changes (DefaultListenRetry when 0).
+	ListenRetry time.Duration
 }
+
+// DefaultListenRetry is Services.ListenRetry's default.
+const DefaultListenRetry = 5 * time.Second
 
 // Run mirrors the store into the proxy until ctx ends (nil) or the proxy
 // is closed (proxy.ErrClosed). A burst of changes is coalesced: while one
 // table is being applied, any number of changes make one more. Errors
 // Apply reports about single entries (a UDP port, a VIP:port already in
-// use) are logged, once per distinct message, and the rest is served.
+// use) are logged, once per distinct message, and the rest is served; a
+// VIP:port it cannot listen on is tried again every ListenRetry, and the
+// service has a VIPBound condition (False) saying so until it is.
 func (s *Services) Run(ctx context.Context) error {
 	if s.Log == nil {
 		s.Log = slog.New(slog.DiscardHandler)
 	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	if s.ListenRetry <= 0 {
+		s.ListenRetry = DefaultListenRetry
+	}
 	var lastErr string
-	return newCache(s.Reg, s.Log, serviceKind, endpointsKind).serve(ctx, func(_ context.Context, snap map[string][]api.Object) error {
-		err := s.Proxy.Apply(Table(typed[*api.Service](snap[serviceKind.Kind]), typed[*api.Endpoints](snap[endpointsKind.Kind])))
+	c := newCache(s.Reg, s.Log, serviceKind, endpointsKind)
+	var retry *time.Timer
+	defer func() {
+		if retry != nil {
+			retry.Stop()
+		}
+	}()
+	return c.serve(ctx, func(ctx context.Context, snap map[string][]api.Object) error {
+		services := typed[*api.Service](snap[serviceKind.Kind])
+		t := Table(services, typed[*api.Endpoints](snap[endpointsKind.Kind]))
+		err := s.Proxy.Apply(t)
 		switch msg := errString(err); {
 		case msg == lastErr:
 		case err != nil:
@@ -65,6 +90,14 @@ func (s *Services) Run(ctx context.Context) error {
 		}
 		if errors.Is(err, proxy.ErrClosed) {
 			return err
+		}
+		conds := VIPConditions(err)
+		s.writeVIPConditions(ctx, services, conds)
+		if retry != nil {
+			retry.Stop()
+		}
+		if len(conds) > 0 {
+			retry = time.AfterFunc(s.ListenRetry, c.changed)
 		}
 		return nil
 	})

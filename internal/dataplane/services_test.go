@@ -102,7 +102,7 @@ func start(t *testing.T, withController bool) *env {
 	e := &env{reg: registry.New(st, registry.Options{}), px: proxy.New(proxy.Options{Logger: log})}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
-	dp := &Services{Reg: e.reg, Proxy: e.px, Log: log}
+	dp := &Services{Reg: e.reg, Proxy: e.px, Log: log, ListenRetry: 50 * time.Millisecond}
 	go func() {
 		if err := dp.Run(ctx); err != nil {
 			t.Errorf("dataplane Run: %v", err)
@@ -127,6 +127,23 @@ func start(t *testing.T, withController bool) *env {
 		st.Close()
 	})
 	return e
+}
+
+// service writes the Service name (selecting app=name) on vip:port, as
+// the services controller would have given it the address.
+func (e *env) service(t *testing.T, name, vip string, port int32) {
+	t.Helper()
+	ctx := context.Background()
+	obj, err := e.reg.Create(ctx, &api.Service{Metadata: api.ObjectMeta{Name: name},
+		Spec: api.ServiceSpec{Selector: map[string]string{"app": name}, Ports: []api.ServicePort{{Port: port}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := obj.(*api.Service)
+	svc.Status.ClusterIP = vip
+	if _, err := e.reg.UpdateStatus(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // get makes one request on a new connection and returns the body.
@@ -187,16 +204,7 @@ func TestServicesFeedsProxy(t *testing.T) {
 	port := freePort(t, vip)
 	vipAddr := net.JoinHostPort(vip, fmt.Sprint(port))
 
-	obj, err := e.reg.Create(ctx, &api.Service{Metadata: api.ObjectMeta{Name: "web"},
-		Spec: api.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []api.ServicePort{{Port: port}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := obj.(*api.Service)
-	svc.Status.ClusterIP = vip
-	if _, err := e.reg.UpdateStatus(ctx, svc); err != nil {
-		t.Fatal(err)
-	}
+	e.service(t, "web", vip, port)
 	addr := func(be backend, ready bool) api.EndpointAddress {
 		return api.EndpointAddress{IP: be.addr.Addr().String(), Ready: ready, Ports: []api.EndpointPort{{Port: port, TargetPort: int32(be.addr.Port())}}}
 	}

@@ -61,6 +61,9 @@ func (s *sim) observed() Observed {
 			}
 			pod.Status.Conditions = []api.Condition{{Type: api.PodReady, Status: st, LastTransitionTime: p.since}}
 			pod.Status.ContainerStatuses = []api.ContainerStatus{{Name: "web", Ready: p.ready, RestartCount: p.restarts}}
+			if p.restarts > 0 { // what the node reports of a run that ended
+				pod.Status.ContainerStatuses[0].LastState.Terminated = &api.ContainerStateTerminated{ExitCode: 1, Reason: "Error", LogTail: "starting\ncannot open the database\n"}
+			}
 			pods = append(pods, pod)
 		}
 	}

@@ -40,6 +40,7 @@ func (d *decision) status(sorted []*api.Revision, held string) {
 			cleanOthers = false
 		}
 	}
+	crash := d.crashLoop()
 	switch {
 	case held != "":
 		st.Phase, st.Message = api.AppPaused, held
@@ -58,6 +59,12 @@ func (d *decision) status(sorted []*api.Revision, held string) {
 	case ro.State == api.RolloutPaused:
 		st.Phase, st.Message = api.AppPaused, ro.Message
 		progressing.Status, progressing.Reason, progressing.Message = api.ConditionUnknown, ro.Reason, ro.Message
+	case crash != "":
+		st.Phase, st.Message = api.AppDegraded, crash
+		progressing.Status, progressing.Reason, progressing.Message = api.ConditionFalse, ReasonCrashLoopBackOff, crash
+		if old := api.FindCondition(d.app.Status.Conditions, "Progressing"); old == nil || old.Reason != ReasonCrashLoopBackOff {
+			d.event(api.EventWarning, ReasonCrashLoopBackOff, crash)
+		}
 	default:
 		st.Phase = api.AppProgressing
 		st.Message = fmt.Sprintf("revision %d: %d of %d pods ready", d.active.Spec.Number, d.active.Status.ReadyReplicas, d.replicas)

@@ -263,7 +263,7 @@ func New(opts Options) *Proxy {
 
 // Apply makes t the table the proxy serves. Entries that are invalid
 // (a UDP port, a duplicate VIP:port, a bad address) and listeners that
-// cannot be opened are reported in the returned error; everything else is
+// cannot be opened (each a *ListenError) are reported in the returned error; everything else is
 // applied regardless, and a listener that failed is tried again on the
 // next Apply. When Apply returns, no connection will be opened to an
 // endpoint t lacks.
@@ -296,7 +296,7 @@ func (p *Proxy) Apply(t Table) error {
 		}
 		ln, err := net.Listen("tcp", addr.String())
 		if err != nil {
-			errs = append(errs, fmt.Errorf("service %s: cannot listen on %s: %w", pt.service, addr, err))
+			errs = append(errs, listenError(pt.service, addr, err))
 			continue
 		}
 		l := &listener{addr: addr, ln: ln}

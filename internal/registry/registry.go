@@ -19,6 +19,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"slipway.dev/slipway/internal/api"
@@ -190,6 +191,12 @@ func mapErr(err error, kind api.KindInfo, project, name string) error {
 		return api.Errorf(api.ReasonGone, "the requested resourceVersion has been compacted: list again and watch from the list's resourceVersion")
 	case errors.Is(err, store.ErrClosed):
 		return api.Errorf(api.ReasonUnavailable, "the store is closed")
+	case errors.Is(err, store.ErrNoSpace):
+		full := "is full"
+		if errors.Is(err, syscall.EDQUOT) {
+			full = "has no quota left (disk quota exceeded)"
+		}
+		return api.Errorf(api.ReasonInsufficientStorage, "%s was not written: no space left on device: the disk holding Slipway's store %s; free space on it and retry", describe(kind, name), full)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	}

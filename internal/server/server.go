@@ -21,10 +21,8 @@ import (
 
 	"slipway.dev/slipway/internal/apiserver"
 	"slipway.dev/slipway/internal/clock"
-	"slipway.dev/slipway/internal/dataplane"
 	"slipway.dev/slipway/internal/events"
 	"slipway.dev/slipway/internal/node"
-	"slipway.dev/slipway/internal/proxy"
 	"slipway.dev/slipway/internal/registry"
 	"slipway.dev/slipway/internal/router"
 	"slipway.dev/slipway/internal/runtime"
@@ -90,156 +88,72 @@ const DefaultRouterDrainTimeout = router.DefaultDrainTimeout
 // TokenFileName is the admin token's file in the data dir (mode 0600).
 const TokenFileName = "admin.token"
 
-// Run runs the platform until ctx ends, then stops it gracefully.
+// Run runs the platform until ctx ends, then stops it gracefully. Its
+// parts, each built by one function below and started under one errgroup:
+//
+//	state      the store (bbolt), the registry over it, the admin token
+//	api        the HTTP API on --api-addr
+//	data path  the services controller, the service proxy, the router and
+//	           its listeners, fed from the store (dataplane.go)
+//	node       the node agent: this machine's pods on the runtime
+//	control    the controllers: deploy, replication, builds
+//
+// On shutdown the control loops and the node stop first (the node stops
+// its pods in order, which needs the data path to take them out of
+// traffic), then the data path, then the API.
 func Run(ctx context.Context, cfg Config) error {
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	if cfg.ShutdownTimeout == 0 {
-		cfg.ShutdownTimeout = 2 * time.Minute
-	}
-	switch cfg.Runtime {
-	case "", "process", "docker":
-	default:
-		return fmt.Errorf("--runtime %q: unsupported; choose process (local processes) or docker (containers on the local Docker engine)", cfg.Runtime)
-	}
-	svcRange, err := serviceRange(cfg.Runtime, cfg.ServiceIPRange)
+	cfg, log, err := prepare(cfg)
 	if err != nil {
 		return err
 	}
-	cfg.ServiceIPRange = svcRange
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data dir: %w", err)
-	}
-	st, err := bolt.Open(filepath.Join(cfg.DataDir, "slipway.db"), bolt.Options{Logger: log})
+	st, reg, tokenFile, err := openState(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-
-	reg := registry.New(st, registry.Options{Logger: log})
-	if err := reg.EnsureDefaultProject(ctx); err != nil {
-		return err
-	}
 	driver, baseEnv, err := newDriver(ctx, cfg, log.With("component", "runtime"))
 	if err != nil {
+		return err
+	}
+	// After the store and the runtime: a second Slipway on the same data
+	// dir, or no Docker engine, is told so before anything about addresses.
+	if err := checkServiceRange(cfg.Runtime, cfg.ServiceIPRange, cfg.PodIPRange); err != nil {
 		return err
 	}
 	blds, err := newBuilds(ctx, cfg, reg, log)
 	if err != nil {
 		return err
 	}
-	tokenFile := filepath.Join(cfg.DataDir, TokenFileName)
-	if err := ensureAdminToken(ctx, reg, tokenFile, log); err != nil {
+	lns, err := listen(cfg)
+	if err != nil {
 		return err
 	}
-
-	apiLn, err := net.Listen("tcp", cfg.APIAddr)
+	data, err := newDataPlane(cfg, reg, lns, log)
 	if err != nil {
-		return fmt.Errorf("--api-addr %s: %w", cfg.APIAddr, err)
-	}
-	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		apiLn.Close()
-		return fmt.Errorf("--http-addr %s: %w", cfg.HTTPAddr, err)
-	}
-	var httpsLn net.Listener
-	if cfg.HTTPSAddr != "" {
-		if httpsLn, err = net.Listen("tcp", cfg.HTTPSAddr); err != nil {
-			apiLn.Close()
-			httpLn.Close()
-			return fmt.Errorf("--https-addr %s: %w", cfg.HTTPSAddr, err)
-		}
-	}
-	px := proxy.New(proxy.Options{Logger: log.With("component", "proxy")})
-	defer px.Close()
-	certs := router.NewCerts()
-	accessLog, closeAccessLog, err := openAccessLog(cfg.AccessLog, cfg.Stderr)
-	if err != nil {
-		apiLn.Close()
-		httpLn.Close()
-		if httpsLn != nil {
-			httpsLn.Close()
-		}
+		lns.close()
 		return err
 	}
-	defer closeAccessLog()
-	rt := router.New(router.Options{Logger: log.With("component", "router"), TrustedProxies: cfg.TrustedProxies,
-		AccessLog: accessLog, DrainTimeout: cfg.RouterDrainTimeout})
+	defer data.close()
 	clk := clock.Real{}
 	agent := node.New(node.Options{
 		Reg: reg, Driver: driver, Clock: clk, Log: log.With("component", "node"),
 		Events:  &events.Recorder{Reg: reg, Source: "node", Clock: clk, Log: log},
-		Drainer: drainers{px, rt},
+		Drainer: data,
 		BaseEnv: baseEnv,
 	})
-	apiSrv := &http.Server{
-		Handler:           apiserver.New(reg, apiserver.Options{Logger: log, Version: cfg.Version, Commit: cfg.Commit, Logs: podLogs{agent}, Builds: blds.api, Metrics: telemetry.Handler(rt)}),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
-	httpsPort := 0
-	if httpsLn != nil {
-		httpsPort = httpsLn.Addr().(*net.TCPAddr).Port
-	}
-	// The router's plain-HTTP front: strict framing and limits before any
-	// request reaches a backend, and a graceful shutdown. Plain HTTP for a
-	// host whose route has TLS follows the route's
-	// insecureEdgeTerminationPolicy (Redirect, Allow or None).
-	// Plain HTTP/1.1 takes the router's fast engine; what it does not serve
-	// itself (upgrades, unusual framing, TLS routes' redirects) goes to
-	// the standard one and this Handler.
-	routerSrv := router.NewServer(rt, router.ServerOptions{
-		Logger:  log.With("component", "router"),
-		Handler: router.InsecurePolicy(rt, rt, certs, httpsPort),
-		Certs:   certs,
-	})
-	// Certificates swap underneath the TLS listener (SNI picks them): it is
-	// never reopened for a change. HTTP/2 is negotiated by ALPN.
-	tlsSrv := router.NewTLSServer(rt, certs, log)
+	apiSrv := newAPI(cfg, reg, agent, blds, data.rt, st.CheckWritable, log)
+	defer apiSrv.cancel()
 
-	// Watch streams run until their request context ends; cancel them when
-	// shutdown starts, or Shutdown would wait for them until its deadline.
-	reqCtx, cancelRequests := context.WithCancel(context.Background())
-	defer cancelRequests()
-	apiSrv.BaseContext = func(net.Listener) context.Context { return reqCtx }
-	apiSrv.RegisterOnShutdown(cancelRequests)
-
-	// The data path (services, proxies, router) outlives the control
-	// loops: stopping pods in order needs it to take them out of traffic.
+	// The data path outlives the control loops: stopping pods in order
+	// needs it to take them out of traffic.
 	dataCtx, stopData := context.WithCancel(context.Background())
 	defer stopData()
-
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return serve(apiSrv, apiLn) })
-	g.Go(func() error { return routerSrv.Serve(httpLn) })
-	if httpsLn != nil {
-		g.Go(func() error {
-			if err := tlsSrv.ServeTLS(httpsLn, "", ""); !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
-		})
-	}
-	g.Go(func() error { return runControllers(gctx, reg, rt, log) })
-	g.Go(func() error { return blds.run(gctx) })
+	g.Go(func() error { return serve(apiSrv.Server, lns.api) })
+	data.start(g, dataCtx)
 	g.Go(func() error { return agent.Run(gctx) })
-	g.Go(func() error {
-		(&services.Controller{Reg: reg, VIPRange: cfg.ServiceIPRange, Log: log.With("controller", "services")}).Run(dataCtx)
-		return nil
-	})
-	g.Go(func() error {
-		return (&dataplane.Routes{Reg: reg, Router: rt, Certs: certs, Domain: cfg.RouterDomain, Log: log.With("component", "routes")}).Run(dataCtx)
-	})
-	g.Go(func() error {
-		err := (&dataplane.Services{Reg: reg, Proxy: px, Log: log.With("component", "dataplane")}).Run(dataCtx)
-		if errors.Is(err, proxy.ErrClosed) {
-			return nil
-		}
-		return err
-	})
+	g.Go(func() error { return runControllers(gctx, reg, data.rt, log) })
+	g.Go(func() error { return blds.run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
@@ -247,18 +161,13 @@ func Run(ctx context.Context, cfg Config) error {
 		log.Info("shutting down", "stopPods", !cfg.KeepPods)
 		errNode := agent.Shutdown(sctx, !cfg.KeepPods)
 		stopData()
-		px.Close()
-		// WebSockets and streams get their close (1001, or the end of the
-		// stream) now: the servers' Shutdown would wait for streams until
-		// its deadline and never for WebSockets.
-		rt.GoingAway()
-		return errors.Join(errNode, routerSrv.Shutdown(sctx), tlsSrv.Shutdown(sctx), apiSrv.Shutdown(sctx))
+		return errors.Join(errNode, data.shutdown(sctx), apiSrv.Shutdown(sctx))
 	})
 
 	info := Info{
-		APIURL:    "http://" + apiLn.Addr().String(),
-		HTTPAddr:  httpLn.Addr().String(),
-		HTTPSAddr: listenerAddr(httpsLn),
+		APIURL:    "http://" + lns.api.Addr().String(),
+		HTTPAddr:  lns.http.Addr().String(),
+		HTTPSAddr: listenerAddr(lns.https),
 		DataDir:   cfg.DataDir,
 		TokenFile: tokenFile,
 	}
@@ -271,6 +180,109 @@ func Run(ctx context.Context, cfg Config) error {
 		err = nil
 	}
 	return err
+}
+
+// prepare checks cfg and fills in its defaults, and returns the logger.
+func prepare(cfg Config) (Config, *slog.Logger, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 2 * time.Minute
+	}
+	switch cfg.Runtime {
+	case "", "process", "docker":
+	default:
+		return cfg, nil, fmt.Errorf("--runtime %q: unsupported; choose process (local processes) or docker (containers on the local Docker engine)", cfg.Runtime)
+	}
+	svcRange, err := serviceRange(cfg.Runtime, cfg.ServiceIPRange)
+	if err != nil {
+		return cfg, nil, err
+	}
+	cfg.ServiceIPRange = svcRange
+	return cfg, log, nil
+}
+
+// openState opens the store in the data dir (created 0700, or refused when
+// others may read it) and the registry over it, and makes sure the admin
+// token exists; it returns the token's file.
+func openState(ctx context.Context, cfg Config, log *slog.Logger) (*bolt.Store, *registry.Registry, string, error) {
+	if err := prepareDataDir(cfg.DataDir); err != nil {
+		return nil, nil, "", err
+	}
+	st, err := bolt.Open(filepath.Join(cfg.DataDir, storeFileName), bolt.Options{Logger: log})
+	if err != nil {
+		return nil, nil, "", err
+	}
+	reg := registry.New(st, registry.Options{Logger: log})
+	if err := reg.EnsureDefaultProject(ctx); err != nil {
+		st.Close()
+		return nil, nil, "", err
+	}
+	tokenFile := filepath.Join(cfg.DataDir, TokenFileName)
+	if err := ensureAdminToken(ctx, reg, tokenFile, log); err != nil {
+		st.Close()
+		return nil, nil, "", err
+	}
+	return st, reg, tokenFile, nil
+}
+
+// listeners are the platform's sockets, bound before anything serves.
+type listeners struct {
+	api, http, https net.Listener // https is nil when disabled
+}
+
+// listen binds every listener cfg names, or none: the error names the
+// flag whose address could not be bound.
+func listen(cfg Config) (listeners, error) {
+	var l listeners
+	var err error
+	if l.api, err = net.Listen("tcp", cfg.APIAddr); err != nil {
+		return l, fmt.Errorf("--api-addr %s: %w", cfg.APIAddr, err)
+	}
+	if l.http, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		l.close()
+		return listeners{}, fmt.Errorf("--http-addr %s: %w", cfg.HTTPAddr, err)
+	}
+	if cfg.HTTPSAddr != "" {
+		if l.https, err = net.Listen("tcp", cfg.HTTPSAddr); err != nil {
+			l.close()
+			return listeners{}, fmt.Errorf("--https-addr %s: %w", cfg.HTTPSAddr, err)
+		}
+	}
+	return l, nil
+}
+
+func (l listeners) close() {
+	for _, ln := range []net.Listener{l.api, l.http, l.https} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+}
+
+// apiServer is the HTTP API, whose watch streams end when its shutdown
+// starts (cancel), or Shutdown would wait for them until its deadline.
+type apiServer struct {
+	*http.Server
+	cancel context.CancelFunc
+}
+
+// ready backs /readyz besides the store's answering (the store's
+// CheckWritable: a full disk makes the API not ready, saying why).
+func newAPI(cfg Config, reg *registry.Registry, agent *node.Agent, blds *builds, rt *router.Router, ready func(context.Context) error, log *slog.Logger) apiServer {
+	srv := &http.Server{
+		Handler: apiserver.New(reg, apiserver.Options{Logger: log, Version: cfg.Version, Commit: cfg.Commit, Ready: ready, Logs: podLogs{agent},
+			Builds: blds.api, Metrics: telemetry.Handler(rt)}),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	reqCtx, cancel := context.WithCancel(context.Background())
+	srv.BaseContext = func(net.Listener) context.Context { return reqCtx }
+	srv.RegisterOnShutdown(cancel)
+	return apiServer{Server: srv, cancel: cancel}
 }
 
 func serve(s *http.Server, ln net.Listener) error {
@@ -388,39 +400,9 @@ func (p podLogs) PodLogs(ctx context.Context, project, pod, container string, op
 	return p.a.Logs(ctx, project, pod, container, runtime.LogOptions{Follow: opts.Follow, Previous: opts.Previous, Tail: opts.TailLines})
 }
 
-// drainers waits on every data plane: a pod leaves traffic only when each
-// of them has acknowledged it.
-type drainers struct {
-	px *proxy.Proxy
-	rt *router.Router
-}
-
-func (d drainers) WaitDrained(ctx context.Context, ip netip.Addr) error {
-	return errors.Join(d.px.WaitDrainedIP(ctx, ip), d.rt.WaitDrainedIP(ctx, ip))
-}
-
 func listenerAddr(ln net.Listener) string {
 	if ln == nil {
 		return ""
 	}
 	return ln.Addr().String()
-}
-
-// openAccessLog opens the router's access log named by the --access-log
-// flag: nil when off.
-func openAccessLog(dest string, stderr io.Writer) (*slog.Logger, func(), error) {
-	switch dest {
-	case "":
-		return nil, func() {}, nil
-	case "-":
-		if stderr == nil {
-			stderr = os.Stderr
-		}
-		return slog.New(slog.NewJSONHandler(stderr, nil)), func() {}, nil
-	}
-	f, err := os.OpenFile(dest, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, nil, fmt.Errorf("--access-log %s: %w", dest, err)
-	}
-	return slog.New(slog.NewJSONHandler(f, nil)), func() { f.Close() }, nil
 }

@@ -23,6 +23,10 @@ var (
 	ErrCompacted = errors.New("store: requested revision has been compacted")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("store: closed")
+	// ErrNoSpace: the write was refused because the device holding the
+	// store is full (ENOSPC) or its quota is spent (EDQUOT). Nothing was
+	// written; the same write may succeed once space is freed.
+	ErrNoSpace = errors.New("store: no space left on device")
 )
 
 // KeyValue is a stored value and the revisions that wrote it.

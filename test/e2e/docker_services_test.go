@@ -106,7 +106,7 @@ func TestDockerPodCallsServiceByEnv(t *testing.T) {
 	p.waitApp("frontend", 1, 90*time.Second)
 
 	vip := p.serviceIP("backend")
-	svcRange := netip.MustParsePrefix(serviceRangeFor(rangeFor(home), []string{"--runtime", "docker"}))
+	svcRange := netip.MustParsePrefix(pickServiceRange(t, home, rangeFor(home), []string{"--runtime", "docker"})) // the one it started with
 	if a, err := netip.ParseAddr(vip); err != nil || !svcRange.Contains(a) {
 		t.Fatalf("backend's cluster IP %q is not in the platform's service range %s", vip, svcRange)
 	}

@@ -89,7 +89,7 @@ func startPlatform(t *testing.T, home string, extra ...string) *platform {
 	// the same home), so tests running at once never share a pod address.
 	n := rangeFor(home)
 	args := append([]string{"up", "--data-dir", p.dataDir, "--api-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0",
-		"--pod-ip-range", fmt.Sprintf("127.22.%d.0/24", n), "--service-ip-range", serviceRangeFor(n, extra)}, extra...)
+		"--pod-ip-range", fmt.Sprintf("127.22.%d.0/24", n), "--service-ip-range", pickServiceRange(t, home, n, extra)}, extra...)
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = p.env()
 	stderr, err := p.cmd.StderrPipe()

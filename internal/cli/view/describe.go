@@ -47,6 +47,7 @@ func Describe(w io.Writer, o api.Object, events []*api.Event, metrics Metrics, n
 		for _, p := range x.Spec.Ports {
 			d.kv(0, "Port", fmt.Sprintf("%s %d/%s -> %s", cmp.Or(p.Name, "<unnamed>"), p.Port, cmp.Or(p.Protocol, "TCP"), p.TargetPort.String()))
 		}
+		describeConditions(d, x.Status.Conditions)
 	case *api.Route:
 		describeRoute(d, x, metrics)
 	case *api.Secret:

@@ -68,8 +68,12 @@ func columns(obj api.Object, wide bool, now time.Time) (header []string, row []s
 				ports[i] = fmt.Sprintf("%d:%s/%s", p.Port, p.TargetPort.String(), cmp.Or(p.Protocol, api.ProtocolTCP))
 			}
 		}
+		ip := cmp.Or(o.Status.ClusterIP, "-")
+		if c := api.FindCondition(o.Status.Conditions, "VIPBound"); c != nil && c.Status == api.ConditionFalse {
+			ip += " (" + c.Reason + ")" // not served: describe says why
+		}
 		h := []string{"NAME", "CLUSTER-IP", "PORTS", "AGE"}
-		r := []string{m.Name, cmp.Or(o.Status.ClusterIP, "-"), strings.Join(ports, ","), age}
+		r := []string{m.Name, ip, strings.Join(ports, ","), age}
 		if wide {
 			h = append(h, "SELECTOR")
 			r = append(r, formatLabels(o.Spec.Selector))

@@ -96,6 +96,10 @@ type Store struct {
 	watchWG   sync.WaitGroup
 	compactCh chan struct{}
 
+	noSpace   atomic.Pointer[noSpace] // the last write refused for want of space, until a commit succeeds
+	probeMu   sync.Mutex              // one CheckWritable probe at a time
+	lastProbe time.Time               // guarded by probeMu
+
 	rev       atomic.Int64 // last committed revision
 	compacted atomic.Int64 // last compacted revision
 	hub       hub

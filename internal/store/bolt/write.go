@@ -166,12 +166,17 @@ func (s *Store) commit(batch []*op) {
 			}
 			return
 		}
-		s.log.Error("commit failed", "key", live[0].key, "err", err)
-		live[0].res = result{err: fmt.Errorf("bolt store: write %q: %w", live[0].key, err)}
+		if isNoSpace(err) {
+			live[0].res = result{err: s.refusedForSpace(live[0], err)}
+		} else {
+			s.log.Error("commit failed", "key", live[0].key, "err", err)
+			live[0].res = result{err: fmt.Errorf("bolt store: write %q: %w", live[0].key, err)}
+		}
 		close(live[0].done)
 		return
 	}
 	if len(events) > 0 {
+		s.committed()
 		s.rev.Store(rev)
 		s.hub.publish(events, rev)
 		if s.keep > 0 && rev-s.compacted.Load() > s.keep+compactSlack(s.keep) {
