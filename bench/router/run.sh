@@ -9,7 +9,8 @@
 # Knobs (environment): ROUNDS (3), DURATION seconds per run (10), CONNS
 # ("64 256"), CONTENDERS (all, space-separated names), WRK_CPU (core wrk is
 # pinned to, 1), IDLE_MIN percent idle CPU awaited before each run (80),
-# IDLE_WAIT seconds at most to wait for it (30), OUT results directory.
+# IDLE_WAIT seconds at most to wait for it (30), OUT results directory,
+# BASELINE (a git revision whose router also runs, as slipway-base).
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -79,6 +80,17 @@ start slipway 18090 "$B" slipway -engine fast -addr 127.0.0.1:18090 -backends $B
 start slipway-1p 18092 env GOMAXPROCS=1 "$B" slipway -engine fast -addr 127.0.0.1:18092 -backends $BACKENDS -host $HOST
 start slipway-std 18091 "$B" slipway -engine std -addr 127.0.0.1:18091 -backends $BACKENDS -host $HOST
 start goproxy 18093 "$B" goproxy -addr 127.0.0.1:18093 -backends $BACKENDS
+# BASELINE=REV: the router of git revision REV runs beside this tree's as
+# the contender slipway-base, interleaved with the others in the same run:
+# a before/after comparison that the machine's drift hits alike.
+if [ -n "${BASELINE:-}" ]; then
+	echo "building benchsrv at $BASELINE"
+	git -C "$repo" worktree add -q --detach "$OUT/base-src" "$BASELINE"
+	(cd "$OUT/base-src" && go build -o "$OUT/benchsrv-base" ./bench/router/benchsrv)
+	git -C "$repo" worktree remove --force "$OUT/base-src"
+	start slipway-base 18099 "$OUT/benchsrv-base" slipway -engine fast -addr 127.0.0.1:18099 -backends $BACKENDS -host $HOST
+	[[ " $CONTENDERS " == *" slipway-base "* ]] || CONTENDERS="$CONTENDERS slipway-base"
+fi
 
 haproxy_cfg() { # threads port
 	cat <<EOF

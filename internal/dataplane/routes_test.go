@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"slipway.dev/slipway/internal/router/std"
+
 	"github.com/google/go-cmp/cmp"
 
 	"slipway.dev/slipway/internal/api"
@@ -147,7 +149,7 @@ func startRoutes(t *testing.T) *routeEnv {
 		t.Fatal(err)
 	}
 	e.base = "http://" + ln.Addr().String()
-	srv := &http.Server{Handler: e.rt, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: std.NewHandler(e.rt), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

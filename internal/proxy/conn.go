@@ -82,7 +82,7 @@ func (p *Proxy) serve(vip netip.AddrPort, client net.Conn) {
 // release ends one connection's claim on ep.
 func (p *Proxy) release(ep *endpoint) {
 	if ep.active.Add(-1) == 0 {
-		p.broadcast()
+		p.tables.Broadcast()
 	}
 }
 
@@ -94,16 +94,8 @@ func (p *Proxy) release(ep *endpoint) {
 // unregistered connection would let the pod stop while the connection sits
 // in its accept queue, and the client would get a reset.
 func (p *Proxy) connect(vip netip.AddrPort) (net.Conn, *endpoint, *flow) {
-	var t *table
-	for {
-		t = p.cur.Load()
-		t.gate.RLock()
-		if p.cur.Load() == t {
-			break
-		}
-		t.gate.RUnlock() // swapped meanwhile: start over on the new table
-	}
-	defer t.gate.RUnlock()
+	t := p.tables.Pick()
+	defer p.tables.Done(t)
 	pt := t.ports[vip]
 	if pt == nil || len(pt.endpoints) == 0 {
 		p.log.Debug("no endpoints", "addr", vip)

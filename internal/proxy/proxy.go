@@ -43,6 +43,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"slipway.dev/slipway/internal/drain"
 )
 
 // DefaultDialTimeout bounds a connection's connect to its endpoints (every
@@ -106,21 +108,15 @@ type Proxy struct {
 	listeners map[netip.AddrPort]*listener
 	closed    bool
 
-	// cur is the table new connections use. settled is the newest table
-	// none of whose predecessors has a connect in progress: an endpoint in
+	// tables holds the table new connections use and the newest one none
+	// of whose predecessors has a connect in progress: an endpoint in
 	// neither gets no new connection, ever, until a table adds it again.
-	cur     atomic.Pointer[table]
-	settled atomic.Pointer[table]
+	tables drain.Tables[table, *table]
 
 	// eps holds every endpoint of a table, or with connections open, so
 	// that its count survives table swaps.
 	epMu sync.Mutex
 	eps  map[netip.AddrPort]*endpoint
-
-	// notify is closed (and replaced) when a table settles or an endpoint's
-	// count reaches zero, waking WaitDrained.
-	notifyMu sync.Mutex
-	notify   chan struct{}
 
 	// testHookPicked, when set by a test, runs after a connection picked
 	// its endpoint and before it connects.
@@ -134,13 +130,16 @@ type Proxy struct {
 
 // table is immutable once swapped in, except for its gate and counters.
 type table struct {
-	// gate is held for reading by every connection while it picks an
+	// The gate is held for reading by every connection while it picks an
 	// endpoint and connects; Apply takes it for writing after the swap, so
 	// that it returns only once no connect on the old table is in progress.
-	gate    sync.RWMutex
+	drain.Gate
 	ports   map[netip.AddrPort]*port // by VIP:port
 	members map[netip.AddrPort]bool  // every endpoint of the table
 }
+
+// Holds reports whether t lists an endpoint match accepts.
+func (t *table) Holds(match func(netip.AddrPort) bool) bool { return drain.Holds(t.members, match) }
 
 type port struct {
 	service   string
@@ -242,7 +241,6 @@ func New(opts Options) *Proxy {
 		started:     time.Now(),
 		listeners:   map[netip.AddrPort]*listener{},
 		eps:         map[netip.AddrPort]*endpoint{},
-		notify:      make(chan struct{}),
 		conns:       map[net.Conn]struct{}{},
 	}
 	if p.log == nil {
@@ -255,9 +253,7 @@ func New(opts Options) *Proxy {
 		p.drainQuiet = DefaultDrainQuiet
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	t := emptyTable()
-	p.cur.Store(t)
-	p.settled.Store(t)
+	p.tables.Init(emptyTable(), drain.Words{Owner: "proxy", Table: "service table", InFlight: "connections"})
 	return p
 }
 
@@ -275,13 +271,10 @@ func (p *Proxy) Apply(t Table) error {
 	}
 	next, errs := p.build(t)
 
-	old := p.cur.Swap(next)
 	// Wait out every connect that picked from the old table. Later
 	// connections load next; one that loaded old just before the swap
 	// sees the swap once it holds the gate and starts over.
-	old.gate.Lock()
-	old.gate.Unlock() //nolint:staticcheck // an empty critical section is the point: a barrier
-	p.settled.Store(next)
+	p.tables.Swap(next)
 
 	for addr, l := range p.listeners {
 		if _, keep := next.ports[addr]; !keep {
@@ -316,7 +309,7 @@ func (p *Proxy) Apply(t Table) error {
 		}
 	}
 	p.epMu.Unlock()
-	p.broadcast()
+	p.tables.Broadcast()
 	return errors.Join(errs...)
 }
 
@@ -403,19 +396,6 @@ func (p *Proxy) Close() error {
 	return nil
 }
 
-func (p *Proxy) broadcast() {
-	p.notifyMu.Lock()
-	close(p.notify)
-	p.notify = make(chan struct{})
-	p.notifyMu.Unlock()
-}
-
-func (p *Proxy) waitChan() <-chan struct{} {
-	p.notifyMu.Lock()
-	defer p.notifyMu.Unlock()
-	return p.notify
-}
-
 // Active returns the number of connections open (or being opened) to ep.
 func (p *Proxy) Active(ep netip.AddrPort) int {
 	p.epMu.Lock()
@@ -447,66 +427,28 @@ func (p *Proxy) nanotime() int64 { return int64(time.Since(p.started)) }
 // keep-alive connections do not count: see the package comment), or ctx's
 // error (wrapped, with the count left) when ctx ends first.
 func (p *Proxy) WaitDrained(ctx context.Context, ep netip.AddrPort) error {
-	ep = netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port())
-	return p.waitDrained(ctx, func(a netip.AddrPort) bool { return a == ep },
-		"proxy: endpoint "+ep.String()+" is still in the service table",
-		"proxy: endpoint "+ep.String()+" still has %d connections in flight")
+	return p.tables.WaitDrained(ctx, ep, p.busy, p.drainQuiet/4)
 }
 
 // WaitDrainedIP is WaitDrained for every endpoint at ip, whatever its port:
 // what the node agent needs, since a service may reach a pod on a port its
 // containers never declared.
 func (p *Proxy) WaitDrainedIP(ctx context.Context, ip netip.Addr) error {
-	ip = ip.Unmap()
-	return p.waitDrained(ctx, func(a netip.AddrPort) bool { return a.Addr() == ip },
-		"proxy: an endpoint at "+ip.String()+" is still in the service table",
-		"proxy: endpoints at "+ip.String()+" still have %d connections in flight")
+	return p.tables.WaitDrainedIP(ctx, ip, p.busy, p.drainQuiet/4)
 }
 
-// waitDrained waits until no endpoint that match accepts is in a table the
-// proxy may still connect from, and none of their connections is in flight.
-func (p *Proxy) waitDrained(ctx context.Context, match func(netip.AddrPort) bool, inTableMsg, busyFormat string) error {
-	for {
-		ch := p.waitChan() // before the check, so no wake-up is lost
-		inTable := false
-		for _, t := range []*table{p.cur.Load(), p.settled.Load()} {
-			for ep := range t.members {
-				if match(ep) {
-					inTable = true
-				}
-			}
-		}
-		busy := 0
-		now := p.nanotime()
-		p.epMu.Lock()
-		for addr, e := range p.eps {
-			if match(addr) {
-				busy += e.busyFlows(now, int64(p.drainQuiet))
-			}
-		}
-		p.epMu.Unlock()
-		if !inTable && busy == 0 {
-			return nil
-		}
-		// Idleness comes with time, not with an event: poll while
-		// connections are open.
-		var tick <-chan time.Time
-		var timer *time.Timer
-		if !inTable {
-			timer = time.NewTimer(p.drainQuiet / 4)
-			tick = timer.C
-		}
-		select {
-		case <-ch:
-		case <-tick:
-		case <-ctx.Done():
-			if inTable {
-				return fmt.Errorf("%s: %w", inTableMsg, ctx.Err())
-			}
-			return fmt.Errorf(busyFormat+": %w", busy, ctx.Err())
-		}
-		if timer != nil {
-			timer.Stop()
+// busy counts the connections in flight to the endpoints match accepts.
+// Idleness comes with time, not with an event: WaitDrained polls it while
+// connections are open.
+func (p *Proxy) busy(match func(netip.AddrPort) bool) int {
+	n := 0
+	now := p.nanotime()
+	p.epMu.Lock()
+	defer p.epMu.Unlock()
+	for addr, e := range p.eps {
+		if match(addr) {
+			n += e.busyFlows(now, int64(p.drainQuiet))
 		}
 	}
+	return n
 }

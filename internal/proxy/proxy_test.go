@@ -222,7 +222,7 @@ func TestApplyWaitsForConnectsInProgress(t *testing.T) {
 	}
 	applied := make(chan error, 1)
 	go func() { applied <- p.Apply(oneService(vip, b.addr)) }()
-	waitFor(t, "the table swap", func() bool { return p.cur.Load().members[b.addr] })
+	waitFor(t, "the table swap", func() bool { return p.tables.Current().members[b.addr] })
 	select {
 	case err := <-applied:
 		t.Fatalf("Apply returned (%v) while a connect to the removed endpoint was in progress", err)

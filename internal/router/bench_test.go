@@ -60,8 +60,8 @@ func BenchmarkLookupAndChoose10kRoutes(b *testing.B) {
 	req := httptest.NewRequest("GET", "http://r4242.example.com/some/path", nil)
 	rnd := rand.New(rand.NewPCG(1, 2))
 	for b.Loop() {
-		rt := t.lookup("r4242.example.com", req.URL.Path)
-		if p := rt.choose(httpView{req}, rnd, avoid{}); p.ep == nil {
+		rt := Lookup(t, "r4242.example.com", req.URL.Path)
+		if p := rt.choose(HTTPView{req}, rnd, avoid{}); p.Endpoint == nil {
 			b.Fatal("no pick")
 		}
 	}
@@ -85,8 +85,8 @@ func BenchmarkLookupFlat(b *testing.B) {
 	measure := func(t *Table, hosts []string, n int) time.Duration {
 		start := time.Now()
 		for i := range n {
-			rt := t.lookup(hosts[i%len(hosts)], req.URL.Path)
-			if p := rt.choose(httpView{req}, rnd, avoid{}); p.ep == nil {
+			rt := Lookup(t, hosts[i%len(hosts)], req.URL.Path)
+			if p := rt.choose(HTTPView{req}, rnd, avoid{}); p.Endpoint == nil {
 				b.Fatal("no pick")
 			}
 		}

@@ -1,4 +1,4 @@
-package router
+package router_test
 
 import (
 	"net/http"
@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"slipway.dev/slipway/internal/router"
 )
 
 // TestCanaryStickinessByRevision: a canary at 10 % of an App's traffic
@@ -22,16 +24,16 @@ func TestCanaryStickinessByRevision(t *testing.T) {
 	stable := []*upstream{newUpstream(t, "stable-a"), newUpstream(t, "stable-b")}
 	canary := []*upstream{newUpstream(t, "canary-a"), newUpstream(t, "canary-b")}
 	revOf := map[string]string{"stable-a": "stable", "stable-b": "stable", "canary-a": "canary", "canary-b": "canary"}
-	mk := func(canaryWeight int32) RouteConfig {
-		return RouteConfig{Key: "p/web", Host: "web.test", Affinity: Affinity{CookieName: "sw", TTL: time.Hour}, Backends: []BackendConfig{{
+	mk := func(canaryWeight int32) router.RouteConfig {
+		return router.RouteConfig{Key: "p/web", Host: "web.test", Affinity: router.Affinity{CookieName: "sw", TTL: time.Hour}, Backends: []router.BackendConfig{{
 			Service: "p/web", Weight: 100, RevisionWeights: true,
-			Revisions: []RevisionConfig{
+			Revisions: []router.RevisionConfig{
 				{Revision: 1, Weight: 100 - canaryWeight, Endpoints: []netip.AddrPort{stable[0].addr, stable[1].addr}},
 				{Revision: 2, Weight: canaryWeight, Endpoints: []netip.AddrPort{canary[0].addr, canary[1].addr}},
 			},
 		}}}
 	}
-	r := New(Options{})
+	r := router.New(router.Options{})
 	base := serveRouter(t, r)
 	apply(t, r, mk(10))
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}

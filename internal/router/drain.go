@@ -1,9 +1,7 @@
 package router
 
 import (
-	"io"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -13,10 +11,10 @@ import (
 // with time to spare once they are closed.
 const DefaultDrainTimeout = 10 * time.Second
 
-// longLived is traffic that may outlast any request: a WebSocket or a
-// streamed response. drain ends it cleanly (a close frame, the end of the
+// LongLived is traffic that may outlast any request: a WebSocket or a
+// streamed response. Drain ends it cleanly (a close frame, the end of the
 // stream); it may block for a moment and is called on its own goroutine.
-type longLived interface{ drain() }
+type LongLived interface{ Drain() }
 
 // longLivedSet is an endpoint's long-lived traffic. Once its endpoint has
 // been out of the table for the drain timeout, expired is set and what is
@@ -24,23 +22,23 @@ type longLived interface{ drain() }
 // left) is drained.
 type longLivedSet struct {
 	mu      sync.Mutex
-	set     map[longLived]struct{}
+	set     map[LongLived]struct{}
 	expired bool
 	timer   *time.Timer
 }
 
-// track adds l to ep's long-lived traffic until the returned func is
+// Track adds l to ep's long-lived traffic until the returned func is
 // called; when ep's drain deadline has passed already, l is drained at once.
-func (ep *endpoint) track(l longLived) (untrack func()) {
+func (ep *Endpoint) Track(l LongLived) (untrack func()) {
 	s := &ep.long
 	s.mu.Lock()
 	if s.expired {
 		s.mu.Unlock()
-		go l.drain()
+		go l.Drain()
 		return func() {}
 	}
 	if s.set == nil {
-		s.set = map[longLived]struct{}{}
+		s.set = map[LongLived]struct{}{}
 	}
 	s.set[l] = struct{}{}
 	s.mu.Unlock()
@@ -52,7 +50,7 @@ func (ep *endpoint) track(l longLived) (untrack func()) {
 }
 
 // scheduleDrain starts ep's drain deadline: ep just left the table.
-func (r *Router) scheduleDrain(ep *endpoint) {
+func (r *Router) scheduleDrain(ep *Endpoint) {
 	s := &ep.long
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -61,14 +59,14 @@ func (r *Router) scheduleDrain(ep *endpoint) {
 	}
 	s.timer = time.AfterFunc(r.opts.DrainTimeout, func() {
 		if ep.leaving.Load() {
-			r.log.Debug("drain deadline passed: closing long-lived traffic", "endpoint", ep.addr)
+			r.log.Debug("drain deadline passed: closing long-lived traffic", "endpoint", ep.Addr)
 			ep.drainLongLived()
 		}
 	})
 }
 
 // keep cancels ep's drain deadline: a table took it back.
-func (ep *endpoint) keep() {
+func (ep *Endpoint) keep() {
 	s := &ep.long
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -79,17 +77,17 @@ func (ep *endpoint) keep() {
 	s.expired = false
 }
 
-func (ep *endpoint) drainLongLived() {
+func (ep *Endpoint) drainLongLived() {
 	s := &ep.long
 	s.mu.Lock()
 	s.expired = true
-	list := make([]longLived, 0, len(s.set))
+	list := make([]LongLived, 0, len(s.set))
 	for l := range s.set {
 		list = append(list, l)
 	}
 	s.mu.Unlock()
 	for _, l := range list {
-		go l.drain()
+		go l.Drain()
 	}
 }
 
@@ -99,7 +97,7 @@ func (ep *endpoint) drainLongLived() {
 // connections.
 func (r *Router) GoingAway() {
 	r.epMu.Lock()
-	eps := make([]*endpoint, 0, len(r.eps))
+	eps := make([]*Endpoint, 0, len(r.eps))
 	for _, ep := range r.eps {
 		eps = append(eps, ep)
 	}
@@ -107,33 +105,4 @@ func (r *Router) GoingAway() {
 	for _, ep := range eps {
 		ep.drainLongLived()
 	}
-}
-
-// streamBody is a streamed response's body (no Content-Length: SSE,
-// chunked) that ends as a complete response when drained: the request is
-// cancelled and the error that gives is reported as the end of the body,
-// so the client gets the terminating chunk rather than a cut connection.
-type streamBody struct {
-	io.ReadCloser
-	a       *attempt
-	drained atomic.Bool
-	untrack func()
-}
-
-func (b *streamBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err != nil && b.drained.Load() {
-		err = io.EOF
-	}
-	return n, err
-}
-
-func (b *streamBody) drain() {
-	b.drained.Store(true)
-	b.a.cancel(errDrained)
-}
-
-func (b *streamBody) Close() error {
-	b.untrack()
-	return b.ReadCloser.Close()
 }

@@ -1,4 +1,4 @@
-package router
+package router_test
 
 import (
 	"bufio"
@@ -11,6 +11,10 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"slipway.dev/slipway/internal/router"
+	"slipway.dev/slipway/internal/router/fast"
+	"slipway.dev/slipway/internal/router/std"
 )
 
 // BenchmarkEngines proxies small GETs over keep-alive connections through
@@ -23,7 +27,7 @@ import (
 func BenchmarkEngines(b *testing.B) {
 	be := benchBackend(b)
 	var nsPerOp = map[string]float64{}
-	for _, engine := range []string{EngineStd, EngineFast} {
+	for _, engine := range []string{fast.EngineStd, fast.EngineFast} {
 		b.Run(engine, func(b *testing.B) {
 			addr := benchRouter(b, engine, be)
 			b.ReportAllocs()
@@ -51,7 +55,7 @@ func BenchmarkEngines(b *testing.B) {
 			nsPerOp[engine] = float64(time.Since(start).Nanoseconds()) / float64(b.N)
 		})
 	}
-	if std, fast := nsPerOp[EngineStd], nsPerOp[EngineFast]; std > 0 && fast > 0 {
+	if std, fast := nsPerOp[fast.EngineStd], nsPerOp[fast.EngineFast]; std > 0 && fast > 0 {
 		b.Logf("std %.0f ns/op, fast %.0f ns/op: fast is %.2fx the standard engine's throughput", std, fast, std/fast)
 	}
 }
@@ -105,8 +109,8 @@ func benchBackend(b *testing.B) netip.AddrPort {
 }
 
 func benchRouter(b *testing.B, engine string, backend netip.AddrPort) string {
-	r := New(Options{})
-	t, errs := Build(Input{Routes: []RouteConfig{oneBackend("p/bench", "bench.test", "", backend.String())}})
+	r := router.New(router.Options{})
+	t, errs := router.Build(router.Input{Routes: []router.RouteConfig{router.OneBackend("p/bench", "bench.test", "", backend.String())}})
 	if len(errs) > 0 {
 		b.Fatal(errs)
 	}
@@ -115,7 +119,7 @@ func benchRouter(b *testing.B, engine string, backend netip.AddrPort) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := NewServer(r, ServerOptions{Engine: engine})
+	s := fast.NewServer(std.NewServer(r, std.ServerOptions{}), fast.Options{Engine: engine})
 	go s.Serve(ln)
 	b.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -1,16 +1,20 @@
-package router
+package router_test
 
 import (
 	"context"
 	"net"
 	"testing"
 	"time"
+
+	"slipway.dev/slipway/internal/router"
+	"slipway.dev/slipway/internal/router/fast"
+	"slipway.dev/slipway/internal/router/std"
 )
 
 // serveFastEngine serves r with a Server on the fast engine.
-func serveFastEngine(t *testing.T, r *Router, ln net.Listener) string {
+func serveFastEngine(t *testing.T, r *router.Router, ln net.Listener) string {
 	t.Helper()
-	s := NewServer(r, ServerOptions{Engine: EngineFast})
+	s := fast.NewServer(std.NewServer(r, std.ServerOptions{}), fast.Options{Engine: fast.EngineFast})
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ln) }()
 	t.Cleanup(func() {
@@ -39,8 +43,8 @@ func serveFastEngine(t *testing.T, r *Router, ln net.Listener) string {
 func TestFastEngine(t *testing.T) {
 	// Set for all subtests at once and restored once the last has ended:
 	// some call t.Parallel and run after this loop.
-	testEngine = EngineFast
-	t.Cleanup(func() { testEngine = EngineStd })
+	testEngine = fast.EngineFast
+	t.Cleanup(func() { testEngine = fast.EngineStd })
 	for _, tc := range []struct {
 		name string
 		test func(*testing.T)

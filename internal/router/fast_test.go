@@ -1,4 +1,4 @@
-package router
+package router_test
 
 import (
 	"bufio"
@@ -16,6 +16,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"slipway.dev/slipway/internal/router"
+	"slipway.dev/slipway/internal/router/fast"
+	"slipway.dev/slipway/internal/router/std"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -38,16 +42,15 @@ func fastBackend(t *testing.T, h http.HandlerFunc, mod ...func(*http.Server)) ne
 
 // serveFast serves a Router with one route for host to backend on the fast
 // engine and returns the listener's address and the Router.
-func serveFast(t *testing.T, host string, backend netip.AddrPort, opts ServerOptions) (string, *Router) {
+func serveFast(t *testing.T, host string, backend netip.AddrPort, opts std.ServerOptions) (string, *router.Router) {
 	t.Helper()
-	r := New(Options{})
-	apply(t, r, oneBackend("p/f", host, "", backend.String()))
+	r := router.New(router.Options{})
+	apply(t, r, router.OneBackend("p/f", host, "", backend.String()))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.Engine = EngineFast
-	s := NewServer(r, opts)
+	s := fast.NewServer(std.NewServer(r, opts), fast.Options{Engine: fast.EngineFast})
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ln) }()
 	t.Cleanup(func() {
@@ -108,7 +111,7 @@ func TestFastEngineResponseFramings(t *testing.T) {
 			io.WriteString(w, "big")
 		}
 	})
-	addr, _ := serveFast(t, "f.test", be, ServerOptions{})
+	addr, _ := serveFast(t, "f.test", be, std.ServerOptions{})
 	c := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
 	var got []string
 	for _, tc := range []struct{ method, path string }{
@@ -164,7 +167,7 @@ func TestFastEngineStreamsUnbuffered(t *testing.T) {
 		}
 		io.WriteString(w, "data: 2\n\n")
 	})
-	addr, _ := serveFast(t, "f.test", be, ServerOptions{})
+	addr, _ := serveFast(t, "f.test", be, std.ServerOptions{})
 	req, _ := http.NewRequest("GET", "http://"+addr+"/events", nil)
 	req.Host = "f.test"
 	resp, err := http.DefaultClient.Do(req)
@@ -208,7 +211,7 @@ func TestFastEngineHandsOff(t *testing.T) {
 		b, _ := io.ReadAll(r.Body)
 		fmt.Fprintf(w, "%s %s %q", r.Method, r.Proto, b)
 	})
-	addr, _ := serveFast(t, "f.test", be, ServerOptions{})
+	addr, _ := serveFast(t, "f.test", be, std.ServerOptions{})
 
 	t.Run("websocket", func(t *testing.T) {
 		before := hits.Load()
@@ -266,7 +269,7 @@ func TestFastEngineHandsOff(t *testing.T) {
 // pieces are read whole.
 func TestFastEngineSplitRequestHead(t *testing.T) {
 	be := newBodyEcho(t)
-	addr, _ := serveFast(t, "f.test", be.addr, ServerOptions{})
+	addr, _ := serveFast(t, "f.test", be.addr, std.ServerOptions{})
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -298,7 +301,7 @@ func TestFastEngineSplitRequestHead(t *testing.T) {
 // are answered in order, bodies intact.
 func TestFastEnginePipelining(t *testing.T) {
 	be := newBodyEcho(t)
-	addr, _ := serveFast(t, "f.test", be.addr, ServerOptions{})
+	addr, _ := serveFast(t, "f.test", be.addr, std.ServerOptions{})
 	raw := "GET /1 HTTP/1.1\r\nHost: f.test\r\n\r\n" +
 		"POST /2 HTTP/1.1\r\nHost: f.test\r\nContent-Length: 5\r\n\r\nhello" +
 		"GET /3?q=1 HTTP/1.1\r\nHost: F.TEST:80\r\n\r\n" +
@@ -343,7 +346,7 @@ func TestFastEngineStalePooledConnection(t *testing.T) {
 			}
 		}
 	})
-	addr, r := serveFast(t, "f.test", be, ServerOptions{})
+	addr, r := serveFast(t, "f.test", be, std.ServerOptions{})
 	c := &http.Client{}
 	for i := range 20 {
 		method, body := "GET", ""
@@ -374,23 +377,23 @@ func TestFastEngineStalePooledConnection(t *testing.T) {
 // the Handler (InsecurePolicy) on the standard engine; others stay fast.
 func TestFastEngineInsecurePolicy(t *testing.T) {
 	u := newUpstream(t, "u")
-	r := New(Options{})
+	r := router.New(router.Options{})
 	apply(t, r,
-		oneBackend("p/r", "r.test", "", u.addr.String()),
-		oneBackend("p/n", "n.test", "", u.addr.String()),
-		oneBackend("p/a", "a.test", "", u.addr.String()),
-		oneBackend("p/plain", "plain.test", "", u.addr.String()))
-	certs := NewCerts()
-	certs.Apply(TLSInput{Routes: []TLSRoute{
-		{Key: "p/r", Host: "r.test", Insecure: InsecureRedirect},
-		{Key: "p/n", Host: "n.test", Insecure: InsecureNone},
-		{Key: "p/a", Host: "a.test", Insecure: InsecureAllow},
+		router.OneBackend("p/r", "r.test", "", u.addr.String()),
+		router.OneBackend("p/n", "n.test", "", u.addr.String()),
+		router.OneBackend("p/a", "a.test", "", u.addr.String()),
+		router.OneBackend("p/plain", "plain.test", "", u.addr.String()))
+	certs := router.NewCerts()
+	certs.Apply(router.TLSInput{Routes: []router.TLSRoute{
+		{Key: "p/r", Host: "r.test", Insecure: router.InsecureRedirect},
+		{Key: "p/n", Host: "n.test", Insecure: router.InsecureNone},
+		{Key: "p/a", Host: "a.test", Insecure: router.InsecureAllow},
 	}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewServer(r, ServerOptions{Engine: EngineFast, Handler: InsecurePolicy(r, r, certs, 8443), Certs: certs})
+	s := fast.NewServer(std.NewServer(r, std.ServerOptions{Handler: std.InsecurePolicy(std.NewHandler(r), r, certs, 8443)}), fast.Options{Engine: fast.EngineFast, Certs: certs})
 	go s.Serve(ln)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -426,16 +429,16 @@ func TestFastEngineInsecurePolicy(t *testing.T) {
 func TestFastEngineAndStdAgree(t *testing.T) {
 	u := newUpstream(t, "u")
 	results := map[string][]string{}
-	for _, engine := range []string{EngineStd, EngineFast} {
-		r := New(Options{})
-		apply(t, r, RouteConfig{Key: "p/m", Host: "m.test", Affinity: Affinity{CookieName: "sw"},
-			Match:    []MatchRule{{Kind: MatchHeader, Name: "X-Canary", Value: "always", Backend: 0}},
-			Backends: []BackendConfig{{Service: "p/u", Weight: 1, Revisions: []RevisionConfig{{Revision: 1, Endpoints: []netip.AddrPort{u.addr}}}}}})
+	for _, engine := range []string{fast.EngineStd, fast.EngineFast} {
+		r := router.New(router.Options{})
+		apply(t, r, router.RouteConfig{Key: "p/m", Host: "m.test", Affinity: router.Affinity{CookieName: "sw"},
+			Match:    []router.MatchRule{{Kind: router.MatchHeader, Name: "X-Canary", Value: "always", Backend: 0}},
+			Backends: []router.BackendConfig{{Service: "p/u", Weight: 1, Revisions: []router.RevisionConfig{{Revision: 1, Endpoints: []netip.AddrPort{u.addr}}}}}})
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := NewServer(r, ServerOptions{Engine: engine})
+		s := fast.NewServer(std.NewServer(r, std.ServerOptions{}), fast.Options{Engine: engine})
 		go s.Serve(ln)
 		defer func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -458,7 +461,7 @@ func TestFastEngineAndStdAgree(t *testing.T) {
 			results[engine] = append(results[engine], fmt.Sprintf("%d host=%s header=%v set-cookie=%d keep-alive=%q", resp.StatusCode, e.Host, e.Header, len(cookies), resp.Header.Get("Keep-Alive")))
 		}
 	}
-	if d := cmp.Diff(results[EngineStd], results[EngineFast]); d != "" {
+	if d := cmp.Diff(results[fast.EngineStd], results[fast.EngineFast]); d != "" {
 		t.Errorf("std (-) and fast (+) differ:\n%s", d)
 	}
 }
@@ -472,8 +475,8 @@ func TestFastEngineUnderChurnWithNewConnections(t *testing.T) {
 		t.Skip("load test")
 	}
 	ups := []*upstream{newUpstream(t, "x0"), newUpstream(t, "y0")}
-	r := New(Options{})
-	addr, _ := func() (string, *Router) {
+	r := router.New(router.Options{})
+	addr, _ := func() (string, *router.Router) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -482,7 +485,7 @@ func TestFastEngineUnderChurnWithNewConnections(t *testing.T) {
 	}()
 	var mu sync.Mutex
 	set := func(flip bool, eps []*upstream) {
-		rc := RouteConfig{Key: "p/c", Host: "c.test"}
+		rc := router.RouteConfig{Key: "p/c", Host: "c.test"}
 		half := len(eps) / 2
 		for i, group := range [][]*upstream{eps[:half], eps[half:]} {
 			w := int32(100)
@@ -493,7 +496,7 @@ func TestFastEngineUnderChurnWithNewConnections(t *testing.T) {
 			for _, u := range group {
 				as = append(as, u.addr)
 			}
-			rc.Backends = append(rc.Backends, BackendConfig{Service: fmt.Sprintf("p/s%d", i), Weight: w, Revisions: []RevisionConfig{{Revision: 1, Endpoints: as}}})
+			rc.Backends = append(rc.Backends, router.BackendConfig{Service: fmt.Sprintf("p/s%d", i), Weight: w, Revisions: []router.RevisionConfig{{Revision: 1, Endpoints: as}}})
 		}
 		apply(t, r, rc)
 	}
@@ -579,7 +582,7 @@ func TestFastEngineClientGoneMidAnswer(t *testing.T) {
 		}
 		io.WriteString(w, "small")
 	})
-	addr, _ := serveFast(t, "f.test", be, ServerOptions{})
+	addr, _ := serveFast(t, "f.test", be, std.ServerOptions{})
 	c := &http.Client{}
 	for i := range 5 {
 		conn, err := net.Dial("tcp", addr)
@@ -627,21 +630,21 @@ func TestFastEngineReplaysBufferedPost(t *testing.T) {
 	})}
 	go breaker.Serve(ln)
 	t.Cleanup(func() { breaker.Close() })
-	for _, engine := range []string{EngineStd, EngineFast} {
+	for _, engine := range []string{fast.EngineStd, fast.EngineFast} {
 		t.Run(engine, func(t *testing.T) {
-			r := New(Options{})
+			r := router.New(router.Options{})
 			lnf, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := NewServer(r, ServerOptions{Engine: engine})
+			s := fast.NewServer(std.NewServer(r, std.ServerOptions{}), fast.Options{Engine: engine})
 			go s.Serve(lnf)
 			t.Cleanup(func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
 				s.Shutdown(ctx)
 			})
-			apply(t, r, oneBackend("p/x", "x.test", "", good.addr.String(), ln.Addr().String()))
+			apply(t, r, router.OneBackend("p/x", "x.test", "", good.addr.String(), ln.Addr().String()))
 			before := dropped.Load()
 			for i := range 40 {
 				req, _ := http.NewRequest("POST", "http://"+lnf.Addr().String()+"/", strings.NewReader("order"))
@@ -655,7 +658,7 @@ func TestFastEngineReplaysBufferedPost(t *testing.T) {
 					t.Fatalf("request %d: status %d", i, resp.StatusCode)
 				}
 			}
-			var st RouteStats
+			var st router.RouteStats
 			waitFor(t, "40 requests counted", func() bool { st, _ = r.Stats("p/x"); return st.Total.Total() == 40 })
 			if n := dropped.Load() - before; n == 0 || st.Total.Retries != n {
 				t.Errorf("breaker dropped %d, retries %d: want one retry per drop, and some", n, st.Total.Retries)
@@ -678,7 +681,7 @@ func TestFastEngineWaitsWithoutLosingBytes(t *testing.T) {
 		}
 		io.WriteString(w, r.URL.Path)
 	})
-	addr, _ := serveFast(t, "f.test", be, ServerOptions{IdleTimeout: time.Minute, ReadHeaderTimeout: time.Minute})
+	addr, _ := serveFast(t, "f.test", be, std.ServerOptions{IdleTimeout: time.Minute, ReadHeaderTimeout: time.Minute})
 	dial := func() (net.Conn, *bufio.Reader) {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -716,7 +719,7 @@ func TestFastEngineWaitsWithoutLosingBytes(t *testing.T) {
 	expect(br, "/second")
 
 	// Idle for longer than the glance, then another request.
-	time.Sleep(3 * fastIdleGlance) // the idle spell under test, not synchronisation
+	time.Sleep(3 * fast.IdleGlance) // the idle spell under test, not synchronisation
 	get(c, "/after-idle")
 	expect(br, "/after-idle")
 

@@ -1,4 +1,4 @@
-package router
+package router_test
 
 import (
 	"bufio"
@@ -19,6 +19,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"slipway.dev/slipway/internal/router"
+	"slipway.dev/slipway/internal/router/fast"
+	"slipway.dev/slipway/internal/router/std"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -53,18 +57,21 @@ func newBodyEcho(t testing.TB) *bodyEcho {
 
 // serveFrontend serves a Router for host bad.test (bodies up to 16 bytes)
 // and fuzz.test (no route limit) on a real listener.
-func serveFrontend(t testing.TB, backend netip.AddrPort, opts ServerOptions) (string, *Server) {
+func serveFrontend(t testing.TB, backend netip.AddrPort, opts std.ServerOptions) (string, *router.Router) {
 	t.Helper()
-	r := New(Options{})
+	return serveFrontendOn(t, backend, opts, testEngine)
+}
+
+// serveFrontendOn is serveFrontend on engine.
+func serveFrontendOn(t testing.TB, backend netip.AddrPort, opts std.ServerOptions, engine string) (string, *router.Router) {
+	t.Helper()
+	r := router.New(router.Options{})
 	r.Apply(frontTable(t, backend))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if opts.Engine == "" {
-		opts.Engine = testEngine
-	}
-	s := NewServer(r, opts)
+	s := fast.NewServer(std.NewServer(r, opts), fast.Options{Engine: engine})
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ln) }()
 	t.Cleanup(func() {
@@ -75,13 +82,13 @@ func serveFrontend(t testing.TB, backend netip.AddrPort, opts ServerOptions) (st
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return ln.Addr().String(), s
+	return ln.Addr().String(), r
 }
 
-func frontTable(t testing.TB, backend netip.AddrPort) *Table {
-	small := oneBackend("p/bad", "bad.test", "", backend.String())
+func frontTable(t testing.TB, backend netip.AddrPort) *router.Table {
+	small := router.OneBackend("p/bad", "bad.test", "", backend.String())
 	small.MaxBodyBytes = 16
-	tb, errs := Build(Input{Routes: []RouteConfig{small, oneBackend("p/fuzz", "fuzz.test", "", backend.String())}})
+	tb, errs := router.Build(router.Input{Routes: []router.RouteConfig{small, router.OneBackend("p/fuzz", "fuzz.test", "", backend.String())}})
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -128,7 +135,7 @@ func exchange(t testing.TB, addr string, raw []byte, halfClose bool) ([]*http.Re
 
 func TestBadRequestCorpus(t *testing.T) {
 	be := newBodyEcho(t)
-	addr, _ := serveFrontend(t, be.addr, ServerOptions{MaxHeaderBytes: 1024})
+	addr, _ := serveFrontend(t, be.addr, std.ServerOptions{MaxHeaderBytes: 1024})
 	files, err := filepath.Glob("testdata/badrequests/*.txt")
 	if err != nil || len(files) < 15 {
 		t.Fatalf("corpus: %d files, %v", len(files), err)
@@ -167,7 +174,7 @@ func TestBadRequestCorpus(t *testing.T) {
 // the backend intact.
 func TestGoodFramingPasses(t *testing.T) {
 	be := newBodyEcho(t)
-	addr, _ := serveFrontend(t, be.addr, ServerOptions{BufferBodyBytes: 8})
+	addr, _ := serveFrontend(t, be.addr, std.ServerOptions{BufferBodyBytes: 8})
 	long := strings.Repeat("x", 20)
 	raw := "POST /cl HTTP/1.1\r\nHost: fuzz.test\r\nContent-Length: 5\r\n\r\nhello" +
 		"OPTIONS * HTTP/1.1\r\nHost: fuzz.test\r\n\r\n" +
@@ -203,7 +210,7 @@ func TestGoodFramingPasses(t *testing.T) {
 // the route's cap still ends it with 413.
 func TestStreamedBodyOverLimit(t *testing.T) {
 	be := newBodyEcho(t)
-	addr, _ := serveFrontend(t, be.addr, ServerOptions{BufferBodyBytes: 4})
+	addr, _ := serveFrontend(t, be.addr, std.ServerOptions{BufferBodyBytes: 4})
 	raw := "POST / HTTP/1.1\r\nHost: bad.test\r\nTransfer-Encoding: chunked\r\n\r\n20\r\n" + strings.Repeat("y", 32) + "\r\n0\r\n\r\n"
 	resps, bodies, err := exchange(t, addr, []byte(raw), false)
 	if err != nil {
@@ -216,7 +223,7 @@ func TestStreamedBodyOverLimit(t *testing.T) {
 
 func TestSlowHeaderIsCutOff(t *testing.T) {
 	be := newBodyEcho(t)
-	addr, _ := serveFrontend(t, be.addr, ServerOptions{ReadHeaderTimeout: 200 * time.Millisecond})
+	addr, _ := serveFrontend(t, be.addr, std.ServerOptions{ReadHeaderTimeout: 200 * time.Millisecond})
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -239,7 +246,7 @@ func TestSlowHeaderIsCutOff(t *testing.T) {
 
 func TestSlowBodyIsCutOff(t *testing.T) {
 	be := newBodyEcho(t)
-	addr, _ := serveFrontend(t, be.addr, ServerOptions{BodyReadTimeout: 200 * time.Millisecond})
+	addr, _ := serveFrontend(t, be.addr, std.ServerOptions{BodyReadTimeout: 200 * time.Millisecond})
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -264,13 +271,13 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 // keep-alive connection completes with 200 and Connection: close.
 func TestShutdownIsGraceful(t *testing.T) {
 	u := newUpstream(t, "u")
-	r := New(Options{})
-	apply(t, r, oneBackend("p/s", "s.test", "", u.addr.String()))
+	r := router.New(router.Options{})
+	apply(t, r, router.OneBackend("p/s", "s.test", "", u.addr.String()))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewServer(r, ServerOptions{Engine: testEngine})
+	s := fast.NewServer(std.NewServer(r, std.ServerOptions{}), fast.Options{Engine: testEngine})
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ln) }()
 	addr := ln.Addr().String()
@@ -365,13 +372,13 @@ func TestShutdownIsGraceful(t *testing.T) {
 func TestShutdownDeadline(t *testing.T) {
 	u := newUpstream(t, "u")
 	t.Cleanup(func() { close(u.block) })
-	r := New(Options{})
-	apply(t, r, oneBackend("p/s", "s.test", "", u.addr.String()))
+	r := router.New(router.Options{})
+	apply(t, r, router.OneBackend("p/s", "s.test", "", u.addr.String()))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewServer(r, ServerOptions{Engine: testEngine})
+	s := fast.NewServer(std.NewServer(r, std.ServerOptions{}), fast.Options{Engine: testEngine})
 	go s.Serve(ln)
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
@@ -395,8 +402,8 @@ func TestShutdownDeadline(t *testing.T) {
 // Router sees the connection as TLS.
 func TestServeTLS(t *testing.T) {
 	u := newUpstream(t, "u")
-	r := New(Options{})
-	apply(t, r, oneBackend("p/s", "s.test", "", u.addr.String()))
+	r := router.New(router.Options{})
+	apply(t, r, router.OneBackend("p/s", "s.test", "", u.addr.String()))
 	ts := httptest.NewUnstartedServer(nil)
 	ts.StartTLS() // only for its certificate and a client that trusts it
 	defer ts.Close()
@@ -406,7 +413,7 @@ func TestServeTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewServer(r, ServerOptions{})
+	s := std.NewServer(r, std.ServerOptions{})
 	served := make(chan error, 1)
 	go func() { served <- s.ServeTLS(ln, cfg) }()
 	client := ts.Client()
@@ -436,7 +443,7 @@ func TestServeTLS(t *testing.T) {
 // handler; the refusal still lands on the bad request that follows.
 func TestRefusalAfterOptionsStar(t *testing.T) {
 	be := newBodyEcho(t)
-	addr, _ := serveFrontend(t, be.addr, ServerOptions{})
+	addr, _ := serveFrontend(t, be.addr, std.ServerOptions{})
 	raw := "OPTIONS * HTTP/1.1\r\nHost: fuzz.test\r\n\r\n" +
 		"GET / HTTP/1.1\r\nHost: fuzz.test\r\nFoo: x\r\n y\r\n\r\n"
 	resps, bodies, err := exchange(t, addr, []byte(raw), true)

@@ -1,4 +1,4 @@
-package router
+package router_test
 
 import (
 	"bytes"
@@ -8,6 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"slipway.dev/slipway/internal/router/fast"
+	"slipway.dev/slipway/internal/router/std"
 )
 
 // FuzzRouterRequest writes arbitrary bytes to a real frontend on loopback
@@ -35,12 +38,12 @@ func FuzzRouterRequest(f *testing.F) {
 
 	// The fast engine: it hands what it does not serve to the standard one,
 	// so both are fuzzed.
-	addr, s := serveFrontend(f, newBodyEcho(f).addr, ServerOptions{MaxHeaderBytes: 2048, Engine: EngineFast})
+	addr, r := serveFrontendOn(f, newBodyEcho(f).addr, std.ServerOptions{MaxHeaderBytes: 2048}, fast.EngineFast)
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		// A backend of its own: a request of an earlier input, cancelled
 		// by its half-close, may still arrive at that input's backend.
 		be := newBodyEcho(t)
-		s.r.Apply(frontTable(t, be.addr))
+		r.Apply(frontTable(t, be.addr))
 		before := be.hits.Load()
 		resps, bodies, err := exchange(t, addr, raw, true)
 		if err != nil && isTimeout(err) {

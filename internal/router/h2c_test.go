@@ -1,4 +1,4 @@
-package router
+package router_test
 
 import (
 	"fmt"
@@ -9,6 +9,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"slipway.dev/slipway/internal/router"
+	"slipway.dev/slipway/internal/router/fast"
+	"slipway.dev/slipway/internal/router/std"
 )
 
 // TestH2CPriorKnowledge: an HTTP/2 client speaking cleartext with prior
@@ -17,10 +21,10 @@ import (
 // connection, bodies both ways, forwarded to the app as HTTP/1.1, and a
 // route's body limit enforced on HTTP/2 too (413, never proxied).
 func TestH2CPriorKnowledge(t *testing.T) {
-	for _, engine := range []string{EngineFast, EngineStd} {
+	for _, engine := range []string{fast.EngineFast, fast.EngineStd} {
 		t.Run(engine, func(t *testing.T) {
 			be := newBodyEcho(t)
-			addr, _ := serveFrontend(t, be.addr, ServerOptions{Engine: engine})
+			addr, _ := serveFrontendOn(t, be.addr, std.ServerOptions{}, engine)
 			var protos http.Protocols
 			protos.SetUnencryptedHTTP2(true)
 			tr := &http.Transport{Protocols: &protos}
@@ -75,12 +79,12 @@ func TestH2CPriorKnowledge(t *testing.T) {
 // request in flight gets a GOAWAY, then its answer, when the plain
 // listener shuts down; with each engine (the fast one hands h2c over).
 func TestH2CShutdownSendsGOAWAY(t *testing.T) {
-	for _, engine := range []string{EngineFast, EngineStd} {
+	for _, engine := range []string{fast.EngineFast, fast.EngineStd} {
 		t.Run(engine, func(t *testing.T) {
 			u := newUpstream(t, "u")
-			r := New(Options{})
-			apply(t, r, oneBackend("p/h2c", "h2c.test", "", u.addr.String()))
-			s := NewServer(r, ServerOptions{Engine: engine})
+			r := router.New(router.Options{})
+			apply(t, r, router.OneBackend("p/h2c", "h2c.test", "", u.addr.String()))
+			s := fast.NewServer(std.NewServer(r, std.ServerOptions{}), fast.Options{Engine: engine})
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)

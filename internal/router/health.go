@@ -96,13 +96,13 @@ type avoid struct {
 
 func (a avoid) none() bool { return len(a.tried) == 0 && !a.healthy }
 
-func (a avoid) skips(ep *endpoint) bool {
-	return a.healthy && ep.health.out(a.now) || slices.Contains(a.tried, ep.addr)
+func (a avoid) skips(ep *Endpoint) bool {
+	return a.healthy && ep.health.out(a.now) || slices.Contains(a.tried, ep.Addr)
 }
 
-// connectFailed records a failed connect to ep (not one the client's
+// ConnectFailed records a failed connect to ep (not one the client's
 // departure cancelled).
-func (r *Router) connectFailed(ep *endpoint) {
+func (r *Router) ConnectFailed(ep *Endpoint) {
 	h := &ep.health
 	h.mu.Lock()
 	before := h.state
@@ -115,13 +115,13 @@ func (r *Router) connectFailed(ep *endpoint) {
 	}
 	h.mu.Unlock()
 	if s.ejected && s.until != before.until {
-		r.log.Warn("endpoint ejected after failed connects", "endpoint", ep.addr, "consecutiveFailures", s.fails, "for", s.backoff)
+		r.log.Warn("endpoint ejected after failed connects", "endpoint", ep.Addr, "consecutiveFailures", s.fails, "for", s.backoff)
 	}
 }
 
-// connected records a successful connect to ep: its failures are forgotten
+// Connected records a successful connect to ep: its failures are forgotten
 // and an ejection ends.
-func (r *Router) connected(ep *endpoint) {
+func (r *Router) Connected(ep *Endpoint) {
 	h := &ep.health
 	if h.fails.Load() == 0 && !h.ejected.Load() {
 		return
@@ -135,12 +135,12 @@ func (r *Router) connected(ep *endpoint) {
 	}
 	h.mu.Unlock()
 	if was {
-		r.log.Info("ejected endpoint connects again", "endpoint", ep.addr)
+		r.log.Info("ejected endpoint connects again", "endpoint", ep.Addr)
 	}
 }
 
 // forget drops ep's ejection from the router's count when ep leaves it.
-func (r *Router) forget(ep *endpoint) {
+func (r *Router) forget(ep *Endpoint) {
 	if ep.health.ejected.Swap(false) {
 		r.ejected.Add(-1)
 	}

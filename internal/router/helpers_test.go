@@ -1,4 +1,4 @@
-package router
+package router_test
 
 import (
 	"context"
@@ -12,6 +12,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"slipway.dev/slipway/internal/router"
+	"slipway.dev/slipway/internal/router/fast"
+	"slipway.dev/slipway/internal/router/std"
 )
 
 // upstream is a real HTTP server on 127.0.0.1 answering with its name and,
@@ -95,19 +99,19 @@ func (u *upstream) shutdown(t *testing.T) {
 // testEngine is the engine of the servers the tests start: the standard
 // one (the Router as a plain handler) unless TestFastEngine runs a test
 // again with EngineFast.
-var testEngine = EngineStd
+var testEngine = fast.EngineStd
 
 // serveRouter serves r on a real listener and returns its base URL.
-func serveRouter(t *testing.T, r *Router) string {
+func serveRouter(t *testing.T, r *router.Router) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if testEngine == EngineFast {
+	if testEngine == fast.EngineFast {
 		return serveFastEngine(t, r, ln)
 	}
-	srv := &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: std.NewHandler(r), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -148,9 +152,9 @@ func get(c *http.Client, base, host, path string, mod ...func(*http.Request)) (*
 	return resp, b, err
 }
 
-func apply(t *testing.T, r *Router, routes ...RouteConfig) {
+func apply(t *testing.T, r *router.Router, routes ...router.RouteConfig) {
 	t.Helper()
-	r.Apply(mustBuild(t, Input{Routes: routes}))
+	r.Apply(router.MustBuild(t, router.Input{Routes: routes}))
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {

@@ -1,4 +1,4 @@
-package router
+package router_test
 
 import (
 	"context"
@@ -17,6 +17,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"slipway.dev/slipway/internal/router"
+	"slipway.dev/slipway/internal/router/fast"
+	"slipway.dev/slipway/internal/router/std"
 )
 
 // soakDuration is how long TestNoFailedRequestUnderChurn flips weights:
@@ -47,7 +51,7 @@ func TestNoFailedRequestUnderChurn(t *testing.T) {
 		t.Skip("load test")
 	}
 	duration := soakDuration(t)
-	r := New(Options{})
+	r := router.New(router.Options{})
 	base := serveRouter(t, r)
 	other := newUpstream(t, "other")
 
@@ -56,10 +60,10 @@ func TestNoFailedRequestUnderChurn(t *testing.T) {
 		backend = map[string][]*upstream{"a": {newUpstream(t, "a0")}, "b": {newUpstream(t, "b0")}}
 		serial  int
 		flip    bool
-		others  []RouteConfig
+		others  []router.RouteConfig
 	)
-	config := func() []RouteConfig {
-		rc := RouteConfig{Key: "p/ld", Host: "ld.test", Affinity: Affinity{CookieName: "ld"}}
+	config := func() []router.RouteConfig {
+		rc := router.RouteConfig{Key: "p/ld", Host: "ld.test", Affinity: router.Affinity{CookieName: "ld"}}
 		for i, name := range []string{"a", "b"} {
 			w := int32(100)
 			if flip == (i == 0) {
@@ -69,10 +73,10 @@ func TestNoFailedRequestUnderChurn(t *testing.T) {
 			for _, u := range backend[name] {
 				eps = append(eps, u.addr)
 			}
-			rc.Backends = append(rc.Backends, BackendConfig{Service: "p/" + name, Weight: w,
-				Revisions: []RevisionConfig{{Revision: 1, Endpoints: eps}}})
+			rc.Backends = append(rc.Backends, router.BackendConfig{Service: "p/" + name, Weight: w,
+				Revisions: []router.RevisionConfig{{Revision: 1, Endpoints: eps}}})
 		}
-		return append([]RouteConfig{rc}, others...)
+		return append([]router.RouteConfig{rc}, others...)
 	}
 	mu.Lock()
 	apply(t, r, config()...)
@@ -155,7 +159,7 @@ func TestNoFailedRequestUnderChurn(t *testing.T) {
 			if len(others) >= 50 {
 				others = others[1:]
 			}
-			others = append(others, oneBackend(fmt.Sprintf("p/o%d", i), fmt.Sprintf("o%d.test", i), "", other.addr.String()))
+			others = append(others, router.OneBackend(fmt.Sprintf("p/o%d", i), fmt.Sprintf("o%d.test", i), "", other.addr.String()))
 			apply(t, r, config()...)
 			mu.Unlock()
 			unrelated.Add(1)
@@ -237,11 +241,11 @@ func TestNoFailedRequestUnderChurn(t *testing.T) {
 // the clients.
 func TestObservedSplitOverHTTP(t *testing.T) {
 	a, b1, b2 := namedUpstream(t, "a"), namedUpstream(t, "b1"), namedUpstream(t, "b2")
-	r := New(Options{})
+	r := router.New(router.Options{})
 	base := serveRouter(t, r)
-	apply(t, r, RouteConfig{Key: "p/s", Host: "s.test", Backends: []BackendConfig{
-		{Service: "p/a", Weight: 30, Revisions: []RevisionConfig{{Revision: 1, Endpoints: []netip.AddrPort{a.addr}}}},
-		{Service: "p/b", Weight: 70, RevisionWeights: true, Revisions: []RevisionConfig{
+	apply(t, r, router.RouteConfig{Key: "p/s", Host: "s.test", Backends: []router.BackendConfig{
+		{Service: "p/a", Weight: 30, Revisions: []router.RevisionConfig{{Revision: 1, Endpoints: []netip.AddrPort{a.addr}}}},
+		{Service: "p/b", Weight: 70, RevisionWeights: true, Revisions: []router.RevisionConfig{
 			{Revision: 1, Weight: 25, Endpoints: []netip.AddrPort{b1.addr}},
 			{Revision: 2, Weight: 75, Endpoints: []netip.AddrPort{b2.addr}}}},
 	}})
@@ -275,7 +279,7 @@ func TestObservedSplitOverHTTP(t *testing.T) {
 			t.Errorf("%s served %.1f%%, want %.1f ± 3 (%v)", name, got, w, seen)
 		}
 	}
-	var st RouteStats
+	var st router.RouteStats
 	waitFor(t, "all requests counted", func() bool { st, _ = r.Stats("p/s"); return st.Total.Total() == total })
 	counted := map[string]int{}
 	for _, rv := range st.Revisions {
@@ -311,18 +315,18 @@ func TestShortUpstreamKeepAlive(t *testing.T) {
 	}
 	go up.Serve(ln)
 	defer up.Close()
-	r := New(Options{})
-	if r.opts.IdleConnTimeout <= time.Second {
-		t.Fatalf("the router's pool idle timeout %s must exceed the upstream's 1 s for this test", r.opts.IdleConnTimeout)
+	r := router.New(router.Options{})
+	if r.Options().IdleConnTimeout <= time.Second {
+		t.Fatalf("the router's pool idle timeout %s must exceed the upstream's 1 s for this test", r.Options().IdleConnTimeout)
 	}
-	s := NewServer(r, ServerOptions{})
+	s := fast.NewServer(std.NewServer(r, std.ServerOptions{}), fast.Options{})
 	fl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go s.Serve(fl)
 	defer s.Shutdown(context.Background())
-	apply(t, r, oneBackend("p/ka", "ka.test", "", ln.Addr().String()))
+	apply(t, r, router.OneBackend("p/ka", "ka.test", "", ln.Addr().String()))
 	base := "http://" + fl.Addr().String()
 
 	tr := &http.Transport{MaxIdleConnsPerHost: 200}

@@ -1,22 +1,14 @@
 package router
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"net/netip"
-	"time"
 )
 
 // MaxMirrorsInFlight bounds the shadow requests in flight across the
 // router: a slow or dead mirror must cost the primary traffic nothing, so
 // when every slot is taken a copy is dropped, never waited for.
 const MaxMirrorsInFlight = 64
-
-// mirrorTimeout bounds a shadow request from its start to the end of its
-// response, which is read and dropped.
-const mirrorTimeout = 10 * time.Second
 
 // MirrorConfig sends shadow copies of Percent percent of a route's
 // requests to the ready endpoints of Service; their answers are dropped.
@@ -31,14 +23,14 @@ type MirrorConfig struct {
 type mirror struct {
 	service string
 	percent int
-	rev     *revision // the endpoints, for p2c
+	rev     *Revision // the endpoints, for p2c
 }
 
 func (t *Table) buildMirror(mc MirrorConfig) (*mirror, error) {
 	if mc.Percent < 0 || mc.Percent > 100 {
 		return nil, fmt.Errorf("mirror (%s): percent %d must be 0-100", mc.Service, mc.Percent)
 	}
-	m := &mirror{service: mc.Service, percent: int(mc.Percent), rev: &revision{}}
+	m := &mirror{service: mc.Service, percent: int(mc.Percent), rev: &Revision{}}
 	for _, a := range mc.Endpoints {
 		if !a.IsValid() || a.Port() == 0 {
 			return nil, fmt.Errorf("mirror (%s): invalid endpoint %q", mc.Service, a)
@@ -46,7 +38,7 @@ func (t *Table) buildMirror(mc MirrorConfig) (*mirror, error) {
 		a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 		ep := t.members[a]
 		if ep == nil {
-			ep = &endpoint{addr: a, cookie: hashString(a.String())}
+			ep = &Endpoint{Addr: a, cookie: hashString(a.String())}
 			t.members[a] = ep
 		}
 		m.rev.endpoints = append(m.rev.endpoints, ep)
@@ -54,77 +46,44 @@ func (t *Table) buildMirror(mc MirrorConfig) (*mirror, error) {
 	return m, nil
 }
 
-// mirror sends a shadow copy of req (of route rt) when its share says so,
-// on its own goroutine; the caller goes on at once.
-func (r *Router) mirror(req *http.Request, rt *route) {
-	m := rt.mirror
-	if m.percent <= 0 || m.percent < 100 && r.rnd.IntN(100) >= m.percent {
-		return
-	}
-	var body io.ReadCloser
-	if req.ContentLength != 0 { // 0: no body (the server's Body is then empty)
-		if req.GetBody == nil {
-			return // streaming: there is no copy to send
-		}
-		var err error
-		if body, err = req.GetBody(); err != nil {
-			return
-		}
-	}
-	select {
-	case r.mirrors <- struct{}{}:
-	default:
-		rt.stats.mirrorsDropped.Add(1)
-		return
-	}
-	ep := r.acquireMirror(rt.key)
-	if ep == nil {
-		<-r.mirrors
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), mirrorTimeout)
-	out := r.outbound(req, ctx, ep.addr)
-	out.Body = body
-	if body == nil {
-		out.Body = nil
-		out.ContentLength = 0
-	}
-	out.GetBody = nil
-	rt.stats.mirrored.Add(1)
-	go func() {
-		defer func() {
-			cancel()
-			r.release(ep)
-			<-r.mirrors
-		}()
-		resp, err := ep.transport().RoundTrip(out)
-		if err != nil {
-			r.log.Debug("mirrored request failed", "route", rt.key, "endpoint", ep.addr, "err", err)
-			return
-		}
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-		resp.Body.Close()
-	}()
+// Mirrors reports whether a request of rt is to be mirrored: rt has a
+// mirror and its share (a draw) says so.
+func (r *Router) Mirrors(rt *Route) bool {
+	m := rt.Mirror
+	return m != nil && m.percent > 0 && (m.percent >= 100 || r.rnd.IntN(100) < m.percent)
 }
 
-// acquireMirror picks an endpoint of the mirror of the route with key in
-// the current table and counts the shadow request in flight on it, under
-// the table's gate, as acquire does (so WaitDrained counts it too).
-func (r *Router) acquireMirror(key string) *endpoint {
-	for {
-		t := r.cur.Load()
-		t.gate.RLock()
-		if r.cur.Load() != t {
-			t.gate.RUnlock()
-			continue
-		}
-		var ep *endpoint
-		if rt := t.routes[key]; rt != nil && rt.mirror != nil {
-			if ep = rt.mirror.rev.p2c(r.rnd, avoid{}); ep != nil {
-				ep.inflight.Add(1)
-			}
-		}
-		t.gate.RUnlock()
-		return ep
+// AcquireMirror takes a slot for a shadow copy of a request of rt and
+// picks an endpoint of rt's mirror in the current table, counting the copy
+// in flight on it under the table's gate, as Acquire does (so WaitDrained
+// counts it too). It returns nil, and holds nothing, when every slot is
+// taken (the copy is dropped, and counted so) or the mirror has no
+// endpoint; else releaseMirror ends the copy.
+func (r *Router) AcquireMirror(rt *Route) *Endpoint {
+	select {
+	case r.mirrorSlots <- struct{}{}:
+	default:
+		rt.stats.mirrorsDropped.Add(1)
+		return nil
 	}
+	t := r.tables.Pick()
+	var ep *Endpoint
+	if cur := t.routes[rt.Key]; cur != nil && cur.Mirror != nil {
+		if ep = cur.Mirror.rev.p2c(r.rnd, avoid{}); ep != nil {
+			ep.inflight.Add(1)
+		}
+	}
+	r.tables.Done(t)
+	if ep == nil {
+		<-r.mirrorSlots
+		return nil
+	}
+	rt.stats.mirrored.Add(1)
+	return ep
+}
+
+// ReleaseMirror ends a shadow copy acquireMirror gave ep.
+func (r *Router) ReleaseMirror(ep *Endpoint) {
+	r.Release(ep)
+	<-r.mirrorSlots
 }

@@ -1,4 +1,4 @@
-package router
+package router_test
 
 import (
 	"bytes"
@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"slipway.dev/slipway/internal/router"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -61,10 +63,10 @@ func newShadow(t *testing.T, holding bool) *shadow {
 func TestMirror(t *testing.T) {
 	primary := newUpstream(t, "primary")
 	sh := newShadow(t, false)
-	r := New(Options{})
+	r := router.New(router.Options{})
 	base := serveRouter(t, r)
-	rc := oneBackend("p/m", "m.test", "", primary.addr.String())
-	rc.Mirror = &MirrorConfig{Service: "p/shadow", Percent: 100, Endpoints: []netip.AddrPort{sh.addr}}
+	rc := router.OneBackend("p/m", "m.test", "", primary.addr.String())
+	rc.Mirror = &router.MirrorConfig{Service: "p/shadow", Percent: 100, Endpoints: []netip.AddrPort{sh.addr}}
 	apply(t, r, rc)
 
 	c := &http.Client{}
@@ -106,7 +108,7 @@ func TestMirror(t *testing.T) {
 		t.Errorf("shadow copies (-want +got):\n%s", d)
 	}
 
-	waitFor(t, "the first copies' slots to be free", func() bool { return len(r.mirrors) == 0 })
+	waitFor(t, "the first copies' slots to be free", func() bool { return router.MirrorsInFlight(r) == 0 })
 
 	// A mirror that never answers: primaries are unaffected, copies
 	// beyond the slots are dropped.
@@ -114,7 +116,7 @@ func TestMirror(t *testing.T) {
 	defer close(stuck.hold)
 	rc.Mirror.Endpoints = []netip.AddrPort{stuck.addr}
 	apply(t, r, rc)
-	const n = 3 * MaxMirrorsInFlight
+	const n = 3 * router.MaxMirrorsInFlight
 	var wg sync.WaitGroup
 	var failed atomic.Int64
 	cl := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: 10 * time.Second}
@@ -134,18 +136,18 @@ func TestMirror(t *testing.T) {
 		t.Fatalf("%d primary requests failed with a stuck mirror", failed.Load())
 	}
 	st, _ := r.Stats("p/m")
-	if st.Total.Mirrored+st.Total.MirrorsDropped != 10+n || st.Total.Mirrored != 10+MaxMirrorsInFlight {
-		t.Errorf("mirrored %d, dropped %d; want %d sent (10 + the %d slots) and the rest of %d dropped", st.Total.Mirrored, st.Total.MirrorsDropped, 10+MaxMirrorsInFlight, MaxMirrorsInFlight, 10+n)
+	if st.Total.Mirrored+st.Total.MirrorsDropped != 10+n || st.Total.Mirrored != 10+router.MaxMirrorsInFlight {
+		t.Errorf("mirrored %d, dropped %d; want %d sent (10 + the %d slots) and the rest of %d dropped", st.Total.Mirrored, st.Total.MirrorsDropped, 10+router.MaxMirrorsInFlight, router.MaxMirrorsInFlight, 10+n)
 	}
 }
 
 func TestMirrorPercent(t *testing.T) {
 	primary := newUpstream(t, "primary")
 	sh := newShadow(t, false)
-	r := New(Options{})
+	r := router.New(router.Options{})
 	base := serveRouter(t, r)
-	rc := oneBackend("p/m", "m.test", "", primary.addr.String())
-	rc.Mirror = &MirrorConfig{Service: "p/shadow", Percent: 20, Endpoints: []netip.AddrPort{sh.addr}}
+	rc := router.OneBackend("p/m", "m.test", "", primary.addr.String())
+	rc.Mirror = &router.MirrorConfig{Service: "p/shadow", Percent: 20, Endpoints: []netip.AddrPort{sh.addr}}
 	apply(t, r, rc)
 	c := &http.Client{}
 	for range 1000 {
@@ -166,9 +168,9 @@ func TestMirrorPercent(t *testing.T) {
 func TestAccessLog(t *testing.T) {
 	u := newUpstream(t, "u")
 	var buf syncBuffer
-	r := New(Options{AccessLog: slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{ReplaceAttr: dropTime}))})
+	r := router.New(router.Options{AccessLog: slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{ReplaceAttr: dropTime}))})
 	base := serveRouter(t, r)
-	apply(t, r, oneBackend("p/al", "al.test", "", u.addr.String()))
+	apply(t, r, router.OneBackend("p/al", "al.test", "", u.addr.String()))
 	get(&http.Client{}, base, "al.test", "/x?token=s3cret", func(req *http.Request) {
 		req.Header.Set("Authorization", "Bearer s3cret")
 		req.Header.Set("Cookie", "session=s3cret")

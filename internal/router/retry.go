@@ -1,29 +1,14 @@
 package router
 
 import (
-	"bytes"
-	"cmp"
-	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptrace"
-	"net/netip"
 	"slices"
-	"sync/atomic"
-	"time"
 )
 
-// maxTries bounds the endpoints one request is sent to: connect failures
+// MaxTries bounds the endpoints one request is sent to: connect failures
 // move on to the next endpoint (nothing reached the app), so a route with
 // many dead endpoints could otherwise take a request on a long tour.
-const maxTries = 8
-
-// RetryBufferBytes is the largest request body the Router keeps in memory
-// so that a route with retries or a mirror can send it again. Longer
-// bodies stream and are neither retried after being sent nor mirrored.
-const RetryBufferBytes = 64 << 10
+const MaxTries = 8
 
 // Retries is a route's retry policy beyond the safe retries every route
 // gets: an answer whose status is in OnStatus is retried on another
@@ -46,136 +31,7 @@ func (p Retries) validate() error {
 	return nil
 }
 
-// retryOnStatus reports whether an answer with status may be retried.
-func (p Retries) retryOnStatus(status int) bool {
+// RetryOnStatus reports whether an answer with status may be retried.
+func (p Retries) RetryOnStatus(status int) bool {
 	return p.Attempts > 0 && slices.Contains(p.OnStatus, status)
-}
-
-type roundTripper struct{ r *Router }
-
-// RoundTrip sends req to the attempt's endpoint and sends it again to
-// another endpoint (never one that refused a connect or answered) when
-//   - it failed before any byte of it reached the endpoint (a refused or
-//     failed connect, or a failure before the headers were written);
-//   - it failed on a pooled connection the endpoint was closing (reset or
-//     EOF on reuse: the endpoint is not at fault, so it may be tried again
-//     on a fresh connection) and may be replayed (idempotent or with a
-//     buffered body, and any body buffered);
-//   - it failed after it was sent on a fresh connection, and may be
-//     replayed: once;
-//   - the answer's status is one the route retries, the request is
-//     idempotent and any body buffered: up to the route's Attempts;
-//
-// in all, to at most maxTries attempts.
-func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
-	r := rt.r
-	a := req.Context().Value(ctxKey{}).(*attempt)
-	body := req.Body
-	noBody := body == nil || body == http.NoBody
-	if !noBody {
-		// The transport closes the body on failure; keep it usable for a
-		// retry (the server closes the inbound body itself).
-		req.Body = io.NopCloser(body)
-	}
-	buffered := !noBody && req.GetBody != nil
-	idem := idempotent(req.Method)
-	statusLeft := a.route.retries.Attempts
-	replayable := (noBody || buffered) && (idem || buffered)
-	var tried []netip.AddrPort
-	out := req
-	for attempts := 1; ; attempts++ {
-		resp, wrote, reused, err := r.try(out, a)
-		if err == nil || !reused {
-			tried = append(tried, a.ep.addr)
-		}
-		retry := false
-		switch {
-		case req.Context().Err() != nil:
-			if err != nil {
-				a.countError()
-			}
-		case err != nil:
-			a.countError()
-			retry = !wrote || replayable && (reused || !a.retried)
-		case statusLeft > 0 && a.route.retries.retryOnStatus(resp.StatusCode) && idem && (noBody || buffered):
-			retry = true
-		}
-		if !retry || attempts >= maxTries {
-			return resp, err
-		}
-		_, p := r.acquire(req, a.host, a.rev, tried)
-		if p.ep == nil {
-			return resp, err
-		}
-		var next io.ReadCloser = req.Body
-		if buffered && (wrote || err == nil) {
-			var berr error
-			if next, berr = req.GetBody(); berr != nil {
-				r.release(p.ep)
-				return resp, cmp.Or(err, berr)
-			}
-		}
-		cause := fmt.Sprint(err)
-		if err == nil {
-			statusLeft--
-			cause = "status " + resp.Status
-			// Unread: the connection is not reused, which is as well for
-			// an endpoint that answers errors.
-			resp.Body.Close()
-		} else if wrote && !reused {
-			a.retried = true
-		}
-		failed := a.ep.addr
-		r.retryOn(a, p)
-		r.log.Debug("retrying request on another endpoint", "route", a.route.key, "failed", failed, "endpoint", p.ep.addr, "cause", cause)
-		out = req.Clone(req.Context())
-		out.URL.Host = p.ep.addr.String()
-		out.Body = next
-	}
-}
-
-// bufferBody reads a body of known length up to RetryBufferBytes into
-// memory so that it can be sent more than once; it reports false when it
-// answered the request itself (the body could not be read).
-func (r *Router) bufferBody(w http.ResponseWriter, req *http.Request) bool {
-	if req.Body == nil || req.Body == http.NoBody || req.GetBody != nil || req.ContentLength <= 0 || req.ContentLength > RetryBufferBytes {
-		return true
-	}
-	b, err := io.ReadAll(req.Body)
-	if err != nil {
-		status := http.StatusBadRequest
-		if _, ok := err.(*http.MaxBytesError); ok {
-			status = http.StatusRequestEntityTooLarge
-		}
-		http.Error(w, "slipway router: reading the request body: "+err.Error(), status)
-		return false
-	}
-	setBuffered(req, b)
-	return true
-}
-
-// setBuffered makes b req's body, replayable through GetBody.
-func setBuffered(req *http.Request, b []byte) {
-	req.ContentLength = int64(len(b))
-	req.Body = io.NopCloser(bytes.NewReader(b))
-	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
-}
-
-// try sends req to a.ep; wrote reports whether any of the request may have
-// reached the endpoint, reused whether it went on a pooled connection.
-func (r *Router) try(req *http.Request, a *attempt) (resp *http.Response, wrote, reused bool, err error) {
-	var wroteHeaders, reusedConn atomic.Bool
-	ctx := httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
-		GotConn:      func(i httptrace.GotConnInfo) { reusedConn.Store(i.Reused) },
-		WroteHeaders: func() { wroteHeaders.Store(true) },
-	})
-	if d := a.route.timeouts.Response; d > 0 {
-		t := time.AfterFunc(d, func() { a.cancel(errTimeout) })
-		defer t.Stop()
-	}
-	resp, err = a.ep.transport().RoundTrip(req.WithContext(ctx))
-	if err != nil && errors.Is(context.Cause(ctx), errTimeout) {
-		err = fmt.Errorf("%w after %s: %w", errTimeout, a.route.timeouts.Response, err)
-	}
-	return resp, wroteHeaders.Load(), reusedConn.Load(), err
 }

@@ -1,4 +1,4 @@
-package router
+package router_test
 
 import (
 	"context"
@@ -11,6 +11,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"slipway.dev/slipway/internal/router"
+	"slipway.dev/slipway/internal/router/fast"
+	"slipway.dev/slipway/internal/router/std"
 )
 
 // bodyUpstream answers with status and the body it received, and counts
@@ -58,10 +62,10 @@ func (u *bodyUpstream) count(method string) int {
 // passed on.
 func TestRetriesOnStatus(t *testing.T) {
 	bad, good := newBodyUpstream(t, 503), newBodyUpstream(t, 200)
-	r := New(Options{})
+	r := router.New(router.Options{})
 	base := serveRouter(t, r)
-	rc := oneBackend("p/rt", "rt.test", "", bad.addr.String(), good.addr.String())
-	rc.Retries = Retries{Attempts: 2, OnStatus: []int{502, 503}}
+	rc := router.OneBackend("p/rt", "rt.test", "", bad.addr.String(), good.addr.String())
+	rc.Retries = router.Retries{Attempts: 2, OnStatus: []int{502, 503}}
 	apply(t, r, rc)
 
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
@@ -109,7 +113,7 @@ func TestRetriesOnStatus(t *testing.T) {
 	if n := bad.count("POST"); n != answers["POST 503"] {
 		t.Errorf("bad endpoint saw %d POSTs, want %d (each answered 503, none retried)", n, answers["POST 503"])
 	}
-	var st RouteStats
+	var st router.RouteStats
 	waitFor(t, "480 requests counted", func() bool { st, _ = r.Stats("p/rt"); return st.Total.Total() == 480 })
 	if want := int64(bad.count("GET") + bad.count("PUT")); st.Total.Retries != want || want == 0 {
 		t.Errorf("retries %d, want %d (each idempotent request the bad endpoint answered)", st.Total.Retries, want)
@@ -127,15 +131,15 @@ func TestRetriesOnStatus(t *testing.T) {
 
 func TestRetriesValidation(t *testing.T) {
 	for _, tc := range []struct {
-		p    Retries
+		p    router.Retries
 		want string
 	}{
-		{Retries{Attempts: -1}, "route p/x: retries.attempts -1: must be 0 or more"},
-		{Retries{Attempts: 1, OnStatus: []int{404}}, "route p/x: retries.onStatus[0] 404: must be a server error status (500-599)"},
+		{router.Retries{Attempts: -1}, "route p/x: retries.attempts -1: must be 0 or more"},
+		{router.Retries{Attempts: 1, OnStatus: []int{404}}, "route p/x: retries.onStatus[0] 404: must be a server error status (500-599)"},
 	} {
-		rc := oneBackend("p/x", "x.test", "", "127.0.0.1:1")
+		rc := router.OneBackend("p/x", "x.test", "", "127.0.0.1:1")
 		rc.Retries = tc.p
-		_, errs := Build(Input{Routes: []RouteConfig{rc}})
+		_, errs := router.Build(router.Input{Routes: []router.RouteConfig{rc}})
 		if len(errs) != 1 || errs[0].Error() != tc.want {
 			t.Errorf("Build(%+v) = %v, want %q", tc.p, errs, tc.want)
 		}
@@ -179,15 +183,15 @@ func TestRetryOnAPooledConnectionTheEndpointDropped(t *testing.T) {
 	go up.Serve(ln)
 	defer up.Close()
 
-	r := New(Options{})
-	s := NewServer(r, ServerOptions{})
+	r := router.New(router.Options{})
+	s := fast.NewServer(std.NewServer(r, std.ServerOptions{}), fast.Options{})
 	fl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go s.Serve(fl)
 	defer s.Shutdown(context.Background())
-	apply(t, r, oneBackend("p/d", "d.test", "", ln.Addr().String()))
+	apply(t, r, router.OneBackend("p/d", "d.test", "", ln.Addr().String()))
 	c := &http.Client{}
 	defer c.CloseIdleConnections()
 	for i := range 6 {

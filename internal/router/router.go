@@ -3,17 +3,16 @@ package router
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"slipway.dev/slipway/internal/drain"
 )
 
 // DefaultIdleConnTimeout is how long a pooled upstream connection may sit
@@ -64,17 +63,16 @@ type Options struct {
 	// Now is the clock of passive health and drain deadlines: time.Now
 	// when nil.
 	Now func() time.Time
-	// AccessLog, when set, gets one record per request (see accesslog.go);
+	// AccessLog, when set, gets one record per request (see std/accesslog.go);
 	// nil turns access logging off at no cost.
 	AccessLog *slog.Logger
 }
 
-// Router is an http.Handler serving the applied Table. Its methods are
-// safe for concurrent use.
+// Router serves the applied Table to its engines (std.Handler, fast).
+// Its methods are safe for concurrent use.
 type Router struct {
 	log      *slog.Logger
 	opts     Options
-	proxy    *httputil.ReverseProxy
 	rnd      randSource
 	now      func() time.Time
 	applyMu  sync.Mutex
@@ -82,20 +80,16 @@ type Router struct {
 
 	// ejected counts endpoints passive health has ejected (or holds on
 	// probation): while it is 0, selection does not read the clock.
-	ejected atomic.Int64
-	mirrors chan struct{} // slots for shadow requests in flight
+	ejected     atomic.Int64
+	mirrorSlots chan struct{} // for shadow requests in flight
 
-	// cur is the table new requests use. settled is the newest table none
-	// of whose predecessors has a pick in progress: an endpoint in neither
+	// tables holds the table new requests use and the newest one none of
+	// whose predecessors has a pick in progress: an endpoint in neither
 	// gets no new request until a table adds it again.
-	cur     atomic.Pointer[Table]
-	settled atomic.Pointer[Table]
+	tables drain.Tables[Table, *Table]
 
 	epMu sync.Mutex
-	eps  map[netip.AddrPort]*endpoint // every endpoint of a table or with requests in flight
-
-	notifyMu sync.Mutex
-	notify   chan struct{}
+	eps  map[netip.AddrPort]*Endpoint // every endpoint of a table or with requests in flight
 
 	// Counters outlive tables: Apply binds each table to them.
 	statsMu    sync.Mutex
@@ -103,62 +97,86 @@ type Router struct {
 	epStats    map[netip.AddrPort]*counters
 }
 
-// transport returns e's own connection pool (so that the pool of a
+// Transport returns e's own connection pool (so that the pool of a
 // leaving endpoint can be emptied without touching the others), made on
 // first use: at 50,000 endpoints, pools for those never used would take
 // a third of the router's memory.
-func (e *endpoint) transport() *http.Transport {
+func (e *Endpoint) Transport(newTransport func(*Endpoint) *http.Transport) *http.Transport {
 	if tr := e.tr.Load(); tr != nil {
 		return tr
 	}
-	tr := e.router.newTransport(e)
+	tr := newTransport(e)
 	if !e.tr.CompareAndSwap(nil, tr) {
 		return e.tr.Load()
 	}
 	return tr
 }
 
-type ctxKey struct{}
-
-// attempt is one request's state between ServeHTTP and RoundTrip.
-type attempt struct {
-	route   *route
-	rev     *revision
-	ep      *endpoint
-	status  int // of the answer: the upstream's, or the router's own
-	host    string
-	retried bool                    // a request that reached an endpoint was sent again
-	cancel  context.CancelCauseFunc // ends the request (cause errTimeout on a response timeout)
+// Attempt is one request's state in either engine: where it goes and
+// what came back.
+type Attempt struct {
+	Route    *Route
+	Revision *Revision
+	Endpoint *Endpoint
+	Status   int  // of the answer: the upstream's, or the router's own
+	Retried  bool // a request that reached an endpoint was sent again
 }
 
-// retryOn moves a to p's endpoint for another try: the endpoint left is
+// Begin counts a, which Acquire just picked, in flight on its route and
+// revision (Acquire counted it on the endpoint).
+func (r *Router) Begin(a *Attempt) {
+	a.Route.stats.inflight.Add(1)
+	a.Revision.stats.inflight.Add(1)
+}
+
+// End counts a out: it took d and got a.status.
+func (r *Router) End(a *Attempt, d time.Duration) {
+	r.Release(a.Endpoint)
+	a.Revision.stats.inflight.Add(-1)
+	a.Route.stats.inflight.Add(-1)
+	a.Endpoint.stats.observe(a.Status, d)
+	a.Revision.stats.observe(a.Status, d)
+	a.Route.stats.observe(a.Status, d) // the route last: once it counts a request, all is counted
+}
+
+// Observe counts an answer of the route itself (no endpoint was chosen).
+func (rt *Route) Observe(status int, d time.Duration) { rt.stats.observe(status, d) }
+
+// ErrTimeout is the cause of a request whose route's response timeout
+// passed.
+var ErrTimeout = errors.New("upstream response timeout")
+
+// RetryOn moves a to p's endpoint for another try: the endpoint left is
 // released, the revision's in-flight count moves with it, and the retry is
 // counted on the route, the new revision and the new endpoint.
-func (r *Router) retryOn(a *attempt, p pick) {
-	r.release(a.ep)
-	a.rev.stats.inflight.Add(-1)
-	p.rev.stats.inflight.Add(1)
-	a.rev, a.ep = p.rev, p.ep
-	a.route.stats.retries.Add(1)
-	a.rev.stats.retries.Add(1)
-	a.ep.stats.retries.Add(1)
+func (r *Router) RetryOn(a *Attempt, p Pick) {
+	r.Release(a.Endpoint)
+	a.Revision.stats.inflight.Add(-1)
+	p.Revision.stats.inflight.Add(1)
+	a.Revision, a.Endpoint = p.Revision, p.Endpoint
+	a.Route.stats.retries.Add(1)
+	a.Revision.stats.retries.Add(1)
+	a.Endpoint.stats.retries.Add(1)
 }
-
-var (
-	errTimeout = errors.New("upstream response timeout")
-	errDrained = errors.New("endpoint drained")
-)
 
 // globalRand uses math/rand/v2's concurrent-safe package functions.
 type globalRand struct{}
 
 func (globalRand) IntN(n int) int       { return rand.IntN(n) }
 func (globalRand) Int64N(n int64) int64 { return rand.Int64N(n) }
-func (r *Router) waitChan() chan struct{} {
-	r.notifyMu.Lock()
-	defer r.notifyMu.Unlock()
-	return r.notify
-}
+
+// Options returns the router's options, defaults filled in.
+func (r *Router) Options() Options { return r.opts }
+
+// Logger is the router's logger.
+func (r *Router) Logger() *slog.Logger { return r.log }
+
+// Current returns the table new requests use (for a look that counts
+// nothing in flight: a pick goes through Acquire).
+func (r *Router) Current() *Table { return r.tables.Current() }
+
+// Leaving reports whether e is in no table the router serves.
+func (e *Endpoint) Leaving() bool { return e.leaving.Load() }
 
 // New returns a Router serving an empty table (every request gets 404).
 func New(opts Options) *Router {
@@ -185,39 +203,18 @@ func New(opts Options) *Router {
 		opts.Now = time.Now
 	}
 	r := &Router{
-		log:     opts.Logger,
-		opts:    opts,
-		rnd:     globalRand{},
-		now:     opts.Now,
-		mirrors: make(chan struct{}, MaxMirrorsInFlight),
-		eps:     map[netip.AddrPort]*endpoint{},
-		notify:  make(chan struct{}),
+		log:         opts.Logger,
+		opts:        opts,
+		rnd:         globalRand{},
+		now:         opts.Now,
+		mirrorSlots: make(chan struct{}, MaxMirrorsInFlight),
+		eps:         map[netip.AddrPort]*Endpoint{},
 
 		routeStats: map[string]*routeCounters{},
 		epStats:    map[netip.AddrPort]*counters{},
 	}
-	r.proxy = &httputil.ReverseProxy{
-		Rewrite: r.rewrite,
-		ModifyResponse: func(resp *http.Response) error {
-			a := resp.Request.Context().Value(ctxKey{}).(*attempt)
-			a.status = resp.StatusCode
-			if resp.ContentLength < 0 && resp.Body != nil && resp.Body != http.NoBody && resp.StatusCode != http.StatusSwitchingProtocols {
-				// Streamed (SSE, chunked): it may last; end it cleanly
-				// when its endpoint's drain deadline passes.
-				sb := &streamBody{ReadCloser: resp.Body, a: a}
-				sb.untrack = a.ep.track(sb)
-				resp.Body = sb
-			}
-			return nil
-		},
-		Transport:     roundTripper{r},
-		FlushInterval: -1, // stream: never hold a response back
-		ErrorHandler:  r.proxyError,
-		ErrorLog:      slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
-	}
 	t, _ := Build(Input{})
-	r.cur.Store(t)
-	r.settled.Store(t)
+	r.tables.Init(t, drain.Words{Owner: "router", Table: "route table", InFlight: "requests"})
 	return r
 }
 
@@ -237,13 +234,12 @@ func (r *Router) Apply(t *Table) {
 		t.applied.Store(true)
 	}
 	r.applyGen++
-	var added []*endpoint
+	var added []*Endpoint
 	r.epMu.Lock()
 	for addr, fresh := range t.members {
 		ep := r.eps[addr]
 		if ep == nil {
 			ep = fresh
-			ep.router = r
 			r.eps[addr] = ep
 			added = append(added, ep)
 		}
@@ -265,19 +261,16 @@ func (r *Router) Apply(t *Table) {
 				}
 			}
 		}
-		if m := rt.mirror; m != nil {
+		if m := rt.Mirror; m != nil {
 			for i, ep := range m.rev.endpoints {
 				m.rev.endpoints[i] = ep.canon
 			}
 		}
 	}
 
-	old := r.cur.Swap(t)
 	// Wait out every pick on the old table: after this, a request either
 	// counted itself in flight on an old endpoint or picks from t.
-	old.gate.Lock()
-	old.gate.Unlock() //nolint:staticcheck // an empty critical section is the point: a barrier
-	r.settled.Store(t)
+	r.tables.Swap(t)
 
 	r.epMu.Lock()
 	for addr, ep := range r.eps {
@@ -298,14 +291,7 @@ func (r *Router) Apply(t *Table) {
 		}
 	}
 	r.epMu.Unlock()
-	r.broadcast()
-}
-
-func (r *Router) broadcast() {
-	r.notifyMu.Lock()
-	close(r.notify)
-	r.notify = make(chan struct{})
-	r.notifyMu.Unlock()
+	r.tables.Broadcast()
 }
 
 // trackedConn is an upstream connection its endpoint can close: a
@@ -314,9 +300,12 @@ func (r *Router) broadcast() {
 // CloseIdleConnections alone could miss it.
 type trackedConn struct {
 	net.Conn
-	ep   *endpoint
+	ep   *Endpoint
 	once sync.Once
 }
+
+// NetConn is the connection c wraps.
+func (c *trackedConn) NetConn() net.Conn { return c.Conn }
 
 func (c *trackedConn) Close() error {
 	c.once.Do(func() {
@@ -327,9 +316,22 @@ func (c *trackedConn) Close() error {
 	return c.Conn.Close()
 }
 
+// TrackConn wraps c, a new connection to e, so that e closes it when it
+// leaves (closeConns), whichever engine pools it.
+func (e *Endpoint) TrackConn(c net.Conn) net.Conn {
+	tc := &trackedConn{Conn: c, ep: e}
+	e.connMu.Lock()
+	if e.conns == nil {
+		e.conns = map[*trackedConn]struct{}{}
+	}
+	e.conns[tc] = struct{}{}
+	e.connMu.Unlock()
+	return tc
+}
+
 // closeConns closes every connection to e. Call it only when no request is
 // in flight to e and none can start (e is leaving).
-func (e *endpoint) closeConns() {
+func (e *Endpoint) closeConns() {
 	if tr := e.tr.Load(); tr != nil {
 		tr.CloseIdleConnections()
 	}
@@ -344,83 +346,43 @@ func (e *endpoint) closeConns() {
 	}
 }
 
-func (r *Router) newTransport(ep *endpoint) *http.Transport {
-	d := &net.Dialer{Timeout: r.opts.ConnectTimeout, KeepAlive: 30 * time.Second}
-	target := ep.addr.String()
-	return &http.Transport{
-		// The request's URL names the endpoint too; dialling addr makes
-		// sure this pool only ever holds connections to it.
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			if a, ok := ctx.Value(ctxKey{}).(*attempt); ok && a.route.timeouts.Connect > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, a.route.timeouts.Connect)
-				defer cancel()
-			}
-			c, err := d.DialContext(ctx, network, target)
-			if err != nil {
-				if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-					r.connectFailed(ep)
-				}
-				return nil, err
-			}
-			r.connected(ep)
-			tc := &trackedConn{Conn: c, ep: ep}
-			ep.connMu.Lock()
-			if ep.conns == nil {
-				ep.conns = map[*trackedConn]struct{}{}
-			}
-			ep.conns[tc] = struct{}{}
-			ep.connMu.Unlock()
-			return tc, nil
-		},
-		MaxIdleConns:          r.opts.MaxIdleConnsPerEndpoint,
-		MaxIdleConnsPerHost:   r.opts.MaxIdleConnsPerEndpoint,
-		IdleConnTimeout:       r.opts.IdleConnTimeout,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true, // pass bodies through as the app sent them
-	}
-}
-
-// acquire picks an endpoint of the route serving host and path in the
+// Acquire picks an endpoint of the route serving host and path in the
 // current table and counts the request in flight on it, under the table's
-// gate (see Apply). A retry passes the revision it failed on (prefer) and
-// the addresses it tried: it stays in that revision when another of its
-// endpoints is ready, so that retries keep the traffic split. Endpoints
-// passive health ejected are chosen only when no other is ready.
-func (r *Router) acquire(req *http.Request, host string, prefer *revision, tried []netip.AddrPort) (*route, pick) {
+// gate (see Apply): the one selection of both engines (req is the
+// standard engine's httpView or the fast engine's parsed head). A retry
+// passes the revision it failed on (prefer) and the addresses it tried:
+// it stays in that revision when another of its endpoints is ready, so
+// that retries keep the traffic split. Endpoints passive health ejected
+// are chosen only when no other is ready.
+func Acquire[S hostOrPath](r *Router, host, path S, req RequestView, prefer *Revision, tried []netip.AddrPort) (*Route, Pick) {
 	ex := avoid{tried: tried}
 	if r.ejected.Load() > 0 {
 		ex.healthy, ex.now = true, r.now().UnixNano()
 	}
-	for {
-		t := r.cur.Load()
-		t.gate.RLock()
-		if r.cur.Load() != t { // swapped meanwhile: Apply may be past the barrier
-			t.gate.RUnlock()
-			continue
+	t := r.tables.Pick()
+	rt := Lookup(t, host, path)
+	var p Pick
+	for _, ex := range [2]avoid{ex, {tried: tried}} {
+		if rt != nil && prefer != nil {
+			p = rt.sameRevision(prefer, r.rnd, ex)
 		}
-		rt := t.lookup(host, req.URL.Path)
-		var p pick
-		for _, ex := range []avoid{ex, {tried: tried}} {
-			if rt != nil && prefer != nil {
-				p = rt.sameRevision(prefer, r.rnd, ex)
-			}
-			if rt != nil && p.ep == nil {
-				p = rt.choose(httpView{req}, r.rnd, ex)
-			}
-			if p.ep != nil || !ex.healthy {
-				break
-			}
+		if rt != nil && p.Endpoint == nil {
+			p = rt.choose(req, r.rnd, ex)
 		}
-		if p.ep != nil {
-			p.ep.inflight.Add(1)
+		if p.Endpoint != nil || !ex.healthy {
+			break
 		}
-		t.gate.RUnlock()
-		return rt, p
 	}
+	if p.Endpoint != nil {
+		p.Endpoint.inflight.Add(1)
+	}
+	r.tables.Done(t)
+	return rt, p
 }
 
-func (r *Router) release(ep *endpoint) {
+// Release ends a request (or a shadow copy) Acquire counted in flight on
+// ep; the last one out of a leaving endpoint closes its connections.
+func (r *Router) Release(ep *Endpoint) {
 	if ep.inflight.Add(-1) == 0 && ep.leaving.Load() {
 		r.epMu.Lock()
 		// Checked again under epMu: Apply may have taken it back.
@@ -428,135 +390,29 @@ func (r *Router) release(ep *endpoint) {
 			ep.closeConns()
 		}
 		r.epMu.Unlock()
-		r.broadcast()
+		r.tables.Broadcast()
 	}
 }
 
-// ServeHTTP implements http.Handler.
-func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	start := time.Now()
-	host := canonicalHost(req.Host)
-	upgrade := ""
-	if req.ProtoMajor == 1 {
-		upgrade = upgradeOf(req.Header)
-	}
-	if upgrade != "" && !strings.EqualFold(upgrade, "websocket") {
-		w.Header().Set("Connection", "close")
-		http.Error(w, fmt.Sprintf("slipway router: upgrade to %q is not supported; only websocket is", upgrade), http.StatusBadRequest)
-		r.logAccess(req, nil, http.StatusBadRequest, start)
-		return
-	}
-	rt, p := r.acquire(req, host, nil, nil)
-	if rt == nil {
-		http.Error(w, fmt.Sprintf("slipway router: no route for host %q and path %q", host, req.URL.Path), http.StatusNotFound)
-		r.logAccess(req, nil, http.StatusNotFound, start)
-		return
-	}
-	if p.ep == nil {
-		http.Error(w, fmt.Sprintf("slipway router: route %s has no ready endpoint", rt.key), http.StatusServiceUnavailable)
-		rt.stats.observe(http.StatusServiceUnavailable, time.Since(start))
-		r.logAccess(req, &attempt{route: rt}, http.StatusServiceUnavailable, start)
-		return
-	}
-	ctx, cancel := context.WithCancelCause(req.Context())
-	defer cancel(nil)
-	a := &attempt{route: rt, rev: p.rev, ep: p.ep, host: host, cancel: cancel}
-	rt.stats.inflight.Add(1)
-	a.rev.stats.inflight.Add(1)
-	defer func() {
-		d := time.Since(start)
-		r.release(a.ep)
-		a.rev.stats.inflight.Add(-1)
-		rt.stats.inflight.Add(-1)
-		// The route last: once it counts a request, all is counted.
-		for _, c := range []*counters{a.ep.stats, a.rev.stats, rt.stats} {
-			c.observe(a.status, d)
-		}
-		r.logAccess(req, a, a.status, start)
-	}()
-	if p.sticky != "" {
-		c := &http.Cookie{Name: rt.affinity.CookieName, Value: p.sticky, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
-		if rt.affinity.TTL > 0 {
-			c.MaxAge = int(rt.affinity.TTL / time.Second)
-		}
-		w.Header().Add("Set-Cookie", c.String())
-	}
-	if limit := r.bodyLimit(rt); limit > 0 && req.Body != nil {
-		req.Body = http.MaxBytesReader(w, req.Body, limit)
-	}
-	req = req.WithContext(context.WithValue(ctx, ctxKey{}, a))
-	if upgrade != "" {
-		r.serveWebSocket(w, req, a)
-		return
-	}
-	if rt.retries.Attempts > 0 || rt.mirror != nil {
-		if !r.bufferBody(w, req) {
-			a.status = http.StatusBadRequest
-			return
-		}
-	}
-	if rt.mirror != nil {
-		r.mirror(req, rt)
-	}
-	r.proxy.ServeHTTP(w, req)
-}
-
-// bodyLimit is the body cap of requests to rt (0: none).
-func (r *Router) bodyLimit(rt *route) int64 {
+// BodyLimit is the body cap of requests to rt (0: none).
+func (r *Router) BodyLimit(rt *Route) int64 {
 	if rt.maxBodyBytes > 0 {
 		return rt.maxBodyBytes
 	}
 	return max(r.opts.MaxBodyBytes, 0)
 }
 
-func (r *Router) rewrite(pr *httputil.ProxyRequest) {
-	r.rewriteTo(pr, pr.In.Context().Value(ctxKey{}).(*attempt).ep.addr)
-}
-
-// rewriteTo points pr.Out at addr and sets its forwarding headers from
-// the connection (pr.Out has none of the client's: see outbound).
-func (r *Router) rewriteTo(pr *httputil.ProxyRequest, addr netip.AddrPort) {
-	pr.Out.URL.Scheme = "http"
-	pr.Out.URL.Host = addr.String()
-	pr.Out.Host = pr.In.Host // the app sees the public host
-
-	peer, _ := netip.ParseAddrPort(pr.In.RemoteAddr)
-	if r.trusted(peer.Addr()) {
-		// Rewrite mode removed these from Out; a trusted proxy's are kept.
-		for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"} {
-			if v := pr.In.Header[h]; len(v) > 0 {
-				pr.Out.Header[h] = v
-			}
-		}
-	}
-	proto := "http"
-	if pr.In.TLS != nil {
-		proto = "https"
-	}
-	trustedHost := pr.Out.Header.Get("X-Forwarded-Host")
-	trustedProto := pr.Out.Header.Get("X-Forwarded-Proto")
-	pr.SetXForwarded()
-	if trustedHost != "" {
-		pr.Out.Header.Set("X-Forwarded-Host", trustedHost)
-	}
-	if trustedProto != "" {
-		pr.Out.Header.Set("X-Forwarded-Proto", trustedProto)
-	}
-	fwd := fmt.Sprintf("for=%s;host=%q;proto=%s", forwardedNode(peer.Addr()), pr.In.Host, proto)
-	if prior := pr.Out.Header.Values("Forwarded"); len(prior) > 0 {
-		fwd = strings.Join(prior, ", ") + ", " + fwd
-	}
-	pr.Out.Header.Set("Forwarded", fwd)
-}
-
-func forwardedNode(a netip.Addr) string {
+// ForwardedNode is a as the for= of a Forwarded header writes it.
+func ForwardedNode(a netip.Addr) string {
 	if a.Is6() && !a.Is4In6() {
 		return `"[` + a.String() + `]"`
 	}
 	return a.Unmap().String()
 }
 
-func (r *Router) trusted(a netip.Addr) bool {
+// Trusted reports whether a is a trusted proxy (Options.TrustedProxies),
+// whose forwarding headers are kept.
+func (r *Router) Trusted(a netip.Addr) bool {
 	a = a.Unmap()
 	for _, p := range r.opts.TrustedProxies {
 		if p.Contains(a) {
@@ -566,32 +422,16 @@ func (r *Router) trusted(a netip.Addr) bool {
 	return false
 }
 
-func (r *Router) proxyError(w http.ResponseWriter, req *http.Request, err error) {
-	a := req.Context().Value(ctxKey{}).(*attempt)
-	status := http.StatusBadGateway
-	var mb *http.MaxBytesError
-	switch {
-	case errors.As(err, &mb):
-		status = http.StatusRequestEntityTooLarge
-	case errors.Is(err, errTimeout) || errors.Is(context.Cause(req.Context()), errTimeout):
-		status = http.StatusGatewayTimeout
-	case req.Context().Err() != nil:
-		return // the client went away: nobody to answer
-	}
-	a.status = status
-	r.log.Debug("upstream request failed", "host", req.Host, "path", req.URL.Path, "status", status, "err", err)
-	http.Error(w, fmt.Sprintf("slipway router: %s", http.StatusText(status)), status)
+// CountError counts a failed try of a to get an answer from its endpoint.
+func (a *Attempt) CountError() {
+	a.Route.stats.upErrors.Add(1)
+	a.Revision.stats.upErrors.Add(1)
+	a.Endpoint.stats.upErrors.Add(1)
 }
 
-func (a *attempt) countError() {
-	a.route.stats.upErrors.Add(1)
-	a.rev.stats.upErrors.Add(1)
-	a.ep.stats.upErrors.Add(1)
-}
-
-// idempotent methods may be sent again even when the first copy may have
+// Idempotent methods may be sent again even when the first copy may have
 // reached the endpoint (RFC 9110, section 9.2.2).
-func idempotent(method string) bool {
+func Idempotent(method string) bool {
 	switch method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
 		return true
@@ -615,52 +455,24 @@ func (r *Router) InFlight(ep netip.AddrPort) int {
 // from and no request is in flight to it, or ctx's error (wrapped, naming
 // what is left) when ctx ends first.
 func (r *Router) WaitDrained(ctx context.Context, ep netip.AddrPort) error {
-	ep = netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port())
-	return r.waitDrained(ctx, func(a netip.AddrPort) bool { return a == ep },
-		"router: endpoint "+ep.String()+" is still in the route table",
-		"router: endpoint "+ep.String()+" still has %d requests in flight")
+	return r.tables.WaitDrained(ctx, ep, r.inFlight, 0)
 }
 
 // WaitDrainedIP is WaitDrained for every endpoint at ip, whatever its port:
 // what the node agent asks of a pod.
 func (r *Router) WaitDrainedIP(ctx context.Context, ip netip.Addr) error {
-	ip = ip.Unmap()
-	return r.waitDrained(ctx, func(a netip.AddrPort) bool { return a.Addr() == ip },
-		"router: an endpoint at "+ip.String()+" is still in the route table",
-		"router: endpoints at "+ip.String()+" still have %d requests in flight")
+	return r.tables.WaitDrainedIP(ctx, ip, r.inFlight, 0)
 }
 
-// waitDrained waits until no endpoint that match accepts is in a table the
-// router may still pick from, and none has a request in flight.
-func (r *Router) waitDrained(ctx context.Context, match func(netip.AddrPort) bool, inTableMsg, busyFormat string) error {
-	for {
-		ch := r.waitChan() // before the check, so no wake-up is lost
-		inTable := false
-		for _, t := range []*Table{r.cur.Load(), r.settled.Load()} {
-			for ep := range t.members {
-				if match(ep) {
-					inTable = true
-				}
-			}
-		}
-		n := 0
-		r.epMu.Lock()
-		for addr, e := range r.eps {
-			if match(addr) {
-				n += int(e.inflight.Load())
-			}
-		}
-		r.epMu.Unlock()
-		if !inTable && n == 0 {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			if inTable {
-				return fmt.Errorf("%s: %w", inTableMsg, ctx.Err())
-			}
-			return fmt.Errorf(busyFormat+": %w", n, ctx.Err())
+// inFlight counts the requests in flight to the endpoints match accepts.
+func (r *Router) inFlight(match func(netip.AddrPort) bool) int {
+	n := 0
+	r.epMu.Lock()
+	defer r.epMu.Unlock()
+	for addr, e := range r.eps {
+		if match(addr) {
+			n += int(e.inflight.Load())
 		}
 	}
+	return n
 }

@@ -1,4 +1,4 @@
-package router
+package router_test
 
 import (
 	"context"
@@ -13,11 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"slipway.dev/slipway/internal/router"
+
 	"github.com/google/go-cmp/cmp"
 )
 
 func TestUnknownHostIs404AndNoEndpointIs503(t *testing.T) {
-	r := New(Options{})
+	r := router.New(router.Options{})
 	base := serveRouter(t, r)
 	c := &http.Client{}
 	resp, body, err := get(c, base, "nobody.test", "/x")
@@ -27,7 +29,7 @@ func TestUnknownHostIs404AndNoEndpointIs503(t *testing.T) {
 	if resp.StatusCode != 404 || string(body) != "slipway router: no route for host \"nobody.test\" and path \"/x\"\n" {
 		t.Errorf("unknown host: %d %q", resp.StatusCode, body)
 	}
-	apply(t, r, abRoute(0, 0), oneBackend("p/empty", "empty.test", ""))
+	apply(t, r, router.ABRoute(0, 0), router.OneBackend("p/empty", "empty.test", ""))
 	for _, host := range []string{"ab.test", "empty.test"} {
 		resp, body, err = get(c, base, host, "/")
 		if err != nil {
@@ -65,9 +67,9 @@ func TestForwardedHeadersAndHopByHop(t *testing.T) {
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := New(Options{TrustedProxies: tc.trusted})
+			r := router.New(router.Options{TrustedProxies: tc.trusted})
 			base := serveRouter(t, r)
-			apply(t, r, oneBackend("p/fw", "fw.test", "", u.addr.String()))
+			apply(t, r, router.OneBackend("p/fw", "fw.test", "", u.addr.String()))
 			resp, body, err := get(&http.Client{}, base, "fw.test", "/", func(req *http.Request) {
 				req.Header.Set("X-Forwarded-For", "203.0.113.9")
 				req.Header.Set("X-Forwarded-Host", "public.example")
@@ -112,13 +114,13 @@ func TestForwardedHeadersAndHopByHop(t *testing.T) {
 
 func TestRouterSplitAndStickinessOverHTTP(t *testing.T) {
 	a1, a2, b1 := newUpstream(t, "a1"), newUpstream(t, "a2"), newUpstream(t, "b1")
-	mk := func(wa, wb int32) RouteConfig {
-		return RouteConfig{Key: "p/ab", Host: "ab.test", Affinity: Affinity{CookieName: "sw", TTL: time.Hour}, Backends: []BackendConfig{
-			{Service: "p/a", Weight: wa, Revisions: []RevisionConfig{{Revision: 1, Endpoints: []netip.AddrPort{a1.addr, a2.addr}}}},
-			{Service: "p/b", Weight: wb, Revisions: []RevisionConfig{{Revision: 1, Endpoints: []netip.AddrPort{b1.addr}}}},
+	mk := func(wa, wb int32) router.RouteConfig {
+		return router.RouteConfig{Key: "p/ab", Host: "ab.test", Affinity: router.Affinity{CookieName: "sw", TTL: time.Hour}, Backends: []router.BackendConfig{
+			{Service: "p/a", Weight: wa, Revisions: []router.RevisionConfig{{Revision: 1, Endpoints: []netip.AddrPort{a1.addr, a2.addr}}}},
+			{Service: "p/b", Weight: wb, Revisions: []router.RevisionConfig{{Revision: 1, Endpoints: []netip.AddrPort{b1.addr}}}},
 		}}
 	}
-	r := New(Options{})
+	r := router.New(router.Options{})
 	base := serveRouter(t, r)
 	apply(t, r, mk(25, 75))
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
@@ -153,9 +155,9 @@ func TestRouterSplitAndStickinessOverHTTP(t *testing.T) {
 func TestRetryOnRefusedEndpoint(t *testing.T) {
 	u := newUpstream(t, "live")
 	dead := refusedAddr(t)
-	r := New(Options{})
+	r := router.New(router.Options{})
 	base := serveRouter(t, r)
-	apply(t, r, oneBackend("p/x", "x.test", "", dead.String(), u.addr.String()))
+	apply(t, r, router.OneBackend("p/x", "x.test", "", dead.String(), u.addr.String()))
 	c := &http.Client{}
 	for i := range 200 {
 		method := []string{"GET", "POST"}[i%2]
@@ -174,7 +176,7 @@ func TestRetryOnRefusedEndpoint(t *testing.T) {
 		t.Errorf("live endpoint served %d requests, want 200", got)
 	}
 	// With only dead endpoints, the one retry goes elsewhere and fails: 502.
-	apply(t, r, oneBackend("p/x", "x.test", "", dead.String(), refusedAddr(t).String()))
+	apply(t, r, router.OneBackend("p/x", "x.test", "", dead.String(), refusedAddr(t).String()))
 	resp, _, err := get(c, base, "x.test", "/")
 	if err != nil || resp.StatusCode != 502 {
 		t.Fatalf("all dead: %v %v", resp, err)
@@ -183,9 +185,9 @@ func TestRetryOnRefusedEndpoint(t *testing.T) {
 
 func TestResponseTimeoutIs504(t *testing.T) {
 	u := newUpstream(t, "slow")
-	r := New(Options{})
+	r := router.New(router.Options{})
 	base := serveRouter(t, r)
-	rc := oneBackend("p/x", "x.test", "", u.addr.String())
+	rc := router.OneBackend("p/x", "x.test", "", u.addr.String())
 	rc.Timeouts.Response = 50 * time.Millisecond
 	apply(t, r, rc)
 	defer close(u.block)
@@ -197,9 +199,9 @@ func TestResponseTimeoutIs504(t *testing.T) {
 
 func TestWaitDrainedWaitsForInFlightRequest(t *testing.T) {
 	slow, other := newUpstream(t, "slow"), newUpstream(t, "other")
-	r := New(Options{})
+	r := router.New(router.Options{})
 	base := serveRouter(t, r)
-	apply(t, r, oneBackend("p/x", "x.test", "", slow.addr.String()))
+	apply(t, r, router.OneBackend("p/x", "x.test", "", slow.addr.String()))
 
 	done := make(chan error, 1)
 	go func() {
@@ -218,7 +220,7 @@ func TestWaitDrainedWaitsForInFlightRequest(t *testing.T) {
 		t.Fatalf("WaitDrained while in the table = %v, want %q", err, want)
 	}
 
-	apply(t, r, oneBackend("p/x", "x.test", "", other.addr.String()))
+	apply(t, r, router.OneBackend("p/x", "x.test", "", other.addr.String()))
 	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
 	err = r.WaitDrained(ctx, slow.addr)
 	cancel()
@@ -251,19 +253,19 @@ func TestWaitDrainedWaitsForInFlightRequest(t *testing.T) {
 }
 
 func TestWaitDrainedForUnknownEndpointReturnsAtOnce(t *testing.T) {
-	r := New(Options{})
+	r := router.New(router.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := r.WaitDrained(ctx, ap("127.0.0.1:9")); err != nil {
+	if err := r.WaitDrained(ctx, router.AP("127.0.0.1:9")); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestMaxBodyBytes(t *testing.T) {
 	u := newUpstream(t, "u")
-	r := New(Options{})
+	r := router.New(router.Options{})
 	base := serveRouter(t, r)
-	rc := oneBackend("p/x", "x.test", "", u.addr.String())
+	rc := router.OneBackend("p/x", "x.test", "", u.addr.String())
 	rc.MaxBodyBytes = 10
 	apply(t, r, rc)
 	for _, tc := range []struct {
@@ -304,9 +306,9 @@ func TestNoRetryOnceANonIdempotentRequestReachedTheUpstream(t *testing.T) {
 	})}
 	go breaker.Serve(ln)
 	t.Cleanup(func() { breaker.Close() })
-	r := New(Options{})
+	r := router.New(router.Options{})
 	base := serveRouter(t, r)
-	apply(t, r, oneBackend("p/x", "x.test", "", good.addr.String(), ln.Addr().String()))
+	apply(t, r, router.OneBackend("p/x", "x.test", "", good.addr.String(), ln.Addr().String()))
 
 	c := &http.Client{}
 	counts := map[string]int{}
@@ -335,7 +337,7 @@ func TestNoRetryOnceANonIdempotentRequestReachedTheUpstream(t *testing.T) {
 	}
 	// The breaker saw each failed POST once and each GET it dropped once:
 	// those were retried.
-	var st RouteStats
+	var st router.RouteStats
 	// Counters are updated once the answer is sent.
 	waitFor(t, "200 requests counted", func() bool { st, _ = r.Stats("p/x"); return st.Total.Total() == 200 })
 	if got, want := dropped.Load(), int64(counts["POST 502"])+st.Total.Retries; got != want || st.Total.Retries == 0 {

@@ -12,12 +12,12 @@ type randSource interface {
 	Int64N(n int64) int64
 }
 
-// pick is the outcome of selection. sticky is the affinity cookie value
+// Pick is the outcome of selection. Sticky is the affinity cookie value
 // to set ("" when none is to be set).
-type pick struct {
-	rev    *revision
-	ep     *endpoint
-	sticky string
+type Pick struct {
+	Revision *Revision
+	Endpoint *Endpoint
+	Sticky   string
 }
 
 // choose selects a revision and endpoint of r for req: a match rule first;
@@ -28,7 +28,7 @@ type pick struct {
 // choices on in-flight requests). ex names what is never chosen:
 // addresses already tried and, when set, endpoints passive health ejected. A zero pick (nil ep) means no endpoint is
 // ready: the caller answers 503.
-func (r *route) choose(req requestView, rnd randSource, ex avoid) pick {
+func (r *Route) choose(req RequestView, rnd randSource, ex avoid) Pick {
 	for _, m := range r.match {
 		if !m.matches(req) {
 			continue
@@ -36,21 +36,21 @@ func (r *route) choose(req requestView, rnd randSource, ex avoid) pick {
 		b := r.backends[m.backend]
 		if m.revision != 0 {
 			for _, v := range b.revisions {
-				if v.number == m.revision {
+				if v.Number == m.revision {
 					if ep := v.p2c(rnd, ex); ep != nil {
-						return pick{rev: v, ep: ep}
+						return Pick{Revision: v, Endpoint: ep}
 					}
 				}
 			}
 			continue
 		}
 		if v := b.chooseRevision(rnd, ex); v != nil {
-			return pick{rev: v, ep: v.p2c(rnd, ex)}
+			return Pick{Revision: v, Endpoint: v.p2c(rnd, ex)}
 		}
 	}
 	var prev string
-	if name := r.affinity.CookieName; name != "" {
-		if val, ok := req.cookie(name); ok {
+	if name := r.Affinity.CookieName; name != "" {
+		if val, ok := req.CookieValue(name); ok {
 			prev = val
 			if p, ok := r.sticky(prev, rnd, ex); ok {
 				return p
@@ -64,7 +64,7 @@ func (r *route) choose(req requestView, rnd randSource, ex avoid) pick {
 		}
 	}
 	if total == 0 {
-		return pick{}
+		return Pick{}
 	}
 	n := rnd.Int64N(total)
 	for _, b := range r.backends {
@@ -73,51 +73,51 @@ func (r *route) choose(req requestView, rnd randSource, ex avoid) pick {
 		}
 		if n -= int64(b.weight); n < 0 {
 			v := b.chooseRevision(rnd, ex)
-			p := pick{rev: v, ep: v.p2c(rnd, ex)}
-			if r.affinity.CookieName != "" {
-				if val := v.cookie + "." + p.ep.cookie; val != prev {
-					p.sticky = val
+			p := Pick{Revision: v, Endpoint: v.p2c(rnd, ex)}
+			if r.Affinity.CookieName != "" {
+				if val := v.cookie + "." + p.Endpoint.cookie; val != prev {
+					p.Sticky = val
 				}
 			}
 			return p
 		}
 	}
-	return pick{} // unreachable: n < total
+	return Pick{} // unreachable: n < total
 }
 
 // sticky resolves an affinity cookie "<backend>.<revision>.<endpoint>":
 // the revision while it has a ready endpoint, and the endpoint itself
 // while it is one of them.
-func (r *route) sticky(val string, rnd randSource, ex avoid) (pick, bool) {
+func (r *Route) sticky(val string, rnd randSource, ex avoid) (Pick, bool) {
 	i := strings.LastIndexByte(val, '.')
 	if i < 0 {
-		return pick{}, false
+		return Pick{}, false
 	}
 	v := r.byCookie[val[:i]]
 	if v == nil {
-		return pick{}, false
+		return Pick{}, false
 	}
 	for _, ep := range v.endpoints {
 		if ep.cookie == val[i+1:] && !ex.skips(ep) {
-			return pick{rev: v, ep: ep}, true
+			return Pick{Revision: v, Endpoint: ep}, true
 		}
 	}
 	ep := v.p2c(rnd, ex)
 	if ep == nil {
-		return pick{}, false
+		return Pick{}, false
 	}
-	return pick{rev: v, ep: ep, sticky: v.cookie + "." + ep.cookie}, true
+	return Pick{Revision: v, Endpoint: ep, Sticky: v.cookie + "." + ep.cookie}, true
 }
 
-func (m *matcher) matches(req requestView) bool {
+func (m *matcher) matches(req RequestView) bool {
 	var vals []string
 	switch m.kind {
 	case MatchHeader:
-		vals = req.headerValues(m.name)
+		vals = req.HeaderValues(m.name)
 	case MatchCookie:
-		vals = req.cookieValues(m.name)
+		vals = req.CookieValues(m.name)
 	case MatchQuery:
-		vals = req.queryValues(m.name)
+		vals = req.QueryValues(m.name)
 	}
 	for _, v := range vals {
 		if m.re != nil && m.re.MatchString(v) || m.re == nil && v == m.value {
@@ -128,7 +128,7 @@ func (m *matcher) matches(req requestView) bool {
 }
 
 // avail counts v's endpoints that ex does not skip.
-func (v *revision) avail(ex avoid) int {
+func (v *Revision) avail(ex avoid) int {
 	n := len(v.endpoints)
 	if ex.none() {
 		return n
@@ -167,7 +167,7 @@ func (b *backend) byWeight(ex avoid) bool {
 
 // drawWeight is v's weight in the draw (see byWeight). A method rather
 // than a closure: it runs for every request, which must not allocate.
-func (v *revision) drawWeight(ex avoid, byWeight bool) int64 {
+func (v *Revision) drawWeight(ex avoid, byWeight bool) int64 {
 	n := v.avail(ex)
 	if !byWeight {
 		return int64(n)
@@ -179,7 +179,7 @@ func (v *revision) drawWeight(ex avoid, byWeight bool) int64 {
 }
 
 // chooseRevision draws a revision by drawWeight; nil when none is ready.
-func (b *backend) chooseRevision(rnd randSource, ex avoid) *revision {
+func (b *backend) chooseRevision(rnd randSource, ex avoid) *Revision {
 	w := b.byWeight(ex)
 	var total int64
 	for _, v := range b.revisions {
@@ -215,10 +215,10 @@ func (b *backend) revisionShares() []float64 {
 
 // p2c returns the less loaded of two distinct endpoints picked at random
 // (the first on a tie), none that ex skips; nil when there is none.
-func (v *revision) p2c(rnd randSource, ex avoid) *endpoint {
+func (v *Revision) p2c(rnd randSource, ex avoid) *Endpoint {
 	eps := v.endpoints
 	if v.avail(ex) != len(eps) {
-		eps = make([]*endpoint, 0, len(eps))
+		eps = make([]*Endpoint, 0, len(eps))
 		for _, ep := range v.endpoints {
 			if !ex.skips(ep) {
 				eps = append(eps, ep)
@@ -245,18 +245,18 @@ func (v *revision) p2c(rnd randSource, ex avoid) *endpoint {
 // sameRevision picks an endpoint ex does not skip of the revision of r that
 // is v, or the same service and revision number as v (v may be of an older
 // table); a zero pick when there is none.
-func (r *route) sameRevision(v *revision, rnd randSource, ex avoid) pick {
+func (r *Route) sameRevision(v *Revision, rnd randSource, ex avoid) Pick {
 	for _, b := range r.backends {
-		if b.service != v.backend.service {
+		if b.Service != v.Backend.Service {
 			continue
 		}
 		for _, w := range b.revisions {
-			if w.number == v.number {
+			if w.Number == v.Number {
 				if ep := w.p2c(rnd, ex); ep != nil {
-					return pick{rev: w, ep: ep}
+					return Pick{Revision: w, Endpoint: ep}
 				}
 			}
 		}
 	}
-	return pick{}
+	return Pick{}
 }

@@ -279,7 +279,7 @@ func (r *Router) EndpointStats(ep netip.AddrPort) (Snapshot, bool) {
 
 // bindStats points t's routes and revisions, and the endpoints the router
 // just added, at the router's counters, creating those missing.
-func (r *Router) bindStats(t *Table, added []*endpoint) {
+func (r *Router) bindStats(t *Table, added []*Endpoint) {
 	r.statsMu.Lock()
 	defer r.statsMu.Unlock()
 	for key, rt := range t.routes {
@@ -295,15 +295,15 @@ func (r *Router) bindStats(t *Table, added []*endpoint) {
 				rc.apps = append(rc.apps, b.app)
 			}
 			for _, v := range b.revisions {
-				v.stats = rc.rev(b.service, v.number, b.app)
+				v.stats = rc.rev(b.Service, v.Number, b.app)
 			}
 		}
 	}
 	for _, ep := range added { // set once, before the endpoint is published
-		if r.epStats[ep.addr] == nil {
-			r.epStats[ep.addr] = newCounters()
+		if r.epStats[ep.Addr] == nil {
+			r.epStats[ep.Addr] = newCounters()
 		}
-		ep.stats = r.epStats[ep.addr]
+		ep.stats = r.epStats[ep.Addr]
 	}
 }
 
@@ -339,11 +339,11 @@ type RevisionView struct {
 // View returns route (project/name) as the current table serves it, false
 // when the table has no such route.
 func (r *Router) View(route string) (RouteView, bool) {
-	rt := r.cur.Load().routes[route]
+	rt := r.tables.Current().routes[route]
 	if rt == nil {
 		return RouteView{}, false
 	}
-	v := RouteView{Route: rt.key, Host: rt.host, Path: rt.path}
+	v := RouteView{Route: rt.Key, Host: rt.host, Path: rt.path}
 	var total int64
 	for _, b := range rt.backends {
 		if b.weight > 0 && b.ready(avoid{}) {
@@ -351,15 +351,15 @@ func (r *Router) View(route string) (RouteView, bool) {
 		}
 	}
 	for _, b := range rt.backends {
-		bv := BackendView{Service: b.service, Weight: b.weight}
+		bv := BackendView{Service: b.Service, Weight: b.weight}
 		if total > 0 && b.weight > 0 && b.ready(avoid{}) {
 			bv.Share = 100 * float64(b.weight) / float64(total)
 		}
 		shares := b.revisionShares()
 		for i, rv := range b.revisions {
-			view := RevisionView{Revision: rv.number, Weight: rv.weight, Share: shares[i]}
+			view := RevisionView{Revision: rv.Number, Weight: rv.weight, Share: shares[i]}
 			for _, ep := range rv.endpoints {
-				view.Endpoints = append(view.Endpoints, ep.addr)
+				view.Endpoints = append(view.Endpoints, ep.Addr)
 			}
 			bv.Revisions = append(bv.Revisions, view)
 		}

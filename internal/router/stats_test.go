@@ -1,7 +1,6 @@
 package router
 
 import (
-	"net/http"
 	"net/netip"
 	"testing"
 	"time"
@@ -58,78 +57,6 @@ func TestSnapshotQuantilesAndWindows(t *testing.T) {
 	}
 }
 
-func TestStatsPerRouteRevisionAndEndpoint(t *testing.T) {
-	stable, canary := newUpstream(t, "stable"), newUpstream(t, "canary")
-	canary.status.Store(500)
-	dead := refusedAddr(t)
-	r := New(Options{})
-	base := serveRouter(t, r)
-	apply(t, r, RouteConfig{Key: "p/app", Host: "app.test", Backends: []BackendConfig{{Service: "p/app", Weight: 100, RevisionWeights: true,
-		Revisions: []RevisionConfig{
-			{Revision: 1, Weight: 80, Endpoints: []netip.AddrPort{stable.addr, dead}},
-			{Revision: 2, Weight: 20, Endpoints: []netip.AddrPort{canary.addr}},
-		}}}})
-	if _, ok := r.Stats("p/none"); ok {
-		t.Error("Stats of an unknown route")
-	}
-	c := &http.Client{}
-	const n = 1000
-	for range n {
-		resp, _, err := get(c, base, "app.test", "/")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := map[string]int{"stable": 200, "canary": 500}[resp.Header.Get("X-Upstream")]; resp.StatusCode != want {
-			t.Fatalf("status %d from %q", resp.StatusCode, resp.Header.Get("X-Upstream"))
-		}
-	}
-	var st RouteStats
-	// Counters are updated once the answer is sent.
-	waitFor(t, "all requests counted", func() bool { st, _ = r.Stats("p/app"); return st.Total.Total() == n })
-	st, ok := r.Stats("p/app")
-	if !ok || len(st.Revisions) != 2 {
-		t.Fatalf("Stats: %+v %v", st, ok)
-	}
-	s1, s2 := st.Revisions[0], st.Revisions[1]
-	if s1.Service != "p/app" || s1.Revision != 1 || s2.Revision != 2 {
-		t.Fatalf("revisions: %+v %+v", s1, s2)
-	}
-	if st.Total.Total() != n || st.Total.Requests[2] != s1.Requests[2] || st.Total.Requests[5] != s2.Requests[5] || s1.Total()+s2.Total() != n {
-		t.Errorf("route %v, revision 1 %v, revision 2 %v", st.Total.Requests, s1.Requests, s2.Requests)
-	}
-	if rate, _ := s1.SuccessRate(); rate != 1 {
-		t.Errorf("stable success rate %v", rate)
-	}
-	if rate, _ := s2.SuccessRate(); rate != 0 {
-		t.Errorf("canary success rate %v", rate)
-	}
-	if share := float64(s2.Total()) / n; share < 0.14 || share > 0.26 {
-		t.Errorf("canary share %.2f, want 0.20 ± 0.06", share)
-	}
-	// Every pick of the dead endpoint was one upstream error and one
-	// retry, on the stable revision, and no request failed for it.
-	if s1.UpstreamErrors == 0 || s1.Retries != s1.UpstreamErrors || st.Total.Retries != s1.Retries || s2.Retries != 0 {
-		t.Errorf("errors/retries: revision 1 %d/%d, revision 2 %d/%d, route %d/%d",
-			s1.UpstreamErrors, s1.Retries, s2.UpstreamErrors, s2.Retries, st.Total.UpstreamErrors, st.Total.Retries)
-	}
-	de, ok := r.EndpointStats(dead)
-	if !ok || de.UpstreamErrors != s1.UpstreamErrors || de.Total() != 0 {
-		t.Errorf("dead endpoint: %+v", de)
-	}
-	se, _ := r.EndpointStats(stable.addr)
-	ce, _ := r.EndpointStats(canary.addr)
-	if se.Requests[2] != s1.Requests[2] || ce.Requests[5] != s2.Requests[5] || se.InFlight != 0 {
-		t.Errorf("endpoints: stable %v, canary %v", se.Requests, ce.Requests)
-	}
-	var lat int64
-	for _, l := range st.Total.Latency {
-		lat += l
-	}
-	if lat != n || st.Total.Quantile(0.99) <= 0 {
-		t.Errorf("latency histogram holds %d requests, p99 %s", lat, st.Total.Quantile(0.99))
-	}
-}
-
 func TestViewReadsBackTheAppliedSplit(t *testing.T) {
 	r := New(Options{})
 	if _, ok := r.View("p/r"); ok {
@@ -169,54 +96,5 @@ func TestViewReadsBackTheAppliedSplit(t *testing.T) {
 	r.Apply(nil)
 	if _, ok := r.View("p/r"); ok {
 		t.Error("route still served after Apply(nil)")
-	}
-}
-
-// TestAppStatsFollowTheTags: the router sums an App's counters by the tags
-// of the table that served them. Re-pointing a route at another App moves
-// its later counts there; counts of a route that left the table stay with
-// its App, so a window spanning the change loses nothing.
-func TestAppStatsFollowTheTags(t *testing.T) {
-	up := newUpstream(t, "v1")
-	r := New(Options{})
-	base := serveRouter(t, r)
-	c := &http.Client{}
-	ep := up.addr
-	route := func(key, host, app string) RouteConfig {
-		return RouteConfig{Key: key, Project: "p", Host: host, Backends: []BackendConfig{{Service: "p/web", App: app, Weight: 1,
-			Revisions: []RevisionConfig{{Revision: 4, Endpoints: []netip.AddrPort{ep}}}}}}
-	}
-	send := func(host string, n int) {
-		t.Helper()
-		for range n {
-			resp, _, err := get(c, base, host, "/")
-			if err != nil || resp.StatusCode != 200 {
-				t.Fatalf("GET %s: %v %v", host, resp, err)
-			}
-		}
-	}
-	count := func(app string) (rev, routes int64) {
-		t.Helper()
-		s, _ := r.AppRevision(app, 4)
-		tot, _ := r.AppRoutes(app)
-		return s.Requests[2], tot.Requests[2]
-	}
-	apply(t, r, route("p/a", "a.test", "p/web"), route("p/b", "b.test", "p/web"))
-	send("a.test", 3)
-	send("b.test", 2)
-	if rev, routes := count("p/web"); rev != 5 || routes != 5 {
-		t.Fatalf("p/web: revision %d, routes %d; want 5 and 5", rev, routes)
-	}
-	if _, ok := r.AppRevision("p/other", 4); ok {
-		t.Fatalf("p/other has counters it never served")
-	}
-	// b now serves p/other; a leaves the table.
-	apply(t, r, route("p/b", "b.test", "p/other"))
-	send("b.test", 7)
-	if rev, routes := count("p/web"); rev != 3 || routes != 3 {
-		t.Errorf("p/web after the change: revision %d, routes %d; want 3 and 3 (route a's, kept)", rev, routes)
-	}
-	if rev, routes := count("p/other"); rev != 9 || routes != 9 {
-		t.Errorf("p/other: revision %d, routes %d; want 9 and 9 (route b's, all of them: the tag is the table's)", rev, routes)
 	}
 }

@@ -1,4 +1,4 @@
-package router
+package router_test
 
 import (
 	"bufio"
@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"slipway.dev/slipway/internal/router"
 )
 
 // TestStreamedResponsePassesUnbufferedAndEndsCleanlyOnDrain: an SSE
@@ -41,9 +43,9 @@ func TestStreamedResponsePassesUnbufferedAndEndsCleanlyOnDrain(t *testing.T) {
 	other := newUpstream(t, "other")
 
 	const drain = 300 * time.Millisecond
-	r := New(Options{DrainTimeout: drain})
+	r := router.New(router.Options{DrainTimeout: drain})
 	base := serveRouter(t, r)
-	apply(t, r, oneBackend("p/sse", "sse.test", "", addr.String()))
+	apply(t, r, router.OneBackend("p/sse", "sse.test", "", addr.String()))
 	req, _ := http.NewRequest("GET", base+"/events", nil)
 	req.Host = "sse.test"
 	resp, err := (&http.Client{}).Do(req)
@@ -61,7 +63,7 @@ func TestStreamedResponsePassesUnbufferedAndEndsCleanlyOnDrain(t *testing.T) {
 	}
 
 	left := time.Now()
-	apply(t, r, oneBackend("p/sse", "sse.test", "", other.addr.String()))
+	apply(t, r, router.OneBackend("p/sse", "sse.test", "", other.addr.String()))
 	rest, err := io.ReadAll(br)
 	if err != nil || string(rest) != "\n" {
 		t.Fatalf("end of the stream: %q, %v; want a clean end", rest, err)

@@ -1,6 +1,10 @@
-// Package router is Slipway's public HTTP front door: it maps a request's
-// host and path to a route, picks a backend (a Service), a revision of it
-// and an endpoint, and proxies the request there.
+// Package router is the core of Slipway's public HTTP front door: it maps
+// a request's host and path to a route and picks a backend (a Service), a
+// revision of it and an endpoint; two engines proxy the request there, the
+// standard one (internal/router/std: net/http and httputil.ReverseProxy)
+// and the fast one (internal/router/fast). Both pick through Acquire and
+// count through Begin and End, so selection, counters, passive health and
+// drain are the same whichever serves a request.
 //
 // The router is driven by tables, like the service proxy: Build turns plain
 // inputs into an immutable, pre-compiled Table, and (*Router).Apply swaps
@@ -36,6 +40,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"slipway.dev/slipway/internal/drain"
 )
 
 // MaxWeight is the largest backend weight, as in OpenShift.
@@ -128,49 +134,55 @@ type Timeouts struct {
 
 // Table is an immutable compiled Input. Apply it to one Router only.
 type Table struct {
-	exact    map[string][]*route // host → routes, longest path first
-	wildcard map[string][]*route // suffix ("example.com") → routes
-	members  map[netip.AddrPort]*endpoint
-	routes   map[string]*route
+	exact    map[string][]*Route // host → routes, longest path first
+	wildcard map[string][]*Route // suffix ("example.com") → routes
+	members  map[netip.AddrPort]*Endpoint
+	routes   map[string]*Route
 
 	in      Input       // to build a fresh copy when applied again
 	applied atomic.Bool // bound to a Router's counters and endpoints
 
-	// gate is held for reading by every request while it picks an
+	// The gate is held for reading by every request while it picks an
 	// endpoint and counts itself in flight; Apply takes it for writing
 	// after the swap, so that it returns once no pick on the old table is
 	// in progress.
-	gate sync.RWMutex
+	drain.Gate
 }
 
-type route struct {
-	key          string
+// Holds reports whether t lists an endpoint match accepts.
+func (t *Table) Holds(match func(netip.AddrPort) bool) bool { return drain.Holds(t.members, match) }
+
+// Route is a compiled route. Its exported fields are for the engines to
+// read; a table never changes once built.
+type Route struct {
+	Key          string
 	host         string
 	path         string
 	backends     []*backend
 	match        []matcher
-	affinity     Affinity
-	timeouts     Timeouts
+	Affinity     Affinity
+	Timeouts     Timeouts
 	maxBodyBytes int64
-	retries      Retries
-	mirror       *mirror
-	byCookie     map[string]*revision // backend hash + revision → revision
+	Retries      Retries
+	Mirror       *mirror
+	byCookie     map[string]*Revision // backend hash + revision → revision
 	stats        *counters            // bound by Apply
 }
 
 type backend struct {
-	service   string
+	Service   string
 	app       string // BackendConfig.App
 	weight    int32
 	weighted  bool // split by revision weights (see BackendConfig)
-	revisions []*revision
+	revisions []*Revision
 }
 
-type revision struct {
-	backend   *backend
-	number    int64
+// Revision is one revision of a backend of a route and its endpoints.
+type Revision struct {
+	Backend   *backend
+	Number    int64
 	weight    int32
-	endpoints []*endpoint
+	endpoints []*Endpoint
 	cookie    string    // "<backend hash>.<revision>"
 	stats     *counters // bound by Apply
 }
@@ -182,10 +194,10 @@ type matcher struct {
 	revision          int64
 }
 
-// endpoint is shared by every table of a Router that lists its address
+// Endpoint is shared by every table of a Router that lists its address
 // (Apply interns it), so that its in-flight count survives swaps.
-type endpoint struct {
-	addr     netip.AddrPort
+type Endpoint struct {
+	Addr     netip.AddrPort
 	cookie   string // hash of addr
 	inflight atomic.Int64
 	leaving  atomic.Bool
@@ -194,11 +206,10 @@ type endpoint struct {
 	// gen is the Apply that last listed it, and canon the Router's own
 	// copy of a table's endpoint (itself once interned); both are
 	// Apply's, under its lock.
-	gen    uint64
-	canon  *endpoint
-	tr     atomic.Pointer[http.Transport] // see transport
-	router *Router
-	stats  *counters // requests by status, latency (in flight is inflight)
+	gen   uint64
+	canon *Endpoint
+	tr    atomic.Pointer[http.Transport] // see transport
+	stats *counters                      // requests by status, latency (in flight is inflight)
 
 	connMu sync.Mutex
 	conns  map[*trackedConn]struct{}
@@ -218,10 +229,10 @@ func (e *RouteError) Unwrap() error { return e.Err }
 func Build(in Input) (*Table, []error) {
 	t := &Table{
 		in:       in,
-		exact:    map[string][]*route{},
-		wildcard: map[string][]*route{},
-		members:  map[netip.AddrPort]*endpoint{},
-		routes:   map[string]*route{},
+		exact:    map[string][]*Route{},
+		wildcard: map[string][]*Route{},
+		members:  map[netip.AddrPort]*Endpoint{},
+		routes:   map[string]*Route{},
 	}
 	var errs []error
 	seen := map[string]string{} // host + path → route key
@@ -244,9 +255,9 @@ func Build(in Input) (*Table, []error) {
 			t.exact[r.host] = append(t.exact[r.host], r)
 		}
 	}
-	for _, m := range []map[string][]*route{t.exact, t.wildcard} {
+	for _, m := range []map[string][]*Route{t.exact, t.wildcard} {
 		for _, rs := range m {
-			slices.SortFunc(rs, func(a, b *route) int { return cmp.Compare(len(b.path), len(a.path)) })
+			slices.SortFunc(rs, func(a, b *Route) int { return cmp.Compare(len(b.path), len(a.path)) })
 		}
 	}
 	return t, errs
@@ -292,7 +303,7 @@ func hashString(s string) string {
 	return strconv.FormatUint(h.Sum64(), 36)
 }
 
-func (t *Table) buildRoute(rc RouteConfig) (*route, error) {
+func (t *Table) buildRoute(rc RouteConfig) (*Route, error) {
 	host, err := NormalizeHost(rc.Host)
 	if err != nil {
 		return nil, err
@@ -310,26 +321,26 @@ func (t *Table) buildRoute(rc RouteConfig) (*route, error) {
 	if err := rc.Retries.validate(); err != nil {
 		return nil, err
 	}
-	r := &route{key: rc.Key, host: host, path: path, affinity: rc.Affinity, timeouts: rc.Timeouts,
-		maxBodyBytes: rc.MaxBodyBytes, retries: rc.Retries, byCookie: map[string]*revision{}}
+	r := &Route{Key: rc.Key, host: host, path: path, Affinity: rc.Affinity, Timeouts: rc.Timeouts,
+		maxBodyBytes: rc.MaxBodyBytes, Retries: rc.Retries, byCookie: map[string]*Revision{}}
 	if rc.Mirror != nil {
 		m, err := t.buildMirror(*rc.Mirror)
 		if err != nil {
 			return nil, err
 		}
-		r.mirror = m
+		r.Mirror = m
 	}
 	for i, bc := range rc.Backends {
 		if bc.Weight < 0 || bc.Weight > MaxWeight {
 			return nil, fmt.Errorf("backends[%d] (%s): weight %d must be 0-%d", i, bc.Service, bc.Weight, MaxWeight)
 		}
-		b := &backend{service: bc.Service, app: bc.App, weight: bc.Weight, weighted: bc.RevisionWeights}
+		b := &backend{Service: bc.Service, app: bc.App, weight: bc.Weight, weighted: bc.RevisionWeights}
 		bh := hashString(bc.Service)
 		for j, rv := range bc.Revisions {
 			if rv.Weight < 0 {
 				return nil, fmt.Errorf("backends[%d] (%s) revisions[%d]: weight %d must not be negative", i, bc.Service, j, rv.Weight)
 			}
-			v := &revision{backend: b, number: rv.Revision, weight: rv.Weight, cookie: bh + "." + strconv.FormatInt(rv.Revision, 10)}
+			v := &Revision{Backend: b, Number: rv.Revision, weight: rv.Weight, cookie: bh + "." + strconv.FormatInt(rv.Revision, 10)}
 			for _, a := range rv.Endpoints {
 				if !a.IsValid() || a.Port() == 0 {
 					return nil, fmt.Errorf("backends[%d] (%s) revision %d: invalid endpoint %q", i, bc.Service, rv.Revision, a)
@@ -337,7 +348,7 @@ func (t *Table) buildRoute(rc RouteConfig) (*route, error) {
 				a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 				ep := t.members[a]
 				if ep == nil {
-					ep = &endpoint{addr: a, cookie: hashString(a.String())}
+					ep = &Endpoint{Addr: a, cookie: hashString(a.String())}
 					t.members[a] = ep
 				}
 				if !slices.Contains(v.endpoints, ep) {
@@ -374,28 +385,46 @@ func (t *Table) buildRoute(rc RouteConfig) (*route, error) {
 	return r, nil
 }
 
-// lookup returns the route for host (lowercase, without port) and path:
-// an exact host beats a wildcard, a longer wildcard suffix a shorter one,
-// and within a host the longest matching path prefix wins.
-func (t *Table) lookup(host, path string) *route {
-	if r := matchPath(t.exact[host], path); r != nil {
+// hostOrPath is how a request's host and path are held: the standard
+// engine has strings, the fast engine bytes of its read buffer. Lookup is
+// instantiated for each, so neither pays for the other (a []byte host
+// indexes the maps through string(host), which does not allocate).
+type hostOrPath interface{ string | []byte }
+
+// Lookup returns the route of t for host (lowercase, without port) and
+// path: an exact host beats a wildcard, a longer wildcard suffix a shorter
+// one, and within a host the longest matching path prefix wins.
+func Lookup[S hostOrPath](t *Table, host, path S) *Route {
+	if r := matchPath(t.exact[string(host)], path); r != nil {
 		return r
 	}
 	for s := host; ; {
-		i := strings.IndexByte(s, '.')
+		i := indexDot(s)
 		if i < 0 {
 			return nil
 		}
 		s = s[i+1:]
-		if r := matchPath(t.wildcard[s], path); r != nil {
+		if r := matchPath(t.wildcard[string(s)], path); r != nil {
 			return r
 		}
 	}
 }
 
-func matchPath(rs []*route, path string) *route {
+func indexDot[S hostOrPath](s S) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '.' {
+			return i
+		}
+	}
+	return -1
+}
+
+// matchPath returns the first of rs (longest path first) whose path is a
+// prefix of path on whole segments.
+func matchPath[S hostOrPath](rs []*Route, path S) *Route {
 	for _, r := range rs {
-		if r.path == "/" || path == r.path || strings.HasPrefix(path, r.path) && path[len(r.path)] == '/' {
+		if r.path == "/" || string(path) == r.path ||
+			len(path) > len(r.path) && string(path[:len(r.path)]) == r.path && path[len(r.path)] == '/' {
 			return r
 		}
 	}
@@ -405,14 +434,16 @@ func matchPath(rs []*route, path string) *route {
 // Lookup returns the key of the route serving host (any case, with or
 // without a port) and path, and false when none does.
 func (t *Table) Lookup(host, path string) (string, bool) {
-	r := t.lookup(canonicalHost(host), path)
+	r := Lookup(t, CanonicalHost(host), path)
 	if r == nil {
 		return "", false
 	}
-	return r.key, true
+	return r.Key, true
 }
 
-func canonicalHost(h string) string {
+// CanonicalHost is the host of a Host header as routes name it: without
+// port or brackets or trailing dot, lowercase.
+func CanonicalHost(h string) string {
 	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
 		h = h[:i]
 	}

@@ -189,34 +189,34 @@ func abRoute(wa, wb int32) RouteConfig {
 	}}
 }
 
-func routeOf(t *testing.T, rc RouteConfig) *route {
+func routeOf(t *testing.T, rc RouteConfig) *Route {
 	t.Helper()
 	tb := mustBuild(t, Input{Routes: []RouteConfig{rc}})
 	return tb.routes[rc.Key]
 }
 
-func newReq(mod ...func(*http.Request)) httpView {
+func newReq(mod ...func(*http.Request)) HTTPView {
 	r := httptest.NewRequest("GET", "http://ab.test/", nil)
 	for _, m := range mod {
 		m(r)
 	}
-	return httpView{r}
+	return HTTPView{r}
 }
 
 // share picks n times and returns each service's (or service/revision's)
 // share of picks, in percent.
-func share(t *testing.T, rt *route, n int, byRevision bool) map[string]float64 {
+func share(t *testing.T, rt *Route, n int, byRevision bool) map[string]float64 {
 	t.Helper()
 	rnd := rand.New(rand.NewPCG(1, 2))
 	counts := map[string]int{}
 	for range n {
 		p := rt.choose(newReq(), rnd, avoid{})
-		if p.ep == nil {
+		if p.Endpoint == nil {
 			t.Fatal("no pick")
 		}
-		k := p.rev.backend.service
+		k := p.Revision.Backend.Service
 		if byRevision {
-			k += "/" + string(rune('0'+p.rev.number))
+			k += "/" + string(rune('0'+p.Revision.Number))
 		}
 		counts[k]++
 	}
@@ -258,13 +258,13 @@ func TestBackendWeightsSplit(t *testing.T) {
 
 func TestAllZeroWeightsOrNoEndpointsPickNothing(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(1, 2))
-	if p := routeOf(t, abRoute(0, 0)).choose(newReq(), rnd, avoid{}); p.ep != nil {
-		t.Errorf("weights 0/0 picked %s", p.ep.addr)
+	if p := routeOf(t, abRoute(0, 0)).choose(newReq(), rnd, avoid{}); p.Endpoint != nil {
+		t.Errorf("weights 0/0 picked %s", p.Endpoint.Addr)
 	}
 	rc := abRoute(100, 0)
 	rc.Backends[0].Revisions[0].Endpoints = nil
-	if p := routeOf(t, rc).choose(newReq(), rnd, avoid{}); p.ep != nil {
-		t.Errorf("a weighted backend without endpoints and a 0-weight one picked %s", p.ep.addr)
+	if p := routeOf(t, rc).choose(newReq(), rnd, avoid{}); p.Endpoint != nil {
+		t.Errorf("a weighted backend without endpoints and a 0-weight one picked %s", p.Endpoint.Addr)
 	}
 	// A weighted backend without endpoints leaves its share to the others.
 	rc = abRoute(100, 1)
@@ -315,24 +315,24 @@ func TestMatchRules(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	for _, tc := range []struct {
 		name string
-		req  httpView
+		req  HTTPView
 		want string // service/revision
 	}{
 		{"no match: weights", newReq(), "p/a/1"},
 		{"header", newReq(func(r *http.Request) { r.Header.Set("X-Canary", "always") }), "p/b/2"},
 		{"header other value", newReq(func(r *http.Request) { r.Header.Set("X-Canary", "never") }), "p/a/1"},
 		{"cookie", newReq(func(r *http.Request) { r.AddCookie(&http.Cookie{Name: "beta", Value: "1"}) }), "p/b/"},
-		{"query regex", httpView{httptest.NewRequest("GET", "http://ab.test/?v=b12", nil)}, "p/b/1"},
-		{"query regex no match", httpView{httptest.NewRequest("GET", "http://ab.test/?v=b12x", nil)}, "p/a/1"},
+		{"query regex", HTTPView{httptest.NewRequest("GET", "http://ab.test/?v=b12", nil)}, "p/b/1"},
+		{"query regex no match", HTTPView{httptest.NewRequest("GET", "http://ab.test/?v=b12x", nil)}, "p/a/1"},
 		{"missing revision falls through", newReq(func(r *http.Request) { r.Header.Set("X-Gone", "1") }), "p/a/1"},
 	} {
 		for range 50 {
 			p := rt.choose(tc.req, rnd, avoid{})
-			got := p.rev.backend.service + "/" + string(rune('0'+p.rev.number))
+			got := p.Revision.Backend.Service + "/" + string(rune('0'+p.Revision.Number))
 			if !strings.HasPrefix(got, tc.want) {
 				t.Fatalf("%s: picked %s, want %s", tc.name, got, tc.want)
 			}
-			if p.sticky != "" {
+			if p.Sticky != "" {
 				t.Fatalf("%s: sets a cookie without affinity", tc.name)
 			}
 		}
@@ -341,7 +341,7 @@ func TestMatchRules(t *testing.T) {
 
 func TestStickyClientsKeepBackendRevisionAndEndpoint(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(7, 8))
-	build := func(wa, wb int32) *route {
+	build := func(wa, wb int32) *Route {
 		rc := abRoute(wa, wb)
 		rc.Affinity = Affinity{CookieName: "sw"}
 		return routeOf(t, rc)
@@ -354,18 +354,18 @@ func TestStickyClientsKeepBackendRevisionAndEndpoint(t *testing.T) {
 	clients := make([]client, 200)
 	for i := range clients {
 		p := rt.choose(newReq(), rnd, avoid{})
-		if p.sticky == "" {
+		if p.Sticky == "" {
 			t.Fatal("first visit sets no affinity cookie")
 		}
-		clients[i] = client{p.sticky, p.ep.addr}
+		clients[i] = client{p.Sticky, p.Endpoint.Addr}
 	}
 	// Weights flip back and forth and tables are rebuilt: a client stays.
 	for round, w := range [][2]int32{{0, 100}, {100, 0}, {256, 1}, {1, 256}} {
 		rt := build(w[0], w[1])
 		for i, c := range clients {
 			p := rt.choose(newReq(func(r *http.Request) { r.AddCookie(&http.Cookie{Name: "sw", Value: c.cookie}) }), rnd, avoid{})
-			if p.ep.addr != c.ep || p.sticky != "" {
-				t.Fatalf("round %d client %d: moved from %s to %s (cookie %q)", round, i, c.ep, p.ep.addr, p.sticky)
+			if p.Endpoint.Addr != c.ep || p.Sticky != "" {
+				t.Fatalf("round %d client %d: moved from %s to %s (cookie %q)", round, i, c.ep, p.Endpoint.Addr, p.Sticky)
 			}
 		}
 	}
@@ -380,16 +380,16 @@ func TestStickyClientsKeepBackendRevisionAndEndpoint(t *testing.T) {
 			continue
 		}
 		p := rt.choose(newReq(func(r *http.Request) { r.AddCookie(&http.Cookie{Name: "sw", Value: c.cookie}) }), rnd, avoid{})
-		if p.ep.addr != ap("127.0.0.1:2") || p.sticky == "" || p.sticky == c.cookie {
-			t.Fatalf("client of a gone endpoint: picked %s cookie %q", p.ep.addr, p.sticky)
+		if p.Endpoint.Addr != ap("127.0.0.1:2") || p.Sticky == "" || p.Sticky == c.cookie {
+			t.Fatalf("client of a gone endpoint: picked %s cookie %q", p.Endpoint.Addr, p.Sticky)
 		}
 	}
 	rc.Backends[0].Revisions = nil
 	rt = routeOf(t, rc)
 	for _, c := range clients {
 		p := rt.choose(newReq(func(r *http.Request) { r.AddCookie(&http.Cookie{Name: "sw", Value: c.cookie}) }), rnd, avoid{})
-		if p.rev.backend.service != "p/b" {
-			t.Fatalf("client of a gone backend picked %s", p.rev.backend.service)
+		if p.Revision.Backend.Service != "p/b" {
+			t.Fatalf("client of a gone backend picked %s", p.Revision.Backend.Service)
 		}
 	}
 }
@@ -400,17 +400,17 @@ func TestPowerOfTwoChoicesAndExclusion(t *testing.T) {
 	eps[0].inflight.Store(5)
 	rnd := rand.New(rand.NewPCG(1, 2))
 	for range 100 {
-		if p := rt.choose(newReq(), rnd, avoid{}); p.ep != eps[1] {
-			t.Fatalf("picked the busier endpoint %s", p.ep.addr)
+		if p := rt.choose(newReq(), rnd, avoid{}); p.Endpoint != eps[1] {
+			t.Fatalf("picked the busier endpoint %s", p.Endpoint.Addr)
 		}
 	}
 	for range 100 {
-		if p := rt.choose(newReq(), rnd, avoid{tried: []netip.AddrPort{ap("127.0.0.1:2")}}); p.ep != eps[0] {
+		if p := rt.choose(newReq(), rnd, avoid{tried: []netip.AddrPort{ap("127.0.0.1:2")}}); p.Endpoint != eps[0] {
 			t.Fatalf("picked the excluded endpoint")
 		}
 	}
 	one := routeOf(t, oneBackend("p/y", "y.test", "", "127.0.0.1:1"))
-	if p := one.choose(newReq(), rnd, avoid{tried: []netip.AddrPort{ap("127.0.0.1:1")}}); p.ep != nil {
+	if p := one.choose(newReq(), rnd, avoid{tried: []netip.AddrPort{ap("127.0.0.1:1")}}); p.Endpoint != nil {
 		t.Fatalf("picked the only, excluded, endpoint")
 	}
 }

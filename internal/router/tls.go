@@ -5,9 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 )
@@ -92,6 +90,10 @@ func (c *Certs) Apply(in TLSInput) []error {
 	return errs
 }
 
+// HasPolicies reports whether any route terminates TLS (and so has an
+// insecure policy).
+func (c *Certs) HasPolicies() bool { return len(c.load().policy) > 0 }
+
 func (c *Certs) load() *certSet {
 	if s := c.cur.Load(); s != nil {
 		return s
@@ -138,55 +140,4 @@ func (c *Certs) Len() int {
 func (c *Certs) Policy(key string) (string, bool) {
 	p, ok := c.load().policy[key]
 	return p, ok
-}
-
-// TLSConfig is the HTTPS listener's configuration: certificates from c by
-// SNI, TLS 1.2 at least, and HTTP/2 offered by ALPN ahead of HTTP/1.1.
-// Serve it with (*http.Server).ServeTLS(ln, "", "") and the server's
-// TLSConfig set to it, so that net/http answers h2.
-func TLSConfig(c *Certs) *tls.Config {
-	return &tls.Config{
-		MinVersion:     tls.VersionTLS12,
-		NextProtos:     []string{"h2", "http/1.1"},
-		GetCertificate: c.GetCertificate,
-	}
-}
-
-// InsecurePolicy wraps the plain-HTTP listener's handler (next, usually
-// rt itself): a request for a route of rt that terminates TLS is
-// redirected to HTTPS (301, or 308 for methods other than GET and HEAD so
-// that the method and body are kept), refused with 404 (policy None), or
-// passed to next (Allow). Requests for other routes pass through.
-// httpsPort is the HTTPS listener's port, left out of redirects when 443.
-func InsecurePolicy(next http.Handler, rt *Router, c *Certs, httpsPort int) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		s := c.load()
-		if len(s.policy) == 0 || req.TLS != nil {
-			next.ServeHTTP(w, req)
-			return
-		}
-		host := canonicalHost(req.Host)
-		key, ok := rt.cur.Load().Lookup(host, req.URL.Path)
-		pol, tlsRoute := s.policy[key]
-		if !ok || !tlsRoute || pol == InsecureAllow {
-			next.ServeHTTP(w, req)
-			return
-		}
-		if pol == InsecureNone {
-			http.Error(w, fmt.Sprintf("slipway router: route %s is served over HTTPS only (insecureEdgeTerminationPolicy %s)", key, InsecureNone), http.StatusNotFound)
-			return
-		}
-		// host matched a route, so it is a valid DNS name: safe in a URL.
-		u := "https://" + host
-		if httpsPort != 443 && httpsPort > 0 {
-			u += ":" + strconv.Itoa(httpsPort)
-		}
-		u += req.URL.RequestURI()
-		status := http.StatusMovedPermanently
-		if req.Method != http.MethodGet && req.Method != http.MethodHead {
-			status = http.StatusPermanentRedirect
-		}
-		w.Header().Set("Location", u)
-		w.WriteHeader(status)
-	})
 }

@@ -1,4 +1,4 @@
-package router
+package router_test
 
 import (
 	"context"
@@ -18,6 +18,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"slipway.dev/slipway/internal/router"
+	"slipway.dev/slipway/internal/router/std"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -55,8 +58,8 @@ func selfSigned(t *testing.T, serial int64, names ...string) *tls.Certificate {
 // tlsEnv is a Router with one upstream behind every route given, served
 // on a real HTTPS listener (TLSConfig) and a plain one (InsecurePolicy).
 type tlsEnv struct {
-	rt     *Router
-	certs  *Certs
+	rt     *router.Router
+	certs  *router.Certs
 	https  string // host:port
 	plain  string // host:port
 	roots  *x509.CertPool
@@ -66,13 +69,13 @@ type tlsEnv struct {
 func startTLS(t *testing.T, hosts ...string) *tlsEnv {
 	t.Helper()
 	up := newUpstream(t, "app")
-	e := &tlsEnv{rt: New(Options{}), certs: NewCerts(), roots: x509.NewCertPool()}
-	var in Input
+	e := &tlsEnv{rt: router.New(router.Options{}), certs: router.NewCerts(), roots: x509.NewCertPool()}
+	var in router.Input
 	for i, h := range hosts {
-		in.Routes = append(in.Routes, RouteConfig{Key: "p/r" + strconv.Itoa(i), Project: "p", Host: h,
-			Backends: []BackendConfig{{Service: "p/app", Weight: 1, Revisions: []RevisionConfig{{Revision: 1, Endpoints: []netip.AddrPort{up.addr}}}}}})
+		in.Routes = append(in.Routes, router.RouteConfig{Key: "p/r" + strconv.Itoa(i), Project: "p", Host: h,
+			Backends: []router.BackendConfig{{Service: "p/app", Weight: 1, Revisions: []router.RevisionConfig{{Revision: 1, Endpoints: []netip.AddrPort{up.addr}}}}}})
 	}
-	tab, errs := Build(in)
+	tab, errs := router.Build(in)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -90,8 +93,8 @@ func startTLS(t *testing.T, hosts ...string) *tlsEnv {
 	port := tln.Addr().(*net.TCPAddr).Port
 	// Refused handshakes are what some tests check: keep them out of the output.
 	quiet := log.New(io.Discard, "", 0)
-	ssrv := &http.Server{Handler: e.rt, TLSConfig: TLSConfig(e.certs), ReadHeaderTimeout: 10 * time.Second, ErrorLog: quiet}
-	psrv := &http.Server{Handler: InsecurePolicy(e.rt, e.rt, e.certs, port), ReadHeaderTimeout: 10 * time.Second}
+	ssrv := &http.Server{Handler: std.NewHandler(e.rt), TLSConfig: std.TLSConfig(e.certs), ReadHeaderTimeout: 10 * time.Second, ErrorLog: quiet}
+	psrv := &http.Server{Handler: std.InsecurePolicy(std.NewHandler(e.rt), e.rt, e.certs, port), ReadHeaderTimeout: 10 * time.Second}
 	go ssrv.ServeTLS(tln, "", "")
 	go psrv.Serve(pln)
 	t.Cleanup(func() {
@@ -103,14 +106,14 @@ func startTLS(t *testing.T, hosts ...string) *tlsEnv {
 	return e
 }
 
-func (e *tlsEnv) apply(t *testing.T, routes ...TLSRoute) {
+func (e *tlsEnv) apply(t *testing.T, routes ...router.TLSRoute) {
 	t.Helper()
 	for _, r := range routes {
 		if r.Cert != nil {
 			e.roots.AddCert(r.Cert.Leaf)
 		}
 	}
-	if errs := e.certs.Apply(TLSInput{Routes: routes}); len(errs) > 0 {
+	if errs := e.certs.Apply(router.TLSInput{Routes: routes}); len(errs) > 0 {
 		t.Fatal(errs)
 	}
 }
@@ -148,9 +151,9 @@ func (e *tlsEnv) peerName(sni string) string {
 func TestCertsSNI(t *testing.T) {
 	e := startTLS(t, "a.test", "*.w.test", "x.w.test")
 	e.apply(t,
-		TLSRoute{Key: "p/r0", Host: "a.test", Cert: selfSigned(t, 1, "a.test")},
-		TLSRoute{Key: "p/r1", Host: "*.w.test", Cert: selfSigned(t, 2, "*.w.test")},
-		TLSRoute{Key: "p/r2", Host: "X.w.test", Cert: selfSigned(t, 3, "x.w.test")},
+		router.TLSRoute{Key: "p/r0", Host: "a.test", Cert: selfSigned(t, 1, "a.test")},
+		router.TLSRoute{Key: "p/r1", Host: "*.w.test", Cert: selfSigned(t, 2, "*.w.test")},
+		router.TLSRoute{Key: "p/r2", Host: "X.w.test", Cert: selfSigned(t, 3, "x.w.test")},
 	)
 	got := map[string]string{}
 	for _, sni := range []string{"a.test", "A.TEST.", "b.w.test", "x.w.test", "deep.b.w.test", "w.test", "other.test"} {
@@ -173,7 +176,7 @@ func TestCertsSNI(t *testing.T) {
 	if err == nil || err.Error() != `slipway router: no certificate for server name "other.test"` {
 		t.Errorf("unknown name: %v", err)
 	}
-	if _, err := e.certs.GetCertificate(&tls.ClientHelloInfo{}); err != ErrNoServerName {
+	if _, err := e.certs.GetCertificate(&tls.ClientHelloInfo{}); err != router.ErrNoServerName {
 		t.Errorf("no SNI: %v, want ErrNoServerName", err)
 	}
 
@@ -195,7 +198,7 @@ func TestCertsSNI(t *testing.T) {
 // TestTLSMinimumVersion: a TLS 1.1 client is refused, a TLS 1.2 one served.
 func TestTLSMinimumVersion(t *testing.T) {
 	e := startTLS(t, "a.test")
-	e.apply(t, TLSRoute{Key: "p/r0", Host: "a.test", Cert: selfSigned(t, 1, "a.test")})
+	e.apply(t, router.TLSRoute{Key: "p/r0", Host: "a.test", Cert: selfSigned(t, 1, "a.test")})
 	_, err := tls.Dial("tcp", e.https, &tls.Config{ServerName: "a.test", InsecureSkipVerify: true,
 		MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11})
 	if err == nil || !strings.Contains(err.Error(), "protocol version") {
@@ -219,7 +222,7 @@ func TestCertsSwapKeepsConnections(t *testing.T) {
 		t.Run("h2="+strconv.FormatBool(h2), func(t *testing.T) {
 			e := startTLS(t, "a.test")
 			old := selfSigned(t, 1, "a.test")
-			e.apply(t, TLSRoute{Key: "p/r0", Host: "a.test", Cert: old})
+			e.apply(t, router.TLSRoute{Key: "p/r0", Host: "a.test", Cert: old})
 			cl := e.client(t, h2)
 			serial := func() (string, error) {
 				resp, err := cl.Get("https://a.test/")
@@ -240,7 +243,7 @@ func TestCertsSwapKeepsConnections(t *testing.T) {
 			if got, err := serial(); err != nil || got != "1 "+proto {
 				t.Fatalf("before the swap: %q %v", got, err)
 			}
-			e.apply(t, TLSRoute{Key: "p/r0", Host: "a.test", Cert: selfSigned(t, 2, "a.test")})
+			e.apply(t, router.TLSRoute{Key: "p/r0", Host: "a.test", Cert: selfSigned(t, 2, "a.test")})
 			if got := e.peerName("a.test"); got != "a.test" {
 				t.Fatalf("new handshake: %s", got)
 			}
@@ -273,9 +276,9 @@ func (e *url500) Error() string { return "status " + strconv.Itoa(e.status) }
 func TestInsecurePolicy(t *testing.T) {
 	e := startTLS(t, "r.test", "n.test", "a.test", "plain.test")
 	e.apply(t,
-		TLSRoute{Key: "p/r0", Host: "r.test", Cert: selfSigned(t, 1, "r.test"), Insecure: InsecureRedirect},
-		TLSRoute{Key: "p/r1", Host: "n.test", Cert: selfSigned(t, 2, "n.test"), Insecure: InsecureNone},
-		TLSRoute{Key: "p/r2", Host: "a.test", Cert: selfSigned(t, 3, "a.test"), Insecure: InsecureAllow},
+		router.TLSRoute{Key: "p/r0", Host: "r.test", Cert: selfSigned(t, 1, "r.test"), Insecure: router.InsecureRedirect},
+		router.TLSRoute{Key: "p/r1", Host: "n.test", Cert: selfSigned(t, 2, "n.test"), Insecure: router.InsecureNone},
+		router.TLSRoute{Key: "p/r2", Host: "a.test", Cert: selfSigned(t, 3, "a.test"), Insecure: router.InsecureAllow},
 	)
 	_, port, _ := net.SplitHostPort(e.https)
 	noFollow := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -329,8 +332,8 @@ func TestInsecurePolicy(t *testing.T) {
 	// Port 443 is implied; a route without a certificate keeps its policy.
 	rec := &recorder{header: http.Header{}}
 	req, _ := http.NewRequest("GET", "http://r.test/x", nil)
-	e.certs.Apply(TLSInput{Routes: []TLSRoute{{Key: "p/r0", Host: "r.test", Insecure: InsecureRedirect}}})
-	InsecurePolicy(e.rt, e.rt, e.certs, 443).ServeHTTP(rec, req)
+	e.certs.Apply(router.TLSInput{Routes: []router.TLSRoute{{Key: "p/r0", Host: "r.test", Insecure: router.InsecureRedirect}}})
+	std.InsecurePolicy(std.NewHandler(e.rt), e.rt, e.certs, 443).ServeHTTP(rec, req)
 	if rec.status != 301 || rec.header.Get("Location") != "https://r.test/x" {
 		t.Errorf("port 443 redirect: %d %q", rec.status, rec.header.Get("Location"))
 	}
@@ -351,9 +354,9 @@ func (r *recorder) WriteHeader(s int)           { r.status = s }
 // TestCertsApplyErrors: invalid entries are reported and left out; the
 // smallest key provides a host's certificate.
 func TestCertsApplyErrors(t *testing.T) {
-	c := NewCerts()
+	c := router.NewCerts()
 	first, second := selfSigned(t, 1, "a.test"), selfSigned(t, 2, "a.test")
-	errs := c.Apply(TLSInput{Routes: []TLSRoute{
+	errs := c.Apply(router.TLSInput{Routes: []router.TLSRoute{
 		{Key: "p/b", Host: "a.test", Cert: second},
 		{Key: "p/a", Host: "a.test", Cert: first},
 		{Key: "p/bad", Host: "bad_host", Cert: first},
@@ -377,13 +380,13 @@ func TestCertsApplyErrors(t *testing.T) {
 	if c.Len() != 1 {
 		t.Errorf("Len %d, want 1", c.Len())
 	}
-	if p, ok := c.Policy("p/b"); p != InsecureNone || !ok {
+	if p, ok := c.Policy("p/b"); p != router.InsecureNone || !ok {
 		t.Errorf("default policy: %q %v, want None", p, ok)
 	}
 	if _, ok := c.Policy("p/pol"); ok {
 		t.Error("invalid policy applied")
 	}
-	var zero Certs
+	var zero router.Certs
 	if _, err := zero.GetCertificate(&tls.ClientHelloInfo{ServerName: "a.test"}); err == nil {
 		t.Error("zero Certs served a certificate")
 	}
@@ -393,15 +396,15 @@ func TestCertsApplyErrors(t *testing.T) {
 // wildcards, hitting a wildcard (the longer path).
 func BenchmarkGetCertificate(b *testing.B) {
 	cert := &tls.Certificate{}
-	var in TLSInput
+	var in router.TLSInput
 	for i := range 10000 {
 		h := "h" + strconv.Itoa(i) + ".test"
 		if i%2 == 1 {
 			h = "*.w" + strconv.Itoa(i) + ".test"
 		}
-		in.Routes = append(in.Routes, TLSRoute{Key: "p/" + strconv.Itoa(i), Host: h, Cert: cert})
+		in.Routes = append(in.Routes, router.TLSRoute{Key: "p/" + strconv.Itoa(i), Host: h, Cert: cert})
 	}
-	c := NewCerts()
+	c := router.NewCerts()
 	if errs := c.Apply(in); len(errs) > 0 {
 		b.Fatal(errs)
 	}

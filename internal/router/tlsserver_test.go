@@ -1,4 +1,4 @@
-package router
+package router_test
 
 import (
 	"bytes"
@@ -9,6 +9,9 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"slipway.dev/slipway/internal/router"
+	"slipway.dev/slipway/internal/router/std"
 )
 
 // h2Frame is an HTTP/2 frame header and payload, read raw.
@@ -57,13 +60,13 @@ func hpackLiteral(kv ...string) []byte {
 func TestTLSShutdownSendsGOAWAY(t *testing.T) {
 	t.Parallel() // mostly waiting: deadlines and spaced requests
 	u := newUpstream(t, "u")
-	r := New(Options{})
-	apply(t, r, oneBackend("p/h2", "h2.test", "", u.addr.String()))
-	certs := NewCerts()
-	if errs := certs.Apply(TLSInput{Routes: []TLSRoute{{Key: "p/h2", Host: "h2.test", Cert: selfSigned(t, 1, "h2.test")}}}); len(errs) > 0 {
+	r := router.New(router.Options{})
+	apply(t, r, router.OneBackend("p/h2", "h2.test", "", u.addr.String()))
+	certs := router.NewCerts()
+	if errs := certs.Apply(router.TLSInput{Routes: []router.TLSRoute{{Key: "p/h2", Host: "h2.test", Cert: selfSigned(t, 1, "h2.test")}}}); len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	srv := NewTLSServer(r, certs, nil)
+	srv := std.NewTLSServer(std.NewHandler(r), certs, nil)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package router
+package router_test
 
 import (
 	"bufio"
@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"slipway.dev/slipway/internal/router"
 )
 
 // wsUpstream is a WebSocket echo server on 127.0.0.1: each frame a client
@@ -200,22 +202,22 @@ func TestWebSocketSurvivesChangesAndDrainsWith1001(t *testing.T) {
 	t.Parallel() // mostly waiting: deadlines and spaced requests
 	ws1, ws2 := newWSUpstream(t, "ws1"), newWSUpstream(t, "ws2")
 	const drain = 500 * time.Millisecond
-	r := New(Options{DrainTimeout: drain})
+	r := router.New(router.Options{DrainTimeout: drain})
 	base := serveRouter(t, r)
 	other := newUpstream(t, "other")
-	apply(t, r, oneBackend("p/ws", "ws.test", "", ws1.addr.String()))
+	apply(t, r, router.OneBackend("p/ws", "ws.test", "", ws1.addr.String()))
 
 	cl := dialWS(t, base, "ws.test", "/chat", "websocket")
 	if cl.resp.StatusCode != 101 || cl.resp.Header.Get("X-Upstream") != "ws1" || cl.resp.Header.Get("Sec-WebSocket-Accept") != wsAccept("dGhlIHNhbXBsZSBub25jZQ==") {
 		t.Fatalf("handshake: %d %v", cl.resp.StatusCode, cl.resp.Header)
 	}
 	for i := range 100 {
-		routes := []RouteConfig{oneBackend("p/ws", "ws.test", "", ws1.addr.String())}
+		routes := []router.RouteConfig{router.OneBackend("p/ws", "ws.test", "", ws1.addr.String())}
 		if i%2 == 1 {
-			routes[0] = oneBackend("p/ws", "ws.test", "", ws1.addr.String(), ws2.addr.String())
+			routes[0] = router.OneBackend("p/ws", "ws.test", "", ws1.addr.String(), ws2.addr.String())
 		}
 		for j := range i%7 + 1 {
-			routes = append(routes, oneBackend(fmt.Sprintf("p/o%d", j), fmt.Sprintf("o%d-%d.test", j, i), "", other.addr.String()))
+			routes = append(routes, router.OneBackend(fmt.Sprintf("p/o%d", j), fmt.Sprintf("o%d-%d.test", j, i), "", other.addr.String()))
 		}
 		apply(t, r, routes...)
 		if got, want := cl.echo(t, fmt.Sprintf("m%d", i)), fmt.Sprintf("ws1: m%d", i); got != want {
@@ -224,7 +226,7 @@ func TestWebSocketSurvivesChangesAndDrainsWith1001(t *testing.T) {
 	}
 
 	left := time.Now()
-	apply(t, r, oneBackend("p/ws", "ws.test", "", ws2.addr.String()))
+	apply(t, r, router.OneBackend("p/ws", "ws.test", "", ws2.addr.String()))
 	// Still in flight, and still working, before the deadline.
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	err := r.WaitDrained(ctx, ws1.addr)
@@ -268,9 +270,9 @@ func TestWebSocketSurvivesChangesAndDrainsWith1001(t *testing.T) {
 // on and the connection closed.
 func TestUpgradeRules(t *testing.T) {
 	ws := newWSUpstream(t, "ws")
-	r := New(Options{})
+	r := router.New(router.Options{})
 	base := serveRouter(t, r)
-	apply(t, r, oneBackend("p/ws", "ws.test", "", ws.addr.String()))
+	apply(t, r, router.OneBackend("p/ws", "ws.test", "", ws.addr.String()))
 	for _, tc := range []struct {
 		path, upgrade string
 		want          int
@@ -298,9 +300,9 @@ func TestUpgradeRules(t *testing.T) {
 // frame 1001 at once, whatever its endpoint.
 func TestGoingAwayClosesWebSockets(t *testing.T) {
 	ws := newWSUpstream(t, "ws")
-	r := New(Options{DrainTimeout: time.Hour})
+	r := router.New(router.Options{DrainTimeout: time.Hour})
 	base := serveRouter(t, r)
-	apply(t, r, oneBackend("p/ws", "ws.test", "", ws.addr.String()))
+	apply(t, r, router.OneBackend("p/ws", "ws.test", "", ws.addr.String()))
 	cl := dialWS(t, base, "ws.test", "/", "websocket")
 	if got := cl.echo(t, "a"); got != "ws: a" {
 		t.Fatalf("echo %q", got)

@@ -17,6 +17,8 @@ import (
 	"slipway.dev/slipway/internal/proxy"
 	"slipway.dev/slipway/internal/registry"
 	"slipway.dev/slipway/internal/router"
+	"slipway.dev/slipway/internal/router/fast"
+	"slipway.dev/slipway/internal/router/std"
 	"slipway.dev/slipway/internal/services"
 )
 
@@ -33,7 +35,7 @@ type dataPlane struct {
 	px             *proxy.Proxy
 	rt             *router.Router
 	certs          *router.Certs
-	routerSrv      *router.Server
+	routerSrv      *fast.Server
 	tlsSrv         *http.Server
 	closeAccessLog func()
 }
@@ -60,14 +62,14 @@ func newDataPlane(cfg Config, reg *registry.Registry, lns listeners, log *slog.L
 	// Plain HTTP/1.1 takes the router's fast engine; what it does not serve
 	// itself (upgrades, unusual framing, TLS routes' redirects) goes to
 	// the standard one and this Handler.
-	d.routerSrv = router.NewServer(d.rt, router.ServerOptions{
+	stdHandler := std.NewHandler(d.rt)
+	d.routerSrv = fast.NewServer(std.NewServer(d.rt, std.ServerOptions{
 		Logger:  log.With("component", "router"),
-		Handler: router.InsecurePolicy(d.rt, d.rt, d.certs, httpsPort),
-		Certs:   d.certs,
-	})
+		Handler: std.InsecurePolicy(stdHandler, d.rt, d.certs, httpsPort),
+	}), fast.Options{Certs: d.certs})
 	// Certificates swap underneath the TLS listener (SNI picks them): it is
 	// never reopened for a change. HTTP/2 is negotiated by ALPN.
-	d.tlsSrv = router.NewTLSServer(d.rt, d.certs, log)
+	d.tlsSrv = std.NewTLSServer(stdHandler, d.certs, log)
 	return d, nil
 }
 

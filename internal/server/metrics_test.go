@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"slipway.dev/slipway/internal/router"
+	"slipway.dev/slipway/internal/router/std"
 )
 
 // TestRouterMetricsSumPerRevision: requests through two routes to the
@@ -40,11 +41,12 @@ func TestRouterMetricsSumPerRevision(t *testing.T) {
 		t.Fatal(errs)
 	}
 	rt.Apply(tbl)
+	h := std.NewHandler(rt)
 	for host, n := range map[string]int{"a.test": 3, "b.test": 5, "c.test": 7, "d.test": 11, "e.test": 2} {
 		for range n {
 			req := httptest.NewRequest("GET", "http://"+host+"/", nil)
 			req.RemoteAddr = "127.0.0.1:40000"
-			rt.ServeHTTP(httptest.NewRecorder(), req)
+			h.ServeHTTP(httptest.NewRecorder(), req)
 		}
 	}
 	m := routerMetrics{rt: rt}

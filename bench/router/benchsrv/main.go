@@ -30,6 +30,9 @@ import (
 	"syscall"
 	"time"
 
+	"slipway.dev/slipway/internal/router/fast"
+	"slipway.dev/slipway/internal/router/std"
+
 	"slipway.dev/slipway/internal/router"
 )
 
@@ -98,7 +101,7 @@ func slipway(args []string) error {
 	fs := flag.NewFlagSet("slipway", flag.ExitOnError)
 	addr := fs.String("addr", "127.0.0.1:18090", "listen address")
 	backends := fs.String("backends", "127.0.0.1:18081,127.0.0.1:18082", "endpoints, comma-separated")
-	engine := fs.String("engine", router.EngineFast, "router engine: fast or std")
+	engine := fs.String("engine", fast.EngineFast, "router engine: fast or std")
 	host := fs.String("host", "bench.test", "the route's host")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	fs.Parse(args)
@@ -130,7 +133,7 @@ func slipway(args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := router.NewServer(rt, router.ServerOptions{Logger: slog.New(slog.DiscardHandler), Engine: *engine})
+	srv := fast.NewServer(std.NewServer(rt, std.ServerOptions{Logger: slog.New(slog.DiscardHandler)}), fast.Options{Engine: *engine})
 	return serveUntilSignal(srv.Serve, ln, srv.Shutdown)
 }
 

@@ -138,6 +138,12 @@ func summarize(args []string, out io.Writer) error {
 				ratio(w.cpu, gop, func(r *row) float64 { return r.cpu }),
 				w.errors)
 		}
+		if now, base := find("slipway"), find("slipway-base"); now != nil && base != nil {
+			fmt.Fprintf(out, "slipway ÷ slipway-base (this tree against BASELINE): req/s %s, CPU/req %s, p99 %s\n",
+				ratio(now.rps, base, func(r *row) float64 { return r.rps }),
+				ratio(now.cpu, base, func(r *row) float64 { return r.cpu }),
+				ratio(now.p99, base, func(r *row) float64 { return r.p99 }))
+		}
 	}
 	return nil
 }

@@ -1,6 +1,6 @@
 //go:build unix
 
-package router
+package fast
 
 import (
 	"errors"
@@ -61,8 +61,8 @@ func (w clientWriter) Write(p []byte) (int, error) {
 // rawConnOf is the connection's descriptor access, or nil where the
 // connection has none (then the fast engine does plain reads and writes).
 func rawConnOf(c net.Conn) syscall.RawConn {
-	if tc, ok := c.(*trackedConn); ok {
-		c = tc.Conn
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok { // the endpoint's tracking (trackConn)
+		c = tc.NetConn()
 	}
 	sc, ok := c.(syscall.Conn)
 	if !ok {
@@ -174,12 +174,12 @@ func (x *rawExchange) run(fd uintptr) bool {
 //
 // The one thing such a wait can miss is an end of stream that came with
 // the request, in the same readiness: a client that half-closes after its
-// request. So the wait lasts fastIdleGlance at most; then a real read
+// request. So the wait lasts IdleGlance at most; then a real read
 // looks, and the connection waits on as usual (or ends, on EOF).
 func (cc *clientConn) driveRaw(rc syscall.RawConn) (step int, rerr error) {
 	pending := false // advance asked for bytes: read before advancing again
 	drained := false // the last read took all the socket held
-	glance := false  // waiting without a read, for fastIdleGlance
+	glance := false  // waiting without a read, for IdleGlance
 	cb := func(fd uintptr) bool {
 		cc.fd = int(fd)
 		defer func() { cc.fd = -1 }()
@@ -195,8 +195,8 @@ func (cc *clientConn) driveRaw(rc syscall.RawConn) (step int, rerr error) {
 					// stands (one timer change per connection every
 					// half glance, not per request).
 					glance = true
-					if d := cc.now.Add(fastIdleGlance); d.Before(cc.deadline) {
-						if cc.applied.After(d) || cc.applied.Before(cc.now.Add(fastIdleGlance/2)) {
+					if d := cc.now.Add(IdleGlance); d.Before(cc.deadline) {
+						if cc.applied.After(d) || cc.applied.Before(cc.now.Add(IdleGlance/2)) {
 							cc.fc.c.SetReadDeadline(d)
 							cc.applied = d
 						}

@@ -1,4 +1,4 @@
-package router
+package fast
 
 import (
 	"bufio"
@@ -11,15 +11,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-)
 
-// Engines of the plain-HTTP listener (ServerOptions.Engine).
-const (
-	// EngineFast serves plain HTTP/1.1 on the fast engine (fast*.go) and
-	// hands every other request to the standard one.
-	EngineFast = "fast"
-	// EngineStd serves everything with net/http and httputil.ReverseProxy.
-	EngineStd = "std"
+	"slipway.dev/slipway/internal/router"
+	"slipway.dev/slipway/internal/router/std"
 )
 
 // fastFront is the fast engine: an HTTP/1.1 front and forwarder written
@@ -34,9 +28,9 @@ const (
 // is allocated per request on this path but the counters' work.
 //
 // The boundary: a connection whose next request the engine does not
-// serve as is (the parse in fast_head.go says which) is handed whole,
+// serve as is (the parse in head.go says which) is handed whole,
 // with the bytes already read, to the standard engine (net/http behind
-// frameConn, Server.ServeHTTP and the Handler), which then serves that
+// frameConn, std.Server and its Handler, through std.Server.Handoff), which then serves that
 // connection to its end. That covers every refusal of the strict framing
 // (the standard engine answers 400, 413, 431 as before), HTTP/1.0,
 // Transfer-Encoding request bodies and bodies over BufferBodyBytes,
@@ -45,17 +39,16 @@ const (
 // plain requests for TLS routes whose insecure policy is not Allow. With
 // an access log (Options.AccessLog) the standard engine serves everything.
 type fastFront struct {
-	s     *Server
-	r     *Router
-	opts  ServerOptions
+	std   *std.Server // the fallback: see Server
+	r     *router.Router
+	ropts router.Options // r's, fixed once r is made
+	opts  std.ServerOptions
 	log   interface{ Debug(string, ...any) }
-	certs *Certs
+	certs *router.Certs
 
 	pools sync.Map // *endpoint → *fastPool
-	hand  *handoffListener
 
-	startHand sync.Once
-	work      chan *fastConn // idle workers wait here for a connection
+	work chan *fastConn // idle workers wait here for a connection
 
 	mu      sync.Mutex
 	conns   map[*fastConn]struct{}
@@ -73,11 +66,12 @@ const (
 	// fastWorkerIdle is how long a worker with no connection waits for
 	// one before it ends.
 	fastWorkerIdle = 10 * time.Second
-	// fastIdleGlance: how long a keep-alive connection waits for its next
-	// request without a read (driveRaw), which is also the longest a
-	// client that half-closed after its request waits for its close.
-	fastIdleGlance = 100 * time.Millisecond
 )
+
+// IdleGlance is how long a keep-alive connection waits for its next
+// request without a read (driveRaw), which is also the longest a client
+// that half-closed after its request waits for its close.
+const IdleGlance = 100 * time.Millisecond
 
 // Connection states, for Shutdown: an idle connection (waiting for a
 // request) may be closed at once; an active one finishes its request.
@@ -106,9 +100,8 @@ type dateStamp struct {
 	line []byte
 }
 
-func newFastFront(s *Server, certs *Certs) *fastFront {
-	f := &fastFront{s: s, r: s.r, opts: s.opts, log: s.log, certs: certs,
-		hand:  newHandoffListener(),
+func newFastFront(fallback *std.Server, certs *router.Certs) *fastFront {
+	f := &fastFront{std: fallback, r: fallback.Router(), ropts: fallback.Router().Options(), opts: fallback.Options(), log: fallback.Options().Logger, certs: certs,
 		work:  make(chan *fastConn),
 		conns: map[*fastConn]struct{}{},
 		lns:   map[net.Listener]struct{}{},
@@ -123,13 +116,6 @@ func newFastFront(s *Server, certs *Certs) *fastFront {
 // serve accepts on ln until shutdown; requests handed off go to the
 // standard engine, served from the same Server.
 func (f *fastFront) serve(ln net.Listener) error {
-	f.startHand.Do(func() {
-		go func() {
-			if err := f.s.hs.Serve(f.hand); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				f.log.Debug("router: standard engine for hand-offs stopped", "err", err)
-			}
-		}()
-	})
 	f.mu.Lock()
 	if f.closing.Load() {
 		f.mu.Unlock()
@@ -208,7 +194,7 @@ func (f *fastFront) peerOf(c net.Conn) peer {
 	if a.Is4In6() {
 		ip = a.Unmap().String()
 	}
-	return peer{ip: []byte(ip), node: []byte(forwardedNode(a)), trusted: f.r.trusted(a)}
+	return peer{ip: []byte(ip), node: []byte(router.ForwardedNode(a)), trusted: f.r.Trusted(a)}
 }
 
 // serveConn serves the requests of one client connection until it closes,
@@ -359,13 +345,13 @@ func (cc *clientConn) advance() int {
 				return stepHandOff
 			}
 			cc.host = canonicalHostBytes(cc.hostBuf[:0], q.host.of(cc.buf))
-			rt := lookupBytes(f.r.cur.Load(), cc.host, q.path)
-			if rt == nil || !f.plainAllowed(rt) || rt.retries.Attempts > 0 || rt.mirror != nil {
+			rt := router.Lookup(f.r.Current(), cc.host, q.path)
+			if rt == nil || !f.plainAllowed(rt) || rt.Retries.Attempts > 0 || rt.Mirror != nil {
 				return stepHandOff
 			}
 			cc.end, cc.total = end, end
 			if q.cl > 0 {
-				if limit := f.r.bodyLimit(rt); q.cl > int64(f.opts.BufferBodyBytes) || limit > 0 && q.cl > limit {
+				if limit := f.r.BodyLimit(rt); q.cl > int64(f.opts.BufferBodyBytes) || limit > 0 && q.cl > limit {
 					return stepHandOff
 				}
 				cc.total = end + int(q.cl)
@@ -417,16 +403,15 @@ func grow(b []byte, size int) []byte {
 // plainAllowed reports whether rt may be served over plain HTTP as is: not
 // a TLS route whose insecure policy redirects or refuses (the standard
 // engine's Handler, InsecurePolicy, answers those).
-func (f *fastFront) plainAllowed(rt *route) bool {
+func (f *fastFront) plainAllowed(rt *router.Route) bool {
 	if f.certs == nil {
 		return true
 	}
-	s := f.certs.load()
-	if len(s.policy) == 0 {
+	if !f.certs.HasPolicies() {
 		return true
 	}
-	pol, ok := s.policy[rt.key]
-	return !ok || pol == InsecureAllow
+	pol, ok := f.certs.Policy(rt.Key)
+	return !ok || pol == router.InsecureAllow
 }
 
 // handoff gives the connection, with the bytes already read from it, to
@@ -435,8 +420,7 @@ func (f *fastFront) plainAllowed(rt *route) bool {
 func (f *fastFront) handoff(fc *fastConn, pending []byte) bool {
 	f.untrack(fc)
 	fc.c.SetReadDeadline(time.Time{})
-	rc := &replayConn{Conn: fc.c, pending: append([]byte(nil), pending...)}
-	return f.hand.deliver(&frameConn{Conn: rc, maxLine: f.opts.MaxHeaderBytes + 4096})
+	return f.std.Handoff(fc.c, pending)
 }
 
 // writeRefusal writes an error answer as http.Error does, closing.
@@ -517,64 +501,4 @@ func (f *fastFront) shutdown(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
-}
-
-// handoffListener is the standard engine's listener of the connections the
-// fast engine hands over.
-type handoffListener struct {
-	ch     chan net.Conn
-	closed chan struct{}
-	once   sync.Once
-}
-
-func newHandoffListener() *handoffListener {
-	return &handoffListener{ch: make(chan net.Conn), closed: make(chan struct{})}
-}
-
-func (l *handoffListener) deliver(c net.Conn) bool {
-	select {
-	case l.ch <- c:
-		return true
-	case <-l.closed:
-		return false
-	}
-}
-
-func (l *handoffListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.ch:
-		return c, nil
-	case <-l.closed:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *handoffListener) Close() error {
-	l.once.Do(func() { close(l.closed) })
-	return nil
-}
-
-func (l *handoffListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
-
-// replayConn returns the bytes the fast engine already read before reading
-// on from the connection.
-type replayConn struct {
-	net.Conn
-	pending []byte
-}
-
-func (c *replayConn) Read(p []byte) (int, error) {
-	if len(c.pending) > 0 {
-		n := copy(p, c.pending)
-		c.pending = c.pending[n:]
-		return n, nil
-	}
-	return c.Conn.Read(p)
-}
-
-func (c *replayConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
 }

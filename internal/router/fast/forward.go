@@ -1,8 +1,7 @@
-package router
+package fast
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"slipway.dev/slipway/internal/router"
 )
 
 // fastProbeAfter: see fastPool.get.
@@ -31,7 +32,7 @@ const (
 // used on top. Its connections are trackedConns of the endpoint, so that
 // the Router closes them when the endpoint leaves (Apply, release).
 type fastPool struct {
-	ep     *endpoint
+	ep     *router.Endpoint
 	target string
 	mu     sync.Mutex
 	idle   []*upConn
@@ -74,11 +75,11 @@ func (w upConnWriter) Write(p []byte) (int, error) {
 	return w.uc.c.Write(p)
 }
 
-func (f *fastFront) pool(ep *endpoint) *fastPool {
+func (f *fastFront) pool(ep *router.Endpoint) *fastPool {
 	if p, ok := f.pools.Load(ep); ok {
 		return p.(*fastPool)
 	}
-	p, _ := f.pools.LoadOrStore(ep, &fastPool{ep: ep, target: ep.addr.String()})
+	p, _ := f.pools.LoadOrStore(ep, &fastPool{ep: ep, target: ep.Addr.String()})
 	return p.(*fastPool)
 }
 
@@ -100,7 +101,7 @@ func (p *fastPool) get(now time.Time, idleTimeout time.Duration) *upConn {
 		p.idle = p.idle[:k-1]
 		p.mu.Unlock()
 		idle := now.Sub(uc.idleSince)
-		if p.ep.leaving.Load() || idle > idleTimeout || idle > fastProbeAfter && !connAlive(uc.c) {
+		if p.ep.Leaving() || idle > idleTimeout || idle > fastProbeAfter && !connAlive(uc.c) {
 			uc.c.Close()
 			continue
 		}
@@ -112,7 +113,7 @@ func (p *fastPool) get(now time.Time, idleTimeout time.Duration) *upConn {
 func (p *fastPool) put(uc *upConn, now time.Time, max int) {
 	uc.idleSince = now
 	p.mu.Lock()
-	if p.ep.leaving.Load() || len(p.idle) >= max {
+	if p.ep.Leaving() || len(p.idle) >= max {
 		p.mu.Unlock()
 		uc.c.Close()
 		return
@@ -137,7 +138,7 @@ func (f *fastFront) reap() {
 				p.mu.Lock()
 				keep := p.idle[:0]
 				for _, uc := range p.idle {
-					if p.ep.leaving.Load() || now.Sub(uc.idleSince) > f.r.opts.IdleConnTimeout {
+					if p.ep.Leaving() || now.Sub(uc.idleSince) > f.ropts.IdleConnTimeout {
 						stale = append(stale, uc)
 					} else {
 						keep = append(keep, uc)
@@ -145,7 +146,7 @@ func (f *fastFront) reap() {
 				}
 				clear(p.idle[len(keep):])
 				p.idle = keep
-				gone := p.ep.leaving.Load() && len(keep) == 0
+				gone := p.ep.Leaving() && len(keep) == 0
 				p.mu.Unlock()
 				if gone {
 					f.pools.Delete(k)
@@ -175,92 +176,22 @@ func (f *fastFront) closePools() {
 }
 
 // dial opens a connection to p's endpoint, tracked by the endpoint.
-func (f *fastFront) dial(p *fastPool, rt *route) (*upConn, error) {
-	d := net.Dialer{Timeout: f.r.opts.ConnectTimeout, KeepAlive: 30 * time.Second}
-	if rt.timeouts.Connect > 0 {
-		d.Timeout = rt.timeouts.Connect
+func (f *fastFront) dial(p *fastPool, rt *router.Route) (*upConn, error) {
+	d := net.Dialer{Timeout: f.ropts.ConnectTimeout, KeepAlive: 30 * time.Second}
+	if rt.Timeouts.Connect > 0 {
+		d.Timeout = rt.Timeouts.Connect
 	}
 	c, err := d.Dial("tcp", p.target)
 	ep := p.ep
 	if err != nil {
-		f.r.connectFailed(ep)
+		f.r.ConnectFailed(ep)
 		return nil, err
 	}
-	f.r.connected(ep)
-	tc := &trackedConn{Conn: c, ep: ep}
-	ep.connMu.Lock()
-	if ep.conns == nil {
-		ep.conns = map[*trackedConn]struct{}{}
-	}
-	ep.conns[tc] = struct{}{}
-	ep.connMu.Unlock()
-	uc := &upConn{c: tc, rc: rawConnOf(c)}
+	f.r.Connected(ep)
+	uc := &upConn{c: ep.TrackConn(c), rc: rawConnOf(c)}
 	uc.br = bufio.NewReaderSize(uc, upBufSize)
 	uc.bw = bufio.NewWriterSize(upConnWriter{uc}, fastBufSize)
 	return uc, nil
-}
-
-// lookupBytes is Table.lookup for a host and path held as bytes.
-func lookupBytes(t *Table, host, path []byte) *route {
-	if r := matchPathBytes(t.exact[string(host)], path); r != nil {
-		return r
-	}
-	for s := host; ; {
-		i := bytes.IndexByte(s, '.')
-		if i < 0 {
-			return nil
-		}
-		s = s[i+1:]
-		if r := matchPathBytes(t.wildcard[string(s)], path); r != nil {
-			return r
-		}
-	}
-}
-
-func matchPathBytes(rs []*route, path []byte) *route {
-	for _, r := range rs {
-		if r.path == "/" || string(path) == r.path ||
-			len(path) > len(r.path) && string(path[:len(r.path)]) == r.path && path[len(r.path)] == '/' {
-			return r
-		}
-	}
-	return nil
-}
-
-// acquire is Router.acquire for the fast engine's request: the same
-// selection, passive health and in-flight counting.
-func (f *fastFront) acquire(q *fastReq, host []byte, prefer *revision, tried []netip.AddrPort) (*route, pick) {
-	r := f.r
-	ex := avoid{tried: tried}
-	if r.ejected.Load() > 0 {
-		ex.healthy, ex.now = true, r.now().UnixNano()
-	}
-	for {
-		t := r.cur.Load()
-		t.gate.RLock()
-		if r.cur.Load() != t {
-			t.gate.RUnlock()
-			continue
-		}
-		rt := lookupBytes(t, host, q.path)
-		var p pick
-		for _, ex := range [2]avoid{ex, {tried: tried}} {
-			if rt != nil && prefer != nil {
-				p = rt.sameRevision(prefer, r.rnd, ex)
-			}
-			if rt != nil && p.ep == nil {
-				p = rt.choose(q, r.rnd, ex)
-			}
-			if p.ep != nil || !ex.healthy {
-				break
-			}
-		}
-		if p.ep != nil {
-			p.ep.inflight.Add(1)
-		}
-		t.gate.RUnlock()
-		return rt, p
-	}
 }
 
 // errUpstream wraps a failure to get a response head from an endpoint.
@@ -279,20 +210,19 @@ func (e *upstreamError) Error() string { return e.err.Error() }
 func (f *fastFront) forward(fc *fastConn, q *fastReq, host, body []byte, bw *bufio.Writer, pr *peer) (bool, time.Time) {
 	start := time.Now()
 	keepClient := !q.close
-	rt, p := f.acquire(q, host, nil, nil)
+	rt, p := router.Acquire(f.r, host, q.path, q, nil, nil)
 	if rt == nil {
 		writeError(bw, http.StatusNotFound, fmt.Sprintf("slipway router: no route for host %q and path %q", host, q.path), !keepClient)
 		return keepClient, start
 	}
-	if p.ep == nil {
-		writeError(bw, http.StatusServiceUnavailable, fmt.Sprintf("slipway router: route %s has no ready endpoint", rt.key), !keepClient)
+	if p.Endpoint == nil {
+		writeError(bw, http.StatusServiceUnavailable, fmt.Sprintf("slipway router: route %s has no ready endpoint", rt.Key), !keepClient)
 		end := time.Now()
-		rt.stats.observe(http.StatusServiceUnavailable, end.Sub(start))
+		rt.Observe(http.StatusServiceUnavailable, end.Sub(start))
 		return keepClient, end
 	}
-	a := attempt{route: rt, rev: p.rev, ep: p.ep}
-	rt.stats.inflight.Add(1)
-	a.rev.stats.inflight.Add(1)
+	a := router.Attempt{Route: rt, Revision: p.Revision, Endpoint: p.Endpoint}
+	f.r.Begin(&a)
 
 	var uc *upConn
 	var h respHead
@@ -303,7 +233,7 @@ func (f *fastFront) forward(fc *fastConn, q *fastReq, host, body []byte, bw *buf
 		if err == nil {
 			break
 		}
-		a.countError()
+		a.CountError()
 		// As the standard engine's RoundTrip: what never reached the app
 		// goes elsewhere; a pooled connection the app was closing is not
 		// the endpoint's fault; what reached the app is sent again, once,
@@ -313,42 +243,42 @@ func (f *fastFront) forward(fc *fastConn, q *fastReq, host, body []byte, bw *buf
 		wrote := ue != nil && ue.wrote
 		reused := ue != nil && ue.reused
 		if !reused {
-			tried = append(tried, a.ep.addr)
+			tried = append(tried, a.Endpoint.Addr)
 		}
-		replayable := len(body) > 0 || idempotent(string(q.method.of(q.buf)))
-		retry := !(ue != nil && ue.timeout) && (!wrote || replayable && (reused || !a.retried))
-		if !retry || attempts >= maxTries {
+		replayable := len(body) > 0 || router.Idempotent(string(q.method.of(q.buf)))
+		retry := !(ue != nil && ue.timeout) && (!wrote || replayable && (reused || !a.Retried))
+		if !retry || attempts >= router.MaxTries {
 			break
 		}
-		failed := a.ep.addr
-		_, np := f.acquire(q, host, a.rev, tried)
-		if np.ep == nil {
+		failed := a.Endpoint.Addr
+		_, np := router.Acquire(f.r, host, q.path, q, a.Revision, tried)
+		if np.Endpoint == nil {
 			break
 		}
 		if wrote && !reused {
-			a.retried = true
+			a.Retried = true
 		}
-		f.r.retryOn(&a, np)
-		f.log.Debug("retrying request on another endpoint", "route", rt.key, "failed", failed, "endpoint", np.ep.addr, "err", err)
+		f.r.RetryOn(&a, np)
+		f.log.Debug("retrying request on another endpoint", "route", rt.Key, "failed", failed, "endpoint", np.Endpoint.Addr, "err", err)
 	}
 	closeClient := q.close || f.closing.Load()
 	keep := !closeClient
 	if err != nil {
-		a.status = http.StatusBadGateway
+		a.Status = http.StatusBadGateway
 		if ue, _ := err.(*upstreamError); ue != nil && ue.timeout {
-			a.status = http.StatusGatewayTimeout
+			a.Status = http.StatusGatewayTimeout
 		}
-		f.log.Debug("upstream request failed", "host", string(q.host.of(q.buf)), "path", string(q.path), "status", a.status, "err", err)
-		writeError(bw, a.status, "slipway router: "+http.StatusText(a.status), closeClient)
+		f.log.Debug("upstream request failed", "host", string(q.host.of(q.buf)), "path", string(q.path), "status", a.Status, "err", err)
+		writeError(bw, a.Status, "slipway router: "+http.StatusText(a.Status), closeClient)
 	}
 	var end time.Time
 	if err == nil {
 		var upKeep, clientOK bool
-		a.status, upKeep, clientOK = f.relay(uc, h, q, bw, closeClient, p.sticky, rt, a.ep, start)
+		a.Status, upKeep, clientOK = f.relay(uc, h, q, bw, closeClient, p.Sticky, rt, a.Endpoint, start)
 		fc.up.Store(nil)
 		end = time.Now()
 		if upKeep {
-			f.pool(a.ep).put(uc, end, f.r.opts.MaxIdleConnsPerEndpoint)
+			f.pool(a.Endpoint).put(uc, end, f.ropts.MaxIdleConnsPerEndpoint)
 		} else {
 			uc.c.Close()
 		}
@@ -356,13 +286,7 @@ func (f *fastFront) forward(fc *fastConn, q *fastReq, host, body []byte, bw *buf
 	} else {
 		end = time.Now()
 	}
-	d := end.Sub(start)
-	f.r.release(a.ep)
-	a.rev.stats.inflight.Add(-1)
-	rt.stats.inflight.Add(-1)
-	a.ep.stats.observe(a.status, d)
-	a.rev.stats.observe(a.status, d)
-	rt.stats.observe(a.status, d) // the route last: once it counts a request, all is counted
+	f.r.End(&a, end.Sub(start))
 	return keep, end
 }
 
@@ -370,13 +294,13 @@ func (f *fastFront) forward(fc *fastConn, q *fastReq, host, body []byte, bw *buf
 // left in the connection's reader. A pooled connection the app closed
 // meanwhile (nothing of a response came back) is replaced by a new one,
 // once, for requests net/http's transport would send again.
-func (f *fastFront) send(fc *fastConn, q *fastReq, body []byte, pr *peer, a *attempt, start time.Time) (*upConn, respHead, error) {
-	p := f.pool(a.ep)
-	uc := p.get(start, f.r.opts.IdleConnTimeout)
+func (f *fastFront) send(fc *fastConn, q *fastReq, body []byte, pr *peer, a *router.Attempt, start time.Time) (*upConn, respHead, error) {
+	p := f.pool(a.Endpoint)
+	uc := p.get(start, f.ropts.IdleConnTimeout)
 	for {
 		if uc == nil {
 			var err error
-			if uc, err = f.dial(p, a.route); err != nil {
+			if uc, err = f.dial(p, a.Route); err != nil {
 				return nil, respHead{}, &upstreamError{err: err}
 			}
 		}
@@ -390,7 +314,7 @@ func (f *fastFront) send(fc *fastConn, q *fastReq, body []byte, pr *peer, a *att
 		var h respHead
 		nothing := true // no byte of an answer came
 		if err == nil {
-			if d := a.route.timeouts.Response; d > 0 {
+			if d := a.Route.Timeouts.Response; d > 0 {
 				uc.c.SetReadDeadline(start.Add(d))
 			}
 			if _, err = uc.br.Peek(1); err == nil {
@@ -404,7 +328,7 @@ func (f *fastFront) send(fc *fastConn, q *fastReq, body []byte, pr *peer, a *att
 		uc.c.Close()
 		fc.up.Store(nil)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil, h, &upstreamError{err: fmt.Errorf("%w after %s: %w", errTimeout, a.route.timeouts.Response, err), wrote: true, timeout: true}
+			return nil, h, &upstreamError{err: fmt.Errorf("%w after %s: %w", router.ErrTimeout, a.Route.Timeouts.Response, err), wrote: true, timeout: true}
 		}
 		if uc.reused && nothing && transportReplayable(q, body) {
 			uc = nil // stale pooled connection: once more on a new one, as net/http's transport does

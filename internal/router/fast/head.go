@@ -1,4 +1,4 @@
-package router
+package fast
 
 import (
 	"bytes"
@@ -358,7 +358,7 @@ func canonicalHostBytes(dst, h []byte) []byte {
 // The request view for selection: values are converted only when a route's
 // rules ask for them.
 
-func (q *fastReq) headerValues(name string) []string {
+func (q *fastReq) HeaderValues(name string) []string {
 	var out []string
 	for i := 0; i < q.nh; i++ {
 		h := q.headers[i]
@@ -369,7 +369,7 @@ func (q *fastReq) headerValues(name string) []string {
 	return out
 }
 
-func (q *fastReq) cookie(name string) (string, bool) {
+func (q *fastReq) CookieValue(name string) (string, bool) {
 	var val string
 	found := false
 	q.eachCookie(name, func(v string) bool {
@@ -379,7 +379,7 @@ func (q *fastReq) cookie(name string) (string, bool) {
 	return val, found
 }
 
-func (q *fastReq) cookieValues(name string) []string {
+func (q *fastReq) CookieValues(name string) []string {
 	var out []string
 	q.eachCookie(name, func(v string) bool {
 		out = append(out, v)
@@ -425,7 +425,7 @@ func (q *fastReq) eachCookie(name string, fn func(string) bool) {
 	}
 }
 
-func (q *fastReq) queryValues(name string) []string {
+func (q *fastReq) QueryValues(name string) []string {
 	t := q.target.of(q.buf)
 	k := bytes.IndexByte(t, '?')
 	if k < 0 {

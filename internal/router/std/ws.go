@@ -1,4 +1,4 @@
-package router
+package std
 
 import (
 	"bufio"
@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"slipway.dev/slipway/internal/router"
 )
 
 // WebSockets are proxied by the router itself rather than by
@@ -60,7 +62,7 @@ func removeHopHeaders(h http.Header) {
 
 // outbound is req as sent to addr: hop-by-hop headers removed and the
 // forwarding headers set as for any proxied request (see rewrite).
-func (r *Router) outbound(req *http.Request, ctx context.Context, addr netip.AddrPort) *http.Request {
+func (r *Handler) outbound(req *http.Request, ctx context.Context, addr netip.AddrPort) *http.Request {
 	out := req.Clone(ctx)
 	out.RequestURI = ""
 	removeHopHeaders(out.Header)
@@ -79,39 +81,39 @@ func (r *Router) outbound(req *http.Request, ctx context.Context, addr netip.Add
 // other answer is passed on and the client's connection closed: the
 // client may already be sending frames, which must not be read as a
 // request.
-func (r *Router) serveWebSocket(w http.ResponseWriter, req *http.Request, a *attempt) {
+func (r *Handler) serveWebSocket(w http.ResponseWriter, req *http.Request, a *stdAttempt) {
 	ctx := req.Context()
 	var tried []netip.AddrPort
 	var conn net.Conn
 	for {
-		tried = append(tried, a.ep.addr)
+		tried = append(tried, a.Endpoint.Addr)
 		d := net.Dialer{Timeout: r.opts.ConnectTimeout}
-		if a.route.timeouts.Connect > 0 {
-			d.Timeout = a.route.timeouts.Connect
+		if a.Route.Timeouts.Connect > 0 {
+			d.Timeout = a.Route.Timeouts.Connect
 		}
-		c, err := d.DialContext(ctx, "tcp", a.ep.addr.String())
+		c, err := d.DialContext(ctx, "tcp", a.Endpoint.Addr.String())
 		if err == nil {
-			r.connected(a.ep)
+			r.Connected(a.Endpoint)
 			conn = c
 			break
 		}
 		if ctx.Err() != nil {
 			return
 		}
-		r.connectFailed(a.ep)
-		a.countError()
-		_, p := r.acquire(req, a.host, a.rev, tried)
-		if p.ep == nil || len(tried) >= maxTries {
+		r.ConnectFailed(a.Endpoint)
+		a.CountError()
+		_, p := router.Acquire(r.Router, a.host, req.URL.Path, router.HTTPView{Request: req}, a.Revision, tried)
+		if p.Endpoint == nil || len(tried) >= router.MaxTries {
 			r.proxyError(w, req, err)
 			return
 		}
-		r.retryOn(a, p)
+		r.RetryOn(&a.Attempt, p)
 	}
 	defer conn.Close()
-	out := r.outbound(req, ctx, a.ep.addr)
+	out := r.outbound(req, ctx, a.Endpoint.Addr)
 	out.Header.Set("Connection", "Upgrade")
 	out.Header.Set("Upgrade", "websocket")
-	timeout := cmp.Or(a.route.timeouts.Response, DefaultReadHeaderTimeout)
+	timeout := cmp.Or(a.Route.Timeouts.Response, DefaultReadHeaderTimeout)
 	conn.SetDeadline(time.Now().Add(timeout))
 	br := bufio.NewReader(conn)
 	err := out.Write(conn)
@@ -120,19 +122,19 @@ func (r *Router) serveWebSocket(w http.ResponseWriter, req *http.Request, a *att
 		resp, err = http.ReadResponse(br, out)
 	}
 	if err != nil {
-		a.countError()
+		a.CountError()
 		w.Header().Set("Connection", "close")
-		r.proxyError(w, req, fmt.Errorf("websocket handshake with %s: %w", a.ep.addr, err))
+		r.proxyError(w, req, fmt.Errorf("websocket handshake with %s: %w", a.Endpoint.Addr, err))
 		return
 	}
 	conn.SetDeadline(time.Time{})
 	defer resp.Body.Close()
-	a.status = resp.StatusCode
+	a.Status = resp.StatusCode
 	if resp.StatusCode != http.StatusSwitchingProtocols || !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") {
 		if resp.StatusCode == http.StatusSwitchingProtocols {
-			a.status = http.StatusBadGateway
+			a.Status = http.StatusBadGateway
 			w.Header().Set("Connection", "close")
-			r.proxyError(w, req, fmt.Errorf("endpoint %s switched to %q, not websocket", a.ep.addr, resp.Header.Get("Upgrade")))
+			r.proxyError(w, req, fmt.Errorf("endpoint %s switched to %q, not websocket", a.Endpoint.Addr, resp.Header.Get("Upgrade")))
 			return
 		}
 		removeHopHeaders(resp.Header)
@@ -147,8 +149,8 @@ func (r *Router) serveWebSocket(w http.ResponseWriter, req *http.Request, a *att
 	}
 	client, cbuf, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		a.status = http.StatusInternalServerError
-		r.log.Debug("cannot take over the client connection for a websocket", "err", err)
+		a.Status = http.StatusInternalServerError
+		r.Logger().Debug("cannot take over the client connection for a websocket", "err", err)
 		return
 	}
 	defer client.Close()
@@ -162,7 +164,7 @@ func (r *Router) serveWebSocket(w http.ResponseWriter, req *http.Request, a *att
 		return
 	}
 	ws := &wsConn{client: client, clientR: cbuf.Reader, backend: conn, backendR: br, wmu: make(chan struct{}, 1)}
-	untrack := a.ep.track(ws)
+	untrack := a.Endpoint.Track(ws)
 	defer untrack()
 	ws.run()
 }
@@ -279,11 +281,11 @@ func (ws *wsConn) isClosing() bool {
 // a server's frames are.
 var wsGoingAway = []byte{0x88, 0x02, 0x03, 0xe9}
 
-// drain sends the client a close frame 1001 between two frames and ends
+// Drain sends the client a close frame 1001 between two frames and ends
 // the connection to the endpoint; run then waits for the client to close.
 // When a frame takes longer than wsCloseWait to pass, the connections are
 // closed without one.
-func (ws *wsConn) drain() {
+func (ws *wsConn) Drain() {
 	select {
 	case ws.wmu <- struct{}{}:
 	case <-time.After(wsCloseWait):

@@ -1,4 +1,4 @@
-package router
+package std
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 // set. It names the route, backend, revision and endpoint that served the
 // request; it leaves out the query string and every header value (they
 // carry tokens, cookies and credentials).
-func (r *Router) logAccess(req *http.Request, a *attempt, status int, start time.Time) {
+func (r *Handler) logAccess(req *http.Request, a *stdAttempt, status int, start time.Time) {
 	l := r.opts.AccessLog
 	if l == nil {
 		return
@@ -28,13 +28,13 @@ func (r *Router) logAccess(req *http.Request, a *attempt, status int, start time
 		slog.Int("status", status),
 		slog.Float64("durationMs", float64(time.Since(start).Microseconds())/1000),
 	)
-	if a != nil && a.route != nil {
-		attrs = append(attrs, slog.String("route", a.route.key))
-		if a.ep != nil {
+	if a != nil && a.Route != nil {
+		attrs = append(attrs, slog.String("route", a.Route.Key))
+		if a.Endpoint != nil {
 			attrs = append(attrs,
-				slog.String("service", a.rev.backend.service),
-				slog.Int64("revision", a.rev.number),
-				slog.String("endpoint", a.ep.addr.String()))
+				slog.String("service", a.Revision.Backend.Service),
+				slog.Int64("revision", a.Revision.Number),
+				slog.String("endpoint", a.Endpoint.Addr.String()))
 		}
 	}
 	l.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)

@@ -1,4 +1,11 @@
-package router
+// Package std is the router's standard engine: net/http's server with
+// strict framing checks (framing.go) and request limits, proxying through
+// httputil.ReverseProxy with retries (retry.go), frame-aware WebSockets
+// (ws.go), mirrored copies (mirror.go), the access log, TLS with HTTP/2 and
+// h2c. It serves with the core's tables, selection (router.Acquire),
+// counters, passive health and drain, and serves the connections the fast
+// engine hands over (Server.Handoff).
+package std
 
 import (
 	"bytes"
@@ -13,6 +20,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"slipway.dev/slipway/internal/router"
 )
 
 // Frontend defaults. HTTP/2 limits (streams per connection, frame and
@@ -42,39 +51,34 @@ const (
 // defaults above.
 type ServerOptions struct {
 	Logger *slog.Logger
-	// Handler serves the requests that pass the checks: the Router when
-	// nil, or a handler in front of it (e.g. InsecurePolicy).
+	// Handler serves the requests that pass the checks: NewHandler of the
+	// Router when nil, or a handler in front of it (e.g. InsecurePolicy).
 	Handler           http.Handler
 	MaxHeaderBytes    int
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
 	BodyReadTimeout   time.Duration
 	BufferBodyBytes   int
-	// Engine serves plain HTTP (Serve): EngineFast (the default) or
-	// EngineStd. TLS (ServeTLS) always takes the standard engine.
-	Engine string
-	// Certs, when Handler applies the TLS routes' insecure policies
-	// (InsecurePolicy), lets the fast engine pass their plain requests to
-	// Handler; without it the fast engine serves every route itself.
-	Certs *Certs
 }
 
-// Server is the router's public HTTP/1.1 listener: the fast engine
-// (fast_front.go) for plain HTTP, in front of the standard one: net/http's
-// server with stricter framing than its own (see frameConn), request
-// limits, and a graceful Shutdown.
+// Server is the standard engine's HTTP listener: net/http's server with
+// stricter framing than its own (see frameConn), request limits, and a
+// graceful Shutdown. It also serves the connections the fast engine hands
+// over (Handoff).
 type Server struct {
-	r    *Router
+	r    *router.Router
 	next http.Handler
 	opts ServerOptions
 	log  *slog.Logger
 	hs   *http.Server
-	fast *fastFront // nil on EngineStd
+
+	hand      *handoffListener
+	startHand sync.Once
 }
 
 // NewServer returns a frontend serving r. Run it with Serve; stop it with
 // Shutdown.
-func NewServer(r *Router, opts ServerOptions) *Server {
+func NewServer(r *router.Router, opts ServerOptions) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -95,7 +99,7 @@ func NewServer(r *Router, opts ServerOptions) *Server {
 	}
 	s := &Server{r: r, next: opts.Handler, opts: opts, log: opts.Logger}
 	if s.next == nil {
-		s.next = r
+		s.next = NewHandler(r)
 	}
 	s.hs = &http.Server{
 		Handler:           s,
@@ -116,23 +120,12 @@ func NewServer(r *Router, opts ServerOptions) *Server {
 		Protocols: plainProtocols(),
 		HTTP2:     http2Limits(),
 	}
-	switch opts.Engine {
-	case "", EngineFast:
-		if r.opts.AccessLog == nil { // the access log is the standard engine's
-			s.fast = newFastFront(s, opts.Certs)
-		}
-	case EngineStd:
-	default:
-		s.log.Error("router: unknown engine, serving with the standard one", "engine", opts.Engine, "want", EngineFast+" or "+EngineStd)
-	}
+	s.hand = newHandoffListener()
 	return s
 }
 
 // Serve accepts connections on ln until Shutdown; it then returns nil.
 func (s *Server) Serve(ln net.Listener) error {
-	if s.fast != nil {
-		return s.fast.serve(ln)
-	}
 	err := s.hs.Serve(frameListener{Listener: ln, maxLine: s.opts.MaxHeaderBytes + 4096})
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -160,21 +153,41 @@ func (s *Server) ServeTLS(ln net.Listener, cfg *tls.Config) error {
 // clients go elsewhere for the next one), and returns when they have. When
 // ctx ends first, it closes every connection and returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
-	var fastErr error
-	var wg sync.WaitGroup
-	if s.fast != nil {
-		wg.Go(func() { fastErr = s.fast.shutdown(ctx) })
-	}
-	err := s.hs.Shutdown(ctx)
-	wg.Wait()
-	if err == nil {
-		err = fastErr
-	}
-	if err != nil {
+	defer s.hand.Close() // a hand-off that comes after is refused
+	if err := s.hs.Shutdown(ctx); err != nil {
 		s.hs.Close()
 		return fmt.Errorf("router: shutdown: %w", err)
 	}
 	return nil
+}
+
+// Close closes every connection at once.
+func (s *Server) Close() error {
+	s.hand.Close()
+	return s.hs.Close()
+}
+
+// Router is the router the server serves.
+func (s *Server) Router() *router.Router { return s.r }
+
+// Options returns the server's options, defaults filled in: the limits
+// the fast engine in front of it applies too.
+func (s *Server) Options() ServerOptions { return s.opts }
+
+// Handoff serves c, whose first bytes (already read from it) are pending,
+// from its next request to its end: how the fast engine gives a
+// connection it does not serve as is to the standard one. It reports
+// false when the server is shut down (c is then the caller's to close).
+func (s *Server) Handoff(c net.Conn, pending []byte) bool {
+	s.startHand.Do(func() {
+		go func() {
+			if err := s.hs.Serve(s.hand); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Debug("router: standard engine for hand-offs stopped", "err", err)
+			}
+		}()
+	})
+	rc := &replayConn{Conn: c, pending: append([]byte(nil), pending...)}
+	return s.hand.deliver(&frameConn{Conn: rc, maxLine: s.opts.MaxHeaderBytes + 4096})
 }
 
 type frameConnKey struct{}
@@ -211,8 +224,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // reports false when it has answered the request itself.
 func (s *Server) readBody(w http.ResponseWriter, req *http.Request) bool {
 	limit := int64(0)
-	if rt := s.r.cur.Load().lookup(canonicalHost(req.Host), req.URL.Path); rt != nil {
-		limit = s.r.bodyLimit(rt)
+	if rt := router.Lookup(s.r.Current(), router.CanonicalHost(req.Host), req.URL.Path); rt != nil {
+		limit = s.r.BodyLimit(rt)
 	}
 	if limit > 0 && req.ContentLength > limit {
 		s.refuse(w, req, http.StatusRequestEntityTooLarge, fmt.Sprintf("Content-Length %d exceeds %d", req.ContentLength, limit))
@@ -310,4 +323,64 @@ func (l frameListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	return &frameConn{Conn: c, maxLine: l.maxLine}, nil
+}
+
+// handoffListener is the standard engine's listener of the connections the
+// fast engine hands over.
+type handoffListener struct {
+	ch     chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newHandoffListener() *handoffListener {
+	return &handoffListener{ch: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+func (l *handoffListener) deliver(c net.Conn) bool {
+	select {
+	case l.ch <- c:
+		return true
+	case <-l.closed:
+		return false
+	}
+}
+
+func (l *handoffListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *handoffListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *handoffListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+
+// replayConn returns the bytes the fast engine already read before reading
+// on from the connection.
+type replayConn struct {
+	net.Conn
+	pending []byte
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *replayConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
 }

@@ -1,4 +1,4 @@
-package router
+package fast
 
 import (
 	"bufio"
@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"slipway.dev/slipway/internal/router"
 )
 
 // Response body framings.
@@ -24,8 +26,8 @@ const (
 // relay reads the response head waiting in uc and writes it, and then the
 // body as it arrives, to bw. It returns the status, whether uc may be
 // pooled again, and whether the client connection is still sound.
-func (f *fastFront) relay(uc *upConn, h respHead, q *fastReq, bw *bufio.Writer, closeClient bool, sticky string, rt *route, ep *endpoint, start time.Time) (status int, upKeep, clientOK bool) {
-	timed := rt.timeouts.Response > 0
+func (f *fastFront) relay(uc *upConn, h respHead, q *fastReq, bw *bufio.Writer, closeClient bool, sticky string, rt *router.Route, ep *router.Endpoint, start time.Time) (status int, upKeep, clientOK bool) {
+	timed := rt.Timeouts.Response > 0
 	head := q.method.of(q.buf)
 	for first := true; ; first = false {
 		if !first {
@@ -72,9 +74,9 @@ func (f *fastFront) relay(uc *upConn, h respHead, q *fastReq, bw *bufio.Writer, 
 		}
 		var cookie []byte
 		if sticky != "" {
-			c := &http.Cookie{Name: rt.affinity.CookieName, Value: sticky, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
-			if rt.affinity.TTL > 0 {
-				c.MaxAge = int(rt.affinity.TTL / time.Second)
+			c := &http.Cookie{Name: rt.Affinity.CookieName, Value: sticky, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
+			if rt.Affinity.TTL > 0 {
+				c.MaxAge = int(rt.Affinity.TTL / time.Second)
 			}
 			cookie = []byte(c.String())
 		}
@@ -89,7 +91,7 @@ func (f *fastFront) relay(uc *upConn, h respHead, q *fastReq, bw *bufio.Writer, 
 			// A stream (SSE, chunked) may last: its endpoint's drain
 			// deadline (or GoingAway) ends it, with a last chunk.
 			st := &fastStream{c: uc.c}
-			untrack := ep.track(st)
+			untrack := ep.Track(st)
 			if framing == bodyChunked {
 				uerr, cerr = copyChunked(bw, uc.br)
 			} else {
@@ -390,7 +392,7 @@ type fastStream struct {
 	drained atomic.Bool
 }
 
-func (s *fastStream) drain() {
+func (s *fastStream) Drain() {
 	s.drained.Store(true)
 	s.c.Close()
 }
