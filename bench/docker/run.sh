@@ -60,7 +60,8 @@ YAML
 }
 
 rolled_out() { # revision: Healthy on it with N/N ready and no other pods
-  "$work/slipway" get app hello --no-headers | awk -v n="$N/$N" -v r="$1" '$2==n && $3==r && $5=="Healthy" {ok=1} END {exit !ok}' &&
+  "$work/slipway" get app hello -o custom-columns=R:.status.readyReplicas,V:.status.latestRevision,P:.status.phase --no-headers |
+    awk -v n="$N" -v r="$1" '$1==n && $2==r && $3=="Healthy" {ok=1} END {exit !ok}' &&
     [ "$("$work/slipway" get pods -l app=hello --no-headers | wc -l)" -eq "$N" ]
 }
 

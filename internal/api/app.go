@@ -357,6 +357,9 @@ type RolloutStatus struct {
 	Revision int64  `json:"revision"`
 	From     int64  `json:"from,omitempty"`
 	State    string `json:"state"`
+	// Strategy is the strategy type the rollout runs (ran, once ended)
+	// under, which a later change of spec.strategy does not rewrite.
+	Strategy string `json:"strategy,omitempty"`
 	// Reason and Message say why the rollout is paused, aborted or rolled back.
 	Reason    string    `json:"reason,omitempty"`
 	Message   string    `json:"message,omitempty"`

@@ -36,8 +36,9 @@ type Options struct {
 	// WatchHeartbeat is how often an idle watch stream is written to, so
 	// that both ends notice a dead connection.
 	WatchHeartbeat time.Duration
-	// Version is reported by GET /version.
+	// Version and Commit are reported by GET /version.
 	Version string
+	Commit  string
 	// Ready, when set, is consulted by GET /readyz besides the store.
 	Ready func(ctx context.Context) error
 	// Metrics, when set, serves GET /metrics (authenticated like the API:
@@ -265,6 +266,7 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) error {
 // VersionInfo is the body of GET /version.
 type VersionInfo struct {
 	Version    string `json:"version"`
+	Commit     string `json:"commit,omitempty"`
 	APIVersion string `json:"apiVersion"`
 	GoVersion  string `json:"goVersion"`
 }
@@ -273,7 +275,7 @@ func (s *server) version(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet {
 		return methodNotAllowed(w, r, http.MethodGet)
 	}
-	s.writeJSON(w, http.StatusOK, VersionInfo{Version: s.opts.Version, APIVersion: api.Version, GoVersion: runtime.Version()})
+	s.writeJSON(w, http.StatusOK, VersionInfo{Version: s.opts.Version, Commit: s.opts.Commit, APIVersion: api.Version, GoVersion: runtime.Version()})
 	return nil
 }
 

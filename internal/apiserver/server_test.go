@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -327,10 +328,10 @@ func TestRequestErrors(t *testing.T) {
 }
 
 func TestDiscoveryAndVersion(t *testing.T) {
-	s := newServer(t, apiserver.Options{Version: "1.2.3"}, bolt.Options{})
+	s := newServer(t, apiserver.Options{Version: "1.2.3", Commit: "abc123"}, bolt.Options{})
 	var v apiserver.VersionInfo
 	r := s.do(t, "GET", "/version", s.View, "")
-	if err := json.Unmarshal(r.Body, &v); err != nil || v.Version != "1.2.3" || v.APIVersion != api.Version {
+	if err := json.Unmarshal(r.Body, &v); err != nil || v.Version != "1.2.3" || v.Commit != "abc123" || v.APIVersion != api.Version || v.GoVersion != runtime.Version() {
 		t.Fatalf("version: %d %s", r.Status, r.Body)
 	}
 	var d apiserver.Discovery

@@ -78,8 +78,9 @@ var rules = map[string]rule{
 	"internal/runtime/docker":             {imports: []string{"internal/runtime"}, modules: []string{mobyAPI, mobyClient, errdefs, xSys}},
 	"internal/runtime/drivertest":         {imports: []string{"internal/runtime"}, modules: []string{goCmp}},
 	"internal/runtime/drivertest/testapp": {leaf: true},
-	"internal/cli":                        {imports: []string{"internal/api", "internal/build/archive", "internal/cli/view", "internal/client", "internal/clock", "internal/manifest", "internal/server"}, modules: []string{cobra, yaml}},
+	"internal/cli":                        {imports: []string{"internal/api", "internal/build/archive", "internal/cli/jsonpath", "internal/cli/view", "internal/client", "internal/clock", "internal/manifest", "internal/server"}, modules: []string{cobra, yaml}},
 	"internal/cli/view":                   {imports: []string{"internal/api"}},
+	"internal/cli/jsonpath":               {leaf: true},
 	"internal/server":                     {everything: true},
 	// Outside the table (see its Import rules).
 	"internal/archtest":     {},

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -43,14 +44,18 @@ then reported as created, configured or unchanged.`,
 			if err != nil {
 				return err
 			}
-			objs, err := readManifests(e, files, recursive, cn.project, g.projectSet(e))
+			docs, err := readManifestDocs(e, files, recursive, cn.project, g.projectSet(e))
 			if err != nil {
 				return err
 			}
-			if len(objs) == 0 {
+			if len(docs) == 0 {
 				return errors.New("no objects found in " + strings.Join(files, ", "))
 			}
-			return applyObjects(cmd.Context(), e, cn, objs, dryRun)
+			objs := make([]api.Object, len(docs))
+			for i, d := range docs {
+				objs[i] = d.Object
+			}
+			return atLines(applyObjects(cmd.Context(), e, cn, objs, dryRun), docs)
 		},
 	}
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "manifest file, directory of manifests, or - for standard input (repeatable)")
@@ -82,11 +87,52 @@ func (g *globals) projectSet(e *env) bool {
 	return g.project != "" || e.getenv("SLIPWAY_PROJECT") != ""
 }
 
+// atLines puts the server's answer to an apply of several documents in
+// the words of the manifests' own errors: each cause of an invalid item
+// once, as file:line: Kind "name": field: message.
+func atLines(err error, docs []manifest.Document) error {
+	var ae *api.Error
+	if !errors.As(err, &ae) || ae.Reason != api.ReasonInvalid || len(ae.Causes) == 0 {
+		return err
+	}
+	var lines []string
+	for _, c := range ae.Causes {
+		var i int
+		if _, scanErr := fmt.Sscanf(c.Field, "items[%d]", &i); scanErr != nil || i < 0 || i >= len(docs) {
+			return err // not an apply's item: leave it as the server said it
+		}
+		d := docs[i]
+		field := strings.TrimPrefix(strings.TrimPrefix(c.Field, fmt.Sprintf("items[%d]", i)), ".")
+		l := fmt.Sprintf("%s:%d: %s %q: ", d.Source, d.Line, d.Object.GetTypeMeta().Kind, d.Object.GetMeta().Name)
+		if field != "" {
+			l += field + ": "
+		}
+		l += c.Message
+		if !slices.Contains(lines, l) {
+			lines = append(lines, l)
+		}
+	}
+	return errors.New(strings.Join(lines, "\nerror: "))
+}
+
 // readManifests decodes every document of every input, collecting the
 // problems of all of them before failing, so a user sees everything to fix
 // at once.
 func readManifests(e *env, inputs []string, recursive bool, project string, explicit bool) ([]api.Object, error) {
-	var objs []api.Object
+	docs, err := readManifestDocs(e, inputs, recursive, project, explicit)
+	if err != nil {
+		return nil, err
+	}
+	objs := make([]api.Object, len(docs))
+	for i, d := range docs {
+		objs[i] = d.Object
+	}
+	return objs, nil
+}
+
+// readManifestDocs is readManifests with where each object came from.
+func readManifestDocs(e *env, inputs []string, recursive bool, project string, explicit bool) ([]manifest.Document, error) {
+	var objs []manifest.Document
 	var problems []manifest.Problem
 	var plain []string
 	for _, in := range inputs {
@@ -109,11 +155,11 @@ func readManifests(e *env, inputs []string, recursive bool, project string, expl
 				m := d.Object.GetMeta()
 				info, _ := api.LookupKind(d.Object.GetTypeMeta().Kind)
 				if explicit && info.Projects && m.Project != project {
-					plain = append(plain, fmt.Sprintf("%s: %s %q: metadata.project is %q but the command works in project %q (-p or SLIPWAY_PROJECT); remove one of them",
-						src.name, info.Kind, m.Name, m.Project, project))
+					plain = append(plain, fmt.Sprintf("%s:%d: %s %q: metadata.project is %q but the command works in project %q (-p or SLIPWAY_PROJECT); remove one of them",
+						src.name, d.Line, info.Kind, m.Name, m.Project, project))
 					continue
 				}
-				objs = append(objs, d.Object)
+				objs = append(objs, d)
 			}
 		}
 	}

@@ -12,14 +12,17 @@ import (
 
 func newDeleteCmd(e *env, g *globals) *cobra.Command {
 	var files []string
+	var selector string
 	var recursive, ignoreNotFound bool
 	cmd := &cobra.Command{
-		Use:   "delete KIND NAME... | KIND/NAME | -f FILE|DIR|-",
+		Use:   "delete KIND NAME... | KIND/NAME | KIND -l SELECTOR | -f FILE|DIR|-",
 		Short: "Delete objects by name or by the manifests that made them",
 		Long:  `Delete removes objects. Deleting a project removes everything in it.`,
 		Example: `  slipway delete app hello
   slipway delete svc/hello
-  slipway delete -f examples/hello/`,
+  slipway delete -f examples/hello/
+  slipway delete pods -l app=hello`,
+		ValidArgsFunction: completeTarget(e, g, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cn, err := g.connect(e)
 			if err != nil {
@@ -50,8 +53,16 @@ func newDeleteCmd(e *env, g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				if len(names) > 0 && selector != "" {
+					return errors.New("give either names or -l, not both")
+				}
+				if selector != "" {
+					if names, err = selectedNames(cmd.Context(), cn, info, cn.projectOf(info), selector); err != nil {
+						return err
+					}
+				}
 				if len(names) == 0 {
-					return fmt.Errorf("must name the %s to delete: slipway delete %s NAME", info.Plural, strings.ToLower(info.Kind))
+					return fmt.Errorf("must name the %s to delete: slipway delete %s NAME (or -l SELECTOR)", info.Plural, strings.ToLower(info.Kind))
 				}
 				for _, n := range names {
 					targets = append(targets, target{info, cn.project, n})
@@ -80,6 +91,7 @@ func newDeleteCmd(e *env, g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "delete the objects named in this manifest file, directory or - (repeatable)")
 	cmd.Flags().BoolVarP(&recursive, "recursive", "R", false, "read directories given with -f recursively")
+	cmd.Flags().StringVarP(&selector, "selector", "l", "", "delete the objects of the kind whose labels match, e.g. app=hello")
 	cmd.Flags().BoolVar(&ignoreNotFound, "ignore-not-found", false, "treat an object that does not exist as deleted")
 	return cmd
 }

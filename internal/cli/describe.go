@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -12,8 +14,9 @@ import (
 )
 
 func newDescribeCmd(e *env, g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "describe KIND NAME | KIND/NAME",
+	var selector string
+	cmd := &cobra.Command{
+		Use:   "describe KIND NAME | KIND/NAME | KIND -l SELECTOR",
 		Short: "Show an object in detail, with its recent events",
 		Long: `Describe shows an object in detail, with the events recorded about it.
 
@@ -21,14 +24,19 @@ For a route it also shows the split the router measured (from the API's
 /metrics): the requests each backend service and each of its revisions
 answered since the router started, next to the configured weights.`,
 		Example: `  slipway describe app hello
-  slipway describe pod/hello-1-x7k2p`,
+  slipway describe pod/hello-1-x7k2p
+  slipway describe pods -l app=hello`,
+		ValidArgsFunction: completeTarget(e, g, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			info, names, err := parseTarget(args)
 			if err != nil {
 				return err
 			}
-			if len(names) == 0 {
-				return fmt.Errorf("must name the %s to describe: slipway describe %s NAME", strings.ToLower(info.Kind), strings.ToLower(info.Kind))
+			if len(names) == 0 && selector == "" {
+				return fmt.Errorf("must name the %s to describe: slipway describe %s NAME (or -l SELECTOR)", strings.ToLower(info.Kind), strings.ToLower(info.Kind))
+			}
+			if len(names) > 0 && selector != "" {
+				return errors.New("give either names or -l, not both")
 			}
 			cn, err := g.connect(e)
 			if err != nil {
@@ -39,6 +47,11 @@ answered since the router started, next to the configured weights.`,
 				project = ""
 			}
 			ctx := cmd.Context()
+			if selector != "" {
+				if names, err = selectedNames(ctx, cn, info, project, selector); err != nil {
+					return err
+				}
+			}
 			for i, n := range names {
 				o, err := cn.c.Get(ctx, info, project, n)
 				if err != nil {
@@ -75,4 +88,24 @@ answered since the router started, next to the configured weights.`,
 			return nil
 		},
 	}
+	cmd.Flags().StringVarP(&selector, "selector", "l", "", "describe the objects whose labels match, e.g. app=hello")
+	return cmd
+}
+
+// selectedNames lists the names of the objects a label selector matches;
+// none is an error, as a command given -l has nothing to act on.
+func selectedNames(ctx context.Context, cn *conn, info api.KindInfo, project, selector string) ([]string, error) {
+	objs, _, err := cn.c.List(ctx, info, project, selector)
+	if err != nil {
+		return nil, err
+	}
+	sortObjects(objs)
+	var names []string
+	for _, o := range objs {
+		names = append(names, o.GetMeta().Name)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no %s match the selector %q", info.Plural, selector)
+	}
+	return names, nil
 }

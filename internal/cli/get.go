@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"cmp"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -12,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/cli/jsonpath"
 	"slipway.dev/slipway/internal/cli/view"
 	"slipway.dev/slipway/internal/manifest"
 )
@@ -31,9 +35,9 @@ func parseTarget(args []string) (api.KindInfo, []string, error) {
 		}
 		kindArg, names = k, []string{n}
 	}
-	info, ok := api.LookupKind(kindArg)
-	if !ok {
-		return api.KindInfo{}, nil, fmt.Errorf("unknown kind %q: use one of %s", kindArg, kindList())
+	info, err := lookupKind(kindArg)
+	if err != nil {
+		return api.KindInfo{}, nil, err
 	}
 	return info, names, nil
 }
@@ -46,71 +50,192 @@ func kindList() string {
 	return strings.Join(names, ", ")
 }
 
-func newGetCmd(e *env, g *globals) *cobra.Command {
-	var output, selector string
-	var watch, allProjects, noHeaders bool
-	cmd := &cobra.Command{
-		Use:   "get KIND [NAME...] | KIND/NAME",
-		Short: "List objects or show one",
-		Long: `Get lists the objects of a kind in the project, or the named ones.
+// kindHelp lists every kind with every spelling the commands take.
+func kindHelp() string {
+	var b strings.Builder
+	for _, k := range api.Kinds {
+		var other []string
+		if s := strings.ToLower(k.Kind); s != k.Plural {
+			other = append(other, s)
+		}
+		fmt.Fprintf(&b, "  %-13s %s\n", k.Plural, strings.Join(append(other, k.Short...), ", "))
+	}
+	return b.String()
+}
 
-Kinds: ` + kindList() + ` (singular and short forms work too: app, svc, rt, po, rev, ev).
+// getTarget is one kind get lists, with the names asked for.
+type getTarget struct {
+	info  api.KindInfo
+	names []string
+}
+
+// parseGetTargets reads get's arguments: KIND [NAME...], KIND/NAME...,
+// KIND,KIND [NAME...] and all.
+func parseGetTargets(args []string) ([]getTarget, error) {
+	if len(args) == 0 {
+		return nil, fmt.Errorf("must name a kind: one of %s, or all", kindList())
+	}
+	if strings.Contains(args[0], "/") {
+		var out []getTarget
+		for _, a := range args {
+			info, names, err := parseTarget([]string{a})
+			if err != nil {
+				return nil, err
+			}
+			if !strings.Contains(a, "/") {
+				return nil, fmt.Errorf("%q: after KIND/NAME, name every object as KIND/NAME", a)
+			}
+			out = append(out, getTarget{info, names})
+		}
+		return out, nil
+	}
+	kinds, err := parseKinds(args[0])
+	if err != nil {
+		return nil, err
+	}
+	out := make([]getTarget, len(kinds))
+	for i, k := range kinds {
+		out[i] = getTarget{k, args[1:]}
+	}
+	return out, nil
+}
+
+func newGetCmd(e *env, g *globals) *cobra.Command {
+	var output, selector, sortKey string
+	var watch, allProjects, noHeaders, showLabels bool
+	cmd := &cobra.Command{
+		Use:   "get KIND [NAME...] | KIND/NAME... | KIND,KIND... | all",
+		Short: "List objects or show one",
+		Long: `Get lists the objects of a kind in the project, or the named ones. Several
+kinds separated by commas (svc,routes) are listed one table each; "all"
+lists apps, revisions, pods, services and routes.
+
+Kinds, each with the other names it goes by:
+` + kindHelp() + `
+Output (-o): table, wide, json and yaml (one object as itself, several as
+a List, so "get KIND NAME -o yaml > x.yaml" can be edited and applied
+again), name (KIND/NAME), jsonpath=TEMPLATE (kubectl's JSONPath: fields,
+[n], [*], [a:b], [?(@.f=="v")] filters, {range}...{end}, quoted literals;
+not .. or unions) and custom-columns=HEADER:PATH,.... --sort-by takes a
+path of the same kind (.metadata.creationTimestamp).
 Secret values are never printed: -o yaml and -o json show their sizes only.`,
 		Example: `  slipway get apps
   slipway get app/hello -o yaml
   slipway get pods -l app=hello -w
+  slipway get svc,routes
+  slipway get all --show-labels
+  slipway get pods --sort-by=.metadata.creationTimestamp
+  slipway get apps -o jsonpath='{range .items[*]}{.metadata.name}{"\t"}{.status.phase}{"\n"}{end}'
+  slipway get pods -o custom-columns=NAME:.metadata.name,IP:.status.podIP
   slipway get routes -A`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			info, names, err := parseTarget(args)
+		ValidArgsFunction: completeGet(e, g),
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			defer func() {
+				if watch && errors.Is(err, context.Canceled) && cmd.Context().Err() != nil {
+					err = nil // Ctrl-C, the usual end of a watch, exits 0
+				}
+			}()
+			targets, err := parseGetTargets(args)
 			if err != nil {
 				return err
 			}
-			switch output {
-			case "", "table", "wide", "json", "yaml", "name":
-			default:
-				return fmt.Errorf("unsupported output format %q: use table, wide, json, yaml or name", output)
+			format, tmpl, cols, err := parseOutput(output)
+			if err != nil {
+				return err
+			}
+			if watch && len(targets) > 1 {
+				return errors.New("-w watches one kind at a time")
 			}
 			cn, err := g.connect(e)
 			if err != nil {
 				return err
 			}
-			project := cn.project
-			if allProjects || !info.Projects {
-				project = ""
-			}
 			ctx := cmd.Context()
-			var objs []api.Object
+			p := &printer{w: e.stdout, format: format, tmpl: tmpl, cols: cols, withProject: allProjects,
+				noHeader: noHeaders, showLabels: showLabels, kindPrefix: len(targets) > 1 || args[0] == "all"}
+			var lists [][]api.Object
+			var total int
 			var rv int64
-			if len(names) > 0 {
-				for _, n := range names {
-					o, err := cn.c.Get(ctx, info, project, n)
+			for _, t := range targets {
+				project := cn.project
+				if allProjects || !t.info.Projects {
+					project = ""
+				}
+				var objs []api.Object
+				if len(t.names) > 0 {
+					for _, n := range t.names {
+						o, err := cn.c.Get(ctx, t.info, project, n)
+						if api.IsNotFound(err) && project != "" {
+							if perr := projectExists(ctx, cn, project); perr != nil {
+								return perr
+							}
+						}
+						if err != nil {
+							return err
+						}
+						objs = append(objs, o)
+					}
+				} else {
+					objs, rv, err = cn.c.List(ctx, t.info, project, selector)
 					if err != nil {
 						return err
 					}
-					objs = append(objs, o)
+					if len(objs) == 0 && project != "" {
+						if err := projectExists(ctx, cn, project); err != nil {
+							return err
+						}
+					}
 				}
-			} else {
-				objs, rv, err = cn.c.List(ctx, info, project, selector)
-				if err != nil {
-					return err
+				sortObjects(objs)
+				if sortKey != "" {
+					if err := sortBy(objs, sortKey); err != nil {
+						return err
+					}
 				}
+				lists = append(lists, objs)
+				total += len(objs)
 			}
-			sortObjects(objs)
-			p := printer{w: e.stdout, format: output, withProject: allProjects && info.Projects, noHeader: noHeaders}
-			single := len(names) == 1 && !watch
-			if len(objs) == 0 && !watch && (output == "" || output == "table" || output == "wide") {
+			single := len(targets) == 1 && len(targets[0].names) == 1 && !watch
+			table := format == "" || format == "table" || format == "wide"
+			if total == 0 && !watch && (table || format == "custom-columns") {
 				where := fmt.Sprintf(" in project %q", cn.project)
-				if project == "" {
+				if allProjects || !targets[0].info.Projects {
 					where = ""
 				}
-				fmt.Fprintf(e.stderr, "No %s found%s.\n", info.Plural, where)
+				what := targets[0].info.Plural
+				if len(targets) > 1 {
+					what = "resources"
+				}
+				fmt.Fprintf(e.stderr, "No %s found%s.\n", what, where)
 				return nil
 			}
-			if err := p.print(objs, single); err != nil {
+			if table && len(targets) > 1 {
+				first := true
+				for _, objs := range lists {
+					if len(objs) == 0 {
+						continue
+					}
+					if !first {
+						fmt.Fprintln(e.stdout)
+					}
+					first = false
+					p.al = view.Aligner{} // each kind its own columns
+					if err := p.print(objs, false); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			if err := p.print(slices.Concat(lists...), single); err != nil {
 				return err
 			}
 			if !watch {
 				return nil
+			}
+			info, names := targets[0].info, targets[0].names
+			project := cn.project
+			if allProjects || !info.Projects {
+				project = ""
 			}
 			if len(names) > 0 {
 				_, rv, err = cn.c.List(ctx, info, project, selector)
@@ -122,7 +247,7 @@ Secret values are never printed: -o yaml and -o json show their sizes only.`,
 			if err != nil {
 				return err
 			}
-			p.noHeader = p.noHeader || len(objs) > 0
+			p.noHeader = p.noHeader || total > 0
 			for ev := range events {
 				if ev.Err != nil {
 					return ev.Err
@@ -130,21 +255,35 @@ Secret values are never printed: -o yaml and -o json show their sizes only.`,
 				if len(names) > 0 && !slices.Contains(names, ev.Object.GetMeta().Name) {
 					continue
 				}
-				if err := p.print([]api.Object{ev.Object}, false); err != nil {
+				if err := p.print([]api.Object{ev.Object}, true); err != nil {
 					return err
 				}
 				p.noHeader = true
 			}
-			return ctx.Err()
+			return nil // Ctrl-C, the usual end of a watch, exits 0
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&output, "output", "o", "", "output format: table (default), wide, json, yaml or name")
-	f.StringVarP(&selector, "selector", "l", "", "label selector, e.g. app=hello,tier!=db")
+	f.StringVarP(&output, "output", "o", "", "output format: "+outputHelp)
+	f.StringVarP(&selector, "selector", "l", "", "label selector, e.g. app=hello,tier!=db, env in (prod,staging), !canary")
 	f.BoolVarP(&watch, "watch", "w", false, "after listing, watch for changes and print them")
 	f.BoolVarP(&allProjects, "all-projects", "A", false, "list objects of every project")
 	f.BoolVar(&noHeaders, "no-headers", false, "omit the table header")
+	f.BoolVar(&showLabels, "show-labels", false, "add a LABELS column to the table")
+	f.StringVar(&sortKey, "sort-by", "", "sort by the value of a JSONPath, e.g. .metadata.creationTimestamp or {.spec.replicas}")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "wide", "json", "yaml", "name", "jsonpath=", "custom-columns="}, cobra.ShellCompDirectiveNoSpace))
 	return cmd
+}
+
+// projectExists says a project that is not there does not exist, rather
+// than letting a listing of it read as empty. A token that may not read
+// projects learns nothing new: the answer is left to the listing.
+func projectExists(ctx context.Context, cn *conn, project string) error {
+	_, err := cn.c.Get(ctx, projectKind, "", project)
+	if api.IsNotFound(err) {
+		return fmt.Errorf("project %q does not exist (slipway get projects lists them)", project)
+	}
+	return nil
 }
 
 func sortObjects(objs []api.Object) {
@@ -167,8 +306,15 @@ func sortObjects(objs []api.Object) {
 type printer struct {
 	w           io.Writer
 	format      string
+	tmpl        *jsonpath.Template // -o jsonpath=
+	cols        []column           // -o custom-columns=
 	withProject bool
 	noHeader    bool
+	showLabels  bool
+	kindPrefix  bool
+	al          view.Aligner // a watch's rows stay under the header's columns
+	printed     int          // documents written, for a watch's --- separators
+	now         time.Time    // AGE is counted to it; the zero time is the clock's now
 }
 
 func (p *printer) print(objs []api.Object, single bool) error {
@@ -178,30 +324,59 @@ func (p *printer) print(objs []api.Object, single bool) error {
 	}
 	switch p.format {
 	case "", "table", "wide":
-		return view.Table(p.w, red, p.format == "wide", p.withProject, p.noHeader, time.Now())
+		return p.al.Print(p.w, red, view.TableOptions{Wide: p.format == "wide", WithProject: p.withProject, NoHeader: p.noHeader,
+			ShowLabels: p.showLabels, KindPrefix: p.kindPrefix}, cmp.Or(p.now, time.Now()))
+	case "custom-columns":
+		h, rows, err := customRows(red, p.cols)
+		if err != nil {
+			return err
+		}
+		if p.noHeader {
+			h = nil
+		}
+		return p.al.Rows(p.w, h, rows)
 	case "name":
 		for _, o := range red {
 			fmt.Fprintf(p.w, "%s/%s\n", strings.ToLower(o.GetTypeMeta().Kind), o.GetMeta().Name)
 		}
 		return nil
-	case "json":
-		var v any = red
-		if single {
-			v = red[0]
-		} else {
-			v = map[string]any{"apiVersion": api.Version, "kind": "List", "items": red}
-		}
-		enc := json.NewEncoder(p.w)
-		enc.SetEscapeHTML(false)
-		enc.SetIndent("", "    ")
-		return enc.Encode(v)
-	case "yaml":
-		b, err := manifest.EncodeYAMLList(red)
+	case "jsonpath":
+		g, err := generic(listOrObject(red, single))
 		if err != nil {
 			return err
 		}
+		return p.tmpl.Execute(p.w, g)
+	case "json":
+		enc := json.NewEncoder(p.w)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "    ")
+		return enc.Encode(listOrObject(red, single))
+	case "yaml":
+		var b []byte
+		var err error
+		if single {
+			b, err = manifest.EncodeYAML(red[0]) // the object as itself: apply -f takes it back
+		} else {
+			b, err = manifest.EncodeYAMLList(red)
+		}
+		if err != nil {
+			return err
+		}
+		if p.printed > 0 {
+			io.WriteString(p.w, "---\n") // a watch's next document
+		}
+		p.printed++
 		_, err = p.w.Write(b)
 		return err
 	}
 	return fmt.Errorf("unsupported output format %q", p.format)
+}
+
+// listOrObject is what json and jsonpath see: the object itself when one
+// was asked for, else a List of them.
+func listOrObject(objs []api.Object, single bool) any {
+	if single && len(objs) == 1 {
+		return objs[0]
+	}
+	return map[string]any{"apiVersion": api.Version, "kind": "List", "items": objs}
 }

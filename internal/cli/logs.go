@@ -48,6 +48,7 @@ pods are followed at once; pods started later are not picked up.`,
 
   # A build's log (as slipway build logs NAME)
   slipway logs build/hello-3`,
+		ValidArgsFunction: completeLogs(e, g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return fmt.Errorf("logs takes one pod or app: slipway logs POD or slipway logs app/NAME (got %d arguments)", len(args))

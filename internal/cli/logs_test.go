@@ -99,11 +99,7 @@ func (a *testAPI) run(t *testing.T, ctx context.Context, stdout, stderr io.Write
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	if err := root.ExecuteContext(ctx); err != nil {
-		io.WriteString(stderr, formatError(err)+"\n")
-		return 1
-	}
-	return 0
+	return exitStatus(ctx, root.ExecuteContext(ctx), stderr)
 }
 
 // runOut runs the CLI to its end and returns stdout, stderr and the status.

@@ -59,8 +59,60 @@ type globals struct {
 	config  string
 }
 
-// Main runs the CLI and returns the process exit status: 0 on success, 1
-// with a one-line reason on stderr on failure.
+// Exit statuses. Every command exits 0 on success and 1 with a reason on
+// stderr on failure; rollout status and wait say more (see their help), and
+// a command interrupted by Ctrl-C (or SIGTERM) exits 130 without a word,
+// as a shell reports a process killed by SIGINT. A watch (get -w, logs -f,
+// events -w) has no other way to end, so an interrupted watch exits 0.
+const (
+	exitFailed      = 1
+	exitPaused      = 2 // rollout status: the rollout waits for a person
+	exitTimedOut    = 3 // rollout status and wait: --timeout passed
+	exitInterrupted = 130
+)
+
+// exitError ends a command with a status other than 1. Its message, if
+// any, is printed like any error's, or as it is when note is set (a
+// verdict, not a failure).
+type exitError struct {
+	code int
+	err  error
+	note bool
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// exitStatus prints err for a person and returns the process status.
+func exitStatus(ctx context.Context, err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	var x *exitError
+	if errors.As(err, &x) {
+		switch {
+		case x.err != nil && x.note:
+			fmt.Fprintln(stderr, x.err)
+		case x.err != nil:
+			fmt.Fprintln(stderr, formatError(x.err))
+		}
+		return x.code
+	}
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return exitInterrupted // the user stopped it: nothing to explain
+	}
+	fmt.Fprintln(stderr, formatError(err))
+	return exitFailed
+}
+
+// Main runs the CLI and returns the process exit status (see exitFailed
+// and the others).
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -70,11 +122,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(stderr, formatError(err))
-		return 1
-	}
-	return 0
+	return exitStatus(ctx, root.ExecuteContext(ctx), stderr)
 }
 
 // formatError renders an error for a person: manifest problems one per
@@ -109,7 +157,9 @@ deployments that move traffic between revisions without a failed request.
 Start the platform with "slipway up", then drive it with the other verbs.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       Version(),
 	}
+	root.SetVersionTemplate("slipway {{.Version}}\n")
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.server, "server", "", "Slipway API URL (env SLIPWAY_SERVER; default from the config file)")
 	pf.StringVar(&g.token, "token", "", "API bearer token (env SLIPWAY_TOKEN; default from the config file)")
@@ -128,6 +178,11 @@ Start the platform with "slipway up", then drive it with the other verbs.`,
 		newSetCmd(e, g),
 		newBuildCmd(e, g),
 		newVersionCmd(e, g),
+		newWaitCmd(e, g),
+		newLabelCmd(e, g, false),
+		newLabelCmd(e, g, true),
+		newPatchCmd(e, g),
+		newEventsCmd(e, g),
 	)
 	return root
 }
@@ -165,31 +220,4 @@ func (g *globals) connect(e *env) (*conn, error) {
 		project: project,
 		server:  server,
 	}, nil
-}
-
-func newVersionCmd(e *env, g *globals) *cobra.Command {
-	var clientOnly bool
-	cmd := &cobra.Command{
-		Use:   "version",
-		Short: "Print the client and server versions",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(e.stdout, "Client Version: %s\n", Version())
-			if clientOnly {
-				return nil
-			}
-			cn, err := g.connect(e)
-			if err != nil {
-				return err
-			}
-			v, err := cn.c.Version(cmd.Context())
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stdout, "Server Version: %s\n", v)
-			return nil
-		},
-	}
-	cmd.Flags().BoolVar(&clientOnly, "client", false, "print the client version only")
-	return cmd
 }

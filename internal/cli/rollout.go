@@ -33,26 +33,42 @@ acknowledges in the app's status (see 'slipway rollout promote --help').`,
 		newRolloutRestartCmd(e, g), newRolloutUndoCmd(e, g),
 		newRolloutPromoteCmd(e, g), newRolloutRequestCmd(e, g, api.RequestAbort), newRolloutRequestCmd(e, g, api.RequestRollback),
 		newRolloutRequestCmd(e, g, api.RequestRetry))
+	for _, c := range cmd.Commands() {
+		c.ValidArgsFunction = completeApps(e, g)
+	}
 	return cmd
 }
 
 func newRolloutStatusCmd(e *env, g *globals) *cobra.Command {
-	var watch bool
+	var watch, waitPaused bool
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "status app/NAME",
-		Short: "Show a rollout's progress; wait until it ends",
+		Short: "Show a rollout's progress; wait until it ends or waits for you",
 		Long: `Status shows the rollout's progress as it changes: each revision's pods
 and traffic weight, the canary step, the analyses' verdicts, and at the end
 the zero-downtime report. On a terminal the view is redrawn in place;
 otherwise each change prints plain lines.
 
-It waits until the app is Healthy (exit 0), the rollout is aborted,
-Degraded or rolled back (exit 1), or --timeout passes (exit 1). With
---watch=false it prints the current state once and exits 0 if Healthy,
-1 otherwise.`,
+It waits until the rollout ends or waits for a person, and its exit status
+says which (as the Argo Rollouts plugin's status does):
+
+  0    the app is Healthy: the rollout completed
+  1    the rollout is Degraded, aborted or rolled back (or the command failed)
+  2    the rollout waits for a person: a BlueGreen preview before promotion,
+       a Canary at a pause without a duration, or an app paused with
+       rollout pause; the message names the command that continues it
+       (rollout promote or rollout resume). With --wait-paused it keeps
+       waiting instead (pauses do not count toward the progress deadline,
+       so give a --timeout)
+  3    --timeout passed first
+  130  interrupted (Ctrl-C)
+
+With --watch=false it prints the current state once and exits with the
+same statuses, 1 while the rollout is still in progress.`,
 		Example: `  slipway rollout status app/hello
-  slipway rollout status app/hello --timeout 2m`,
+  slipway rollout status app/hello --timeout 2m
+  slipway rollout status app/hello --wait-paused --timeout 30m   # until someone promotes it`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, err := appTarget(args, "rollout status")
 			if err != nil {
@@ -62,22 +78,22 @@ Degraded or rolled back (exit 1), or --timeout passes (exit 1). With
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			if timeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, timeout)
-				defer cancel()
-			}
+			parent := cmd.Context()
+			ctx, cancel := withTimeout(parent, timeout)
+			defer cancel()
 			tty := isTerminal(e.stdout)
 			last, drawn := "", 0
-			timedOut := func() error {
-				return fmt.Errorf("timed out after %v waiting for the rollout of app/%s (last: %s)", timeout, name, firstLine(last))
+			stopped := func() error {
+				if parent.Err() != nil {
+					return &exitError{code: exitInterrupted} // Ctrl-C: quietly
+				}
+				return &exitError{code: exitTimedOut, err: fmt.Errorf("timed out after %v waiting for the rollout of app/%s (last: %s)", timeout, name, firstLine(last))}
 			}
 			for {
 				a, err := getApp(ctx, cn, name)
 				if err != nil {
 					if ctx.Err() != nil {
-						return timedOut()
+						return stopped()
 					}
 					return err
 				}
@@ -90,27 +106,28 @@ Degraded or rolled back (exit 1), or --timeout passes (exit 1). With
 					fmt.Fprintln(e.stdout, screen)
 					last, drawn = screen, strings.Count(screen, "\n")+1
 				}
+				cont := view.WaitingFor(a)
 				switch {
 				case failed:
 					return fmt.Errorf("the rollout of app/%s did not complete: %s", name, failure(a))
 				case done:
 					return nil
+				case cont != "" && (!waitPaused || !watch):
+					return &exitError{code: exitPaused, note: true, err: fmt.Errorf("the rollout of app/%s waits for a person: %s continues it", name, cont)}
 				case !watch:
 					return fmt.Errorf("app/%s is still rolling out", name)
 				}
 				select {
 				case <-ctx.Done():
-					if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-						return timedOut()
-					}
-					return ctx.Err()
+					return stopped()
 				case <-time.After(250 * time.Millisecond): // a terminal's refresh pace
 				}
 			}
 		},
 	}
 	cmd.Flags().BoolVarP(&watch, "watch", "w", true, "wait until the rollout ends")
-	cmd.Flags().DurationVar(&timeout, "timeout", 0, "give up after this long (0: never)")
+	cmd.Flags().BoolVar(&waitPaused, "wait-paused", false, "keep waiting while the rollout waits for a person (instead of exiting 2)")
+	cmd.Flags().DurationVar(&timeout, "timeout", 0, "give up after this long (0: never), exiting 3")
 	return cmd
 }
 
@@ -138,8 +155,9 @@ func isTerminal(w io.Writer) bool {
 
 func newRolloutHistoryCmd(e *env, g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "history app/NAME",
-		Short: "List an app's revisions",
+		Use:     "history app/NAME",
+		Short:   "List an app's revisions",
+		Example: "  slipway rollout history app/hello",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cn, a, err := openApp(cmd.Context(), e, g, args, "rollout history")
 			if err != nil {
@@ -180,8 +198,9 @@ func newRolloutPauseCmd(e *env, g *globals, pause bool) *cobra.Command {
 		verb, short = "resume", "Carry on a paused rollout and roll out the changes held by pause"
 	}
 	return &cobra.Command{
-		Use:   verb + " app/NAME",
-		Short: short,
+		Use:     verb + " app/NAME",
+		Short:   short,
+		Example: "  slipway rollout " + verb + " app/hello",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cn, app, err := openApp(cmd.Context(), e, g, args, "rollout "+verb)
 			if err != nil {
@@ -205,8 +224,9 @@ func newRolloutPauseCmd(e *env, g *globals, pause bool) *cobra.Command {
 
 func newRolloutRestartCmd(e *env, g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "restart app/NAME",
-		Short: "Roll out fresh pods of the same template",
+		Use:     "restart app/NAME",
+		Short:   "Roll out fresh pods of the same template",
+		Example: "  slipway rollout restart app/hello",
 		Long: `Restart stamps the pod template with the time, which makes a new
 revision: the app's strategy replaces every pod, as for any change.`,
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -106,7 +106,7 @@ func TestRolloutView(t *testing.T) {
 	if got := view.Rollout(a); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("view:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	a.Status.Rollout = &api.RolloutStatus{Revision: 2, From: 1, State: api.RolloutCompleted, Report: &api.Report{Measured: true, DurationMillis: 12500,
+	a.Status.Rollout = &api.RolloutStatus{Revision: 2, From: 1, State: api.RolloutCompleted, Strategy: api.StrategyCanary, Report: &api.Report{Measured: true, DurationMillis: 12500,
 		Revisions: []api.RevisionReport{{Revision: 1, Requests: 900}, {Revision: 2, Requests: 100, ServerErrors: 3}}, Failed: 3, LongestNoReadyMillis: 0}}
 	a.Status.Revisions, a.Status.PreviewRevision = nil, 0
 	want = []string{

@@ -22,6 +22,7 @@ first and finish the requests they have.
 Only apps can be scaled.`,
 		Example: `  slipway scale app/hello --replicas 3
   slipway scale app hello worker --replicas 0`,
+		ValidArgsFunction: completeApps(e, g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			info, names, err := parseTarget(args)
 			if err != nil {

@@ -30,7 +30,10 @@ func newSetCmd(e *env, g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "set SUBCOMMAND",
 		Short: "Change one field of an object",
-		Args:  cobra.NoArgs,
+		Example: `  slipway set env app/hello VERSION=v2
+  slipway set image app/hello web=default/hello:3
+  slipway set route-backends hello hello-v1=80 hello-v2=20`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return errors.New("set needs a subcommand: route-backends, env or image (slipway set --help)")
 		},

@@ -89,7 +89,7 @@ naming it and a free range to pass.`,
 				fmt.Fprintf(e.stderr, "Slipway %s is up.\n  API:     %s\n  Router:  http://%s\n  TLS:     %s\n  Data:    %s\n  Token:   %s\nStop it with Ctrl-C.\n",
 					Version(), info.APIURL, info.HTTPAddr, cmp.Or(info.HTTPSAddr, "off"), info.DataDir, info.TokenFile)
 			}
-			cfg.Version = Version()
+			cfg.Version, cfg.Commit = Version(), commit()
 			cfg.Stderr = e.stderr
 			return server.Run(cmd.Context(), cfg)
 		},

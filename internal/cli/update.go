@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"slipway.dev/slipway/internal/api"
 )
@@ -18,6 +19,7 @@ var (
 	buildKind, _    = api.LookupKind("Build")
 	eventKind, _    = api.LookupKind("Event")
 	podKind, _      = api.LookupKind("Pod")
+	projectKind, _  = api.LookupKind("Project")
 	revisionKind, _ = api.LookupKind("Revision")
 	routeKind, _    = api.LookupKind("Route")
 	serviceKind, _  = api.LookupKind("Service")
@@ -63,6 +65,24 @@ func updateObject[T api.Object](ctx context.Context, cn *conn, kind api.KindInfo
 			return zero, err
 		}
 	}
+}
+
+// projectOf is the project a command works in for objects of kind: none
+// for the kinds that live outside projects (Project itself).
+func (cn *conn) projectOf(kind api.KindInfo) string {
+	if !kind.Projects {
+		return ""
+	}
+	return cn.project
+}
+
+// withTimeout bounds ctx by d, or not at all when d is 0 (--timeout 0:
+// never give up).
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 // getApp reads one App.

@@ -400,6 +400,7 @@ func applyItem(o api.Object) (json.RawMessage, error) {
 // VersionInfo is what GET /version answers.
 type VersionInfo struct {
 	Version    string `json:"version"`
+	Commit     string `json:"commit,omitempty"`
 	APIVersion string `json:"apiVersion"`
 	GoVersion  string `json:"goVersion"`
 }

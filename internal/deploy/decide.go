@@ -108,6 +108,9 @@ func Decide(app *api.App, obs Observed, now time.Time) Plan {
 		d.event(api.EventNormal, "RevisionCreated", fmt.Sprintf("created revision %d", n))
 	}
 	d.startRollout()
+	if d.inProgress() && d.ro.From != 0 {
+		d.ro.Strategy = d.strategyType() // what the view names the rollout by, after it ends too
+	}
 	d.request()
 	d.failurePaths()
 	d.strategy()

@@ -140,7 +140,7 @@ func (w *walker) value(n *yaml.Node, t reflect.Type, path string, aliased bool) 
 		return w.object(n, t, path, aliased)
 	case reflect.Map:
 		return w.mapping(n, t, path, aliased)
-	case reflect.Slice:
+	case reflect.Slice, reflect.Array:
 		return w.list(n, t, path, aliased)
 	case reflect.String:
 		if n.Kind == yaml.ScalarNode && (n.Tag == tagStr || n.Tag == tagTimestamp) {
@@ -211,6 +211,11 @@ func (w *walker) timestamp(n *yaml.Node, path string) (any, bool) {
 func (w *walker) list(n *yaml.Node, t reflect.Type, path string, aliased bool) (any, bool) {
 	if n.Kind != yaml.SequenceNode {
 		w.fail(n, api.FieldInvalid, path, badValue(n), "must be a list")
+		return nil, false
+	}
+	if t.Kind() == reflect.Array && len(n.Content) > t.Len() {
+		// A fixed-size list (status counters that get -o yaml prints).
+		w.fail(n, api.FieldInvalid, path, badValue(n), fmt.Sprintf("must be a list of at most %d items", t.Len()))
 		return nil, false
 	}
 	out := make([]any, 0, len(n.Content))

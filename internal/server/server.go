@@ -43,6 +43,7 @@ type Config struct {
 	HTTPSAddr string
 	Runtime   string
 	Version   string
+	Commit    string // reported by GET /version with Version
 	Logger    *slog.Logger
 	// OnReady is called once every listener is bound.
 	OnReady func(Info)
@@ -272,7 +273,7 @@ type apiServer struct {
 // CheckWritable: a full disk makes the API not ready, saying why).
 func newAPI(cfg Config, reg *registry.Registry, agent *node.Agent, blds *builds, rt *router.Router, ready func(context.Context) error, log *slog.Logger) apiServer {
 	srv := &http.Server{
-		Handler: apiserver.New(reg, apiserver.Options{Logger: log, Version: cfg.Version, Ready: ready, Logs: podLogs{agent},
+		Handler: apiserver.New(reg, apiserver.Options{Logger: log, Version: cfg.Version, Commit: cfg.Commit, Ready: ready, Logs: podLogs{agent},
 			Builds: blds.api, Metrics: telemetry.Handler(rt)}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,

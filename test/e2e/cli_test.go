@@ -223,8 +223,10 @@ spec:
 	if out := p.ok("delete", "-f", mf, "--ignore-not-found"); !strings.Contains(out, "app/web deleted") || !strings.Contains(out, "project/shop deleted") {
 		t.Errorf("delete -f printed:\n%s", out)
 	}
+	// Issue #18: a project that is gone is an error, not an empty listing
+	// (this said "No apps found" and exited 0).
 	r = p.run("", "get", "apps", "-p", "shop")
-	if r.code != 0 || r.stdout != "" || !strings.Contains(r.stderr, `No apps found in project "shop"`) {
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, `project "shop" does not exist`) {
 		t.Errorf("after deleting the project, get apps -p shop: exit %d, stderr %q", r.code, r.stderr)
 	}
 }

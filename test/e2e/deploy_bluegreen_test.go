@@ -43,6 +43,11 @@ func TestBlueGreenPromoteThenRollback(t *testing.T) {
 	if out := p.ok("describe", "app", "hello"); !strings.Contains(out, "preview: revision 2 (header X-Slipway-Revision: preview, host preview.hello.test)") {
 		t.Errorf("describe app lacks the preview:\n%s", out)
 	}
+	// Waiting for a person: rollout status says who continues it and exits 2
+	// (it used to block until someone promoted).
+	if r := p.run("", "rollout", "status", "app/hello", "--timeout", "30s"); r.code != 2 || !strings.Contains(r.stderr, "slipway rollout promote app/hello continues it") {
+		t.Errorf("rollout status before promotion: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 
 	start := time.Now()
 	if out := p.ok("rollout", "promote", "app/hello"); !strings.Contains(out, "rollout promote done") {
@@ -84,6 +89,10 @@ func TestBlueGreenPromoteThenRollback(t *testing.T) {
 	}
 	if r := p.run("", "rollout", "status", "app/hello", "--watch=false"); r.code != 1 || !strings.Contains(r.stdout, "rolled back to revision 1") {
 		t.Errorf("rollout status after rollback: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	// get apps shows the revision that serves and a phase that says so.
+	if f := strings.Fields(strings.Split(p.ok("get", "app", "hello", "--no-headers"), "\n")[0]); len(f) < 7 || f[4] != "1" || f[6] != "RolledBack" {
+		t.Errorf("get app after rollback: %q; want REVISION 1 and PHASE RolledBack", f)
 	}
 	// The same template applied again does not undo the rollback.
 	p.ok("apply", "-f", writeFile(t, dir, "v2.yaml", deployManifest(strategy, "v2", "", "hello.test")))

@@ -26,7 +26,8 @@ func TestRolloutCommands(t *testing.T) {
 	waitUntil(t, 20*time.Second, "the paused app reports the held change", func() bool {
 		return strings.Contains(p.ok("get", "app", "hello"), "Paused")
 	})
-	if r := p.run("", "rollout", "status", "app/hello", "--watch=false"); r.code != 1 || !strings.Contains(r.stdout, "is paused") {
+	// Exit 2: the rollout waits for a person (issue #18; it was 1, as a failure).
+	if r := p.run("", "rollout", "status", "app/hello", "--watch=false"); r.code != 2 || !strings.Contains(r.stdout, "is paused") || !strings.Contains(r.stderr, "slipway rollout resume app/hello continues it") {
 		t.Fatalf("status of a paused app: exit %d, %q %q", r.code, r.stdout, r.stderr)
 	}
 	if n := revisionCount(t, p); n != 1 {

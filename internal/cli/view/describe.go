@@ -97,7 +97,7 @@ func Describe(w io.Writer, o api.Object, events []*api.Event, metrics Metrics, n
 
 func describeApp(d *descWriter, a *api.App) {
 	replicas := valueOr(a.Spec.Replicas, 1)
-	d.kv(0, "Replicas", fmt.Sprintf("%d desired | %d ready | %d available", replicas, a.Status.ReadyReplicas, a.Status.AvailableReplicas))
+	d.kv(0, "Replicas", fmt.Sprintf("%d desired | %d ready | %d up-to-date | %d available", replicas, a.Status.ReadyReplicas, upToDate(a), a.Status.AvailableReplicas))
 	d.kv(0, "Strategy", cmp.Or(a.Spec.Strategy.Type, api.StrategyRolling))
 	if r := a.Spec.Strategy.Rolling; r != nil {
 		surge, unavail := "-", "-"
@@ -118,10 +118,11 @@ func describeApp(d *descWriter, a *api.App) {
 	if a.Spec.Paused {
 		d.kv(0, "Paused", "true")
 	}
-	d.kv(0, "Phase", cmp.Or(a.Status.Phase, "-"))
+	d.kv(0, "Phase", appPhase(a))
 	if a.Status.Message != "" {
 		d.kv(0, "Message", a.Status.Message)
 	}
+	d.kv(0, "Serving Revision", revisionCell(ServingRevision(a)))
 	d.kv(0, "Latest Revision", revisionCell(a.Status.LatestRevision))
 	d.kv(0, "Stable Revision", revisionCell(a.Status.StableRevision))
 	d.kv(0, "Traffic", formatTraffic(a.Status.Traffic))

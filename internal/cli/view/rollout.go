@@ -35,20 +35,48 @@ func RolloutLine(a *api.App) (line string, done, failed bool) {
 	case rolledBack(a):
 		return fmt.Sprintf("app/%s was rolled back to revision %d (revision %d is held until the template changes or rollout retry)", a.Metadata.Name, st.StableRevision, st.Rollout.Revision), true, true
 	case st.Phase == api.AppHealthy:
-		return fmt.Sprintf("app/%s successfully rolled out (revision %d, %d/%d pods ready)", a.Metadata.Name, st.LatestRevision, st.ReadyReplicas, want), true, false
-	case st.Phase == api.AppPaused && st.Rollout != nil && st.Rollout.State == api.RolloutPaused:
-		return fmt.Sprintf("app/%s is paused: %s (slipway rollout promote app/%s)", a.Metadata.Name, st.Message, a.Metadata.Name), false, false
+		return fmt.Sprintf("app/%s successfully rolled out (revision %d, %d/%d pods ready)", a.Metadata.Name, st.LatestRevision, latestReady(a), want), true, false
 	case st.Phase == api.AppPaused:
-		return fmt.Sprintf("app/%s is paused: %s (slipway rollout resume app/%s)", a.Metadata.Name, st.Message, a.Metadata.Name), false, false
+		return fmt.Sprintf("app/%s is paused: %s (%s)", a.Metadata.Name, st.Message, WaitingFor(a)), false, false
 	}
-	ready := st.ReadyReplicas
-	for _, r := range st.Revisions {
-		if r.Revision == st.LatestRevision {
-			ready = r.Ready // the new revision's own, not the app's total
-		}
-	}
+	ready := latestReady(a)
 	return fmt.Sprintf("Waiting for the rollout of app/%s to finish: revision %d, %d of %d pods ready, traffic %s",
 		a.Metadata.Name, st.LatestRevision, ready, want, formatTraffic(st.Traffic)), false, false
+}
+
+// latestReady is the ready pods of the latest revision, counted up to the
+// desired number: old revisions' pods are not the new revision's, and
+// pods beyond spec.replicas (a scale-down's, still draining) are on their
+// way out, so "7/5 ready" never reads.
+func latestReady(a *api.App) int32 {
+	want := valueOr(a.Spec.Replicas, 1)
+	for _, r := range a.Status.Revisions {
+		if r.Revision == a.Status.LatestRevision {
+			return min(r.Ready, want)
+		}
+	}
+	return min(a.Status.ReadyReplicas, want)
+}
+
+// WaitingFor returns the command that continues a rollout waiting for a
+// person, "" when it is not waiting for one: a BlueGreen preview before
+// promotion or a Canary at a pause without a duration wait for rollout
+// promote, an app paused by rollout pause (spec.paused) for rollout resume.
+// A timed pause or an auto-promotion waits for the clock, not a person.
+func WaitingFor(a *api.App) string {
+	st := a.Status
+	if st.ObservedGeneration < a.Metadata.Generation || st.Phase != api.AppPaused {
+		return ""
+	}
+	verb := "promote"
+	if a.Spec.Paused {
+		verb = "resume"
+	}
+	cmd := "slipway rollout " + verb + " app/" + a.Metadata.Name
+	if p := a.Metadata.Project; p != "" && p != api.DefaultProject {
+		cmd += " -p " + p
+	}
+	return cmd
 }
 
 // Rollout is the lines under rollout status's headline: the rollout,
@@ -59,7 +87,7 @@ func Rollout(a *api.App) []string {
 	ro := st.Rollout
 	var out []string
 	if ro != nil && ro.From != 0 {
-		l := fmt.Sprintf("  %s rollout of revision %d from revision %d: %s", cmp.Or(a.Spec.Strategy.Type, api.StrategyRolling), ro.Revision, ro.From, ro.State)
+		l := fmt.Sprintf("  %s of revision %d from revision %d: %s", rolloutNoun(a), ro.Revision, ro.From, ro.State)
 		if c := a.Spec.Strategy.Canary; c != nil && st.CurrentStep != nil && (ro.State == api.RolloutProgressing || ro.State == api.RolloutPaused) {
 			step := int(*st.CurrentStep)
 			if step < len(c.Steps) {
@@ -110,6 +138,21 @@ func Rollout(a *api.App) []string {
 		}
 	}
 	return out
+}
+
+// rolloutNoun names a rollout by the strategy it runs or ran under. A
+// record without one (written before rollouts kept it) is named by the
+// spec only while in progress: once it ended, the spec may have changed.
+func rolloutNoun(a *api.App) string {
+	ro := a.Status.Rollout
+	s := ro.Strategy
+	if s == "" && (ro.State == api.RolloutProgressing || ro.State == api.RolloutPaused) {
+		s = cmp.Or(a.Spec.Strategy.Type, api.StrategyRolling)
+	}
+	if s == "" {
+		return "Rollout"
+	}
+	return s + " rollout"
 }
 
 // formatReport is the zero-downtime report on one line.

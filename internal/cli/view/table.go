@@ -12,8 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"slipway.dev/slipway/internal/api"
 )
@@ -29,12 +29,12 @@ func columns(obj api.Object, wide bool, now time.Time) (header []string, row []s
 			[]string{m.Name, o.Spec.DisplayName, cmp.Or(o.Status.Phase, "-"), age}
 	case *api.App:
 		desired := valueOr(o.Spec.Replicas, 1)
-		h := []string{"NAME", "READY", "REVISION", "STRATEGY", "PHASE", "AGE"}
-		r := []string{m.Name, fmt.Sprintf("%d/%d", o.Status.ReadyReplicas, desired), revisionCell(o.Status.LatestRevision),
-			cmp.Or(o.Spec.Strategy.Type, "-"), cmp.Or(o.Status.Phase, "-"), age}
+		h := []string{"NAME", "READY", "UP-TO-DATE", "AVAILABLE", "REVISION", "STRATEGY", "PHASE", "AGE"}
+		r := []string{m.Name, fmt.Sprintf("%d/%d", min(o.Status.ReadyReplicas, desired), desired), itoa(upToDate(o)), itoa(o.Status.AvailableReplicas),
+			revisionCell(ServingRevision(o)), cmp.Or(o.Spec.Strategy.Type, "-"), appPhase(o), age}
 		if wide {
-			h = append(h, "TRAFFIC", "CONTAINERS")
-			r = append(r, formatTraffic(o.Status.Traffic), containerNames(o.Spec.Template.Containers))
+			h = append(h, "LATEST", "TRAFFIC", "CONTAINERS")
+			r = append(r, revisionCell(o.Status.LatestRevision), formatTraffic(o.Status.Traffic), containerNames(o.Spec.Template.Containers))
 		}
 		return h, r
 	case *api.Revision:
@@ -122,6 +122,41 @@ func columns(obj api.Object, wide bool, now time.Time) (header []string, row []s
 		return volumeColumns(obj, wide, now) // volumes.go
 	}
 	return []string{"NAME", "AGE"}, []string{m.Name, age}
+}
+
+// ServingRevision is the revision that takes most of an App's traffic (the
+// stable one when none has any yet): after a rollback, the older one, not
+// the latest.
+func ServingRevision(a *api.App) int64 {
+	var best api.TrafficTarget
+	for _, t := range a.Status.Traffic {
+		if t.Weight > best.Weight {
+			best = t
+		}
+	}
+	if best.Weight > 0 {
+		return best.Revision
+	}
+	return cmp.Or(a.Status.StableRevision, a.Status.LatestRevision)
+}
+
+// upToDate counts the pods of the latest revision, as kubectl's UP-TO-DATE.
+func upToDate(a *api.App) int32 {
+	for _, r := range a.Status.Revisions {
+		if r.Revision == a.Status.LatestRevision {
+			return r.Replicas
+		}
+	}
+	return 0
+}
+
+// appPhase is the App's phase, RolledBack when it is Healthy on an older
+// revision than its template's (rollout rollback).
+func appPhase(a *api.App) string {
+	if rolledBack(a) {
+		return "RolledBack"
+	}
+	return cmp.Or(a.Status.Phase, "-")
 }
 
 // buildColumns are the table columns of builds and image streams.
@@ -264,17 +299,86 @@ func itoa(n int32) string { return strconv.Itoa(int(n)) }
 
 // Table writes objs as aligned columns; withProject prepends PROJECT.
 func Table(w io.Writer, objs []api.Object, wide, withProject, noHeader bool, now time.Time) error {
-	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
-	for i, o := range objs {
-		h, r := columns(o, wide, now)
-		if withProject {
-			h = append([]string{"PROJECT"}, h...)
-			r = append([]string{o.GetMeta().Project}, r...)
-		}
-		if i == 0 && !noHeader {
-			fmt.Fprintln(tw, strings.Join(h, "\t"))
-		}
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	var al Aligner
+	return al.Print(w, objs, TableOptions{Wide: wide, WithProject: withProject, NoHeader: noHeader}, now)
+}
+
+// TableOptions say which columns a table has.
+type TableOptions struct {
+	Wide        bool // the -o wide columns
+	WithProject bool // PROJECT first (-A)
+	NoHeader    bool
+	ShowLabels  bool // LABELS last (--show-labels)
+	KindPrefix  bool // NAME as kind/name, when a listing mixes kinds (get all)
+}
+
+// Row is one object's table row: header and cells.
+func Row(o api.Object, opts TableOptions, now time.Time) (header, row []string) {
+	h, r := columns(o, opts.Wide, now)
+	if opts.KindPrefix && len(r) > 0 && h[0] == "NAME" {
+		r[0] = strings.ToLower(o.GetTypeMeta().Kind) + "/" + r[0]
 	}
-	return tw.Flush()
+	if opts.WithProject {
+		h = append([]string{"PROJECT"}, h...)
+		r = append([]string{o.GetMeta().Project}, r...)
+	}
+	if opts.ShowLabels {
+		h = append(h, "LABELS")
+		r = append(r, formatLabels(o.GetMeta().Labels))
+	}
+	return h, r
+}
+
+// Aligner writes table rows whose columns stay aligned from one call to
+// the next, as a watch prints rows one by one under the first listing's
+// header: a column only ever widens (when a later cell is wider), as
+// kubectl's watch does. Each column is padded to its width plus 3 spaces,
+// as text/tabwriter would with the same padding.
+type Aligner struct {
+	widths []int
+}
+
+// Print writes objs as rows (with the header unless opts.NoHeader).
+func (al *Aligner) Print(w io.Writer, objs []api.Object, opts TableOptions, now time.Time) error {
+	var header []string
+	rows := make([][]string, 0, len(objs))
+	for _, o := range objs {
+		h, r := Row(o, opts, now)
+		if header == nil {
+			header = h
+		}
+		rows = append(rows, r)
+	}
+	if opts.NoHeader {
+		header = nil
+	}
+	return al.Rows(w, header, rows)
+}
+
+// Rows writes a header (none when nil) and rows.
+func (al *Aligner) Rows(w io.Writer, header []string, rows [][]string) error {
+	all := rows
+	if header != nil {
+		all = append([][]string{header}, rows...)
+	}
+	for _, r := range all {
+		for i, c := range r {
+			if i == len(al.widths) {
+				al.widths = append(al.widths, 0)
+			}
+			al.widths[i] = max(al.widths[i], utf8.RuneCountInString(c))
+		}
+	}
+	var b strings.Builder
+	for _, r := range all {
+		for i, c := range r {
+			b.WriteString(c)
+			if i < len(r)-1 {
+				b.WriteString(strings.Repeat(" ", al.widths[i]-utf8.RuneCountInString(c)+3))
+			}
+		}
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }

@@ -585,6 +585,10 @@ func (d *Driver) start(p *pod, c *container) (runtime.ContainerStatus, error) {
 		return runtime.ContainerStatus{}, fmt.Errorf("%w: container %q: workingDir: %q: not a directory on this machine", runtime.ErrInvalid, cfg.Name, wd)
 	}
 	path, err := lookPath(prog, cfg.Env, wd)
+	var nip *notInPathError
+	if errors.As(err, &nip) {
+		return runtime.ContainerStatus{}, err // the node names the container
+	}
 	if err != nil {
 		return runtime.ContainerStatus{}, fmt.Errorf("%w: container %q: command[0]: %v", runtime.ErrInvalid, cfg.Name, err)
 	}

@@ -55,8 +55,20 @@ func lookPath(name string, env []string, wd string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("%q: executable file not found in PATH %q", name, path)
+	return "", &notInPathError{name: name}
 }
+
+// notInPathError is a command found nowhere in the container's PATH. It
+// says so once, without the PATH itself (which can be long and would be
+// repeated in every Event), and is runtime.ErrInvalid: retrying will not
+// help until the spec changes.
+type notInPathError struct{ name string }
+
+func (e *notInPathError) Error() string {
+	return fmt.Sprintf("executable %q not found in the pod's PATH", e.name)
+}
+
+func (e *notInPathError) Is(target error) bool { return target == runtime.ErrInvalid }
 
 func executable(p string) error {
 	fi, err := os.Stat(p)

@@ -360,7 +360,7 @@ func TestCommandResolution(t *testing.T) {
 		want string
 	}{
 		{runtime.ContainerConfig{Name: "nope", Command: []string{"no-such-binary"}, Env: []string{"PATH=" + binDir}},
-			`command[0]: "no-such-binary": executable file not found in PATH "` + binDir + `"`},
+			`executable "no-such-binary" not found in the pod's PATH`}, // issue #18: once, without the PATH
 		{runtime.ContainerConfig{Name: "nocmd"}, "command: must be set"},
 		{runtime.ContainerConfig{Name: "badwd", Command: []string{testApp}, WorkingDir: "/no/such/dir"}, `workingDir: "/no/such/dir": not a directory`},
 	} {
