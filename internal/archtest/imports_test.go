@@ -79,7 +79,7 @@ var rules = map[string]rule{
 	"internal/runtime/drivertest":         {imports: []string{"internal/runtime"}, modules: []string{goCmp}},
 	"internal/runtime/drivertest/testapp": {leaf: true},
 	"internal/cli":                        {imports: []string{"internal/api", "internal/build/archive", "internal/cli/jsonpath", "internal/cli/view", "internal/client", "internal/clock", "internal/manifest", "internal/server"}, modules: []string{cobra, yaml}},
-	"internal/cli/view":                   {imports: []string{"internal/api"}},
+	"internal/cli/view":                   {imports: []string{"internal/api", "internal/cli/jsonpath", "internal/manifest"}},
 	"internal/cli/jsonpath":               {leaf: true},
 	"internal/server":                     {everything: true},
 	// Outside the table (see its Import rules).

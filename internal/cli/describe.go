@@ -99,7 +99,7 @@ func selectedNames(ctx context.Context, cn *conn, info api.KindInfo, project, se
 	if err != nil {
 		return nil, err
 	}
-	sortObjects(objs)
+	view.SortObjects(objs)
 	var names []string
 	for _, o := range objs {
 		names = append(names, o.GetMeta().Name)

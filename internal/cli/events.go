@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/cli/view"
 )
 
 func newEventsCmd(e *env, g *globals) *cobra.Command {
@@ -43,7 +44,7 @@ Ctrl-C ends it (exit 0).`,
 				}
 				forKind, forName = info.Kind, names[0]
 			}
-			format, tmpl, cols, err := parseOutput(output)
+			format, tmpl, cols, err := view.ParseOutput(output)
 			if err != nil {
 				return err
 			}
@@ -74,8 +75,8 @@ Ctrl-C ends it (exit 0).`,
 					shown = append(shown, o)
 				}
 			}
-			sortObjects(shown)
-			p := &printer{w: e.stdout, format: format, tmpl: tmpl, cols: cols, withProject: allProjects, noHeader: noHeaders}
+			view.SortObjects(shown)
+			p := &view.Printer{W: e.stdout, Format: format, Tmpl: tmpl, Cols: cols, WithProject: allProjects, NoHeader: noHeaders}
 			if len(shown) == 0 && !watch {
 				where := ""
 				if project != "" {
@@ -88,10 +89,10 @@ Ctrl-C ends it (exit 0).`,
 				return nil
 			}
 			if len(shown) > 0 {
-				if err := p.print(shown, false); err != nil {
+				if err := p.Print(shown, false); err != nil {
 					return err
 				}
-				p.noHeader = true
+				p.NoHeader = true
 			}
 			if !watch {
 				return nil
@@ -107,10 +108,10 @@ Ctrl-C ends it (exit 0).`,
 				if ev.Type == "DELETED" || !about(ev.Object) {
 					continue
 				}
-				if err := p.print([]api.Object{ev.Object}, true); err != nil {
+				if err := p.Print([]api.Object{ev.Object}, true); err != nil {
 					return err
 				}
-				p.noHeader = true
+				p.NoHeader = true
 			}
 			return nil
 		},
@@ -120,7 +121,7 @@ Ctrl-C ends it (exit 0).`,
 	f.BoolVarP(&watch, "watch", "w", false, "after listing, print events as they come")
 	f.BoolVarP(&allProjects, "all-projects", "A", false, "the events of every project")
 	f.BoolVar(&noHeaders, "no-headers", false, "omit the table header")
-	f.StringVarP(&output, "output", "o", "", "output format: "+outputHelp)
+	f.StringVarP(&output, "output", "o", "", "output format: "+view.OutputHelp)
 	_ = cmd.RegisterFlagCompletionFunc("for", func(cmd *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 		return completeTarget(e, g, false)(cmd, nil, toComplete)
 	})

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/cli/view"
 	"slipway.dev/slipway/internal/registry"
 )
 
@@ -204,7 +205,7 @@ func TestExposeRefusesBadInput(t *testing.T) {
 		args []string
 		err  string
 	}{
-		{[]string{"expose"}, "error: must name a kind: one of " + kindList()},
+		{[]string{"expose"}, "error: must name a kind: one of " + view.KindList()},
 		{[]string{"expose", "app/missing"}, `error: apps "missing" not found in project "default"`},
 		{[]string{"expose", "svc/missing"}, `error: services "missing" not found in project "default"`},
 		{[]string{"expose", "pod/hello"}, "error: pods cannot be exposed: expose app/NAME (a Service and a Route) or svc/NAME (a Route)"},

@@ -1,29 +1,22 @@
 package cli
 
 import (
-	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
-	"sort"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"slipway.dev/slipway/internal/api"
-	"slipway.dev/slipway/internal/cli/jsonpath"
 	"slipway.dev/slipway/internal/cli/view"
-	"slipway.dev/slipway/internal/manifest"
 )
 
 // parseTarget reads the kubectl forms `KIND`, `KIND NAME...` and `KIND/NAME`.
 func parseTarget(args []string) (api.KindInfo, []string, error) {
 	if len(args) == 0 {
-		return api.KindInfo{}, nil, fmt.Errorf("must name a kind: one of %s", kindList())
+		return api.KindInfo{}, nil, fmt.Errorf("must name a kind: one of %s", view.KindList())
 	}
 	kindArg, names := args[0], args[1:]
 	if k, n, ok := strings.Cut(kindArg, "/"); ok {
@@ -35,32 +28,11 @@ func parseTarget(args []string) (api.KindInfo, []string, error) {
 		}
 		kindArg, names = k, []string{n}
 	}
-	info, err := lookupKind(kindArg)
+	info, err := view.LookupKind(kindArg)
 	if err != nil {
 		return api.KindInfo{}, nil, err
 	}
 	return info, names, nil
-}
-
-func kindList() string {
-	var names []string
-	for _, k := range api.Kinds {
-		names = append(names, k.Plural)
-	}
-	return strings.Join(names, ", ")
-}
-
-// kindHelp lists every kind with every spelling the commands take.
-func kindHelp() string {
-	var b strings.Builder
-	for _, k := range api.Kinds {
-		var other []string
-		if s := strings.ToLower(k.Kind); s != k.Plural {
-			other = append(other, s)
-		}
-		fmt.Fprintf(&b, "  %-13s %s\n", k.Plural, strings.Join(append(other, k.Short...), ", "))
-	}
-	return b.String()
 }
 
 // getTarget is one kind get lists, with the names asked for.
@@ -73,7 +45,7 @@ type getTarget struct {
 // KIND,KIND [NAME...] and all.
 func parseGetTargets(args []string) ([]getTarget, error) {
 	if len(args) == 0 {
-		return nil, fmt.Errorf("must name a kind: one of %s, or all", kindList())
+		return nil, fmt.Errorf("must name a kind: one of %s, or all", view.KindList())
 	}
 	if strings.Contains(args[0], "/") {
 		var out []getTarget
@@ -89,7 +61,7 @@ func parseGetTargets(args []string) ([]getTarget, error) {
 		}
 		return out, nil
 	}
-	kinds, err := parseKinds(args[0])
+	kinds, err := view.ParseKinds(args[0])
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +83,7 @@ kinds separated by commas (svc,routes) are listed one table each; "all"
 lists apps, revisions, pods, services and routes.
 
 Kinds, each with the other names it goes by:
-` + kindHelp() + `
+` + view.KindHelp() + `
 Output (-o): table, wide, json and yaml (one object as itself, several as
 a List, so "get KIND NAME -o yaml > x.yaml" can be edited and applied
 again), name (KIND/NAME), jsonpath=TEMPLATE (kubectl's JSONPath: fields,
@@ -139,7 +111,7 @@ Secret values are never printed: -o yaml and -o json show their sizes only.`,
 			if err != nil {
 				return err
 			}
-			format, tmpl, cols, err := parseOutput(output)
+			format, tmpl, cols, err := view.ParseOutput(output)
 			if err != nil {
 				return err
 			}
@@ -151,8 +123,8 @@ Secret values are never printed: -o yaml and -o json show their sizes only.`,
 				return err
 			}
 			ctx := cmd.Context()
-			p := &printer{w: e.stdout, format: format, tmpl: tmpl, cols: cols, withProject: allProjects,
-				noHeader: noHeaders, showLabels: showLabels, kindPrefix: len(targets) > 1 || args[0] == "all"}
+			p := &view.Printer{W: e.stdout, Format: format, Tmpl: tmpl, Cols: cols, WithProject: allProjects,
+				NoHeader: noHeaders, ShowLabels: showLabels, KindPrefix: len(targets) > 1 || args[0] == "all"}
 			var lists [][]api.Object
 			var total int
 			var rv int64
@@ -186,9 +158,9 @@ Secret values are never printed: -o yaml and -o json show their sizes only.`,
 						}
 					}
 				}
-				sortObjects(objs)
+				view.SortObjects(objs)
 				if sortKey != "" {
-					if err := sortBy(objs, sortKey); err != nil {
+					if err := view.SortBy(objs, sortKey); err != nil {
 						return err
 					}
 				}
@@ -219,14 +191,14 @@ Secret values are never printed: -o yaml and -o json show their sizes only.`,
 						fmt.Fprintln(e.stdout)
 					}
 					first = false
-					p.al = view.Aligner{} // each kind its own columns
-					if err := p.print(objs, false); err != nil {
+					p.NewColumns() // each kind its own columns
+					if err := p.Print(objs, false); err != nil {
 						return err
 					}
 				}
 				return nil
 			}
-			if err := p.print(slices.Concat(lists...), single); err != nil {
+			if err := p.Print(slices.Concat(lists...), single); err != nil {
 				return err
 			}
 			if !watch {
@@ -247,7 +219,7 @@ Secret values are never printed: -o yaml and -o json show their sizes only.`,
 			if err != nil {
 				return err
 			}
-			p.noHeader = p.noHeader || total > 0
+			p.NoHeader = p.NoHeader || total > 0
 			for ev := range events {
 				if ev.Err != nil {
 					return ev.Err
@@ -255,16 +227,16 @@ Secret values are never printed: -o yaml and -o json show their sizes only.`,
 				if len(names) > 0 && !slices.Contains(names, ev.Object.GetMeta().Name) {
 					continue
 				}
-				if err := p.print([]api.Object{ev.Object}, true); err != nil {
+				if err := p.Print([]api.Object{ev.Object}, true); err != nil {
 					return err
 				}
-				p.noHeader = true
+				p.NoHeader = true
 			}
 			return nil // Ctrl-C, the usual end of a watch, exits 0
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&output, "output", "o", "", "output format: "+outputHelp)
+	f.StringVarP(&output, "output", "o", "", "output format: "+view.OutputHelp)
 	f.StringVarP(&selector, "selector", "l", "", "label selector, e.g. app=hello,tier!=db, env in (prod,staging), !canary")
 	f.BoolVarP(&watch, "watch", "w", false, "after listing, watch for changes and print them")
 	f.BoolVarP(&allProjects, "all-projects", "A", false, "list objects of every project")
@@ -284,99 +256,4 @@ func projectExists(ctx context.Context, cn *conn, project string) error {
 		return fmt.Errorf("project %q does not exist (slipway get projects lists them)", project)
 	}
 	return nil
-}
-
-func sortObjects(objs []api.Object) {
-	sort.SliceStable(objs, func(i, j int) bool {
-		a, b := objs[i].GetMeta(), objs[j].GetMeta()
-		if ea, ok := objs[i].(*api.Event); ok {
-			if eb, ok := objs[j].(*api.Event); ok && !ea.LastTimestamp.Equal(eb.LastTimestamp) {
-				return ea.LastTimestamp.Before(eb.LastTimestamp)
-			}
-		}
-		if a.Project != b.Project {
-			return a.Project < b.Project
-		}
-		return a.Name < b.Name
-	})
-}
-
-// printer renders objects in one of get's output formats. Secrets are
-// always redacted.
-type printer struct {
-	w           io.Writer
-	format      string
-	tmpl        *jsonpath.Template // -o jsonpath=
-	cols        []column           // -o custom-columns=
-	withProject bool
-	noHeader    bool
-	showLabels  bool
-	kindPrefix  bool
-	al          view.Aligner // a watch's rows stay under the header's columns
-	printed     int          // documents written, for a watch's --- separators
-	now         time.Time    // AGE is counted to it; the zero time is the clock's now
-}
-
-func (p *printer) print(objs []api.Object, single bool) error {
-	red := make([]api.Object, len(objs))
-	for i, o := range objs {
-		red[i] = manifest.RedactSecrets(o)
-	}
-	switch p.format {
-	case "", "table", "wide":
-		return p.al.Print(p.w, red, view.TableOptions{Wide: p.format == "wide", WithProject: p.withProject, NoHeader: p.noHeader,
-			ShowLabels: p.showLabels, KindPrefix: p.kindPrefix}, cmp.Or(p.now, time.Now()))
-	case "custom-columns":
-		h, rows, err := customRows(red, p.cols)
-		if err != nil {
-			return err
-		}
-		if p.noHeader {
-			h = nil
-		}
-		return p.al.Rows(p.w, h, rows)
-	case "name":
-		for _, o := range red {
-			fmt.Fprintf(p.w, "%s/%s\n", strings.ToLower(o.GetTypeMeta().Kind), o.GetMeta().Name)
-		}
-		return nil
-	case "jsonpath":
-		g, err := generic(listOrObject(red, single))
-		if err != nil {
-			return err
-		}
-		return p.tmpl.Execute(p.w, g)
-	case "json":
-		enc := json.NewEncoder(p.w)
-		enc.SetEscapeHTML(false)
-		enc.SetIndent("", "    ")
-		return enc.Encode(listOrObject(red, single))
-	case "yaml":
-		var b []byte
-		var err error
-		if single {
-			b, err = manifest.EncodeYAML(red[0]) // the object as itself: apply -f takes it back
-		} else {
-			b, err = manifest.EncodeYAMLList(red)
-		}
-		if err != nil {
-			return err
-		}
-		if p.printed > 0 {
-			io.WriteString(p.w, "---\n") // a watch's next document
-		}
-		p.printed++
-		_, err = p.w.Write(b)
-		return err
-	}
-	return fmt.Errorf("unsupported output format %q", p.format)
-}
-
-// listOrObject is what json and jsonpath see: the object itself when one
-// was asked for, else a List of them.
-func listOrObject(objs []api.Object, single bool) any {
-	if single && len(objs) == 1 {
-		return objs[0]
-	}
-	return map[string]any{"apiVersion": api.Version, "kind": "List", "items": objs}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/cli/view"
 )
 
 func testService(name string, labels map[string]string) *api.Service {
@@ -95,7 +96,7 @@ func TestGetHelpListsEveryKindName(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("get --help: %d", code)
 	}
-	for _, n := range kindNames() {
+	for _, n := range view.KindNames() {
 		if !strings.Contains(out, " "+n) {
 			t.Errorf("get --help does not list the kind name %q", n)
 		}

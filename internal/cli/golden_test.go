@@ -91,13 +91,13 @@ func TestGetGolden(t *testing.T) {
 			objs []api.Object
 		}{{"single", apps[:1]}, {"list", apps}} {
 			t.Run(f.name+"-"+c.name, func(t *testing.T) {
-				format, tmpl, cols, err := parseOutput(f.output)
+				format, tmpl, cols, err := view.ParseOutput(f.output)
 				if err != nil {
 					t.Fatal(err)
 				}
 				var b bytes.Buffer
-				p := &printer{w: &b, format: format, tmpl: tmpl, cols: cols, now: goldenNow}
-				if err := p.print(c.objs, c.name == "single"); err != nil {
+				p := &view.Printer{W: &b, Format: format, Tmpl: tmpl, Cols: cols, Now: goldenNow}
+				if err := p.Print(c.objs, c.name == "single"); err != nil {
 					t.Fatal(err)
 				}
 				golden(t, "get-"+f.name+"-"+c.name+".golden", b.Bytes())
@@ -106,13 +106,13 @@ func TestGetGolden(t *testing.T) {
 	}
 	t.Run("mixed kinds with labels", func(t *testing.T) {
 		var b bytes.Buffer
-		p := &printer{w: &b, withProject: true, showLabels: true, kindPrefix: true, now: goldenNow}
+		p := &view.Printer{W: &b, WithProject: true, ShowLabels: true, KindPrefix: true, Now: goldenNow}
 		for i, kind := range [][]api.Object{objs[2:3], objs[3:4]} {
 			if i > 0 {
 				b.WriteString("\n")
 			}
-			p.al = view.Aligner{}
-			if err := p.print(kind, false); err != nil {
+			p.NewColumns()
+			if err := p.Print(kind, false); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -126,8 +126,8 @@ func TestGetYAMLRoundTrips(t *testing.T) {
 	for _, o := range goldenObjects() {
 		api.SetDefaults(o)
 		var b bytes.Buffer
-		p := &printer{w: &b, format: "yaml"}
-		if err := p.print([]api.Object{o}, true); err != nil {
+		p := &view.Printer{W: &b, Format: "yaml"}
+		if err := p.Print([]api.Object{o}, true); err != nil {
 			t.Fatal(err)
 		}
 		docs, err := manifest.Decode("x.yaml", b.Bytes())

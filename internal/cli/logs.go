@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/cli/view"
 	"slipway.dev/slipway/internal/client"
 )
 
@@ -146,7 +147,7 @@ func appLogs(ctx context.Context, cn *conn, app string, opts client.LogOptions, 
 	if len(objs) == 0 {
 		return fmt.Errorf("app %s has no pods in project %q", app, cn.project)
 	}
-	sortObjects(objs)
+	view.SortObjects(objs)
 	streams := appStreams(objs, opts.Container)
 	out := &lineWriter{w: e.stdout}
 	var mu sync.Mutex

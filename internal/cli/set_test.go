@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/cli/view"
 	"slipway.dev/slipway/internal/clock"
 	"slipway.dev/slipway/internal/registry"
 )
@@ -38,7 +39,7 @@ func (a *testAPI) backendEvents(t *testing.T) []*api.Event {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sortObjects(objs)
+	view.SortObjects(objs)
 	var out []*api.Event
 	for _, o := range objs {
 		if ev := o.(*api.Event); ev.Reason == ReasonBackendsChanged {

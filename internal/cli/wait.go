@@ -58,7 +58,7 @@ func parseWaitFor(s string) (waitFor, error) {
 // met reports whether obj satisfies w, and what it shows now.
 func (w waitFor) met(obj api.Object) (bool, string, error) {
 	if w.path != nil {
-		g, err := generic(obj)
+		g, err := view.Generic(obj)
 		if err != nil {
 			return false, "", err
 		}
