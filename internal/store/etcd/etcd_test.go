@@ -1,0 +1,158 @@
+package etcd_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"slipway.dev/slipway/internal/store"
+	"slipway.dev/slipway/internal/store/etcd"
+	"slipway.dev/slipway/internal/store/etcd/etcdtest"
+	"slipway.dev/slipway/internal/store/storetest"
+)
+
+func open(t testing.TB, endpoint, prefix string) *etcd.Store {
+	t.Helper()
+	s, err := etcd.Open(t.Context(), etcd.Options{Endpoints: []string{endpoint}, Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestConformance runs the suite every backend passes. The subtests share
+// one etcd, each under a prefix of its own (so each store starts empty).
+func TestConformance(t *testing.T) {
+	srv := etcdtest.Start(t)
+	var n atomic.Int64
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return open(t, srv.Endpoint, fmt.Sprintf("/conformance-%d", n.Add(1)))
+	})
+}
+
+// TestPrefixesDoNotOverlap: a store under /p sees nothing of one under
+// /p2, in lists and watches, though one prefix begins the other.
+func TestPrefixesDoNotOverlap(t *testing.T) {
+	srv := etcdtest.Start(t)
+	a, b := open(t, srv.Endpoint, "/p"), open(t, srv.Endpoint, "/p2/")
+	defer a.Close()
+	defer b.Close()
+	start, err := a.Revision(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := a.Watch(t.Context(), "", start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Create(t.Context(), "/x", []byte("b")); err != nil {
+		t.Fatal(err)
+	}
+	rev, err := a.Create(t.Context(), "/x", []byte("a"))
+	if err != nil {
+		t.Fatalf("Create in /p of a key /p2 has: %v", err)
+	}
+	res, err := a.List(t.Context(), "", store.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.KVs) != 1 || string(res.KVs[0].Value) != "a" || res.KVs[0].Key != "/x" {
+		t.Errorf("List(\"\") under /p = %+v, want only /x=a", res.KVs)
+	}
+	select {
+	case ev := <-w.Events():
+		if ev.Revision() != rev || string(ev.KV.Value) != "a" {
+			t.Errorf("first event under /p: %+v, want /x=a at %d", ev, rev)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no event within 20s")
+	}
+	if _, err := a.Create(t.Context(), "x", nil); err == nil {
+		t.Error("Create of a key without a leading / succeeded")
+	}
+}
+
+// TestAcknowledgedWritesSurviveACrash: every write etcd acknowledged is
+// there after etcd is SIGKILLed and started again on its data.
+func TestAcknowledgedWritesSurviveACrash(t *testing.T) {
+	srv := etcdtest.Start(t)
+	s := open(t, srv.Endpoint, "/crash")
+	defer s.Close()
+	const n = 50
+	revs := map[string]int64{}
+	for i := range n {
+		k := fmt.Sprintf("/k/%02d", i)
+		rev, err := s.Create(t.Context(), k, []byte(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		revs[k] = rev
+	}
+	srv.Kill()
+	srv.Restart()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	res, err := s.List(ctx, "/k/", store.ListOptions{})
+	if err != nil {
+		t.Fatalf("List after the restart: %v", err)
+	}
+	if len(res.KVs) != n {
+		t.Fatalf("%d keys after the crash, want %d", len(res.KVs), n)
+	}
+	for _, kv := range res.KVs {
+		if kv.ModRevision != revs[kv.Key] || string(kv.Value) != kv.Key {
+			t.Errorf("%s: value %q at %d, want %q at %d", kv.Key, kv.Value, kv.ModRevision, kv.Key, revs[kv.Key])
+		}
+	}
+}
+
+// TestOpenUnreachable: Open gives up after DialTimeout and names the
+// endpoints.
+func TestOpenUnreachable(t *testing.T) {
+	ln := "127.0.0.1:1" // nothing listens on port 1
+	start := time.Now()
+	_, err := etcd.Open(t.Context(), etcd.Options{Endpoints: []string{"http://" + ln, "http://127.0.0.1:2"}, DialTimeout: 500 * time.Millisecond})
+	if err == nil {
+		t.Fatal("Open of an unreachable etcd succeeded")
+	}
+	if !strings.Contains(err.Error(), "http://127.0.0.1:1,http://127.0.0.1:2") || !strings.Contains(err.Error(), "within 500ms") {
+		t.Errorf("err = %v, want it to name both endpoints and the timeout", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Open took %v with a 500ms dial timeout", d)
+	}
+	if _, err := etcd.Open(t.Context(), etcd.Options{Endpoints: []string{"127.0.0.1:2379"}}); err == nil || !strings.Contains(err.Error(), "must be a URL") {
+		t.Errorf("Open with an endpoint that is no URL: err = %v", err)
+	}
+}
+
+func TestTLSConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	junk := filepath.Join(dir, "junk.pem")
+	if err := os.WriteFile(junk, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.pem")
+	for _, c := range []struct {
+		cert, key, ca string
+		want          string
+	}{
+		{cert: missing, key: missing, want: "missing.pem"},
+		{cert: junk, want: "give both or neither"},
+		{ca: missing, want: "missing.pem"},
+		{ca: junk, want: "no PEM certificate"},
+	} {
+		_, err := etcd.TLSConfig(c.cert, c.key, c.ca)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("TLSConfig(%q, %q, %q): err = %v, want one that says %q", c.cert, c.key, c.ca, err, c.want)
+		}
+	}
+	if cfg, err := etcd.TLSConfig("", "", ""); err != nil || cfg == nil {
+		t.Errorf("TLSConfig with no files: %v, %v", cfg, err)
+	}
+}
