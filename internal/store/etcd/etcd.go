@@ -79,6 +79,7 @@ type Store struct {
 	wg        sync.WaitGroup
 	compactCh chan int64
 	compacted atomic.Int64 // the newest revision this process compacted to
+	full      atomic.Bool  // a write was refused for want of space (nospace.go)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -201,7 +202,7 @@ func (s *Store) fail(what string, err error) error {
 	if s.closed.Load() {
 		return fmt.Errorf("etcd store: %s: %w", what, store.ErrClosed)
 	}
-	return fmt.Errorf("etcd store: %s: %w", what, err)
+	return fmt.Errorf("etcd store: %s: %w", what, s.noSpace(err))
 }
 
 func validKey(key string) error {
