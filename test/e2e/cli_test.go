@@ -231,9 +231,13 @@ spec:
 	}
 }
 
-func TestRestartKeepsEveryObject(t *testing.T) {
+func TestRestartKeepsEveryObject(t *testing.T) { restartKeepsEveryObject(t) }
+
+// restartKeepsEveryObject runs `slipway up` with the given flags, applies
+// a manifest, restarts gracefully and after kill -9, and compares.
+func restartKeepsEveryObject(t *testing.T, up ...string) {
 	home := t.TempDir()
-	p := startPlatform(t, home)
+	p := startPlatform(t, home, up...)
 	mf := writeFile(t, t.TempDir(), "shop.yaml", shopManifest)
 	p.ok("apply", "-f", mf)
 	snapshot := func(p *platform) string {
@@ -255,12 +259,12 @@ func TestRestartKeepsEveryObject(t *testing.T) {
 	})
 
 	p.stop() // graceful
-	p2 := startPlatform(t, home)
+	p2 := startPlatform(t, home, up...)
 	if after := snapshot(p2); after != before {
 		t.Fatalf("objects changed across a graceful restart:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 	p2.kill() // and after a crash
-	p3 := startPlatform(t, home)
+	p3 := startPlatform(t, home, up...)
 	if after := snapshot(p3); after != before {
 		t.Fatalf("objects changed across kill -9 and restart:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
