@@ -80,6 +80,7 @@ type Store struct {
 	compactCh chan int64
 	compacted atomic.Int64 // the newest revision this process compacted to
 	full      atomic.Bool  // a write was refused for want of space (nospace.go)
+	watchN    atomic.Int64
 }
 
 var _ store.Store = (*Store)(nil)

@@ -9,6 +9,7 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/metadata"
 
 	"slipway.dev/slipway/internal/store"
 )
@@ -38,7 +39,12 @@ func (s *Store) Watch(ctx context.Context, prefix string, after int64) (store.Wa
 	}
 	// Leaderless members hold watches open without events; requiring a
 	// leader ends them instead, and the caller lists again elsewhere.
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	// The client puts watches with the same metadata on one gRPC stream,
+	// whose server-side buffer (128 responses) many busy watchers fill:
+	// etcd then parks them and retries every 10-100 ms. A stream per
+	// watch keeps delivery prompt (100 watchers: p99 129 ms shared, 16 ms
+	// apart; BenchmarkStores/watch-100-p99).
+	wctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(clientv3.WithRequireLeader(ctx), "slipway-watch", fmt.Sprint(s.watchN.Add(1))))
 	stop := context.AfterFunc(s.root, cancel)
 	key, end := s.rangeOf(prefix)
 	ch := s.cli.Watch(wctx, key, clientv3.WithRange(end), clientv3.WithRev(after+1), clientv3.WithPrevKV())
