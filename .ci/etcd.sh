@@ -13,7 +13,15 @@ version=${ETCD_VERSION:-v3.7.3}
 dir="${XDG_CACHE_HOME:-$HOME/.cache}/slipway/etcd-$version"
 bin="$dir/etcd"
 
-if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "etcd Version: ${version#v}\$"; then
+# has_version BIN: whether BIN is etcd $version (read whole: a pipe into
+# grep -q could fail under pipefail when grep stops reading first).
+has_version() {
+  local v
+  v=$("$1" --version 2>/dev/null) || return 1
+  [[ "$v" == *"etcd Version: ${version#v}"$'\n'* ]]
+}
+
+if [ -x "$bin" ] && has_version "$bin"; then
   echo "$bin"
   exit 0
 fi
@@ -37,7 +45,7 @@ EOF
   go build -trimpath -o "$bin.tmp" go.etcd.io/etcd/server/v3 >&2
 )
 mv "$bin.tmp" "$bin"
-if ! "$bin" --version | grep -q "etcd Version: ${version#v}\$"; then
+if ! has_version "$bin"; then
   echo "etcd.sh: $bin does not report version $version:" >&2
   "$bin" --version >&2
   exit 1
