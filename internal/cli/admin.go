@@ -54,7 +54,7 @@ platform on etcd with the same --data-dir.`,
 	f.StringVar(&cfg.From, "from", "", "the stopped platform's store: bolt://DIR (DIR is its --data-dir)")
 	f.StringVar(&cfg.To, "to", "", "the target: etcd://HOST:PORT[,HOST:PORT...][/prefix] (prefix default "+server.DefaultEtcdPrefix+")")
 	f.BoolVar(&cfg.Force, "force", false, "delete what the target prefix holds before copying")
-	addEtcdTLSFlags(f, &cfg.Etcd)
+	addEtcdTLSFlags(cmd, &cfg.Etcd)
 	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	cmd.MarkFlagRequired("from")
 	cmd.MarkFlagRequired("to")

@@ -1,20 +1,15 @@
 package etcd_test
 
 import (
-	"bytes"
-	"context"
-	"encoding/binary"
 	"fmt"
 	"path/filepath"
-	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"slipway.dev/slipway/internal/store"
 	"slipway.dev/slipway/internal/store/bolt"
 	"slipway.dev/slipway/internal/store/etcd/etcdtest"
+	"slipway.dev/slipway/internal/store/storetest"
 )
 
 // BenchmarkStores runs the same operations on bolt and on etcd (one local
@@ -68,129 +63,23 @@ func BenchmarkStores(b *testing.B) {
 	}
 }
 
-var benchValue = bytes.Repeat([]byte("v"), 1024)
-
 func nsPerOp(b *testing.B) float64 { return float64(b.Elapsed().Nanoseconds()) / float64(b.N) }
 
 func benchCreate(b *testing.B, s store.Store) float64 {
-	ctx := context.Background()
-	i := 0
-	for b.Loop() {
-		if _, err := s.Create(ctx, fmt.Sprintf("/bench/%09d", i), benchValue); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
+	storetest.BenchCreate(b, s)
 	return nsPerOp(b)
 }
 
 func benchUpdateCAS(b *testing.B, s store.Store) float64 {
-	ctx := context.Background()
-	rev, err := s.Create(ctx, "/bench/k", benchValue)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for b.Loop() {
-		if rev, err = s.Update(ctx, "/bench/k", benchValue, rev); err != nil {
-			b.Fatal(err)
-		}
-	}
+	storetest.BenchUpdateCAS(b, s)
 	return nsPerOp(b)
 }
 
 func benchList10k(b *testing.B, s store.Store) float64 {
-	const n = 10_000
-	ctx := context.Background()
-	// 32 writers, so that both stores commit the setup in groups.
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range 32 {
-		wg.Go(func() {
-			for i := next.Add(1) - 1; i < n; i = next.Add(1) - 1 {
-				if _, err := s.Create(ctx, fmt.Sprintf("/list/%06d", i), benchValue); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	for b.Loop() {
-		res, err := s.List(ctx, "/list/", store.ListOptions{})
-		if err != nil || len(res.KVs) != n {
-			b.Fatalf("List: %d KVs, %v", len(res.KVs), err)
-		}
-	}
+	storetest.BenchList(b, s, 10_000)
 	return nsPerOp(b)
 }
 
-// benchWatch100 writes b.N keys one after another while 100 watchers
-// watch the prefix, and reports the p50 and p99 of the time from just
-// before the write to a watcher's receiving its event (every event, every
-// watcher), and of the write alone.
 func benchWatch100(b *testing.B, s store.Store) float64 {
-	const watchers = 100
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	start, err := s.Revision(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	lat := make([][]time.Duration, watchers)
-	var wg sync.WaitGroup
-	var want atomic.Int64 // events each watcher must see; set after the loop
-	want.Store(-1)
-	for i := range watchers {
-		w, err := s.Watch(ctx, "/watch/", start)
-		if err != nil {
-			b.Fatal(err)
-		}
-		wg.Go(func() {
-			for ev := range w.Events() {
-				sent := time.Unix(0, int64(binary.BigEndian.Uint64(ev.KV.Value)))
-				lat[i] = append(lat[i], time.Since(sent))
-				if n := want.Load(); n >= 0 && int64(len(lat[i])) >= n {
-					return
-				}
-			}
-		})
-	}
-	var writes []time.Duration
-	value := make([]byte, 1024)
-	i := 0
-	for b.Loop() {
-		t0 := time.Now()
-		binary.BigEndian.PutUint64(value, uint64(t0.UnixNano()))
-		if _, err := s.Create(ctx, fmt.Sprintf("/watch/%09d", i), value); err != nil {
-			b.Fatal(err)
-		}
-		writes = append(writes, time.Since(t0))
-		i++
-	}
-	want.Store(int64(i))
-	// Watchers that saw everything before want was set are woken by one
-	// more event, which they do not count.
-	if _, err := s.Create(ctx, "/watch/~end", value); err != nil {
-		b.Fatal(err)
-	}
-	wg.Wait()
-	b.StopTimer()
-	var all []time.Duration
-	for _, l := range lat {
-		all = append(all, l[:i]...)
-	}
-	p99 := percentile(all, 99)
-	b.ReportMetric(float64(percentile(all, 50)), "p50-ns")
-	b.ReportMetric(float64(p99), "p99-ns")
-	b.ReportMetric(float64(percentile(writes, 99)), "write-p99-ns")
-	return float64(p99)
-}
-
-func percentile(d []time.Duration, p int) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[(len(s)-1)*p/100]
+	return float64(storetest.BenchWatchDelivery(b, s, 100))
 }
