@@ -74,8 +74,10 @@ type Store struct {
 
 	closed atomic.Bool
 	// root is cancelled by Close: it ends watches and the compactor.
-	root      context.Context
-	cancel    context.CancelFunc
+	root   context.Context
+	cancel context.CancelFunc
+	// mu orders starting a goroutine (wg.Add) before Close's wg.Wait.
+	mu        sync.Mutex
 	wg        sync.WaitGroup
 	compactCh chan int64
 	compacted atomic.Int64 // the newest revision this process compacted to
@@ -139,7 +141,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s.root, s.cancel = context.WithCancel(context.Background())
 	s.log.Info("store opened", "prefix", s.prefix, "revision", rev)
 	s.wg.Add(1)
-	go s.compactor()
+	go s.compactor() // before anyone can call Close
 	return s, nil
 }
 
@@ -174,9 +176,12 @@ func TLSConfig(certFile, keyFile, caFile string) (*tls.Config, error) {
 // Close ends every watcher with store.ErrClosed and closes the client.
 // Calling it again returns nil.
 func (s *Store) Close() error {
+	s.mu.Lock()
 	if s.closed.Swap(true) {
+		s.mu.Unlock()
 		return nil
 	}
+	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
 	err := s.cli.Close()

@@ -49,7 +49,15 @@ func (s *Store) Watch(ctx context.Context, prefix string, after int64) (store.Wa
 	key, end := s.rangeOf(prefix)
 	ch := s.cli.Watch(wctx, key, clientv3.WithRange(end), clientv3.WithRev(after+1), clientv3.WithPrevKV())
 	w := &watcher{s: s, ctx: ctx, prefix: prefix, out: make(chan store.Event)}
+	s.mu.Lock()
+	if s.closed.Load() {
+		s.mu.Unlock()
+		stop()
+		cancel()
+		return nil, store.ErrClosed
+	}
 	s.wg.Add(1)
+	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
 		defer stop()
