@@ -163,3 +163,27 @@ func openEtcdForTest(t *testing.T, endpoint, prefix string) store.Store {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// TestEtcdOverTLS: --etcd-ca, --etcd-cert and --etcd-key reach an etcd
+// that serves TLS only and requires a client certificate (host:port then
+// means https://); without the client certificate Open fails in time.
+func TestEtcdOverTLS(t *testing.T) {
+	srv, files := etcdtest.StartTLS(t)
+	hostPort := strings.TrimPrefix(srv.Endpoint, "https://")
+	s, err := openEtcd(t.Context(), EtcdConfig{Endpoints: []string{hostPort}, CAFile: files.CA, CertFile: files.ClientCert, KeyFile: files.ClientKey}, nil)
+	if err != nil {
+		t.Fatalf("open over TLS: %v", err)
+	}
+	defer s.Close()
+	rev, err := s.Create(t.Context(), "/slipway/apps/default/a", []byte("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kv, err := s.Get(t.Context(), "/slipway/apps/default/a"); err != nil || kv.ModRevision != rev {
+		t.Fatalf("Get over TLS: %+v, %v", kv, err)
+	}
+	_, err = openEtcd(t.Context(), EtcdConfig{Endpoints: []string{hostPort}, CAFile: files.CA, DialTimeout: time.Second}, nil)
+	if err == nil || !strings.Contains(err.Error(), "https://"+hostPort) {
+		t.Errorf("open without a client certificate: err = %v, want a failure naming the endpoint", err)
+	}
+}

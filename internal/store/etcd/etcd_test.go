@@ -2,6 +2,7 @@ package etcd_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -154,5 +155,45 @@ func TestTLSConfigErrors(t *testing.T) {
 	}
 	if cfg, err := etcd.TLSConfig("", "", ""); err != nil || cfg == nil {
 		t.Errorf("TLSConfig with no files: %v, %v", cfg, err)
+	}
+}
+
+// TestAutomaticCompaction: past CompactKeep revisions (and a tenth more)
+// the store compacts etcd's history, so a watch from the start is too old.
+func TestAutomaticCompaction(t *testing.T) {
+	srv := etcdtest.Start(t)
+	s, err := etcd.Open(t.Context(), etcd.Options{Endpoints: []string{srv.Endpoint}, Prefix: "/auto", CompactKeep: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	start, err := s.Revision(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last int64
+	for i := range 30 {
+		if last, err = s.Create(t.Context(), fmt.Sprintf("/k/%d", i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithCancel(t.Context())
+		_, err := s.Watch(ctx, "/", start)
+		cancel()
+		if errors.Is(err, store.ErrCompacted) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("history from %d still watchable 20s after writing up to %d with CompactKeep 10", start, last)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
+	}
+	if _, err := s.Watch(t.Context(), "/", last-5); err != nil {
+		t.Errorf("Watch within the kept revisions: %v", err)
 	}
 }

@@ -61,6 +61,7 @@ type Server struct {
 	bin     string
 	args    []string
 	logPath string
+	http    *http.Client // for /health
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -71,6 +72,20 @@ type Server struct {
 // the test when there is no binary, unless SLIPWAY_REQUIRE_ETCD=1.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return start(t, nil)
+}
+
+// StartTLS starts an etcd server that serves clients over TLS only and
+// requires a client certificate, with a CA, a server certificate for
+// 127.0.0.1 and a client certificate made for the test.
+func StartTLS(t testing.TB) (*Server, TLSFiles) {
+	t.Helper()
+	files := makeCerts(t, t.TempDir())
+	return start(t, &files), files
+}
+
+func start(t testing.TB, tlsFiles *TLSFiles) *Server {
+	t.Helper()
 	bin, why := Binary()
 	if bin == "" {
 		if os.Getenv("SLIPWAY_REQUIRE_ETCD") == "1" {
@@ -80,21 +95,31 @@ func Start(t testing.TB) *Server {
 	}
 	dir := t.TempDir()
 	client, peer := freePort(t), freePort(t)
+	scheme := "http://"
+	if tlsFiles != nil {
+		scheme = "https://"
+	}
 	s := &Server{
-		Endpoint: "http://" + client,
+		Endpoint: scheme + client,
 		t:        t,
 		bin:      bin,
 		logPath:  filepath.Join(dir, "etcd.log"),
+		http:     http.DefaultClient,
 		args: []string{
 			"--name", "test",
 			"--data-dir", filepath.Join(dir, "data"),
-			"--listen-client-urls", "http://" + client,
-			"--advertise-client-urls", "http://" + client,
+			"--listen-client-urls", scheme + client,
+			"--advertise-client-urls", scheme + client,
 			"--listen-peer-urls", "http://" + peer,
 			"--initial-advertise-peer-urls", "http://" + peer,
 			"--initial-cluster", "test=http://" + peer,
 			"--log-level", "warn",
 		},
+	}
+	if tlsFiles != nil {
+		s.args = append(s.args, "--cert-file", tlsFiles.ServerCert, "--key-file", tlsFiles.ServerKey,
+			"--trusted-ca-file", tlsFiles.CA, "--client-cert-auth")
+		s.http = &http.Client{Transport: &http.Transport{TLSClientConfig: tlsFiles.clientConfig(t)}}
 	}
 	t.Cleanup(s.Stop)
 	s.start()
@@ -137,7 +162,7 @@ func (s *Server) waitHealthy(exited <-chan struct{}) error {
 	defer tick.Stop()
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.Endpoint+"/health", nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
+		if resp, err := s.http.Do(req); err == nil {
 			var body bytes.Buffer
 			body.ReadFrom(resp.Body)
 			resp.Body.Close()
