@@ -79,7 +79,8 @@ func TestPrefixesDoNotOverlap(t *testing.T) {
 }
 
 // TestAcknowledgedWritesSurviveACrash: every write etcd acknowledged is
-// there after etcd is SIGKILLed and started again on its data.
+// there after etcd is SIGKILLed and started again on its data, and a watch
+// open across the crash misses nothing.
 func TestAcknowledgedWritesSurviveACrash(t *testing.T) {
 	srv := etcdtest.Start(t)
 	s := open(t, srv.Endpoint, "/crash")
@@ -94,22 +95,61 @@ func TestAcknowledgedWritesSurviveACrash(t *testing.T) {
 		}
 		revs[k] = rev
 	}
+	w, err := s.Watch(t.Context(), "/k/", revs["/k/00"]-1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv.Kill()
 	srv.Restart()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
+	// A watch open across the crash goes on where it was, or ends with an
+	// error (its owner then lists again): it never skips an event.
+	after, err := s.Create(ctx, "/k/after", nil)
+	if err != nil {
+		t.Fatalf("Create after the restart: %v", err)
+	}
+	var want []int64
+	for i := range n {
+		want = append(want, revs[fmt.Sprintf("/k/%02d", i)])
+	}
+	checkWatch(t, ctx, w, append(want, after))
 	res, err := s.List(ctx, "/k/", store.ListOptions{})
 	if err != nil {
 		t.Fatalf("List after the restart: %v", err)
 	}
-	if len(res.KVs) != n {
-		t.Fatalf("%d keys after the crash, want %d", len(res.KVs), n)
+	if len(res.KVs) != n+1 {
+		t.Fatalf("%d keys after the crash, want %d", len(res.KVs), n+1)
 	}
-	for _, kv := range res.KVs {
+	for _, kv := range res.KVs[:n] {
 		if kv.ModRevision != revs[kv.Key] || string(kv.Value) != kv.Key {
 			t.Errorf("%s: value %q at %d, want %q at %d", kv.Key, kv.Value, kv.ModRevision, kv.Key, revs[kv.Key])
 		}
 	}
+}
+
+// checkWatch reads w until it has delivered events at the revisions want,
+// or ended with an error after a prefix of them.
+func checkWatch(t *testing.T, ctx context.Context, w store.Watcher, want []int64) {
+	t.Helper()
+	for i, rev := range want {
+		select {
+		case ev, ok := <-w.Events():
+			if !ok {
+				t.Logf("the watch ended across the restart after %d events: %v", i, w.Err())
+				if w.Err() == nil {
+					t.Error("the watch ended with no error")
+				}
+				return
+			}
+			if ev.Revision() != rev {
+				t.Fatalf("event %d at revision %d, want %d", i, ev.Revision(), rev)
+			}
+		case <-ctx.Done():
+			t.Fatalf("the watch delivered %d events, then nothing for 30s", i)
+		}
+	}
+	t.Logf("the watch went on across the restart")
 }
 
 // TestOpenUnreachable: Open gives up after DialTimeout and names the
