@@ -237,3 +237,66 @@ func TestAutomaticCompaction(t *testing.T) {
 		t.Errorf("Watch within the kept revisions: %v", err)
 	}
 }
+
+// TestClusterLosesAMember: on a cluster of three, with every member's
+// endpoint given, writes go on when one member is SIGKILLed (the client
+// moves to the others), and every acknowledged write is there after. A
+// write in flight when the member died (its leader, perhaps) may fail
+// without saying whether it landed: it is retried, as callers do, and a
+// retried Create that finds its key took effect.
+func TestClusterLosesAMember(t *testing.T) {
+	members := etcdtest.StartCluster(t, 3)
+	var eps []string
+	for _, m := range members {
+		eps = append(eps, m.Endpoint)
+	}
+	s, err := etcd.Open(t.Context(), etcd.Options{Endpoints: eps, Prefix: "/cluster"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	acked := map[string]int64{}
+	write := func(i int) {
+		t.Helper()
+		k := fmt.Sprintf("/k/%03d", i)
+		for {
+			rev, err := s.Create(ctx, k, []byte(k))
+			if errors.Is(err, store.ErrExists) {
+				kv, gerr := s.Get(ctx, k)
+				if gerr != nil {
+					t.Fatal(gerr)
+				}
+				rev, err = kv.ModRevision, nil
+			}
+			if err == nil {
+				acked[k] = rev
+				return
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("Create %s: %v", k, err)
+			}
+			t.Logf("Create %s failed, retrying: %v", k, err)
+		}
+	}
+	for i := range 20 {
+		write(i)
+	}
+	members[0].Kill() // the client's first endpoint
+	for i := 20; i < 40; i++ {
+		write(i)
+	}
+	res, err := s.List(ctx, "/k/", store.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.KVs) != len(acked) {
+		t.Fatalf("%d keys, want the %d acknowledged", len(res.KVs), len(acked))
+	}
+	for _, kv := range res.KVs {
+		if acked[kv.Key] != kv.ModRevision {
+			t.Errorf("%s at %d, acknowledged at %d", kv.Key, kv.ModRevision, acked[kv.Key])
+		}
+	}
+}

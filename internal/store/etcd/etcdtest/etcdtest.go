@@ -72,7 +72,7 @@ type Server struct {
 // the test when there is no binary, unless SLIPWAY_REQUIRE_ETCD=1.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	return start(t, nil)
+	return startCluster(t, 1, nil)[0]
 }
 
 // StartTLS starts an etcd server that serves clients over TLS only and
@@ -81,10 +81,17 @@ func Start(t testing.TB) *Server {
 func StartTLS(t testing.TB) (*Server, TLSFiles) {
 	t.Helper()
 	files := makeCerts(t, t.TempDir())
-	return start(t, &files), files
+	return startCluster(t, 1, &files)[0], files
 }
 
-func start(t testing.TB, tlsFiles *TLSFiles) *Server {
+// StartCluster starts a cluster of n members and returns once each
+// reports healthy (which takes a quorum).
+func StartCluster(t testing.TB, n int) []*Server {
+	t.Helper()
+	return startCluster(t, n, nil)
+}
+
+func startCluster(t testing.TB, n int, tlsFiles *TLSFiles) []*Server {
 	t.Helper()
 	bin, why := Binary()
 	if bin == "" {
@@ -93,40 +100,52 @@ func start(t testing.TB, tlsFiles *TLSFiles) *Server {
 		}
 		t.Skip(why)
 	}
-	dir := t.TempDir()
-	client, peer := freePort(t), freePort(t)
 	scheme := "http://"
 	if tlsFiles != nil {
 		scheme = "https://"
 	}
-	s := &Server{
-		Endpoint: scheme + client,
-		t:        t,
-		bin:      bin,
-		logPath:  filepath.Join(dir, "etcd.log"),
-		http:     http.DefaultClient,
-		args: []string{
-			"--name", "test",
-			"--data-dir", filepath.Join(dir, "data"),
-			"--listen-client-urls", scheme + client,
-			"--advertise-client-urls", scheme + client,
-			"--listen-peer-urls", "http://" + peer,
-			"--initial-advertise-peer-urls", "http://" + peer,
-			"--initial-cluster", "test=http://" + peer,
-			"--log-level", "warn",
-		},
+	members := make([]*Server, n)
+	peers := make([]string, n)
+	for i := range members {
+		peers[i] = fmt.Sprintf("m%d=http://%s", i, freePort(t))
 	}
-	if tlsFiles != nil {
-		s.args = append(s.args, "--cert-file", tlsFiles.ServerCert, "--key-file", tlsFiles.ServerKey,
-			"--trusted-ca-file", tlsFiles.CA, "--client-cert-auth")
-		s.http = &http.Client{Transport: &http.Transport{TLSClientConfig: tlsFiles.clientConfig(t)}}
+	for i := range members {
+		dir := t.TempDir()
+		client, peer := freePort(t), strings.SplitN(peers[i], "=", 2)[1]
+		s := &Server{
+			Endpoint: scheme + client,
+			t:        t,
+			bin:      bin,
+			logPath:  filepath.Join(dir, "etcd.log"),
+			http:     http.DefaultClient,
+			args: []string{
+				"--name", fmt.Sprintf("m%d", i),
+				"--data-dir", filepath.Join(dir, "data"),
+				"--listen-client-urls", scheme + client,
+				"--advertise-client-urls", scheme + client,
+				"--listen-peer-urls", peer,
+				"--initial-advertise-peer-urls", peer,
+				"--initial-cluster", strings.Join(peers, ","),
+				"--log-level", "warn",
+			},
+		}
+		if tlsFiles != nil {
+			s.args = append(s.args, "--cert-file", tlsFiles.ServerCert, "--key-file", tlsFiles.ServerKey,
+				"--trusted-ca-file", tlsFiles.CA, "--client-cert-auth")
+			s.http = &http.Client{Transport: &http.Transport{TLSClientConfig: tlsFiles.clientConfig(t)}}
+		}
+		t.Cleanup(s.Stop)
+		s.launch()
+		members[i] = s
 	}
-	t.Cleanup(s.Stop)
-	s.start()
-	return s
+	for _, s := range members {
+		s.wait()
+	}
+	return members
 }
 
-func (s *Server) start() {
+// launch starts the process; wait waits until it is healthy.
+func (s *Server) launch() {
 	s.t.Helper()
 	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -146,6 +165,13 @@ func (s *Server) start() {
 	}()
 	s.mu.Lock()
 	s.cmd, s.done = cmd, done
+	s.mu.Unlock()
+}
+
+func (s *Server) wait() {
+	s.t.Helper()
+	s.mu.Lock()
+	done := s.done
 	s.mu.Unlock()
 	if err := s.waitHealthy(done); err != nil {
 		s.Stop()
@@ -183,10 +209,12 @@ func (s *Server) waitHealthy(exited <-chan struct{}) error {
 // Kill stops the server with SIGKILL, as a crash would, and waits for it.
 func (s *Server) Kill() { s.signal(syscall.SIGKILL) }
 
-// Restart starts the server again on the same ports and data.
+// Restart starts the server again on the same ports and data, and waits
+// until it is healthy.
 func (s *Server) Restart() {
 	s.t.Helper()
-	s.start()
+	s.launch()
+	s.wait()
 }
 
 // Stop stops the server (SIGTERM, then SIGKILL after 10 s) and waits for
