@@ -1,6 +1,7 @@
 package etcd_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -298,5 +299,34 @@ func TestClusterLosesAMember(t *testing.T) {
 		if acked[kv.Key] != kv.ModRevision {
 			t.Errorf("%s at %d, acknowledged at %d", kv.Key, kv.ModRevision, acked[kv.Key])
 		}
+	}
+}
+
+// TestNoSpace: once etcd's database passes its quota, writes fail with
+// store.ErrNoSpace and CheckWritable says so (the API's /readyz), while
+// reads go on.
+func TestNoSpace(t *testing.T) {
+	srv := etcdtest.StartWithArgs(t, "--quota-backend-bytes", fmt.Sprint(2<<20))
+	s := open(t, srv.Endpoint, "/full")
+	defer s.Close()
+	if err := s.CheckWritable(t.Context()); err != nil {
+		t.Fatalf("CheckWritable before any refusal: %v", err)
+	}
+	value := bytes.Repeat([]byte("x"), 64<<10)
+	var err error
+	var written int
+	for written = 0; written < 1000; written++ {
+		if _, err = s.Create(t.Context(), fmt.Sprintf("/k/%04d", written), value); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, store.ErrNoSpace) {
+		t.Fatalf("after %d writes of 64 KiB into a 2 MiB quota: err = %v, want ErrNoSpace", written, err)
+	}
+	if err := s.CheckWritable(t.Context()); !errors.Is(err, store.ErrNoSpace) {
+		t.Errorf("CheckWritable with the NOSPACE alarm raised: %v, want ErrNoSpace", err)
+	}
+	if _, err := s.Get(t.Context(), "/k/0000"); err != nil {
+		t.Errorf("Get with the NOSPACE alarm raised: %v", err)
 	}
 }

@@ -75,6 +75,13 @@ func Start(t testing.TB) *Server {
 	return startCluster(t, 1, nil)[0]
 }
 
+// StartWithArgs starts a one-member server with extra etcd flags (such as
+// --quota-backend-bytes).
+func StartWithArgs(t testing.TB, args ...string) *Server {
+	t.Helper()
+	return startCluster(t, 1, nil, args...)[0]
+}
+
 // StartTLS starts an etcd server that serves clients over TLS only and
 // requires a client certificate, with a CA, a server certificate for
 // 127.0.0.1 and a client certificate made for the test.
@@ -91,7 +98,7 @@ func StartCluster(t testing.TB, n int) []*Server {
 	return startCluster(t, n, nil)
 }
 
-func startCluster(t testing.TB, n int, tlsFiles *TLSFiles) []*Server {
+func startCluster(t testing.TB, n int, tlsFiles *TLSFiles, extra ...string) []*Server {
 	t.Helper()
 	bin, why := Binary()
 	if bin == "" {
@@ -129,6 +136,7 @@ func startCluster(t testing.TB, n int, tlsFiles *TLSFiles) []*Server {
 				"--log-level", "warn",
 			},
 		}
+		s.args = append(s.args, extra...)
 		if tlsFiles != nil {
 			s.args = append(s.args, "--cert-file", tlsFiles.ServerCert, "--key-file", tlsFiles.ServerKey,
 				"--trusted-ca-file", tlsFiles.CA, "--client-cert-auth")
