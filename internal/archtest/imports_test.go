@@ -31,6 +31,10 @@ type rule struct {
 // Third-party modules, as the table names them.
 const (
 	bbolt      = "go.etcd.io/bbolt"
+	etcdAPI    = "go.etcd.io/etcd/api/v3"
+	etcdClient = "go.etcd.io/etcd/client/v3"
+	zap        = "go.uber.org/zap"
+	grpc       = "google.golang.org/grpc"
 	cobra      = "github.com/spf13/cobra"
 	errdefs    = "github.com/containerd/errdefs"
 	goCmp      = "github.com/google/go-cmp"
@@ -51,6 +55,8 @@ var rules = map[string]rule{
 	"internal/manifest":                   {imports: []string{"internal/api"}, modules: []string{yaml}},
 	"internal/store":                      {leaf: true},
 	"internal/store/bolt":                 {imports: []string{"internal/store"}, modules: []string{bbolt}},
+	"internal/store/etcd":                 {imports: []string{"internal/store"}, modules: []string{etcdAPI, etcdClient, grpc, zap}},
+	"internal/store/etcd/etcdtest":        {leaf: true},
 	"internal/store/storetest":            {imports: []string{"internal/store"}, modules: []string{goCmp}},
 	"internal/registry":                   {imports: []string{"internal/api", "internal/store"}, modules: []string{xSync}},
 	"internal/apiserver":                  {imports: []string{"internal/api", "internal/registry"}},

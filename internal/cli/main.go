@@ -183,6 +183,7 @@ Start the platform with "slipway up", then drive it with the other verbs.`,
 		newLabelCmd(e, g, true),
 		newPatchCmd(e, g),
 		newEventsCmd(e, g),
+		newAdminCmd(e),
 	)
 	return root
 }

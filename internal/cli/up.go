@@ -109,6 +109,7 @@ naming it and a free range to pass.`,
 	f.StringVar(&svcRange, "service-ip-range", "", "range service virtual IPs come from (default by runtime: 127.30.0.0/16 on the loopback for process; 172.29.255.0/24 for docker, inside the upper half 172.29.128.0/17 of the pods' network, which Slipway makes this host own with a local route)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	addStoreFlags(cmd, &cfg)
 	f.StringVar(&configFile, "write-config", "", "CLI config file to create on first start (default $XDG_CONFIG_HOME/slipway/config.yaml)")
 	return cmd
 }

@@ -29,7 +29,6 @@ import (
 	"slipway.dev/slipway/internal/runtime/docker"
 	"slipway.dev/slipway/internal/runtime/process"
 	"slipway.dev/slipway/internal/services"
-	"slipway.dev/slipway/internal/store/bolt"
 	"slipway.dev/slipway/internal/telemetry"
 )
 
@@ -71,6 +70,10 @@ type Config struct {
 	// RouterDrainTimeout is how long WebSockets and streamed responses to
 	// a leaving endpoint may go on (router.DefaultDrainTimeout when 0).
 	RouterDrainTimeout time.Duration
+	// Store is the state's backend: StoreBolt (the default: a file in
+	// DataDir) or StoreEtcd (at Etcd).
+	Store string
+	Etcd  EtcdConfig
 }
 
 // Info tells where the running platform can be reached.
@@ -207,11 +210,11 @@ func prepare(cfg Config) (Config, *slog.Logger, error) {
 // openState opens the store in the data dir (created 0700, or refused when
 // others may read it) and the registry over it, and makes sure the admin
 // token exists; it returns the token's file.
-func openState(ctx context.Context, cfg Config, log *slog.Logger) (*bolt.Store, *registry.Registry, string, error) {
+func openState(ctx context.Context, cfg Config, log *slog.Logger) (openedStore, *registry.Registry, string, error) {
 	if err := prepareDataDir(cfg.DataDir); err != nil {
 		return nil, nil, "", err
 	}
-	st, err := bolt.Open(filepath.Join(cfg.DataDir, storeFileName), bolt.Options{Logger: log})
+	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return nil, nil, "", err
 	}

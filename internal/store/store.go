@@ -1,7 +1,7 @@
 // Package store defines Slipway's storage contract: a key-value store with
 // etcd's semantics (one global revision, compare-and-swap on a key's
 // modification revision, ordered gap-free watches resumable from a revision).
-// Backends live in sub-packages (bolt now, etcd later) and all pass the
+// Backends live in sub-packages (bolt, etcd) and all pass the
 // conformance suite in storetest.
 package store
 

@@ -231,43 +231,55 @@ spec:
 	}
 }
 
-func TestRestartKeepsEveryObject(t *testing.T) {
+func TestRestartKeepsEveryObject(t *testing.T) { restartKeepsEveryObject(t) }
+
+// restartKeepsEveryObject runs `slipway up` with the given flags, applies
+// a manifest, restarts gracefully and after kill -9, and compares.
+func restartKeepsEveryObject(t *testing.T, up ...string) {
 	home := t.TempDir()
-	p := startPlatform(t, home)
+	p := startPlatform(t, home, up...)
 	mf := writeFile(t, t.TempDir(), "shop.yaml", shopManifest)
 	p.ok("apply", "-f", mf)
-	snapshot := func(p *platform) string {
-		var b strings.Builder
-		for _, k := range []string{"projects", "secrets", "apps", "services", "routes"} {
-			b.WriteString(p.ok("get", k, "-A", "-o", "json"))
-		}
-		return b.String()
-	}
-	// Controllers keep writing status for a moment after the apply (the
-	// revision, its pods, the service's address): compare once it settled.
-	var before string
-	waitUntil(t, 30*time.Second, "the objects' status settles", func() bool {
-		a := snapshot(p)
-		time.Sleep(300 * time.Millisecond) // the interval between the two looks, not a synchronisation
-		b := snapshot(p)
-		before = b
-		return a == b && strings.Contains(b, `"clusterIP"`)
-	})
+	before := p.settledObjects()
 
 	p.stop() // graceful
-	p2 := startPlatform(t, home)
-	if after := snapshot(p2); after != before {
+	p2 := startPlatform(t, home, up...)
+	if after := p2.objects(); after != before {
 		t.Fatalf("objects changed across a graceful restart:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 	p2.kill() // and after a crash
-	p3 := startPlatform(t, home)
-	if after := snapshot(p3); after != before {
+	p3 := startPlatform(t, home, up...)
+	if after := p3.objects(); after != before {
 		t.Fatalf("objects changed across kill -9 and restart:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 	// The token survived too: the CLI config written on first start still works.
 	if tok, err := os.ReadFile(filepath.Join(p3.dataDir, "admin.token")); err != nil || len(tok) == 0 {
 		t.Fatalf("admin token gone after restart: %v", err)
 	}
+}
+
+// objects is every project, secret, app, service and route as JSON.
+func (p *platform) objects() string {
+	var b strings.Builder
+	for _, k := range []string{"projects", "secrets", "apps", "services", "routes"} {
+		b.WriteString(p.ok("get", k, "-A", "-o", "json"))
+	}
+	return b.String()
+}
+
+// settledObjects returns objects once two looks agree: controllers keep
+// writing status for a moment after an apply (the revision, its pods, the
+// service's address).
+func (p *platform) settledObjects() string {
+	var settled string
+	waitUntil(p.t, 30*time.Second, "the objects' status settles", func() bool {
+		a := p.objects()
+		time.Sleep(300 * time.Millisecond) // the interval between the two looks, not a synchronisation
+		b := p.objects()
+		settled = b
+		return a == b && strings.Contains(b, `"clusterIP"`)
+	})
+	return settled
 }
 
 func TestGetWatchPrintsChanges(t *testing.T) {

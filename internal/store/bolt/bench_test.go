@@ -6,15 +6,13 @@ import (
 	"encoding/binary"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
-	"slipway.dev/slipway/internal/store"
+	"slipway.dev/slipway/internal/store/storetest"
 )
 
 // Every benchmark has a "raw-bbolt" sibling doing the least bbolt work
@@ -52,15 +50,7 @@ func BenchmarkCreateSequential(b *testing.B) {
 		noSync bool
 	}{{"fsync", false}, {"nofsync", true}} {
 		b.Run(mode.name+"/store", func(b *testing.B) {
-			s := benchStore(b, Options{NoFsync: mode.noSync})
-			ctx := context.Background()
-			i := 0
-			for b.Loop() {
-				if _, err := s.Create(ctx, fmt.Sprintf("/bench/%09d", i), benchValue); err != nil {
-					b.Fatal(err)
-				}
-				i++
-			}
+			storetest.BenchCreate(b, benchStore(b, Options{NoFsync: mode.noSync}))
 		})
 		b.Run(mode.name+"/raw-bbolt", func(b *testing.B) {
 			db := benchRaw(b, mode.noSync)
@@ -78,17 +68,7 @@ func BenchmarkCreateSequential(b *testing.B) {
 
 func BenchmarkUpdateCAS(b *testing.B) {
 	b.Run("store", func(b *testing.B) {
-		s := benchStore(b, Options{})
-		ctx := context.Background()
-		rev, err := s.Create(ctx, "/bench/k", benchValue)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for b.Loop() {
-			if rev, err = s.Update(ctx, "/bench/k", benchValue, rev); err != nil {
-				b.Fatal(err)
-			}
-		}
+		storetest.BenchUpdateCAS(b, benchStore(b, Options{}))
 	})
 	b.Run("raw-bbolt", func(b *testing.B) {
 		// Read, compare, write in one transaction: the least a CAS needs.
@@ -114,15 +94,7 @@ func BenchmarkUpdateCAS(b *testing.B) {
 func BenchmarkList10000(b *testing.B) {
 	const n = 10_000
 	b.Run("store", func(b *testing.B) {
-		s := benchStore(b, Options{NoFsync: true})
-		ctx := context.Background()
-		fill(b, n, func(key string) error { _, err := s.Create(ctx, key, benchValue); return err })
-		for b.Loop() {
-			res, err := s.List(ctx, "/list/", store.ListOptions{})
-			if err != nil || len(res.KVs) != n {
-				b.Fatalf("List: %d KVs, %v", len(res.KVs), err)
-			}
-		}
+		storetest.BenchList(b, benchStore(b, Options{NoFsync: true}), n)
 	})
 	b.Run("raw-bbolt", func(b *testing.B) {
 		db := benchRaw(b, true)
@@ -170,78 +142,15 @@ func fill(b *testing.B, n int, put func(key string) error) {
 }
 
 // BenchmarkWatchDelivery100 measures, per event and watcher, the time from
-// just before the write call to the watcher receiving the event, as p50
-// and p99. write-p50-ns and write-p99-ns are the same clock stopped when
-// Create returns: the commit latency every delivery includes. One watcher is the baseline for
-// a hundred.
+// just before the write call to the watcher receiving the event
+// (storetest.BenchWatchDelivery). One watcher is the baseline for a
+// hundred.
 func BenchmarkWatchDelivery100(b *testing.B) {
 	for _, watchers := range []int{1, 100} {
 		b.Run(fmt.Sprintf("watchers=%d", watchers), func(b *testing.B) {
-			s := benchStore(b, Options{})
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			start, err := s.Revision(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
-			lat := make([][]time.Duration, watchers)
-			var wg sync.WaitGroup
-			var want atomic.Int64 // events each watcher must see; set after the loop
-			want.Store(-1)
-			for i := range watchers {
-				w, err := s.Watch(ctx, "/watch/", start)
-				if err != nil {
-					b.Fatal(err)
-				}
-				wg.Go(func() {
-					for ev := range w.Events() {
-						sent := time.Unix(0, int64(binary.BigEndian.Uint64(ev.KV.Value)))
-						lat[i] = append(lat[i], time.Since(sent))
-						if n := want.Load(); n >= 0 && int64(len(lat[i])) >= n {
-							return
-						}
-					}
-				})
-			}
-			var writes []time.Duration
-			value := make([]byte, 1024)
-			i := 0
-			for b.Loop() {
-				t0 := time.Now()
-				binary.BigEndian.PutUint64(value, uint64(t0.UnixNano()))
-				if _, err := s.Create(ctx, fmt.Sprintf("/watch/%09d", i), value); err != nil {
-					b.Fatal(err)
-				}
-				writes = append(writes, time.Since(t0))
-				i++
-			}
-			want.Store(int64(i))
-			// Watchers that already saw everything before want was set
-			// are woken by one more event, which they do not count.
-			if _, err := s.Create(ctx, "/watch/~end", value); err != nil {
-				b.Fatal(err)
-			}
-			wg.Wait()
-			b.StopTimer()
-			var all []time.Duration
-			for _, l := range lat {
-				all = append(all, l[:i]...)
-			}
-			b.ReportMetric(float64(percentile(all, 50)), "p50-ns")
-			b.ReportMetric(float64(percentile(all, 99)), "p99-ns")
-			b.ReportMetric(float64(percentile(writes, 50)), "write-p50-ns")
-			b.ReportMetric(float64(percentile(writes, 99)), "write-p99-ns")
+			storetest.BenchWatchDelivery(b, benchStore(b, Options{}), watchers)
 		})
 	}
-}
-
-func percentile(d []time.Duration, p int) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[(len(s)-1)*p/100]
 }
 
 // BenchmarkCreateParallel shows group commit: 16 writers per core share

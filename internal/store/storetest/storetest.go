@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListPrefixOrder", testListPrefixOrder},
 		{"ListEmpty", testListEmpty},
 		{"ListPaging", testListPaging},
+		{"ListAfterOutsidePrefix", testListAfterOutsidePrefix},
 		{"ListConsistentUnderWrites", testListConsistentUnderWrites},
 		{"CompactKeepsKeys", testCompactKeepsKeys},
 		{"WatchReplayThenLive", testWatchReplayThenLive},
@@ -416,6 +417,36 @@ func testListPaging(t *testing.T, s store.Store) {
 	}
 	if pages != 4 {
 		t.Errorf("pages = %d, want 4 (25 keys, 7 a page)", pages)
+	}
+}
+
+// testListAfterOutsidePrefix: a paging key before the prefix starts the
+// list at the prefix; one past it ends the list.
+func testListAfterOutsidePrefix(t *testing.T, s store.Store) {
+	for _, k := range []string{"/a", "/b/1", "/b/2", "/c"} {
+		mustCreate(t, s, k, k)
+	}
+	for _, c := range []struct {
+		after string
+		want  []string
+	}{
+		{"/a", []string{"/b/1", "/b/2"}},
+		{"/b/", []string{"/b/1", "/b/2"}},
+		{"/b/1", []string{"/b/2"}},
+		{"/b/2", nil},
+		{"/c", nil},
+	} {
+		res, err := s.List(t.Context(), "/b/", store.ListOptions{After: c.after})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, kv := range res.KVs {
+			got = append(got, kv.Key)
+		}
+		if diff := cmp.Diff(c.want, got); diff != "" {
+			t.Errorf("List(/b/, after %q) keys (-want +got):\n%s", c.after, diff)
+		}
 	}
 }
 
