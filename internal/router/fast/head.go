@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"net/url"
 	"strings"
+
+	"slipway.dev/slipway/internal/router"
 )
 
 // fastMaxHeaders bounds the header lines of a request the fast engine
@@ -36,8 +38,14 @@ const (
 	hdrXFHost
 	hdrXFProto
 	hdrForwarded
-	hdrHandOff // Transfer-Encoding, Upgrade, Expect: the standard path's
+	hdrXRealIP
+	hdrXFPort
+	hdrStripped // the rest of router.ForwardingHeaders: only a trusted proxy's are passed on
+	hdrHandOff  // Transfer-Encoding, Upgrade, Expect: the standard path's
 )
+
+// forwardingKind reports whether k is one of router.ForwardingHeaders.
+func forwardingKind(k hdrKind) bool { return k >= hdrXFF && k <= hdrStripped }
 
 // fastReq is one request head as the fast engine parsed it, in place in
 // the connection's buffer.
@@ -77,20 +85,57 @@ var hdrKinds = map[string]hdrKind{
 	"http2-settings":      hdrHandOff,
 }
 
+// maxKindName is the longest name headerKind looks up.
+const maxKindName = 24
+
+func init() {
+	for _, h := range router.ForwardingHeaders {
+		name := strings.ToLower(h.Name)
+		if len(name) > maxKindName {
+			panic("fast: maxKindName is too small for " + h.Name)
+		}
+		if _, ok := hdrKinds[name]; ok {
+			continue
+		}
+		switch name {
+		case "x-real-ip":
+			hdrKinds[name] = hdrXRealIP
+		case "x-forwarded-port":
+			hdrKinds[name] = hdrXFPort
+		default:
+			hdrKinds[name] = hdrStripped
+		}
+	}
+}
+
 // headerKind looks name up case-insensitively without allocating: names
 // the engine acts on are short, so they are lowered into a stack array.
+// A name spelt with '_' for '-' is a forwarding header to CGI and WSGI
+// servers (see router.LookupForwarding), so it is stripped as one, and
+// nothing else.
 func headerKind(name []byte) hdrKind {
-	if len(name) > 19 {
+	if len(name) > maxKindName {
 		return hdrOther
 	}
-	var low [19]byte
+	var low [maxKindName]byte
+	underscore := false
 	for i, c := range name {
-		if 'A' <= c && c <= 'Z' {
+		switch {
+		case 'A' <= c && c <= 'Z':
 			c += 'a' - 'A'
+		case c == '_':
+			c, underscore = '-', true
 		}
 		low[i] = c
 	}
-	return hdrKinds[string(low[:len(name)])]
+	k := hdrKinds[string(low[:len(name)])]
+	if underscore {
+		if forwardingKind(k) {
+			return hdrStripped
+		}
+		return hdrOther
+	}
+	return k
 }
 
 // tchar: the bytes of a token (RFC 9110, section 5.6.2).

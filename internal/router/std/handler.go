@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -169,11 +170,30 @@ func (r *Handler) rewriteTo(pr *httputil.ProxyRequest, addr netip.AddrPort) {
 	pr.Out.Host = pr.In.Host // the app sees the public host
 
 	peer, _ := netip.ParseAddrPort(pr.In.RemoteAddr)
-	if r.Trusted(peer.Addr()) {
+	trusted := r.Trusted(peer.Addr())
+	if trusted {
 		// Rewrite mode removed these from Out; a trusted proxy's are kept.
 		for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"} {
 			if v := pr.In.Header[h]; len(v) > 0 {
 				pr.Out.Header[h] = v
+			}
+		}
+	} else {
+		for name := range pr.Out.Header {
+			if _, ok, _ := router.LookupForwarding(name); ok {
+				delete(pr.Out.Header, name)
+			}
+		}
+	}
+	if !trusted || len(pr.Out.Header["X-Real-Ip"]) == 0 {
+		if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
+			pr.Out.Header.Set("X-Real-Ip", ip) // as SetXForwarded writes X-Forwarded-For
+		}
+	}
+	if !trusted || len(pr.Out.Header["X-Forwarded-Port"]) == 0 {
+		if la, ok := pr.In.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			if ap, err := netip.ParseAddrPort(la.String()); err == nil {
+				pr.Out.Header.Set("X-Forwarded-Port", strconv.Itoa(int(ap.Port())))
 			}
 		}
 	}
