@@ -365,7 +365,12 @@ func writeRequest(w *bufio.Writer, q *fastReq, body []byte, pr *peer) {
 	b := q.buf
 	w.Write(q.method.of(b))
 	w.WriteByte(' ')
-	w.Write(q.target.of(b))
+	if t := q.target.of(b); q.canon {
+		w.Write(q.path) // what was matched
+		w.Write(t[q.rawPath:])
+	} else {
+		w.Write(t)
+	}
 	w.WriteString(" HTTP/1.1\r\nHost: ")
 	w.Write(q.host.of(b))
 	w.WriteString("\r\n")

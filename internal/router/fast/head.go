@@ -54,7 +54,10 @@ type fastReq struct {
 	headLen int
 	method  span
 	target  span
-	path    []byte // target up to '?', percent-decoded when it had escapes
+	path    []byte // target up to '?' in canonical form (router.CanonicalPath)
+	rawPath int    // the length of the target's path as sent
+	canon   bool   // path is not the target's own bytes: the upstream gets it
+	pathBuf []byte // holds path when canon, kept from one request to the next
 	host    span
 	cl      int64 // -1: no Content-Length
 	close   bool  // the client sent Connection: close
@@ -200,7 +203,8 @@ func headEnd(b []byte, from int) int {
 // escapes that do not decode, control bytes, duplicate framing headers)
 // goes to the standard path, which serves it or refuses it.
 func (q *fastReq) parse(buf []byte, n int) bool {
-	*q = fastReq{buf: buf, headLen: n, cl: -1}
+	pb := q.pathBuf
+	*q = fastReq{buf: buf, headLen: n, cl: -1, pathBuf: pb[:0]}
 	line, rest := cutLine(buf[:n], 0)
 	// Request line: METHOD SP /target SP HTTP/1.1
 	b := line.of(buf)
@@ -274,6 +278,9 @@ func (q *fastReq) parse(buf []byte, n int) bool {
 					return false
 				}
 			}
+			if !router.ValidHostPort(v) {
+				return false // the standard engine answers 400
+			}
 			q.host = h.value
 		case hdrContentLength:
 			if q.cl >= 0 || len(v) == 0 || len(v) > 15 {
@@ -315,12 +322,13 @@ func (q *fastReq) parse(buf []byte, n int) bool {
 	if k := bytes.IndexByte(t, '?'); k >= 0 {
 		p = t[:k]
 	}
-	if bytes.IndexByte(p, '%') >= 0 {
-		dec, err := url.PathUnescape(string(p))
-		if err != nil {
-			return false
+	q.rawPath = len(p)
+	if !router.IsCanonicalPath(p) {
+		var err error
+		if q.pathBuf, err = router.AppendCanonicalPath(q.pathBuf, p); err != nil {
+			return false // the standard engine answers 400
 		}
-		p = []byte(dec)
+		p, q.canon = q.pathBuf, true
 	}
 	q.path = p
 	return true
