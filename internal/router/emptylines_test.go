@@ -6,6 +6,7 @@ import (
 
 	"slipway.dev/slipway/internal/router"
 	"slipway.dev/slipway/internal/router/fast"
+	"slipway.dev/slipway/internal/router/std"
 )
 
 // TestLeadingEmptyLinesIgnored: empty lines before a request line are
@@ -17,7 +18,7 @@ func TestLeadingEmptyLinesIgnored(t *testing.T) {
 		t.Run(engine, func(t *testing.T) {
 			r := router.New(router.Options{})
 			apply(t, r, router.OneBackend("p/pub", "pub.test", "/public", be.String()))
-			addr := serveEngineWith(t, r, engine)
+			addr := serveEngine(t, r, std.ServerOptions{}, engine)
 			raw := "\r\n\r\nGET /public/1 HTTP/1.1\r\nHost: pub.test\r\n\r\n" +
 				"\r\nGET /public/2 HTTP/1.1\r\nHost: pub.test\r\nConnection: close\r\n\r\n"
 			resps, bodies, err := exchange(t, addr, []byte(raw), false)

@@ -1,7 +1,6 @@
 package router_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -16,28 +15,6 @@ import (
 	"slipway.dev/slipway/internal/router/fast"
 	"slipway.dev/slipway/internal/router/std"
 )
-
-// serveEngineWith serves r on a plain listener with engine and returns its
-// address.
-func serveEngineWith(t *testing.T, r *router.Router, engine string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := fast.NewServer(std.NewServer(r, std.ServerOptions{}), fast.Options{Engine: engine})
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return ln.Addr().String()
-}
 
 func h2cClient(t *testing.T) *http.Client {
 	var protos http.Protocols
@@ -125,7 +102,7 @@ func TestForwardingHeaders(t *testing.T) {
 				case "h2c":
 					c = h2cClient(t)
 				}
-				addr := serveEngineWith(t, r, engine)
+				addr := serveEngine(t, r, std.ServerOptions{}, engine)
 				_, port, _ := net.SplitHostPort(addr)
 				resp, body, err := get(c, "http://"+addr, "fw.test", "/", spoofAll)
 				if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"slipway.dev/slipway/internal/router"
 	"slipway.dev/slipway/internal/router/fast"
+	"slipway.dev/slipway/internal/router/std"
 )
 
 // uriEcho answers with the request target it received.
@@ -52,7 +53,7 @@ func TestPathsMatchCanonical(t *testing.T) {
 			if mode == "h2c" {
 				engine = fast.EngineFast
 			}
-			addr := serveEngineWith(t, r, engine)
+			addr := serveEngine(t, r, std.ServerOptions{}, engine)
 			for _, tc := range cases {
 				var got string
 				if mode == "h2c" {
@@ -97,7 +98,7 @@ func TestH2CPathWithSpaceRefused(t *testing.T) {
 	be := uriEcho(t)
 	r := router.New(router.Options{})
 	apply(t, r, router.OneBackend("p/pub", "pub.test", "/public", be.String()))
-	addr := serveEngineWith(t, r, fast.EngineFast)
+	addr := serveEngine(t, r, std.ServerOptions{}, fast.EngineFast)
 	req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
 	req.URL.Opaque = "/public/a b"
 	req.Host = "pub.test"
