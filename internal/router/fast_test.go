@@ -457,6 +457,12 @@ func TestFastEngineAndStdAgree(t *testing.T) {
 				t.Fatalf("%s: %q: %v", engine, bodies[i], err)
 			}
 			delete(e.Header, "Accept-Encoding")
+			// Each engine is on its own listener: the port it reports is
+			// its own, the rest must agree.
+			if _, port, _ := net.SplitHostPort(ln.Addr().String()); e.Header.Get("X-Forwarded-Port") != port {
+				t.Errorf("%s: X-Forwarded-Port %q, want the listener's %s", engine, e.Header.Get("X-Forwarded-Port"), port)
+			}
+			e.Header["X-Forwarded-Port"] = []string{"the listener's"}
 			cookies := resp.Header.Values("Set-Cookie")
 			results[engine] = append(results[engine], fmt.Sprintf("%d host=%s header=%v set-cookie=%d keep-alive=%q", resp.StatusCode, e.Host, e.Header, len(cookies), resp.Header.Get("Keep-Alive")))
 		}

@@ -67,6 +67,13 @@ func serveFrontendOn(t testing.TB, backend netip.AddrPort, opts std.ServerOption
 	t.Helper()
 	r := router.New(router.Options{})
 	r.Apply(frontTable(t, backend))
+	return serveEngine(t, r, opts, engine), r
+}
+
+// serveEngine serves r with the frontend (opts) and engine on a plain
+// listener and returns its address.
+func serveEngine(t testing.TB, r *router.Router, opts std.ServerOptions, engine string) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +89,7 @@ func serveFrontendOn(t testing.TB, backend netip.AddrPort, opts std.ServerOption
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return ln.Addr().String(), r
+	return ln.Addr().String()
 }
 
 func frontTable(t testing.TB, backend netip.AddrPort) *router.Table {

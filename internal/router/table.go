@@ -291,6 +291,12 @@ func normalizePath(p string) (string, error) {
 	if p[0] != '/' {
 		return "", fmt.Errorf("path %q: must start with '/'", p)
 	}
+	// Requests match in canonical form (CanonicalPath): so must routes.
+	canon, err := CanonicalPath(p)
+	if err != nil {
+		return "", fmt.Errorf("path %q: %w", p, err)
+	}
+	p = canon
 	if len(p) > 1 {
 		p = strings.TrimSuffix(p, "/")
 	}

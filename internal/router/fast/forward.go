@@ -365,11 +365,16 @@ func writeRequest(w *bufio.Writer, q *fastReq, body []byte, pr *peer) {
 	b := q.buf
 	w.Write(q.method.of(b))
 	w.WriteByte(' ')
-	w.Write(q.target.of(b))
+	if t := q.target.of(b); q.canon {
+		w.Write(q.path) // what was matched
+		w.Write(t[q.rawPath:])
+	} else {
+		w.Write(t)
+	}
 	w.WriteString(" HTTP/1.1\r\nHost: ")
 	w.Write(q.host.of(b))
 	w.WriteString("\r\n")
-	var xff, xfh, xfp, fwd int // counts of the client's forwarding headers
+	var xff, xfh, xfp, fwd, xri, xfport int // counts of the client's forwarding headers
 	for i := 0; i < q.nh; i++ {
 		h := &q.headers[i]
 		switch h.kind {
@@ -387,6 +392,20 @@ func writeRequest(w *bufio.Writer, q *fastReq, body []byte, pr *peer) {
 		case hdrForwarded:
 			fwd++
 			continue
+		case hdrXRealIP:
+			xri++
+			if !pr.trusted {
+				continue
+			}
+		case hdrXFPort:
+			xfport++
+			if !pr.trusted {
+				continue
+			}
+		case hdrStripped:
+			if !pr.trusted {
+				continue
+			}
 		}
 		name := h.name.of(b)
 		if q.connHdr && q.listsName(name) {
@@ -425,6 +444,16 @@ func writeRequest(w *bufio.Writer, q *fastReq, body []byte, pr *peer) {
 	w.WriteString(";host=\"")
 	w.Write(q.host.of(b)) // hostByte: nothing to escape
 	w.WriteString("\";proto=http\r\n")
+	if !pr.trusted || xri == 0 {
+		w.WriteString("X-Real-Ip: ")
+		w.Write(pr.ip)
+		w.WriteString("\r\n")
+	}
+	if !pr.trusted || xfport == 0 {
+		w.WriteString("X-Forwarded-Port: ")
+		w.Write(pr.port)
+		w.WriteString("\r\n")
+	}
 	if q.te {
 		w.WriteString("Te: trailers\r\n")
 	}

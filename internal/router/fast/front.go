@@ -92,6 +92,7 @@ type fastConn struct {
 type peer struct {
 	ip      []byte // for X-Forwarded-For
 	node    []byte // for Forwarded's for=
+	port    []byte // the listener's, for X-Forwarded-Port
 	trusted bool
 }
 
@@ -194,7 +195,13 @@ func (f *fastFront) peerOf(c net.Conn) peer {
 	if a.Is4In6() {
 		ip = a.Unmap().String()
 	}
-	return peer{ip: []byte(ip), node: []byte(router.ForwardedNode(a)), trusted: f.r.Trusted(a)}
+	var port []byte
+	if la, ok := c.LocalAddr().(*net.TCPAddr); ok {
+		port = strconv.AppendInt(nil, int64(la.Port), 10)
+	} else if ap, err := netip.ParseAddrPort(c.LocalAddr().String()); err == nil {
+		port = strconv.AppendInt(nil, int64(ap.Port()), 10)
+	}
+	return peer{ip: []byte(ip), node: []byte(router.ForwardedNode(a)), port: port, trusted: f.r.Trusted(a)}
 }
 
 // serveConn serves the requests of one client connection until it closes,

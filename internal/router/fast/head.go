@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"net/url"
 	"strings"
+
+	"slipway.dev/slipway/internal/router"
 )
 
 // fastMaxHeaders bounds the header lines of a request the fast engine
@@ -36,8 +38,14 @@ const (
 	hdrXFHost
 	hdrXFProto
 	hdrForwarded
-	hdrHandOff // Transfer-Encoding, Upgrade, Expect: the standard path's
+	hdrXRealIP
+	hdrXFPort
+	hdrStripped // the rest of router.ForwardingHeaders: only a trusted proxy's are passed on
+	hdrHandOff  // Transfer-Encoding, Upgrade, Expect: the standard path's
 )
+
+// forwardingKind reports whether k is one of router.ForwardingHeaders.
+func forwardingKind(k hdrKind) bool { return k >= hdrXFF && k <= hdrStripped }
 
 // fastReq is one request head as the fast engine parsed it, in place in
 // the connection's buffer.
@@ -46,7 +54,10 @@ type fastReq struct {
 	headLen int
 	method  span
 	target  span
-	path    []byte // target up to '?', percent-decoded when it had escapes
+	path    []byte // target up to '?' in canonical form (router.CanonicalPath)
+	rawPath int    // the length of the target's path as sent
+	canon   bool   // path is not the target's own bytes: the upstream gets it
+	pathBuf []byte // holds path when canon, kept from one request to the next
 	host    span
 	cl      int64 // -1: no Content-Length
 	close   bool  // the client sent Connection: close
@@ -77,20 +88,57 @@ var hdrKinds = map[string]hdrKind{
 	"http2-settings":      hdrHandOff,
 }
 
+// maxKindName is the longest name headerKind looks up.
+const maxKindName = 24
+
+func init() {
+	for _, h := range router.ForwardingHeaders {
+		name := strings.ToLower(h.Name)
+		if len(name) > maxKindName {
+			panic("fast: maxKindName is too small for " + h.Name)
+		}
+		if _, ok := hdrKinds[name]; ok {
+			continue
+		}
+		switch name {
+		case "x-real-ip":
+			hdrKinds[name] = hdrXRealIP
+		case "x-forwarded-port":
+			hdrKinds[name] = hdrXFPort
+		default:
+			hdrKinds[name] = hdrStripped
+		}
+	}
+}
+
 // headerKind looks name up case-insensitively without allocating: names
 // the engine acts on are short, so they are lowered into a stack array.
+// A name spelt with '_' for '-' is a forwarding header to CGI and WSGI
+// servers (see router.LookupForwarding), so it is stripped as one, and
+// nothing else.
 func headerKind(name []byte) hdrKind {
-	if len(name) > 19 {
+	if len(name) > maxKindName {
 		return hdrOther
 	}
-	var low [19]byte
+	var low [maxKindName]byte
+	underscore := false
 	for i, c := range name {
-		if 'A' <= c && c <= 'Z' {
+		switch {
+		case 'A' <= c && c <= 'Z':
 			c += 'a' - 'A'
+		case c == '_':
+			c, underscore = '-', true
 		}
 		low[i] = c
 	}
-	return hdrKinds[string(low[:len(name)])]
+	k := hdrKinds[string(low[:len(name)])]
+	if underscore {
+		if forwardingKind(k) {
+			return hdrStripped
+		}
+		return hdrOther
+	}
+	return k
 }
 
 // tchar: the bytes of a token (RFC 9110, section 5.6.2).
@@ -155,7 +203,8 @@ func headEnd(b []byte, from int) int {
 // escapes that do not decode, control bytes, duplicate framing headers)
 // goes to the standard path, which serves it or refuses it.
 func (q *fastReq) parse(buf []byte, n int) bool {
-	*q = fastReq{buf: buf, headLen: n, cl: -1}
+	pb := q.pathBuf
+	*q = fastReq{buf: buf, headLen: n, cl: -1, pathBuf: pb[:0]}
 	line, rest := cutLine(buf[:n], 0)
 	// Request line: METHOD SP /target SP HTTP/1.1
 	b := line.of(buf)
@@ -229,6 +278,9 @@ func (q *fastReq) parse(buf []byte, n int) bool {
 					return false
 				}
 			}
+			if !router.ValidHostPort(v) {
+				return false // the standard engine answers 400
+			}
 			q.host = h.value
 		case hdrContentLength:
 			if q.cl >= 0 || len(v) == 0 || len(v) > 15 {
@@ -270,12 +322,13 @@ func (q *fastReq) parse(buf []byte, n int) bool {
 	if k := bytes.IndexByte(t, '?'); k >= 0 {
 		p = t[:k]
 	}
-	if bytes.IndexByte(p, '%') >= 0 {
-		dec, err := url.PathUnescape(string(p))
-		if err != nil {
-			return false
+	q.rawPath = len(p)
+	if !router.IsCanonicalPath(p) {
+		var err error
+		if q.pathBuf, err = router.AppendCanonicalPath(q.pathBuf, p); err != nil {
+			return false // the standard engine answers 400
 		}
-		p = []byte(dec)
+		p, q.canon = q.pathBuf, true
 	}
 	q.path = p
 	return true

@@ -58,14 +58,37 @@ type headInfo struct {
 	reason          string
 }
 
+// Read also removes the empty lines a client sends before a request line,
+// which a server ignores (RFC 9112, section 2.2) and net/http would refuse
+// as a malformed request.
 func (c *frameConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if n > 0 {
-		c.mu.Lock()
-		c.scan(p[:n])
-		c.mu.Unlock()
+	for {
+		n, err := c.Conn.Read(p)
+		if n > 0 {
+			c.mu.Lock()
+			n = c.scan(p[:n])
+			c.mu.Unlock()
+		}
+		if n > 0 || err != nil || len(p) == 0 {
+			return n, err
+		}
 	}
-	return n, err
+}
+
+// emptyLines is the length of the complete empty lines (CRLF or LF) at
+// the start of b.
+func emptyLines(b []byte) int {
+	k := 0
+	for {
+		switch {
+		case k < len(b) && b[k] == '\n':
+			k++
+		case k+1 < len(b) && b[k] == '\r' && b[k+1] == '\n':
+			k += 2
+		default:
+			return k
+		}
+	}
 }
 
 // CloseWrite lets net/http half-close before closing, as it does on a
@@ -89,8 +112,19 @@ func (c *frameConn) verdict() string {
 	return ""
 }
 
-func (c *frameConn) scan(b []byte) {
-	for len(b) > 0 && !c.stopped {
+// scan follows p and returns its length once empty lines before a request
+// line are cut out of it.
+func (c *frameConn) scan(p []byte) int {
+	n, off := len(p), 0
+	for off < n && !c.stopped {
+		b := p[off:n]
+		if c.state == stRequestLine && len(c.line) == 0 && !c.long {
+			if k := emptyLines(b); k > 0 {
+				copy(p[off:], p[off+k:n])
+				n -= k
+				continue
+			}
+		}
 		switch c.state {
 		case stBody, stChunkData:
 			k := int64(len(b))
@@ -98,7 +132,7 @@ func (c *frameConn) scan(b []byte) {
 				k = c.remain
 			}
 			c.remain -= k
-			b = b[k:]
+			off += int(k)
 			if c.remain == 0 {
 				if c.state == stBody {
 					c.state = stRequestLine
@@ -119,9 +153,9 @@ func (c *frameConn) scan(b []byte) {
 			c.line = append(c.line, part...)
 		}
 		if i < 0 {
-			return
+			return n
 		}
-		b = b[i+1:]
+		off += i + 1
 		line := bytes.TrimSuffix(c.line, []byte("\r"))
 		long := c.long
 		c.line, c.long = c.line[:0], false
@@ -131,6 +165,7 @@ func (c *frameConn) scan(b []byte) {
 		}
 		c.endLine(line)
 	}
+	return n
 }
 
 func (c *frameConn) stop(reason string) {

@@ -224,7 +224,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // reports false when it has answered the request itself.
 func (s *Server) readBody(w http.ResponseWriter, req *http.Request) bool {
 	limit := int64(0)
-	if rt := router.Lookup(s.r.Current(), router.CanonicalHost(req.Host), req.URL.Path); rt != nil {
+	path, _ := router.CanonicalPath(requestPath(req)) // refused by the Handler if it is not
+	if rt := router.Lookup(s.r.Current(), router.CanonicalHost(req.Host), path); rt != nil {
 		limit = s.r.BodyLimit(rt)
 	}
 	if limit > 0 && req.ContentLength > limit {

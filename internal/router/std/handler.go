@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -61,6 +63,7 @@ type ctxKey struct{}
 type stdAttempt struct {
 	router.Attempt
 	host   string
+	path   string                  // canonical (router.CanonicalPath), as matched and forwarded
 	cancel context.CancelCauseFunc // ends the request (cause errTimeout on a response timeout)
 }
 
@@ -110,9 +113,27 @@ func (r *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.logAccess(req, nil, http.StatusBadRequest, start)
 		return
 	}
-	rt, p := router.Acquire(r.Router, host, req.URL.Path, router.HTTPView{Request: req}, nil, nil)
+	if !router.ValidHostPort(req.Host) {
+		r.refuse(w, req, fmt.Sprintf("invalid port in Host %q", req.Host), start)
+		return
+	}
+	path, err := router.CanonicalPath(requestPath(req))
+	if err != nil {
+		r.refuse(w, req, fmt.Sprintf("path %q: %v", requestPath(req), err), start)
+		return
+	}
+	if path != req.URL.EscapedPath() {
+		// The app gets the path that was matched, not one it might read
+		// otherwise (/public/../admin).
+		u := *req.URL
+		u.Path, _ = url.PathUnescape(path)
+		u.RawPath = path
+		req = req.WithContext(req.Context())
+		req.URL = &u
+	}
+	rt, p := router.Acquire(r.Router, host, path, router.HTTPView{Request: req}, nil, nil)
 	if rt == nil {
-		http.Error(w, fmt.Sprintf("slipway router: no route for host %q and path %q", host, req.URL.Path), http.StatusNotFound)
+		http.Error(w, fmt.Sprintf("slipway router: no route for host %q and path %q", host, path), http.StatusNotFound)
 		r.logAccess(req, nil, http.StatusNotFound, start)
 		return
 	}
@@ -124,7 +145,7 @@ func (r *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	ctx, cancel := context.WithCancelCause(req.Context())
 	defer cancel(nil)
-	a := &stdAttempt{Attempt: router.Attempt{Route: rt, Revision: p.Revision, Endpoint: p.Endpoint}, host: host, cancel: cancel}
+	a := &stdAttempt{Attempt: router.Attempt{Route: rt, Revision: p.Revision, Endpoint: p.Endpoint}, host: host, path: path, cancel: cancel}
 	r.Begin(&a.Attempt)
 	defer func() {
 		r.End(&a.Attempt, time.Since(start))
@@ -157,6 +178,29 @@ func (r *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.proxy.ServeHTTP(w, req)
 }
 
+// requestPath is the path of req's target as the client sent it, still
+// escaped.
+func requestPath(req *http.Request) string {
+	if u := req.RequestURI; strings.HasPrefix(u, "/") {
+		if i := strings.IndexByte(u, '?'); i >= 0 {
+			u = u[:i]
+		}
+		return u
+	}
+	return req.URL.EscapedPath()
+}
+
+// refuse answers a request the router will not route with 400, closing
+// an HTTP/1 connection.
+func (r *Handler) refuse(w http.ResponseWriter, req *http.Request, reason string, start time.Time) {
+	r.Logger().Debug("request refused", "remote", req.RemoteAddr, "status", http.StatusBadRequest, "reason", reason)
+	if req.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+	}
+	http.Error(w, "slipway router: "+reason, http.StatusBadRequest)
+	r.logAccess(req, nil, http.StatusBadRequest, start)
+}
+
 func (r *Handler) rewrite(pr *httputil.ProxyRequest) {
 	r.rewriteTo(pr, pr.In.Context().Value(ctxKey{}).(*stdAttempt).Endpoint.Addr)
 }
@@ -169,11 +213,30 @@ func (r *Handler) rewriteTo(pr *httputil.ProxyRequest, addr netip.AddrPort) {
 	pr.Out.Host = pr.In.Host // the app sees the public host
 
 	peer, _ := netip.ParseAddrPort(pr.In.RemoteAddr)
-	if r.Trusted(peer.Addr()) {
+	trusted := r.Trusted(peer.Addr())
+	if trusted {
 		// Rewrite mode removed these from Out; a trusted proxy's are kept.
 		for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"} {
 			if v := pr.In.Header[h]; len(v) > 0 {
 				pr.Out.Header[h] = v
+			}
+		}
+	} else {
+		for name := range pr.Out.Header {
+			if _, ok, _ := router.LookupForwarding(name); ok {
+				delete(pr.Out.Header, name)
+			}
+		}
+	}
+	if !trusted || len(pr.Out.Header["X-Real-Ip"]) == 0 {
+		if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
+			pr.Out.Header.Set("X-Real-Ip", ip) // as SetXForwarded writes X-Forwarded-For
+		}
+	}
+	if !trusted || len(pr.Out.Header["X-Forwarded-Port"]) == 0 {
+		if la, ok := pr.In.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			if ap, err := netip.ParseAddrPort(la.String()); err == nil {
+				pr.Out.Header.Set("X-Forwarded-Port", strconv.Itoa(int(ap.Port())))
 			}
 		}
 	}

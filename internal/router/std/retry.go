@@ -73,7 +73,7 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		if !retry || attempts >= router.MaxTries {
 			return resp, err
 		}
-		_, p := router.Acquire(r.Router, a.host, req.URL.Path, router.HTTPView{Request: req}, a.Revision, tried)
+		_, p := router.Acquire(r.Router, a.host, a.path, router.HTTPView{Request: req}, a.Revision, tried)
 		if p.Endpoint == nil {
 			return resp, err
 		}

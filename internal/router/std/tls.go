@@ -79,7 +79,8 @@ func InsecurePolicy(next http.Handler, rt *router.Router, c *router.Certs, https
 			return
 		}
 		host := router.CanonicalHost(req.Host)
-		key, ok := rt.Current().Lookup(host, req.URL.Path)
+		path, _ := router.CanonicalPath(requestPath(req)) // refused by next if it is not
+		key, ok := rt.Current().Lookup(host, path)
 		pol, tlsRoute := c.Policy(key)
 		if !ok || !tlsRoute || pol == router.InsecureAllow {
 			next.ServeHTTP(w, req)

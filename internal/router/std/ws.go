@@ -102,7 +102,7 @@ func (r *Handler) serveWebSocket(w http.ResponseWriter, req *http.Request, a *st
 		}
 		r.ConnectFailed(a.Endpoint)
 		a.CountError()
-		_, p := router.Acquire(r.Router, a.host, req.URL.Path, router.HTTPView{Request: req}, a.Revision, tried)
+		_, p := router.Acquire(r.Router, a.host, a.path, router.HTTPView{Request: req}, a.Revision, tried)
 		if p.Endpoint == nil || len(tried) >= router.MaxTries {
 			r.proxyError(w, req, err)
 			return
