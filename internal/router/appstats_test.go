@@ -22,14 +22,23 @@ func TestAppStatsFollowTheTags(t *testing.T) {
 		return router.RouteConfig{Key: key, Project: "p", Host: host, Backends: []router.BackendConfig{{Service: "p/web", App: app, Weight: 1,
 			Revisions: []router.RevisionConfig{{Revision: 4, Endpoints: []netip.AddrPort{ep}}}}}}
 	}
+	var sent int64
 	send := func(host string, n int) {
 		t.Helper()
+		sent += int64(n)
 		for range n {
 			resp, _, err := get(c, base, host, "/")
 			if err != nil || resp.StatusCode != 200 {
 				t.Fatalf("GET %s: %v %v", host, resp, err)
 			}
 		}
+		// A request is counted once its answer is written, which the
+		// client may read first: wait until every one is.
+		waitFor(t, "every request counted", func() bool {
+			web, _ := r.AppRoutes("p/web")
+			other, _ := r.AppRoutes("p/other")
+			return web.Requests[2]+other.Requests[2] == sent
+		})
 	}
 	count := func(app string) (rev, routes int64) {
 		t.Helper()
