@@ -266,53 +266,43 @@ func changed(events []api.ScaleEvent, period time.Duration, now time.Time, up bo
 }
 
 func upLimit(r rules, cur int32, events []api.ScaleEvent, now time.Time) int32 {
-	if r.selectPol == api.SelectPolicyDisabled {
-		return cur
-	}
-	var limit int32 = math.MinInt32
-	if r.selectPol == api.SelectPolicyMin {
-		limit = math.MaxInt32
-	}
-	for _, p := range r.policies {
-		start := cur - changed(events, time.Duration(p.PeriodSeconds)*time.Second, now, true)
-		var l int32
-		if p.Type == api.ScalingPolicyPods {
-			l = start + p.Value
-		} else {
-			l = int32(math.Ceil(float64(start) * (1 + float64(p.Value)/100)))
-		}
-		if r.selectPol == api.SelectPolicyMin {
-			limit = min(limit, l)
-		} else {
-			limit = max(limit, l)
-		}
-	}
-	return max(limit, cur)
+	return cur + allowed(r, cur, events, now, true)
 }
 
 func downLimit(r rules, cur int32, events []api.ScaleEvent, now time.Time) int32 {
-	if r.selectPol == api.SelectPolicyDisabled {
-		return cur
+	return cur - allowed(r, cur, events, now, false)
+}
+
+// allowed is how many pods the policies let one direction add (up) or
+// remove now: each policy counts from the replicas at the start of its
+// period; Max takes the largest change, Min the smallest.
+func allowed(r rules, cur int32, events []api.ScaleEvent, now time.Time, up bool) int32 {
+	if r.selectPol == api.SelectPolicyDisabled || len(r.policies) == 0 {
+		return 0
 	}
-	var limit int32 = math.MaxInt32
-	if r.selectPol == api.SelectPolicyMin {
-		limit = math.MinInt32
-	}
-	for _, p := range r.policies {
-		start := cur - changed(events, time.Duration(p.PeriodSeconds)*time.Second, now, false) // deltas are negative
+	var best int32
+	for i, p := range r.policies {
+		start := cur - changed(events, time.Duration(p.PeriodSeconds)*time.Second, now, up)
 		var l int32
-		if p.Type == api.ScalingPolicyPods {
+		switch {
+		case p.Type == api.ScalingPolicyPods && up:
+			l = start + p.Value
+		case p.Type == api.ScalingPolicyPods:
 			l = start - p.Value
-		} else {
+		case up:
+			l = int32(math.Ceil(float64(start) * (1 + float64(p.Value)/100)))
+		default:
 			l = int32(math.Floor(float64(start) * (1 - float64(p.Value)/100)))
 		}
-		if r.selectPol == api.SelectPolicyMin {
-			limit = max(limit, l)
-		} else {
-			limit = min(limit, l)
+		change := l - cur
+		if !up {
+			change = cur - l
+		}
+		if i == 0 || r.selectPol == api.SelectPolicyMin && change < best || r.selectPol != api.SelectPolicyMin && change > best {
+			best = change
 		}
 	}
-	return min(limit, cur)
+	return max(best, 0)
 }
 
 type failure struct{ reason, msg string }
