@@ -29,6 +29,8 @@ type AppSpec struct {
 	// Paused holds template changes without rolling them out.
 	Paused   bool      `json:"paused,omitempty"`
 	Triggers []Trigger `json:"triggers,omitempty"`
+	// Autoscaling makes the autoscaler own Replicas (docs/autoscaling.md).
+	Autoscaling *Autoscaling `json:"autoscaling,omitempty"`
 }
 
 // PodTemplate is what every pod of a revision is made from.
@@ -312,6 +314,8 @@ type AppStatus struct {
 	ObservedRequest string `json:"observedRequest,omitempty"`
 	// RequestRefused says why the observed request was not acted on ("" when it was).
 	RequestRefused string `json:"requestRefused,omitempty"`
+	// Autoscaling is the autoscaler's account (nil when spec.autoscaling is unset).
+	Autoscaling *AutoscalingStatus `json:"autoscaling,omitempty"`
 }
 
 // RolloutRequestAnnotation carries a control verb for the current rollout:

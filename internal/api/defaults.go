@@ -112,6 +112,7 @@ func defaultAppSpec(s *AppSpec) {
 	}
 	defaultPodTemplate(&s.Template)
 	defaultStrategy(&s.Strategy)
+	defaultAutoscaling(s.Autoscaling)
 	if len(s.Triggers) == 0 {
 		// An empty list and an absent one are the same once serialised
 		// (omitempty), so both mean "default": holding rollouts is what

@@ -40,6 +40,7 @@ func (v *validator) appSpec(p string, s *AppSpec) {
 	}
 	v.min(child(p, "minReadySeconds"), int64(s.MinReadySeconds), 0)
 	v.triggers(child(p, "triggers"), s.Triggers, s.Template.Containers)
+	v.autoscaling(child(p, "autoscaling"), s.Autoscaling)
 }
 
 func (v *validator) revisionSpec(p string, s *RevisionSpec) {
