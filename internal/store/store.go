@@ -8,6 +8,7 @@ package store
 import (
 	"context"
 	"errors"
+	"sync"
 )
 
 // Errors every backend returns (wrapped or bare; test with errors.Is).
@@ -138,4 +139,37 @@ type Watcher interface {
 	// or ErrCompacted when the watcher fell so far behind that the events
 	// it needed were compacted away (it must relist).
 	Err() error
+}
+
+// Stream is the delivery half of a Watcher that backends embed: the
+// channel of events and why it closed.
+type Stream struct {
+	out chan Event
+
+	mu  sync.Mutex
+	err error
+}
+
+// NewStream returns an open Stream.
+func NewStream() Stream { return Stream{out: make(chan Event)} }
+
+// Events implements Watcher.
+func (s *Stream) Events() <-chan Event { return s.out }
+
+// Err implements Watcher.
+func (s *Stream) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Out is where the backend sends the events.
+func (s *Stream) Out() chan<- Event { return s.out }
+
+// End records why the watch ended and closes Events. Call it once.
+func (s *Stream) End(err error) {
+	s.mu.Lock()
+	s.err = err
+	s.mu.Unlock()
+	close(s.out)
 }

@@ -102,18 +102,7 @@ type watcher struct {
 	s      *Store
 	ctx    context.Context
 	prefix string
-	out    chan store.Event
-
-	mu  sync.Mutex
-	err error
-}
-
-func (w *watcher) Events() <-chan store.Event { return w.out }
-
-func (w *watcher) Err() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.err
+	store.Stream
 }
 
 // Watch implements store.Store.
@@ -128,7 +117,7 @@ func (s *Store) Watch(ctx context.Context, prefix string, after int64) (store.Wa
 	if c := s.compacted.Load(); after < c {
 		return nil, fmt.Errorf("bolt store: watch %q after %d: history is compacted up to %d: %w", prefix, after, c, store.ErrCompacted)
 	}
-	w := &watcher{s: s, ctx: ctx, prefix: prefix, out: make(chan store.Event)}
+	w := &watcher{s: s, ctx: ctx, prefix: prefix, Stream: store.NewStream()}
 	s.watchWG.Add(1)
 	go w.run(after)
 	return w, nil
@@ -140,10 +129,7 @@ func (w *watcher) run(after int64) {
 	if err == errStopped {
 		err = nil // the watcher's owner ended it; nothing went wrong
 	}
-	w.mu.Lock()
-	w.err = err
-	w.mu.Unlock()
-	close(w.out)
+	w.End(err)
 }
 
 // loop delivers events from revision next on until it fails or stops.
@@ -258,7 +244,7 @@ func (w *watcher) read(next int64) (evs []store.Event, last int64, end bool, err
 // send returns nil once ev is delivered.
 func (w *watcher) send(ev store.Event) error {
 	select {
-	case w.out <- ev:
+	case w.Out() <- ev:
 		return nil
 	case <-w.ctx.Done():
 		return errStopped

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -48,7 +47,7 @@ func (s *Store) Watch(ctx context.Context, prefix string, after int64) (store.Wa
 	stop := context.AfterFunc(s.root, cancel)
 	key, end := s.rangeOf(prefix)
 	ch := s.cli.Watch(wctx, key, clientv3.WithRange(end), clientv3.WithRev(after+1), clientv3.WithPrevKV())
-	w := &watcher{s: s, ctx: ctx, prefix: prefix, out: make(chan store.Event)}
+	w := &watcher{s: s, ctx: ctx, prefix: prefix, Stream: store.NewStream()}
 	s.mu.Lock()
 	if s.closed.Load() {
 		s.mu.Unlock()
@@ -63,10 +62,7 @@ func (s *Store) Watch(ctx context.Context, prefix string, after int64) (store.Wa
 		defer stop()
 		defer cancel()
 		err := w.run(ch, prefix == "" || prefix[0] == '/')
-		w.mu.Lock()
-		w.err = err
-		w.mu.Unlock()
-		close(w.out)
+		w.End(err)
 	}()
 	return w, nil
 }
@@ -90,18 +86,7 @@ type watcher struct {
 	s      *Store
 	ctx    context.Context
 	prefix string
-	out    chan store.Event
-
-	mu  sync.Mutex
-	err error
-}
-
-func (w *watcher) Events() <-chan store.Event { return w.out }
-
-func (w *watcher) Err() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.err
+	store.Stream
 }
 
 var errStopped = errors.New("watch context ended")
@@ -122,7 +107,7 @@ func (w *watcher) run(ch clientv3.WatchChan, matchable bool) error {
 				return fmt.Errorf("etcd store: watch %q: the value before revision %d of %q was compacted away: %w", w.prefix, ev.Kv.ModRevision, w.s.storeKey(ev.Kv.Key), store.ErrCompacted)
 			}
 			select {
-			case w.out <- sev:
+			case w.Out() <- sev:
 			case <-w.ctx.Done():
 				return nil
 			case <-w.s.root.Done():
