@@ -496,16 +496,16 @@ func (q *fastReq) first(kind hdrKind) ([]byte, bool) {
 	return nil, false
 }
 
-// writeError answers as http.Error does.
+// writeError answers as http.Error does, asking the client to close the
+// connection when closeClient.
 func writeError(bw *bufio.Writer, status int, msg string, closeClient bool) {
-	if closeClient {
-		writeRefusal(bw, status, msg)
-		return
-	}
 	bw.WriteString("HTTP/1.1 ")
 	bw.WriteString(strconv.Itoa(status))
 	bw.WriteByte(' ')
 	bw.WriteString(http.StatusText(status))
+	if closeClient {
+		bw.WriteString("\r\nConnection: close")
+	}
 	bw.WriteString("\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: ")
 	bw.WriteString(strconv.Itoa(len(msg) + 1))
 	bw.WriteString("\r\n\r\n")

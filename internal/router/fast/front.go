@@ -431,17 +431,7 @@ func (f *fastFront) handoff(fc *fastConn, pending []byte) bool {
 }
 
 // writeRefusal writes an error answer as http.Error does, closing.
-func writeRefusal(bw *bufio.Writer, status int, msg string) {
-	bw.WriteString("HTTP/1.1 ")
-	bw.WriteString(strconv.Itoa(status))
-	bw.WriteByte(' ')
-	bw.WriteString(http.StatusText(status))
-	bw.WriteString("\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: ")
-	bw.WriteString(strconv.Itoa(len(msg) + 1))
-	bw.WriteString("\r\n\r\n")
-	bw.WriteString(msg)
-	bw.WriteByte('\n')
-}
+func writeRefusal(bw *bufio.Writer, status int, msg string) { writeError(bw, status, msg, true) }
 
 // dateLine is the Date header for responses without one, formatted once a
 // second.
