@@ -141,15 +141,15 @@ func slipway(args []string) error {
 		return err
 	}
 	if *certFile != "" {
-		return serveTLS(rt, ln, *host, *certFile, *keyFile)
+		return serveTLS(rt, ln, *engine, *host, *certFile, *keyFile)
 	}
 	srv := fast.NewServer(std.NewServer(rt, std.ServerOptions{Logger: slog.New(slog.DiscardHandler)}), fast.Options{Engine: *engine})
 	return serveUntilSignal(srv.Serve, ln, srv.Shutdown)
 }
 
-// serveTLS serves rt as slipway up's HTTPS listener does, with the
-// certificate for host as a TLS route's.
-func serveTLS(rt *router.Router, ln net.Listener, host, certFile, keyFile string) error {
+// serveTLS serves rt as slipway up's HTTPS listener does (on engine), with
+// the certificate for host as a TLS route's.
+func serveTLS(rt *router.Router, ln net.Listener, engine, host, certFile, keyFile string) error {
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		return err
@@ -158,8 +158,8 @@ func serveTLS(rt *router.Router, ln net.Listener, host, certFile, keyFile string
 	if errs := certs.Apply(router.TLSInput{Routes: []router.TLSRoute{{Key: "bench/app", Host: host, Cert: &cert}}}); len(errs) > 0 {
 		return fmt.Errorf("certificates: %v", errs)
 	}
-	srv := std.NewTLSServer(std.NewHandler(rt), certs, slog.New(slog.DiscardHandler))
-	return serveUntilSignal(func(ln net.Listener) error { return srv.ServeTLS(ln, "", "") }, ln, srv.Shutdown)
+	srv := fast.NewServer(std.NewServer(rt, std.ServerOptions{Logger: slog.New(slog.DiscardHandler)}), fast.Options{Engine: engine, Certs: certs})
+	return serveUntilSignal(srv.ServeTLS, ln, srv.Shutdown)
 }
 
 // goproxy is the baseline the issue names: net/http's server and
