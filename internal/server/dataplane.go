@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 
@@ -35,8 +34,7 @@ type dataPlane struct {
 	px             *proxy.Proxy
 	rt             *router.Router
 	certs          *router.Certs
-	routerSrv      *fast.Server
-	tlsSrv         *http.Server
+	routerSrv      *fast.Server // the plain and the TLS listener
 	closeAccessLog func()
 }
 
@@ -59,17 +57,17 @@ func newDataPlane(cfg Config, reg *registry.Registry, lns listeners, log *slog.L
 	// request reaches a backend, and a graceful shutdown. Plain HTTP for a
 	// host whose route has TLS follows the route's
 	// insecureEdgeTerminationPolicy (Redirect, Allow or None).
-	// Plain HTTP/1.1 takes the router's fast engine; what it does not serve
-	// itself (upgrades, unusual framing, TLS routes' redirects) goes to
-	// the standard one and this Handler.
-	stdHandler := std.NewHandler(d.rt)
+	// HTTP/1.1, plain or over TLS, takes the router's fast engine; what it
+	// does not serve itself (upgrades, unusual framing, TLS routes'
+	// redirects, h2 chosen by ALPN) goes to the standard one and this
+	// Handler (which lets every HTTPS request through). Certificates swap
+	// underneath the TLS listener (SNI picks them): it is never reopened
+	// for a change. Its session-ticket keys are the server's
+	// (routerSrv.TicketKeys), for a hand-over to share.
 	d.routerSrv = fast.NewServer(std.NewServer(d.rt, std.ServerOptions{
 		Logger:  log.With("component", "router"),
-		Handler: std.InsecurePolicy(stdHandler, d.rt, d.certs, httpsPort),
+		Handler: std.InsecurePolicy(std.NewHandler(d.rt), d.rt, d.certs, httpsPort),
 	}), fast.Options{Certs: d.certs})
-	// Certificates swap underneath the TLS listener (SNI picks them): it is
-	// never reopened for a change. HTTP/2 is negotiated by ALPN.
-	d.tlsSrv = std.NewTLSServer(stdHandler, d.certs, log)
 	return d, nil
 }
 
@@ -77,12 +75,7 @@ func newDataPlane(cfg Config, reg *registry.Registry, lns listeners, log *slog.L
 func (d *dataPlane) start(g *errgroup.Group, ctx context.Context) {
 	g.Go(func() error { return d.routerSrv.Serve(d.lns.http) })
 	if d.lns.https != nil {
-		g.Go(func() error {
-			if err := d.tlsSrv.ServeTLS(d.lns.https, "", ""); !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
-		})
+		g.Go(func() error { return d.routerSrv.ServeTLS(d.lns.https) })
 	}
 	g.Go(func() error {
 		(&services.Controller{Reg: d.reg, VIPRange: d.cfg.ServiceIPRange, Log: d.log.With("controller", "services")}).Run(ctx)
@@ -107,7 +100,7 @@ func (d *dataPlane) shutdown(ctx context.Context) error {
 	// stream) now: the servers' Shutdown would wait for streams until
 	// its deadline and never for WebSockets.
 	d.rt.GoingAway()
-	return errors.Join(d.routerSrv.Shutdown(ctx), d.tlsSrv.Shutdown(ctx))
+	return d.routerSrv.Shutdown(ctx)
 }
 
 // close releases what shutdown leaves: the proxy (when Run fails before
