@@ -76,6 +76,7 @@ var rules = map[string]rule{
 	"internal/build/archive":              {leaf: true},
 	"internal/node":                       {imports: []string{"internal/api", "internal/clock", "internal/controller", "internal/events", "internal/registry", "internal/runtime"}},
 	"internal/drain":                      {leaf: true},
+	"internal/handover":                   {modules: []string{xSys}},
 	"internal/proxy":                      {imports: []string{"internal/drain"}, leaf: true},
 	"internal/router":                     {imports: []string{"internal/drain", "internal/histogram"}, leaf: true},
 	"internal/router/std":                 {imports: []string{"internal/router"}, leaf: true},

@@ -56,6 +56,7 @@ type fastFront struct {
 	mu      sync.Mutex
 	conns   map[*fastConn]struct{}
 	lns     map[net.Listener]struct{}
+	accepts sync.WaitGroup // accept loops: Shutdown waits for them, then counts connections
 	closing atomic.Bool
 	done    chan struct{} // closed when shutdown ends the reaper
 
@@ -77,11 +78,15 @@ const (
 const IdleGlance = 100 * time.Millisecond
 
 // Connection states, for Shutdown: an idle connection (waiting for a
-// request) may be closed at once; an active one finishes its request.
+// request) may be closed at once; an active one finishes its request, and
+// so does a new one (its client has not seen it work, so it would not
+// retry a request it met closed: in a hand-over between generations the
+// old one accepts until the last moment).
 const (
 	connIdle int32 = iota
 	connActive
 	connClosed
+	connNew
 )
 
 type fastConn struct {
@@ -136,7 +141,9 @@ func (f *fastFront) serve(ln net.Listener, isTLS bool) error {
 		return nil
 	}
 	f.lns[ln] = struct{}{}
+	f.accepts.Add(1)
 	f.mu.Unlock()
+	defer f.accepts.Done()
 	var delay time.Duration
 	for {
 		c, err := ln.Accept()
@@ -157,13 +164,11 @@ func (f *fastFront) serve(ln net.Listener, isTLS bool) error {
 		if isTLS {
 			c = tls.Server(c, f.tls)
 		}
+		// Accepted while Shutdown closes the listener: served all the
+		// same (Shutdown counts it once this loop has ended).
 		fc := &fastConn{c: c, tls: isTLS}
+		fc.state.Store(connNew)
 		f.mu.Lock()
-		if f.closing.Load() {
-			f.mu.Unlock()
-			c.Close()
-			continue
-		}
 		f.conns[fc] = struct{}{}
 		f.mu.Unlock()
 		select {
@@ -370,10 +375,12 @@ func (cc *clientConn) advance() int {
 		switch cc.reading {
 		case awaitIdle:
 			if !cc.idle {
-				fc.state.Store(connIdle)
 				cc.idle = true
-				if f.closing.Load() && cc.n == 0 {
-					return stepEnd
+				if fc.state.Load() != connNew {
+					fc.state.Store(connIdle)
+					if f.closing.Load() && cc.n == 0 {
+						return stepEnd
+					}
 				}
 			}
 			if cc.n == 0 {
@@ -384,7 +391,7 @@ func (cc *clientConn) advance() int {
 				return stepRead
 			}
 			cc.idle = false
-			if !fc.state.CompareAndSwap(connIdle, connActive) {
+			if !fc.state.CompareAndSwap(connIdle, connActive) && !fc.state.CompareAndSwap(connNew, connActive) {
 				return stepEnd // closed by Shutdown
 			}
 			cc.reading, cc.scanned, cc.headDeadline = awaitHead, 0, false
@@ -512,6 +519,7 @@ func (f *fastFront) shutdown(ctx context.Context) error {
 		ln.Close()
 	}
 	f.mu.Unlock()
+	f.accepts.Wait()
 	if first {
 		defer close(f.done)
 	}

@@ -119,6 +119,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// Open returns the number of client connections the fast engine holds
+// (those it handed to the standard engine are the standard engine's).
+func (s *Server) Open() int {
+	if s.front == nil {
+		return 0
+	}
+	s.front.mu.Lock()
+	defer s.front.mu.Unlock()
+	return len(s.front.conns)
+}
+
 // Engines of the plain-HTTP listener (ServerOptions.Engine).
 const (
 	// EngineFast serves plain HTTP/1.1 on the fast engine (this package) and
