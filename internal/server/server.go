@@ -153,6 +153,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer stopData()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serve(apiSrv.Server, lns.api) })
+	g.Go(func() error { return apiSrv.series.Run(gctx) })
 	data.start(g, dataCtx)
 	g.Go(func() error { return agent.Run(gctx) })
 	g.Go(func() error { return runControllers(gctx, reg, data.rt, log) })
@@ -270,14 +271,18 @@ func (l listeners) close() {
 type apiServer struct {
 	*http.Server
 	cancel context.CancelFunc
+	series *telemetry.Series // the console's time series
 }
 
 // ready backs /readyz besides the store's answering (the store's
 // CheckWritable: a full disk makes the API not ready, saying why).
 func newAPI(cfg Config, reg *registry.Registry, agent *node.Agent, blds *builds, rt *router.Router, ready func(context.Context) error, log *slog.Logger) apiServer {
+	con, series := newConsole(rt, log)
+	h := apiserver.New(reg, apiserver.Options{Logger: log, Version: cfg.Version, Commit: cfg.Commit, Ready: ready, Logs: podLogs{agent},
+		Builds: blds.api, Metrics: telemetry.Handler(rt), Console: con})
+	con.SetAPI(h)
 	srv := &http.Server{
-		Handler: apiserver.New(reg, apiserver.Options{Logger: log, Version: cfg.Version, Commit: cfg.Commit, Ready: ready, Logs: podLogs{agent},
-			Builds: blds.api, Metrics: telemetry.Handler(rt)}),
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -285,7 +290,7 @@ func newAPI(cfg Config, reg *registry.Registry, agent *node.Agent, blds *builds,
 	reqCtx, cancel := context.WithCancel(context.Background())
 	srv.BaseContext = func(net.Listener) context.Context { return reqCtx }
 	srv.RegisterOnShutdown(cancel)
-	return apiServer{Server: srv, cancel: cancel}
+	return apiServer{Server: srv, cancel: cancel, series: series}
 }
 
 func serve(s *http.Server, ln net.Listener) error {
