@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/api/validation"
 )
 
 // exposeOptions are the flags of expose.
@@ -78,7 +79,7 @@ the flags say (weights set since with "slipway set route-backends" too).`,
 			// reported as the field it sets, not as an item of a batch.
 			for _, obj := range objs {
 				api.SetDefaults(obj)
-				if errs := api.Validate(obj); len(errs) > 0 {
+				if errs := validation.Validate(obj); len(errs) > 0 {
 					return errs.ToError(api.KindOf(obj), obj.GetMeta().Name)
 				}
 			}

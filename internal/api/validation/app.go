@@ -1,34 +1,18 @@
-package api
+package validation
 
 import (
 	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
+
+	"slipway.dev/slipway/internal/api"
 )
 
-// Analysis metric types. Latency bounds (max) are in milliseconds; success
-// and error rates are shares in [0, 1].
-const (
-	MetricSuccessRate = "successRate"
-	MetricErrorRate   = "errorRate"
-	MetricLatencyP50  = "latencyP50"
-	MetricLatencyP90  = "latencyP90"
-	MetricLatencyP99  = "latencyP99"
-	MetricWebhook     = "webhook"
-)
-
-// Labels Slipway itself puts on every pod; a template may not set them, or
-// services selecting app=<name> would pick up pods of another App.
-const (
-	LabelApp      = "app"
-	LabelRevision = "revision"
-)
-
-func (v *validator) appSpec(p string, s *AppSpec) {
+func (v *validator) appSpec(p string, s *api.AppSpec) {
 	if s.Replicas != nil {
 		v.min(child(p, "replicas"), int64(*s.Replicas), 0)
-		v.max(child(p, "replicas"), int64(*s.Replicas), MaxReplicas)
+		v.max(child(p, "replicas"), int64(*s.Replicas), api.MaxReplicas)
 	}
 	v.podTemplate(child(p, "template"), &s.Template)
 	v.strategy(child(p, "strategy"), &s.Strategy)
@@ -43,17 +27,17 @@ func (v *validator) appSpec(p string, s *AppSpec) {
 	v.autoscaling(child(p, "autoscaling"), s.Autoscaling)
 }
 
-func (v *validator) revisionSpec(p string, s *RevisionSpec) {
-	v.label(child(p, "app"), s.App, MaxAppNameLength, "")
+func (v *validator) revisionSpec(p string, s *api.RevisionSpec) {
+	v.label(child(p, "app"), s.App, api.MaxAppNameLength, "")
 	v.min(child(p, "number"), s.Number, 1)
 	v.min(child(p, "replicas"), int64(s.Replicas), 0)
-	v.max(child(p, "replicas"), int64(s.Replicas), MaxReplicas)
+	v.max(child(p, "replicas"), int64(s.Replicas), api.MaxReplicas)
 	v.podTemplate(child(p, "template"), &s.Template)
 }
 
-func (v *validator) podSpec(p string, s *PodSpec) {
+func (v *validator) podSpec(p string, s *api.PodSpec) {
 	if s.App != "" {
-		v.label(child(p, "app"), s.App, MaxAppNameLength, "")
+		v.label(child(p, "app"), s.App, api.MaxAppNameLength, "")
 	}
 	v.min(child(p, "revision"), s.Revision, 0)
 	v.containers(child(p, "containers"), s.Containers, v.volumes(child(p, "volumes"), s.Volumes))
@@ -61,26 +45,26 @@ func (v *validator) podSpec(p string, s *PodSpec) {
 		v.min(child(p, "terminationGracePeriodSeconds"), *s.TerminationGracePeriodSeconds, 0)
 	}
 	if s.RestartPolicy != "" {
-		v.oneOf(child(p, "restartPolicy"), s.RestartPolicy, RestartAlways, RestartOnFailure, RestartNever)
+		v.oneOf(child(p, "restartPolicy"), s.RestartPolicy, api.RestartAlways, api.RestartOnFailure, api.RestartNever)
 	}
 	if d := s.ActiveDeadlineSeconds; d != nil {
 		v.min(child(p, "activeDeadlineSeconds"), *d, 1)
-		if s.Restarts() == RestartAlways {
+		if s.Restarts() == api.RestartAlways {
 			v.forbidden(child(p, "activeDeadlineSeconds"), `may only be set when restartPolicy is "OnFailure" or "Never": a pod restarted forever has no end to bound`)
 		}
 	}
 }
 
-func (v *validator) podTemplate(p string, t *PodTemplate) {
+func (v *validator) podTemplate(p string, t *api.PodTemplate) {
 	mp := child(p, "metadata")
 	v.labels(child(mp, "labels"), t.Metadata.Labels)
-	for _, k := range []string{LabelApp, LabelRevision} {
+	for _, k := range []string{api.LabelApp, api.LabelRevision} {
 		if _, ok := t.Metadata.Labels[k]; ok {
 			v.forbidden(key(child(mp, "labels"), k), "set by Slipway on every pod (app: <app name>, revision: <number>)")
 		}
 	}
-	if _, ok := t.Metadata.Labels[LabelHook]; ok {
-		v.forbidden(key(child(mp, "labels"), LabelHook), "reserved for the one-off pods of rollout hooks, which no service selects")
+	if _, ok := t.Metadata.Labels[api.LabelHook]; ok {
+		v.forbidden(key(child(mp, "labels"), api.LabelHook), "reserved for the one-off pods of rollout hooks, which no service selects")
 	}
 	v.annotations(child(mp, "annotations"), t.Metadata.Annotations)
 	v.containers(child(p, "containers"), t.Containers, v.volumes(child(p, "volumes"), t.Volumes))
@@ -91,7 +75,7 @@ func (v *validator) podTemplate(p string, t *PodTemplate) {
 
 // containers validates the containers of one pod. Port names and numbers
 // are checked across the whole pod: its containers share one IP.
-func (v *validator) containers(p string, cs []Container, vols map[string]*Volume) {
+func (v *validator) containers(p string, cs []api.Container, vols map[string]*api.Volume) {
 	if len(cs) == 0 {
 		v.required(p, "at least one container is required")
 		return
@@ -102,7 +86,7 @@ func (v *validator) containers(p string, cs []Container, vols map[string]*Volume
 	for i := range cs {
 		c := &cs[i]
 		cp := index(p, i)
-		if v.label(child(cp, "name"), c.Name, MaxNameLength, "") {
+		if v.label(child(cp, "name"), c.Name, api.MaxNameLength, "") {
 			if names[c.Name] {
 				v.duplicate(child(cp, "name"), c.Name)
 			}
@@ -134,10 +118,10 @@ func (v *validator) containers(p string, cs []Container, vols map[string]*Volume
 				own[port.Name] = true
 			}
 			v.rangeOf(child(pp, "port"), int64(port.Port), 1, 65535)
-			if v.oneOf(child(pp, "protocol"), port.Protocol, ProtocolTCP, ProtocolUDP) {
+			if v.oneOf(child(pp, "protocol"), port.Protocol, api.ProtocolTCP, api.ProtocolUDP) {
 				k := port.Protocol + "/" + strconv.Itoa(int(port.Port))
 				if portNumbers[k] {
-					v.add(FieldDuplicate, child(pp, "port"), port.Port, "the containers of a pod share one IP: a port may be declared once per protocol")
+					v.add(api.FieldDuplicate, child(pp, "port"), port.Port, "the containers of a pod share one IP: a port may be declared once per protocol")
 				}
 				portNumbers[k] = true
 			}
@@ -164,8 +148,8 @@ func (v *validator) argBudget(field string) *argBudget { return &argBudget{v: v,
 // fits reports whether s (one exec string) is within the per-string bound,
 // counting it towards the total when it is.
 func (b *argBudget) fits(field string, n int, what string) bool {
-	if n > MaxEnvStringBytes {
-		b.v.tooLong(field, MaxEnvStringBytes, "bytes; Linux refuses to start a process with "+what+" over 128 KiB")
+	if n > api.MaxEnvStringBytes {
+		b.v.tooLong(field, api.MaxEnvStringBytes, "bytes; Linux refuses to start a process with "+what+" over 128 KiB")
 		return false
 	}
 	b.total += n
@@ -173,8 +157,8 @@ func (b *argBudget) fits(field string, n int, what string) bool {
 }
 
 func (b *argBudget) check() {
-	if b.total > MaxContainerArgBytes {
-		b.v.add(FieldTooLong, b.field, nil, fmt.Sprintf("command, args and env together may not be longer than %d bytes", MaxContainerArgBytes))
+	if b.total > api.MaxContainerArgBytes {
+		b.v.add(api.FieldTooLong, b.field, nil, fmt.Sprintf("command, args and env together may not be longer than %d bytes", api.MaxContainerArgBytes))
 	}
 }
 
@@ -194,7 +178,7 @@ func (v *validator) execStrings(p string, ss []string, isCommand bool, budget *a
 	}
 }
 
-func (v *validator) env(p string, env []EnvVar, budget *argBudget) {
+func (v *validator) env(p string, env []api.EnvVar, budget *argBudget) {
 	seen := map[string]bool{}
 	for i, e := range env {
 		ep := index(p, i)
@@ -218,7 +202,7 @@ func (v *validator) env(p string, env []EnvVar, budget *argBudget) {
 				continue
 			}
 			rp := child(ep, "valueFrom", "secretKeyRef")
-			v.label(child(rp, "name"), ref.Name, MaxNameLength, "")
+			v.label(child(rp, "name"), ref.Name, api.MaxNameLength, "")
 			switch {
 			case ref.Key == "":
 				v.required(child(rp, "key"), "")
@@ -240,8 +224,8 @@ func (v *validator) env(p string, env []EnvVar, budget *argBudget) {
 func (v *validator) portName(field, s string) bool {
 	var msg string
 	switch {
-	case len(s) > MaxPortNameLength:
-		msg = fmt.Sprintf("must be no more than %d characters", MaxPortNameLength)
+	case len(s) > api.MaxPortNameLength:
+		msg = fmt.Sprintf("must be no more than %d characters", api.MaxPortNameLength)
 	case !ianaSvcNameCharsRe.MatchString(s):
 		msg = "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)"
 	case strings.Contains(s, "--"):
@@ -259,7 +243,7 @@ func (v *validator) portName(field, s string) bool {
 
 // portRef checks a port given by number or by name; names, when
 // declared is not nil, must be among the declared ones.
-func (v *validator) portRef(field string, port IntOrString, declared map[string]bool, where string) {
+func (v *validator) portRef(field string, port api.IntOrString, declared map[string]bool, where string) {
 	if !port.IsString {
 		v.rangeOf(field, int64(port.IntVal), 1, 65535)
 		return
@@ -273,7 +257,7 @@ func (v *validator) portRef(field string, port IntOrString, declared map[string]
 	}
 }
 
-func (v *validator) probe(p string, pr *Probe, mustSucceedOnce bool, ports map[string]bool) {
+func (v *validator) probe(p string, pr *api.Probe, mustSucceedOnce bool, ports map[string]bool) {
 	if pr == nil {
 		return
 	}
@@ -285,7 +269,7 @@ func (v *validator) probe(p string, pr *Probe, mustSucceedOnce bool, ports map[s
 		if !strings.HasPrefix(h.Path, "/") || strings.ContainsAny(h.Path, " \t\r\n#") {
 			v.invalid(child(hp, "path"), h.Path, "must be an absolute path starting with '/', without spaces or '#'")
 		}
-		v.oneOf(child(hp, "scheme"), h.Scheme, SchemeHTTP, SchemeHTTPS)
+		v.oneOf(child(hp, "scheme"), h.Scheme, api.SchemeHTTP, api.SchemeHTTPS)
 		if h.Host != "" && !validHostHeader(h.Host) {
 			v.invalid(child(hp, "host"), h.Host, "must be a host name or IP address, optionally with :port (the probe always connects to the pod's own address; this is only the Host header)")
 		}
@@ -348,12 +332,12 @@ func validHostHeader(h string) bool {
 	return isDNS1123Subdomain(strings.ToLower(host))
 }
 
-func (v *validator) resources(p string, limits ResourceList) {
+func (v *validator) resources(p string, limits api.ResourceList) {
 	for _, name := range sortedKeys(limits) {
 		f := key(p, name)
 		q := limits[name]
 		switch name {
-		case ResourceCPU:
+		case api.ResourceCPU:
 			m, err := q.MilliValue()
 			switch {
 			case err != nil:
@@ -361,22 +345,22 @@ func (v *validator) resources(p string, limits ResourceList) {
 			case m <= 0:
 				v.invalid(f, string(q), "must be greater than 0")
 			}
-		case ResourceMemory:
+		case api.ResourceMemory:
 			b, err := q.Value()
 			switch {
 			case err != nil:
 				v.invalid(f, string(q), err.Error())
-			case b < MinMemoryLimit:
+			case b < api.MinMemoryLimit:
 				v.invalid(f, string(q), "must be at least 4Mi: no process starts in less")
 			}
 		default:
-			v.unsupported(f, name, ResourceCPU, ResourceMemory)
+			v.unsupported(f, name, api.ResourceCPU, api.ResourceMemory)
 		}
 	}
 }
 
-func (v *validator) strategy(p string, s *Strategy) {
-	v.oneOf(child(p, "type"), s.Type, StrategyRolling, StrategyRecreate, StrategyBlueGreen, StrategyCanary)
+func (v *validator) strategy(p string, s *api.Strategy) {
+	v.oneOf(child(p, "type"), s.Type, api.StrategyRolling, api.StrategyRecreate, api.StrategyBlueGreen, api.StrategyCanary)
 	sub := func(name string, set bool, typ string) bool {
 		if set && s.Type != typ {
 			v.forbidden(child(p, name), fmt.Sprintf("may not be set when type is %q", s.Type))
@@ -384,7 +368,7 @@ func (v *validator) strategy(p string, s *Strategy) {
 		}
 		return set
 	}
-	if sub("rolling", s.Rolling != nil, StrategyRolling) {
+	if sub("rolling", s.Rolling != nil, api.StrategyRolling) {
 		rp := child(p, "rolling")
 		surge := v.intOrPercent(child(rp, "maxSurge"), s.Rolling.MaxSurge)
 		unavail := v.intOrPercent(child(rp, "maxUnavailable"), s.Rolling.MaxUnavailable)
@@ -393,8 +377,8 @@ func (v *validator) strategy(p string, s *Strategy) {
 		}
 		v.min(child(rp, "minReadySeconds"), int64(s.Rolling.MinReadySeconds), 0)
 	}
-	sub("recreate", s.Recreate != nil, StrategyRecreate)
-	if sub("blueGreen", s.BlueGreen != nil, StrategyBlueGreen) {
+	sub("recreate", s.Recreate != nil, api.StrategyRecreate)
+	if sub("blueGreen", s.BlueGreen != nil, api.StrategyBlueGreen) {
 		bp, bg := child(p, "blueGreen"), s.BlueGreen
 		v.min(child(bp, "autoPromoteAfterSeconds"), int64(bg.AutoPromoteAfterSeconds), 0)
 		if bg.PreviewHost != "" {
@@ -406,13 +390,13 @@ func (v *validator) strategy(p string, s *Strategy) {
 		v.analysis(child(bp, "prePromotionAnalysis"), bg.PrePromotionAnalysis)
 		v.analysis(child(bp, "postPromotionAnalysis"), bg.PostPromotionAnalysis)
 	}
-	if sub("canary", s.Canary != nil, StrategyCanary) {
+	if sub("canary", s.Canary != nil, api.StrategyCanary) {
 		v.canary(child(p, "canary"), s.Canary)
 	}
 	if h := s.Hooks; h != nil {
 		hp := child(p, "hooks")
 		v.hook(child(hp, "pre"), h.Pre)
-		if h.Mid != nil && s.Type != StrategyRecreate {
+		if h.Mid != nil && s.Type != api.StrategyRecreate {
 			v.forbidden(child(hp, "mid"), "a mid hook runs between stopping the old pods and starting the new ones: only with type Recreate")
 		} else {
 			v.hook(child(hp, "mid"), h.Mid)
@@ -423,7 +407,7 @@ func (v *validator) strategy(p string, s *Strategy) {
 
 // intOrPercent checks a count (>= 0) or a percentage from 0% to 100%, and
 // returns the number for the "not both zero" rules (-1 when invalid).
-func (v *validator) intOrPercent(field string, x *IntOrString) int64 {
+func (v *validator) intOrPercent(field string, x *api.IntOrString) int64 {
 	if x == nil {
 		return -1
 	}
@@ -440,7 +424,7 @@ func (v *validator) intOrPercent(field string, x *IntOrString) int64 {
 	return int64(n)
 }
 
-func (v *validator) canary(p string, c *CanaryStrategy) {
+func (v *validator) canary(p string, c *api.CanaryStrategy) {
 	for i, st := range c.Steps {
 		sp := index(child(p, "steps"), i)
 		set := 0
@@ -479,7 +463,7 @@ func (v *validator) canary(p string, c *CanaryStrategy) {
 }
 
 // duration checks an optional duration, which must be positive when set.
-func (v *validator) duration(field string, d Duration) {
+func (v *validator) duration(field string, d api.Duration) {
 	if d == "" {
 		return
 	}
@@ -492,7 +476,7 @@ func (v *validator) duration(field string, d Duration) {
 	}
 }
 
-func (v *validator) analysis(p string, a *Analysis) {
+func (v *validator) analysis(p string, a *api.Analysis) {
 	if a == nil {
 		return
 	}
@@ -504,13 +488,13 @@ func (v *validator) analysis(p string, a *Analysis) {
 	for i := range a.Metrics {
 		m := &a.Metrics[i]
 		f := index(mp, i)
-		if v.label(child(f, "name"), m.Name, MaxNameLength, "") {
+		if v.label(child(f, "name"), m.Name, api.MaxNameLength, "") {
 			if names[m.Name] {
 				v.duplicate(child(f, "name"), m.Name)
 			}
 			names[m.Name] = true
 		}
-		if !v.oneOf(child(f, "type"), m.Type, MetricSuccessRate, MetricErrorRate, MetricLatencyP50, MetricLatencyP90, MetricLatencyP99, MetricWebhook) {
+		if !v.oneOf(child(f, "type"), m.Type, api.MetricSuccessRate, api.MetricErrorRate, api.MetricLatencyP50, api.MetricLatencyP90, api.MetricLatencyP99, api.MetricWebhook) {
 			continue
 		}
 		bound := func(name string, b *float64, need bool, lo, hi float64, what string) {
@@ -525,24 +509,24 @@ func (v *validator) analysis(p string, a *Analysis) {
 			}
 		}
 		switch m.Type {
-		case MetricSuccessRate:
+		case api.MetricSuccessRate:
 			bound("min", m.Min, true, 0, 1, "the lowest passing share of non-5xx responses, from 0 to 1 (e.g. 0.99)")
 			bound("max", m.Max, false, 0, 0, "")
-		case MetricErrorRate:
+		case api.MetricErrorRate:
 			bound("min", m.Min, false, 0, 0, "")
 			bound("max", m.Max, true, 0, 1, "the highest passing share of 5xx responses, from 0 to 1 (e.g. 0.01)")
-		case MetricLatencyP50, MetricLatencyP90, MetricLatencyP99:
+		case api.MetricLatencyP50, api.MetricLatencyP90, api.MetricLatencyP99:
 			bound("min", m.Min, false, 0, 0, "")
 			bound("max", m.Max, true, 1e-3, 3.6e6, "the highest passing latency in milliseconds, greater than 0 (e.g. 250)")
-		case MetricWebhook:
+		case api.MetricWebhook:
 			bound("min", m.Min, false, 0, 0, "")
 			bound("max", m.Max, false, 0, 0, "")
 		}
 		wp := child(f, "webhook")
 		switch {
-		case m.Type == MetricWebhook && m.Webhook == nil:
+		case m.Type == api.MetricWebhook && m.Webhook == nil:
 			v.required(wp, "url and timeoutSeconds of the check")
-		case m.Type != MetricWebhook && m.Webhook != nil:
+		case m.Type != api.MetricWebhook && m.Webhook != nil:
 			v.forbidden(wp, fmt.Sprintf("may not be set for type %s", m.Type))
 		case m.Webhook != nil:
 			u, err := url.Parse(m.Webhook.URL)
@@ -552,16 +536,16 @@ func (v *validator) analysis(p string, a *Analysis) {
 			case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
 				v.invalid(child(wp, "url"), m.Webhook.URL, "must be an absolute http or https URL")
 			}
-			v.rangeOf(child(wp, "timeoutSeconds"), int64(m.Webhook.TimeoutSeconds), 1, MaxWebhookTimeoutSeconds)
+			v.rangeOf(child(wp, "timeoutSeconds"), int64(m.Webhook.TimeoutSeconds), 1, api.MaxWebhookTimeoutSeconds)
 		}
 	}
 	v.duration(child(p, "interval"), a.Interval)
 	v.min(child(p, "failureLimit"), int64(a.FailureLimit), 0)
 	v.min(child(p, "minRequests"), a.MinRequests, 0)
-	v.oneOf(child(p, "inconclusivePolicy"), a.InconclusivePolicy, InconclusiveWait, InconclusiveFail)
+	v.oneOf(child(p, "inconclusivePolicy"), a.InconclusivePolicy, api.InconclusiveWait, api.InconclusiveFail)
 }
 
-func (v *validator) hook(p string, h *Hook) {
+func (v *validator) hook(p string, h *api.Hook) {
 	if h == nil {
 		return
 	}
@@ -573,21 +557,21 @@ func (v *validator) hook(p string, h *Hook) {
 	v.env(child(p, "env"), h.Env, budget)
 	budget.check()
 	v.min(child(p, "timeoutSeconds"), int64(h.TimeoutSeconds), 0)
-	v.oneOf(child(p, "failurePolicy"), h.FailurePolicy, HookAbort, HookRetry, HookIgnore)
+	v.oneOf(child(p, "failurePolicy"), h.FailurePolicy, api.HookAbort, api.HookRetry, api.HookIgnore)
 }
 
-func (v *validator) triggers(p string, ts []Trigger, containers []Container) {
+func (v *validator) triggers(p string, ts []api.Trigger, containers []api.Container) {
 	seen := map[string]bool{}
 	for i, t := range ts {
 		tp := index(p, i)
-		if !v.oneOf(child(tp, "type"), t.Type, TriggerConfigChange, TriggerImageChange) {
+		if !v.oneOf(child(tp, "type"), t.Type, api.TriggerConfigChange, api.TriggerImageChange) {
 			continue
 		}
 		if seen[t.Type] {
 			v.duplicate(child(tp, "type"), t.Type)
 		}
 		seen[t.Type] = true
-		if t.ImageChange != nil && t.Type != TriggerImageChange {
+		if t.ImageChange != nil && t.Type != api.TriggerImageChange {
 			v.forbidden(child(tp, "imageChange"), fmt.Sprintf("may not be set when type is %q", t.Type))
 			continue
 		}

@@ -1,4 +1,4 @@
-package api_test
+package validation_test
 
 import (
 	"testing"
@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/api/validation"
 )
 
 func validEndpoints() *api.Endpoints {
@@ -37,7 +38,7 @@ func TestSetDefaultsEndpoints(t *testing.T) {
 	if diff := cmp.Diff([]string{"TCP", "UDP", "TCP"}, protos); diff != "" {
 		t.Errorf("protocols (-want +got):\n%s", diff)
 	}
-	if errs := api.Validate(e); len(errs) != 0 {
+	if errs := validation.Validate(e); len(errs) != 0 {
 		t.Errorf("valid endpoints rejected: %v", messages(errs))
 	}
 	if k, ok := api.LookupKind("ep"); !ok || k.Kind != "Endpoints" || k.Status || !k.Projects {
@@ -79,7 +80,7 @@ func TestValidateEndpoints(t *testing.T) {
 			e := validEndpoints()
 			api.SetDefaults(e)
 			tc.mutate(e)
-			if diff := cmp.Diff(tc.want, messages(api.Validate(e)), cmpopts.EquateEmpty()); diff != "" {
+			if diff := cmp.Diff(tc.want, messages(validation.Validate(e)), cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("errors (-want +got):\n%s", diff)
 			}
 		})

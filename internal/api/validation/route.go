@@ -1,60 +1,23 @@
-package api
+package validation
 
 import (
 	"fmt"
 	"regexp"
 	"slices"
 	"strings"
+
+	"slipway.dev/slipway/internal/api"
 )
 
-func (v *validator) serviceSpec(p string, s *ServiceSpec) {
-	sp := child(p, "selector")
-	if len(s.Selector) == 0 {
-		v.required(sp, "a service without a selector would select no pods (e.g. app: hello)")
-	}
-	v.labels(sp, s.Selector)
-
-	pp := child(p, "ports")
-	if len(s.Ports) == 0 {
-		v.required(pp, "at least one port is required")
-	}
-	names := map[string]bool{}
-	numbers := map[string]bool{}
-	for i, port := range s.Ports {
-		f := index(pp, i)
-		switch {
-		case port.Name == "" && len(s.Ports) > 1:
-			v.required(child(f, "name"), "ports must be named when there is more than one")
-		case port.Name != "" && v.portName(child(f, "name"), port.Name):
-			if names[port.Name] {
-				v.duplicate(child(f, "name"), port.Name)
-			}
-			names[port.Name] = true
-		}
-		v.rangeOf(child(f, "port"), int64(port.Port), 1, 65535)
-		if v.oneOf(child(f, "protocol"), port.Protocol, ProtocolTCP, ProtocolUDP) {
-			k := fmt.Sprintf("%s/%d", port.Protocol, port.Port)
-			if numbers[k] {
-				v.duplicate(child(f, "port"), port.Port)
-			}
-			numbers[k] = true
-		}
-		if port.TargetPort != FromInt(port.Port) || port.Port >= 1 && port.Port <= 65535 {
-			// (A targetPort defaulted from an invalid port was just reported.)
-			v.portRef(child(f, "targetPort"), port.TargetPort, nil, "")
-		}
-	}
-}
-
-func (v *validator) routeSpec(p string, s *RouteSpec, m *ObjectMeta) {
+func (v *validator) routeSpec(p string, s *api.RouteSpec, m *api.ObjectMeta) {
 	hp := child(p, "host")
 	switch {
 	case s.Host == "":
 		// The router names the route <name>-<project>.<router domain>;
 		// that first label must still be a DNS label.
-		if n := len(m.Name) + 1 + len(m.Project); m.Name != "" && n > MaxNameLength {
+		if n := len(m.Name) + 1 + len(m.Project); m.Name != "" && n > api.MaxNameLength {
 			v.required(hp, fmt.Sprintf("the default host %s-%s.<router domain> would start with a label of %d characters (more than %d): set spec.host",
-				m.Name, m.Project, n, MaxNameLength))
+				m.Name, m.Project, n, api.MaxNameLength))
 		}
 	case strings.HasPrefix(s.Host, "*."):
 		if !isDNS1123Subdomain(s.Host[2:]) || len(s.Host) > 253 {
@@ -68,14 +31,14 @@ func (v *validator) routeSpec(p string, s *RouteSpec, m *ObjectMeta) {
 	backends := []string{s.To.Service}
 	v.backend(child(p, "to"), s.To)
 	ap := child(p, "alternateBackends")
-	if len(s.AlternateBackends) > MaxAlternateBackends {
-		v.invalid(ap, len(s.AlternateBackends), fmt.Sprintf("must have at most %d items", MaxAlternateBackends))
+	if len(s.AlternateBackends) > api.MaxAlternateBackends {
+		v.invalid(ap, len(s.AlternateBackends), fmt.Sprintf("must have at most %d items", api.MaxAlternateBackends))
 	}
 	for i, b := range s.AlternateBackends {
 		f := index(ap, i)
 		if v.backend(f, b) {
 			if slices.Contains(backends, b.Service) {
-				v.add(FieldDuplicate, child(f, "service"), b.Service, "each service may appear once among spec.to and spec.alternateBackends")
+				v.add(api.FieldDuplicate, child(f, "service"), b.Service, "each service may appear once among spec.to and spec.alternateBackends")
 			}
 			backends = append(backends, b.Service)
 		}
@@ -85,7 +48,7 @@ func (v *validator) routeSpec(p string, s *RouteSpec, m *ObjectMeta) {
 	}
 	if a := s.SessionAffinity; a != nil {
 		f := child(p, "sessionAffinity")
-		v.oneOf(child(f, "type"), a.Type, AffinityCookie)
+		v.oneOf(child(f, "type"), a.Type, api.AffinityCookie)
 		if a.CookieName != "" && (!httpTokenRe.MatchString(a.CookieName) || len(a.CookieName) > 256) {
 			v.invalid(child(f, "cookieName"), a.CookieName, "a cookie name "+httpTokenMsg)
 		}
@@ -99,7 +62,7 @@ func (v *validator) routeSpec(p string, s *RouteSpec, m *ObjectMeta) {
 	}
 	if r := s.Retries; r != nil {
 		f := child(p, "retries")
-		v.rangeOf(child(f, "attempts"), int64(r.Attempts), 0, MaxRetryAttempts)
+		v.rangeOf(child(f, "attempts"), int64(r.Attempts), 0, api.MaxRetryAttempts)
 		seen := map[int32]bool{}
 		for i, code := range r.OnStatus {
 			cp := index(child(f, "onStatus"), i)
@@ -119,10 +82,10 @@ func (v *validator) routeSpec(p string, s *RouteSpec, m *ObjectMeta) {
 	}
 	if t := s.TLS; t != nil {
 		f := child(p, "tls")
-		v.oneOf(child(f, "termination"), t.Termination, TLSEdge)
-		v.label(child(f, "secretName"), t.SecretName, MaxNameLength, "")
+		v.oneOf(child(f, "termination"), t.Termination, api.TLSEdge)
+		v.label(child(f, "secretName"), t.SecretName, api.MaxNameLength, "")
 		if t.InsecureEdgeTerminationPolicy != "" {
-			v.oneOf(child(f, "insecureEdgeTerminationPolicy"), t.InsecureEdgeTerminationPolicy, InsecureRedirect, InsecureAllow, InsecureNone)
+			v.oneOf(child(f, "insecureEdgeTerminationPolicy"), t.InsecureEdgeTerminationPolicy, api.InsecureRedirect, api.InsecureAllow, api.InsecureNone)
 		}
 	}
 	v.min(child(p, "maxBodyBytes"), s.MaxBodyBytes, 0)
@@ -144,21 +107,21 @@ func (v *validator) urlPath(field, path string) {
 
 // backend checks a service and its weight; it reports whether the service
 // name is valid.
-func (v *validator) backend(p string, b RouteBackend) bool {
+func (v *validator) backend(p string, b api.RouteBackend) bool {
 	ok := v.serviceName(child(p, "service"), b.Service)
 	if b.Weight != nil {
-		v.rangeOf(child(p, "weight"), int64(*b.Weight), 0, int64(MaxRouteWeight))
+		v.rangeOf(child(p, "weight"), int64(*b.Weight), 0, int64(api.MaxRouteWeight))
 	}
 	return ok
 }
 
 // routeMatch checks a match rule. backends lists the route's services, nil
 // for a canary's match, which always sends to the new revision.
-func (v *validator) routeMatch(p string, m *RouteMatch, backends []string) {
+func (v *validator) routeMatch(p string, m *api.RouteMatch, backends []string) {
 	set := 0
 	for _, k := range []struct {
 		name string
-		km   *KeyMatch
+		km   *api.KeyMatch
 	}{{"header", m.Header}, {"cookie", m.Cookie}, {"query", m.Query}} {
 		if k.km == nil {
 			continue
@@ -183,7 +146,7 @@ func (v *validator) routeMatch(p string, m *RouteMatch, backends []string) {
 	}
 }
 
-func (v *validator) keyMatch(p, what string, k *KeyMatch) {
+func (v *validator) keyMatch(p, what string, k *api.KeyMatch) {
 	np := child(p, "name")
 	switch {
 	case k.Name == "":
@@ -195,8 +158,8 @@ func (v *validator) keyMatch(p, what string, k *KeyMatch) {
 	}
 	vp := child(p, "value")
 	switch {
-	case len(k.Value) > MaxRegexLength:
-		v.tooLong(vp, MaxRegexLength, "")
+	case len(k.Value) > api.MaxRegexLength:
+		v.tooLong(vp, api.MaxRegexLength, "")
 	case k.Regex:
 		if _, err := regexp.Compile(k.Value); err != nil {
 			v.invalid(vp, k.Value, "must be a valid regular expression (Go RE2 syntax): "+strings.TrimPrefix(err.Error(), "error parsing regexp: "))

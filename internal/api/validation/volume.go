@@ -1,25 +1,24 @@
-package api
+package validation
 
 import (
 	"fmt"
 	"path"
 	"strings"
-)
 
-// MaxVolumes bounds the volumes of one pod.
-const MaxVolumes = 64
+	"slipway.dev/slipway/internal/api"
+)
 
 // volumes validates a pod's volumes and returns the names declared (the
 // valid ones), for the containers' volumeMounts to be checked against.
-func (v *validator) volumes(p string, vols []Volume) map[string]*Volume {
-	if len(vols) > MaxVolumes {
-		v.add(FieldTooLong, p, nil, fmt.Sprintf("must have at most %d items", MaxVolumes))
+func (v *validator) volumes(p string, vols []api.Volume) map[string]*api.Volume {
+	if len(vols) > api.MaxVolumes {
+		v.add(api.FieldTooLong, p, nil, fmt.Sprintf("must have at most %d items", api.MaxVolumes))
 	}
-	names := map[string]*Volume{}
+	names := map[string]*api.Volume{}
 	for i := range vols {
 		vol := &vols[i]
 		vp := index(p, i)
-		if v.label(child(vp, "name"), vol.Name, MaxNameLength, "") {
+		if v.label(child(vp, "name"), vol.Name, api.MaxNameLength, "") {
 			if names[vol.Name] != nil {
 				v.duplicate(child(vp, "name"), vol.Name)
 			} else {
@@ -42,25 +41,25 @@ func (v *validator) volumes(p string, vols []Volume) map[string]*Volume {
 		}
 		if e := vol.EmptyDir; e != nil {
 			ep := child(vp, "emptyDir")
-			if e.Medium != MediumDefault && e.Medium != MediumMemory {
-				v.unsupported(child(ep, "medium"), e.Medium, MediumDefault, MediumMemory)
+			if e.Medium != api.MediumDefault && e.Medium != api.MediumMemory {
+				v.unsupported(child(ep, "medium"), e.Medium, api.MediumDefault, api.MediumMemory)
 			}
 			if e.SizeLimit != "" {
 				v.size(child(ep, "sizeLimit"), e.SizeLimit)
 			}
 		}
 		if c := vol.PersistentVolumeClaim; c != nil {
-			v.label(child(vp, "persistentVolumeClaim", "claimName"), c.ClaimName, MaxNameLength, "")
+			v.label(child(vp, "persistentVolumeClaim", "claimName"), c.ClaimName, api.MaxNameLength, "")
 		}
 		if s := vol.Secret; s != nil {
 			sp := child(vp, "secret")
-			v.label(child(sp, "secretName"), s.SecretName, MaxNameLength, "")
+			v.label(child(sp, "secretName"), s.SecretName, api.MaxNameLength, "")
 			v.keyItems(child(sp, "items"), s.Items)
 			v.mode(child(sp, "defaultMode"), s.DefaultMode)
 		}
 		if c := vol.ConfigMap; c != nil {
 			cp := child(vp, "configMap")
-			v.label(child(cp, "name"), c.Name, MaxNameLength, "")
+			v.label(child(cp, "name"), c.Name, api.MaxNameLength, "")
 			v.keyItems(child(cp, "items"), c.Items)
 			v.mode(child(cp, "defaultMode"), c.DefaultMode)
 		}
@@ -69,7 +68,7 @@ func (v *validator) volumes(p string, vols []Volume) map[string]*Volume {
 }
 
 // size checks a storage quantity: a whole, positive number of bytes.
-func (v *validator) size(field string, q Quantity) {
+func (v *validator) size(field string, q api.Quantity) {
 	n, err := q.Value()
 	switch {
 	case err != nil:
@@ -85,7 +84,7 @@ func (v *validator) mode(field string, m *int32) {
 	}
 }
 
-func (v *validator) keyItems(p string, items []KeyToPath) {
+func (v *validator) keyItems(p string, items []api.KeyToPath) {
 	paths := map[string]bool{}
 	for i, it := range items {
 		ip := index(p, i)
@@ -135,7 +134,7 @@ func hasDotDot(s string) bool {
 }
 
 // volumeMounts checks one container's mounts against the pod's volumes.
-func (v *validator) volumeMounts(p string, mounts []VolumeMount, vols map[string]*Volume) {
+func (v *validator) volumeMounts(p string, mounts []api.VolumeMount, vols map[string]*api.Volume) {
 	paths := map[string]bool{}
 	for i, m := range mounts {
 		mp := index(p, i)
@@ -143,7 +142,7 @@ func (v *validator) volumeMounts(p string, mounts []VolumeMount, vols map[string
 		case m.Name == "":
 			v.required(child(mp, "name"), "")
 		case vols[m.Name] == nil:
-			v.add(FieldNotFound, child(mp, "name"), m.Name, "no volume of the pod has this name (declare it in volumes)")
+			v.add(api.FieldNotFound, child(mp, "name"), m.Name, "no volume of the pod has this name (declare it in volumes)")
 		}
 		switch {
 		case m.MountPath == "":
@@ -165,14 +164,14 @@ func (v *validator) volumeMounts(p string, mounts []VolumeMount, vols map[string
 	}
 }
 
-func (v *validator) persistentVolumeClaim(c *PersistentVolumeClaim) {
+func (v *validator) persistentVolumeClaim(c *api.PersistentVolumeClaim) {
 	p := child("spec", "accessModes")
 	if len(c.Spec.AccessModes) == 0 {
 		v.required(p, "at least 1 access mode is required")
 	}
 	seen := map[string]bool{}
 	for i, m := range c.Spec.AccessModes {
-		if !v.oneOf(index(p, i), m, ReadWriteOnce, ReadWriteOncePod, ReadOnlyMany, ReadWriteMany) {
+		if !v.oneOf(index(p, i), m, api.ReadWriteOnce, api.ReadWriteOncePod, api.ReadOnlyMany, api.ReadWriteMany) {
 			continue
 		}
 		if seen[m] {
@@ -180,61 +179,18 @@ func (v *validator) persistentVolumeClaim(c *PersistentVolumeClaim) {
 		}
 		seen[m] = true
 	}
-	if seen[ReadWriteOncePod] && len(seen) > 1 {
+	if seen[api.ReadWriteOncePod] && len(seen) > 1 {
 		v.forbidden(p, "may not use ReadWriteOncePod with other access modes")
 	}
 	rp := child("spec", "resources", "requests")
-	if q, ok := c.Spec.Resources.Requests[ResourceStorage]; !ok {
-		v.required(key(rp, ResourceStorage), "")
+	if q, ok := c.Spec.Resources.Requests[api.ResourceStorage]; !ok {
+		v.required(key(rp, api.ResourceStorage), "")
 	} else {
-		v.size(key(rp, ResourceStorage), q)
+		v.size(key(rp, api.ResourceStorage), q)
 	}
 	for _, k := range sortedKeys(c.Spec.Resources.Requests) {
-		if k != ResourceStorage {
-			v.unsupported(key(rp, k), k, ResourceStorage)
+		if k != api.ResourceStorage {
+			v.unsupported(key(rp, k), k, api.ResourceStorage)
 		}
 	}
-}
-
-func (v *validator) configMap(c *ConfigMap) {
-	total := 0
-	for _, k := range sortedKeys(c.Data) {
-		switch {
-		case len(k) > 253:
-			v.tooLong(key("data", k[:32]+"..."), 253, "")
-		case !secretKeyRe.MatchString(k):
-			v.invalid(key("data", k), k, "key: a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name' or 'KEY_NAME' or 'key-name')")
-		}
-		total += len(k) + len(c.Data[k])
-	}
-	if total > MaxSecretBytes {
-		v.add(FieldTooLong, "data", nil, fmt.Sprintf("may not be longer than %d bytes in total (keys and values)", MaxSecretBytes))
-	}
-}
-
-// ValidateClaimUse checks an App against the claims its template mounts
-// (claims maps a name to the claim, nil when it does not exist yet): a
-// ReadWriteOncePod claim mounted read-write takes the Recreate strategy.
-// Rolling, BlueGreen and Canary start the new revision's pods while the
-// old ones still run; the new pod could never mount the claim the old one
-// holds, and the rollout would wait for it until its deadline (Kubernetes'
-// Multi-Attach deadlock).
-func ValidateClaimUse(app *App, claims map[string]*PersistentVolumeClaim) FieldErrors {
-	v := &validator{}
-	typ := app.Spec.Strategy.Type
-	if typ == "" {
-		typ = StrategyRolling
-	}
-	if typ == StrategyRecreate {
-		return nil
-	}
-	for _, name := range ClaimNames(app.Spec.Template.Volumes) {
-		c := claims[name]
-		if c == nil || !c.Spec.HasMode(ReadWriteOncePod) || !WritesClaim(&app.Spec.Template, name) {
-			continue
-		}
-		v.invalid("spec.strategy.type", typ, fmt.Sprintf(
-			"the pods mount the ReadWriteOncePod claim %q read-write, which one pod at a time may write: a %s rollout starts a new pod before the old one stops, and the new pod would wait for the claim forever; use strategy Recreate (the old pod stops, then the new one mounts the claim), or a ReadWriteMany claim", name, typ))
-	}
-	return v.errs
 }

@@ -1,4 +1,4 @@
-package api_test
+package validation_test
 
 import (
 	"strings"
@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/api/validation"
 )
 
 func TestValidateBuild(t *testing.T) {
@@ -53,7 +54,7 @@ func TestValidateBuild(t *testing.T) {
 			b := valid()
 			api.SetDefaults(b)
 			tc.mutate(b)
-			if diff := cmp.Diff(tc.want, messages(api.Validate(b)), cmpopts.EquateEmpty()); diff != "" {
+			if diff := cmp.Diff(tc.want, messages(validation.Validate(b)), cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("errors (-want +got):\n%s", diff)
 			}
 		})
@@ -65,7 +66,7 @@ func TestBuildSpecIsImmutable(t *testing.T) {
 	api.SetDefaults(old)
 	n := *old
 	n.Spec.Strategy.Type = api.BuildGo
-	got := messages(api.ValidateUpdate(old, &n))
+	got := messages(validation.ValidateUpdate(old, &n))
 	want := []string{"spec: Forbidden: field is immutable: start a new build instead"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("errors (-want +got):\n%s", diff)
@@ -81,7 +82,7 @@ func TestImageStreamDefaultsAndLimit(t *testing.T) {
 	zero := int32(0)
 	s.Spec.HistoryLimit = &zero
 	want := []string{"spec.historyLimit: Invalid value: 0: must be between 1 and 1000, inclusive"}
-	if diff := cmp.Diff(want, messages(api.Validate(s))); diff != "" {
+	if diff := cmp.Diff(want, messages(validation.Validate(s))); diff != "" {
 		t.Errorf("errors (-want +got):\n%s", diff)
 	}
 }

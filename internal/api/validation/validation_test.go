@@ -1,7 +1,6 @@
-package api_test
+package validation_test
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -10,128 +9,18 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/api/apitest"
+	"slipway.dev/slipway/internal/api/validation"
 )
 
+func i32(n int32) *int32     { return &n }
+func i64(n int64) *int64     { return &n }
 func f64(f float64) *float64 { return &f }
 
-func clone(t *testing.T, obj api.Object) api.Object {
-	t.Helper()
-	info, ok := api.LookupKind(api.KindOf(obj))
-	if !ok {
-		t.Fatalf("no kind for %T", obj)
-	}
-	b, err := json.Marshal(obj)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := info.New()
-	if err := json.Unmarshal(b, c); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func validApp() *api.App {
-	return &api.App{
-		Metadata: api.ObjectMeta{Name: "hello", Labels: map[string]string{"tier": "web", "example.com/team": "a_b.c"}},
-		Spec: api.AppSpec{
-			Replicas: i32(3),
-			Template: api.PodTemplate{
-				Metadata: api.TemplateMeta{Labels: map[string]string{"tier": "web"}},
-				Containers: []api.Container{{
-					Name:    "web",
-					Command: []string{"./server"},
-					Args:    []string{"--verbose"},
-					Env: []api.EnvVar{
-						{Name: "VERSION", Value: "1"},
-						{Name: "DB_PASSWORD", ValueFrom: &api.EnvVarSource{SecretKeyRef: &api.SecretKeySelector{Name: "db", Key: "password"}}},
-					},
-					Ports:          []api.ContainerPort{{Name: "http", Port: 8080}, {Name: "metrics", Port: 9090}},
-					ReadinessProbe: &api.Probe{HTTPGet: &api.HTTPGetAction{Path: "/ready", Port: api.FromString("http"), Host: "hello.local:8080"}},
-					LivenessProbe:  &api.Probe{TCPSocket: &api.TCPSocketAction{Port: api.FromInt(8080)}},
-					StartupProbe:   &api.Probe{Exec: &api.ExecAction{Command: []string{"true"}}, FailureThreshold: 30},
-					Resources:      api.ResourceRequirements{Limits: api.ResourceList{"cpu": "500m", "memory": "256Mi"}},
-				}, {
-					Name:  "sidecar",
-					Image: "registry.example.com/sidecar:1.2",
-					Ports: []api.ContainerPort{{Name: "admin", Port: 8081}},
-				}},
-			},
-			Strategy: api.Strategy{
-				Type: "Canary",
-				Canary: &api.CanaryStrategy{
-					Steps: []api.CanaryStep{
-						{SetWeight: i32(10)},
-						{Pause: &api.PauseStep{Duration: "30s"}},
-						{Pause: &api.PauseStep{}},
-						{Analysis: &api.Analysis{Metrics: []api.AnalysisMetric{{Name: "p99", Type: "latencyP99", Max: f64(250)}}}},
-						{SetWeight: i32(100)},
-					},
-					Analysis: &api.Analysis{Metrics: []api.AnalysisMetric{
-						{Name: "ok", Type: "successRate", Min: f64(0.99)},
-						{Name: "errors", Type: "errorRate", Max: f64(0.01)},
-						{Name: "check", Type: "webhook", Webhook: &api.WebhookMetric{URL: "https://ci.example.com/check"}},
-					}, MinRequests: 100, FailureLimit: 2},
-					Match: []api.RouteMatch{{Header: &api.KeyMatch{Name: "X-Canary", Value: "always"}}},
-				},
-				Hooks: &api.Hooks{Pre: &api.Hook{Command: []string{"./migrate"}, TimeoutSeconds: 60}},
-			},
-		},
-	}
-}
-
-func validService() *api.Service {
-	return &api.Service{
-		Metadata: api.ObjectMeta{Name: "hello"},
-		Spec: api.ServiceSpec{
-			Selector: map[string]string{"app": "hello"},
-			Ports:    []api.ServicePort{{Name: "http", Port: 80, TargetPort: api.FromString("http")}, {Name: "metrics", Port: 9090}},
-		},
-	}
-}
-
-func validRoute() *api.Route {
-	return &api.Route{
-		Metadata: api.ObjectMeta{Name: "hello"},
-		Spec: api.RouteSpec{
-			Host:              "hello.example.com",
-			Path:              "/api",
-			To:                api.RouteBackend{Service: "hello", Weight: i32(90)},
-			AlternateBackends: []api.RouteBackend{{Service: "hello-b", Weight: i32(10)}},
-			Match: []api.RouteMatch{
-				{Cookie: &api.KeyMatch{Name: "beta", Value: "1"}, Service: "hello-b"},
-				{Query: &api.KeyMatch{Name: "v", Value: "^b[0-9]+$", Regex: true}},
-			},
-			SessionAffinity: &api.SessionAffinity{Type: "Cookie", TTL: "1h"},
-			Timeouts:        &api.RouteTimeouts{Connect: "2s", Response: "30s", Idle: "5m"},
-			Retries:         &api.RouteRetries{Attempts: 2, OnStatus: []int32{502, 503}},
-			Mirror:          &api.RouteMirror{Service: "shadow", Percent: 5},
-			TLS:             &api.RouteTLS{Termination: "edge", SecretName: "hello-cert", InsecureEdgeTerminationPolicy: "Redirect"},
-			MaxBodyBytes:    1 << 20,
-		},
-	}
-}
-
-// sampleObjects returns one valid object of every kind.
-func sampleObjects() []api.Object {
-	app := validApp()
-	return []api.Object{
-		&api.Project{Metadata: api.ObjectMeta{Name: "team-a"}, Spec: api.ProjectSpec{DisplayName: "Team A"}},
-		&api.Secret{Metadata: api.ObjectMeta{Name: "db"}, Data: map[string]string{"password": "s3cret", "tls.crt": "x"}},
-		validService(),
-		app,
-		&api.Revision{Metadata: api.ObjectMeta{Name: "hello-1"}, Spec: api.RevisionSpec{App: "hello", Number: 1, Replicas: 3, Template: app.Spec.Template}},
-		&api.Pod{Metadata: api.ObjectMeta{Name: "hello-1-abcde", Labels: map[string]string{"app": "hello", "revision": "1"}},
-			Spec: api.PodSpec{App: "hello", Revision: 1, Containers: app.Spec.Template.Containers}},
-		validRoute(),
-		&api.Event{Metadata: api.ObjectMeta{Name: "hello.1"}, InvolvedObject: api.ObjectReference{Kind: "App", Name: "hello"}, Reason: "ScalingRevision", Message: "scaled"},
-	}
-}
-
 func TestValidateAcceptsValidObjects(t *testing.T) {
-	for _, obj := range sampleObjects() {
+	for _, obj := range apitest.SampleObjects() {
 		api.SetDefaults(obj)
-		if errs := api.Validate(obj); len(errs) != 0 {
+		if errs := validation.Validate(obj); len(errs) != 0 {
 			t.Errorf("%s: unexpected errors:\n%s", api.KindOf(obj), strings.Join(messages(errs), "\n"))
 		}
 	}
@@ -155,15 +44,15 @@ type validationCase struct {
 }
 
 func appCase(name string, mutate func(a *api.App), want ...string) validationCase {
-	return validationCase{name, func() api.Object { return validApp() }, func(o api.Object) { mutate(o.(*api.App)) }, want}
+	return validationCase{name, func() api.Object { return apitest.ValidApp() }, func(o api.Object) { mutate(o.(*api.App)) }, want}
 }
 
 func svcCase(name string, mutate func(s *api.Service), want ...string) validationCase {
-	return validationCase{name, func() api.Object { return validService() }, func(o api.Object) { mutate(o.(*api.Service)) }, want}
+	return validationCase{name, func() api.Object { return apitest.ValidService() }, func(o api.Object) { mutate(o.(*api.Service)) }, want}
 }
 
 func routeCase(name string, mutate func(r *api.Route), want ...string) validationCase {
-	return validationCase{name, func() api.Object { return validRoute() }, func(o api.Object) { mutate(o.(*api.Route)) }, want}
+	return validationCase{name, func() api.Object { return apitest.ValidRoute() }, func(o api.Object) { mutate(o.(*api.Route)) }, want}
 }
 
 func c0(a *api.App) *api.Container { return &a.Spec.Template.Containers[0] }
@@ -471,7 +360,7 @@ func runValidationCases(t *testing.T, cases []validationCase) {
 			if tc.mutate != nil {
 				tc.mutate(obj)
 			}
-			got := messages(api.Validate(obj))
+			got := messages(validation.Validate(obj))
 			if diff := cmp.Diff(tc.want, got, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("errors (-want +got):\n%s", diff)
 			}
@@ -484,7 +373,7 @@ func runValidationCases(t *testing.T, cases []validationCase) {
 func TestValidateNeverPrintsSecretValues(t *testing.T) {
 	s := &api.Secret{Metadata: api.ObjectMeta{Name: "Bad Name"}, Data: map[string]string{"k y": "hunter2-value", "ok": strings.Repeat("hunter2-value", 1<<17)}}
 	api.SetDefaults(s)
-	errs := api.Validate(s)
+	errs := validation.Validate(s)
 	if len(errs) != 3 {
 		t.Fatalf("want 3 errors (name, key, size), got %d: %v", len(errs), errs)
 	}
@@ -494,25 +383,25 @@ func TestValidateNeverPrintsSecretValues(t *testing.T) {
 }
 
 func TestValidateNil(t *testing.T) {
-	if got := messages(api.Validate(nil)); !cmp.Equal(got, []string{"kind: Required value"}) {
+	if got := messages(validation.Validate(nil)); !cmp.Equal(got, []string{"kind: Required value"}) {
 		t.Errorf("Validate(nil) = %q", got)
 	}
 }
 
 func TestValidateUpdate(t *testing.T) {
 	created := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
-	oldApp := validApp()
+	oldApp := apitest.ValidApp()
 	oldApp.Metadata.UID, oldApp.Metadata.CreationTimestamp = "u1", created
 	api.SetDefaults(oldApp)
 
-	newApp := clone(t, oldApp).(*api.App)
+	newApp := apitest.Clone(t, oldApp).(*api.App)
 	newApp.Spec.Replicas = i32(5)
 	newApp.Metadata.UID, newApp.Metadata.CreationTimestamp = "", time.Time{} // left out by a manifest
-	if errs := api.ValidateUpdate(oldApp, newApp); len(errs) != 0 {
+	if errs := validation.ValidateUpdate(oldApp, newApp); len(errs) != 0 {
 		t.Errorf("mutable change refused: %v", errs)
 	}
 
-	moved := clone(t, oldApp).(*api.App)
+	moved := apitest.Clone(t, oldApp).(*api.App)
 	moved.Metadata.Name, moved.Metadata.Project, moved.Metadata.UID = "other", "elsewhere", "u2"
 	moved.Metadata.CreationTimestamp = created.Add(time.Hour)
 	want := []string{
@@ -521,16 +410,16 @@ func TestValidateUpdate(t *testing.T) {
 		`metadata.uid: Invalid value: "u2": field is immutable`,
 		"metadata.creationTimestamp: Invalid value: 2024-05-01 13:00:00 +0000 UTC: field is immutable",
 	}
-	if diff := cmp.Diff(want, messages(api.ValidateUpdate(oldApp, moved))); diff != "" {
+	if diff := cmp.Diff(want, messages(validation.ValidateUpdate(oldApp, moved))); diff != "" {
 		t.Errorf("metadata immutability (-want +got):\n%s", diff)
 	}
 
-	objs := sampleObjects()
+	objs := apitest.SampleObjects()
 	oldRev := objs[4].(*api.Revision)
 	api.SetDefaults(oldRev)
-	rev := clone(t, oldRev).(*api.Revision)
+	rev := apitest.Clone(t, oldRev).(*api.Revision)
 	rev.Spec.Replicas = 0 // scaling is the point of a revision
-	if errs := api.ValidateUpdate(oldRev, rev); len(errs) != 0 {
+	if errs := validation.ValidateUpdate(oldRev, rev); len(errs) != 0 {
 		t.Errorf("revision scale refused: %v", errs)
 	}
 	rev.Spec.Number = 2
@@ -539,86 +428,49 @@ func TestValidateUpdate(t *testing.T) {
 		"spec.number: Invalid value: 2: field is immutable",
 		"spec.template: Forbidden: field is immutable: a changed template is a new revision",
 	}
-	if diff := cmp.Diff(want, messages(api.ValidateUpdate(oldRev, rev))); diff != "" {
+	if diff := cmp.Diff(want, messages(validation.ValidateUpdate(oldRev, rev))); diff != "" {
 		t.Errorf("revision immutability (-want +got):\n%s", diff)
 	}
 
 	oldPod := objs[5].(*api.Pod)
 	api.SetDefaults(oldPod)
-	pod := clone(t, oldPod).(*api.Pod)
+	pod := apitest.Clone(t, oldPod).(*api.Pod)
 	pod.Metadata.Labels["extra"] = "yes" // metadata may change
-	if errs := api.ValidateUpdate(oldPod, pod); len(errs) != 0 {
+	if errs := validation.ValidateUpdate(oldPod, pod); len(errs) != 0 {
 		t.Errorf("pod label change refused: %v", errs)
 	}
 	// A pod stored before restartPolicy existed has none; the defaulted
 	// Always of an update is not a change.
-	legacy := clone(t, oldPod).(*api.Pod)
+	legacy := apitest.Clone(t, oldPod).(*api.Pod)
 	legacy.Spec.RestartPolicy = ""
-	if errs := api.ValidateUpdate(legacy, pod); len(errs) != 0 {
+	if errs := validation.ValidateUpdate(legacy, pod); len(errs) != 0 {
 		t.Errorf("update of a pod stored without restartPolicy refused: %v", errs)
 	}
-	never := clone(t, pod).(*api.Pod)
+	never := apitest.Clone(t, pod).(*api.Pod)
 	never.Spec.RestartPolicy = api.RestartNever
 	want = []string{"spec: Forbidden: field is immutable: a pod is replaced, never changed"}
-	if diff := cmp.Diff(want, messages(api.ValidateUpdate(oldPod, never))); diff != "" {
+	if diff := cmp.Diff(want, messages(validation.ValidateUpdate(oldPod, never))); diff != "" {
 		t.Errorf("restartPolicy change (-want +got):\n%s", diff)
 	}
 	pod.Spec.Containers[0].Image = "other:2"
 	want = []string{"spec: Forbidden: field is immutable: a pod is replaced, never changed"}
-	if diff := cmp.Diff(want, messages(api.ValidateUpdate(oldPod, pod))); diff != "" {
+	if diff := cmp.Diff(want, messages(validation.ValidateUpdate(oldPod, pod))); diff != "" {
 		t.Errorf("pod immutability (-want +got):\n%s", diff)
 	}
 
 	want = []string{`kind: Forbidden: may not change from "App" to "Service"`}
-	svc := validService()
+	svc := apitest.ValidService()
 	api.SetDefaults(svc)
-	if diff := cmp.Diff(want, messages(api.ValidateUpdate(oldApp, svc))); diff != "" {
+	if diff := cmp.Diff(want, messages(validation.ValidateUpdate(oldApp, svc))); diff != "" {
 		t.Errorf("kind change (-want +got):\n%s", diff)
 	}
 }
 
-func TestQuantity(t *testing.T) {
-	for _, tc := range []struct {
-		q           api.Quantity
-		milli, val  int64
-		wantInvalid bool
-	}{
-		{q: "500m", milli: 500, val: 1},
-		{q: "0.5", milli: 500, val: 1},
-		{q: "2", milli: 2000, val: 2},
-		{q: "1.5Gi", milli: 1610612736000, val: 1610612736},
-		{q: "256Mi", milli: 268435456000, val: 268435456},
-		{q: "1G", milli: 1e12, val: 1e9},
-		{q: "100k", milli: 1e8, val: 1e5},
-		{q: "0.0001", milli: 1, val: 1},
-		{q: "", wantInvalid: true},
-		{q: "-1", wantInvalid: true},
-		{q: "1e3", wantInvalid: true},
-		{q: "0x10", wantInvalid: true},
-		{q: "Mi", wantInvalid: true},
-		{q: "1.2.3", wantInvalid: true},
-		{q: "1mi", wantInvalid: true},
-		{q: "99999999999Ei", wantInvalid: true},
-	} {
-		m, err1 := tc.q.MilliValue()
-		v, err2 := tc.q.Value()
-		if tc.wantInvalid {
-			if err1 == nil || err2 == nil {
-				t.Errorf("%q: want errors, got %d, %d", tc.q, m, v)
-			}
-			continue
-		}
-		if err1 != nil || err2 != nil || m != tc.milli || v != tc.val {
-			t.Errorf("%q: MilliValue = %d, %v; Value = %d, %v; want %d, %d", tc.q, m, err1, v, err2, tc.milli, tc.val)
-		}
-	}
-}
-
 func BenchmarkValidateApp(b *testing.B) {
-	app := validApp()
+	app := apitest.ValidApp()
 	api.SetDefaults(app)
 	for b.Loop() {
-		if errs := api.Validate(app); len(errs) != 0 {
+		if errs := validation.Validate(app); len(errs) != 0 {
 			b.Fatal(errs)
 		}
 	}

@@ -1,4 +1,4 @@
-package api_test
+package validation_test
 
 import (
 	"testing"
@@ -7,10 +7,12 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/api/apitest"
+	"slipway.dev/slipway/internal/api/validation"
 )
 
 func TestSetDefaultsAutoscaling(t *testing.T) {
-	app := validApp()
+	app := apitest.ValidApp()
 	app.Spec.Autoscaling = &api.Autoscaling{MaxReplicas: 5, Metrics: []api.AutoscalingMetric{{Type: "concurrency", Target: "4"}}}
 	api.SetDefaults(app)
 	want := &api.Autoscaling{
@@ -31,7 +33,7 @@ func TestSetDefaultsAutoscaling(t *testing.T) {
 	if diff := cmp.Diff(&again, app.Spec.Autoscaling); diff != "" {
 		t.Errorf("second SetDefaults changed (-want +got):\n%s", diff)
 	}
-	if errs := api.Validate(app); len(errs) != 0 {
+	if errs := validation.Validate(app); len(errs) != 0 {
 		t.Errorf("defaulted autoscaling invalid: %v", messages(errs))
 	}
 }
@@ -89,11 +91,11 @@ func TestValidateAutoscaling(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			app := validApp()
+			app := apitest.ValidApp()
 			api.SetDefaults(app)
 			as := tc.as
 			app.Spec.Autoscaling = &as
-			got := messages(api.Validate(app))
+			got := messages(validation.Validate(app))
 			if diff := cmp.Diff(tc.want, got, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("errors (-want +got):\n%s", diff)
 			}

@@ -1,4 +1,4 @@
-package api_test
+package validation_test
 
 import (
 	"testing"
@@ -7,42 +7,18 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/api/apitest"
+	"slipway.dev/slipway/internal/api/validation"
 )
 
 func mode(m int32) *int32 { return &m }
 
-// volumeApp is validApp with one volume of each source, mounted.
-func volumeApp() *api.App {
-	a := validApp()
-	a.Spec.Template.Volumes = []api.Volume{
-		{Name: "data", PersistentVolumeClaim: &api.PersistentVolumeClaimVolumeSource{ClaimName: "db-data"}},
-		{Name: "scratch", EmptyDir: &api.EmptyDirVolumeSource{Medium: api.MediumMemory, SizeLimit: "64Mi"}},
-		{Name: "creds", Secret: &api.SecretVolumeSource{SecretName: "db", Items: []api.KeyToPath{{Key: "password", Path: "db/password"}}}},
-		{Name: "conf", ConfigMap: &api.ConfigMapVolumeSource{Name: "web", DefaultMode: mode(0o444)}},
-	}
-	a.Spec.Template.Containers[0].VolumeMounts = []api.VolumeMount{
-		{Name: "data", MountPath: "/var/lib/data", SubPath: "web"},
-		{Name: "scratch", MountPath: "/tmp/scratch"},
-		{Name: "creds", MountPath: "/etc/creds", ReadOnly: true},
-		{Name: "conf", MountPath: "/etc/web"},
-	}
-	a.Spec.Strategy = api.Strategy{Type: api.StrategyRecreate}
-	return a
-}
-
 func volCase(name string, mutate func(a *api.App), want ...string) validationCase {
-	return validationCase{name, func() api.Object { return volumeApp() }, func(o api.Object) { mutate(o.(*api.App)) }, want}
-}
-
-func claim() *api.PersistentVolumeClaim {
-	return &api.PersistentVolumeClaim{Metadata: api.ObjectMeta{Name: "db-data"}, Spec: api.PersistentVolumeClaimSpec{
-		AccessModes: []string{api.ReadWriteOnce},
-		Resources:   api.VolumeResourceRequirements{Requests: api.ResourceList{"storage": "1Gi"}},
-	}}
+	return validationCase{name, func() api.Object { return apitest.VolumeApp() }, func(o api.Object) { mutate(o.(*api.App)) }, want}
 }
 
 func claimCase(name string, mutate func(c *api.PersistentVolumeClaim), want ...string) validationCase {
-	return validationCase{name, func() api.Object { return claim() }, func(o api.Object) { mutate(o.(*api.PersistentVolumeClaim)) }, want}
+	return validationCase{name, func() api.Object { return apitest.Claim() }, func(o api.Object) { mutate(o.(*api.PersistentVolumeClaim)) }, want}
 }
 
 var volumeCases = []validationCase{
@@ -130,21 +106,10 @@ const dns1123Msg = "a lowercase RFC 1123 label must consist of lower case alphan
 
 func TestValidateVolumes(t *testing.T) { runValidationCases(t, volumeCases) }
 
-func TestVolumeDefaults(t *testing.T) {
-	a := volumeApp()
-	api.SetDefaults(a)
-	if m := a.Spec.Template.Volumes[2].Secret.DefaultMode; m == nil || *m != 0o400 {
-		t.Errorf("secret defaultMode = %v, want 0400", m)
-	}
-	if m := a.Spec.Template.Volumes[3].ConfigMap.DefaultMode; *m != 0o444 {
-		t.Errorf("configMap defaultMode = %o, want the one set, 0444", *m)
-	}
-}
-
 func TestValidateUpdateClaim(t *testing.T) {
-	old := claim()
+	old := apitest.Claim()
 	api.SetDefaults(old)
-	n := claim()
+	n := apitest.Claim()
 	api.SetDefaults(n)
 	n.Spec.AccessModes = []string{api.ReadWriteMany}
 	n.Spec.Resources.Requests["storage"] = "512Mi"
@@ -152,35 +117,21 @@ func TestValidateUpdateClaim(t *testing.T) {
 		`spec.accessModes: Forbidden: field is immutable after creation`,
 		`spec.resources.requests["storage"]: Forbidden: may not be less than the previous value 1Gi: a claim may grow, never shrink`,
 	}
-	if diff := cmp.Diff(want, messages(api.ValidateUpdate(old, n))); diff != "" {
+	if diff := cmp.Diff(want, messages(validation.ValidateUpdate(old, n))); diff != "" {
 		t.Errorf("errors (-want +got):\n%s", diff)
 	}
-	n = claim()
+	n = apitest.Claim()
 	api.SetDefaults(n)
 	n.Spec.Resources.Requests["storage"] = "2Gi"
-	if errs := api.ValidateUpdate(old, n); len(errs) != 0 {
+	if errs := validation.ValidateUpdate(old, n); len(errs) != 0 {
 		t.Errorf("growing a claim: %v", errs)
 	}
 }
 
-func TestWritesClaim(t *testing.T) {
-	a := volumeApp()
-	if !api.WritesClaim(&a.Spec.Template, "db-data") {
-		t.Error("a read-write mount of the claim: want WritesClaim true")
-	}
-	a.Spec.Template.Containers[0].VolumeMounts[0].ReadOnly = true
-	if api.WritesClaim(&a.Spec.Template, "db-data") {
-		t.Error("only a readOnly mount: want WritesClaim false")
-	}
-	if got := api.ClaimNames(a.Spec.Template.Volumes); !cmp.Equal(got, []string{"db-data"}) {
-		t.Errorf("ClaimNames = %q", got)
-	}
-}
-
 func TestValidateClaimUse(t *testing.T) {
-	rwop := claim()
+	rwop := apitest.Claim()
 	rwop.Spec.AccessModes = []string{api.ReadWriteOncePod}
-	rwx := claim()
+	rwx := apitest.Claim()
 	rwx.Spec.AccessModes = []string{api.ReadWriteMany}
 	msg := func(typ string) string {
 		return `spec.strategy.type: Invalid value: "` + typ + `": the pods mount the ReadWriteOncePod claim "db-data" read-write, which one pod at a time may write: a ` + typ +
@@ -202,14 +153,14 @@ func TestValidateClaimUse(t *testing.T) {
 		{"Rolling with a claim not created yet", api.StrategyRolling, nil, false, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a := volumeApp()
+			a := apitest.VolumeApp()
 			a.Spec.Strategy = api.Strategy{Type: tc.strategy}
 			a.Spec.Template.Containers[0].VolumeMounts[0].ReadOnly = tc.readOnly
 			claims := map[string]*api.PersistentVolumeClaim{}
 			if tc.claim != nil {
 				claims["db-data"] = tc.claim
 			}
-			if diff := cmp.Diff(tc.want, messages(api.ValidateClaimUse(a, claims)), cmpopts.EquateEmpty()); diff != "" {
+			if diff := cmp.Diff(tc.want, messages(validation.ValidateClaimUse(a, claims)), cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("errors (-want +got):\n%s", diff)
 			}
 		})
