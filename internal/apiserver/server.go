@@ -56,6 +56,8 @@ type Options struct {
 	// Streams serves POST .../pods/{name}/exec and .../portforward; without
 	// it those paths answer 503.
 	Streams PodStreams
+	// Console, when set, serves the web console under ConsolePrefix.
+	Console http.Handler
 }
 
 type server struct {
@@ -90,6 +92,7 @@ func New(reg *registry.Registry, opts Options) http.Handler {
 	s.mux.HandleFunc("/version", s.handle(s.version))
 	s.mux.HandleFunc("/api/v1", s.handle(s.discovery))
 	s.mux.HandleFunc("/api/v1/apply", s.handle(s.apply))
+	s.mux.HandleFunc("/api/v1/whoami", s.handle(s.whoami))
 	s.mux.HandleFunc("/api/v1/{plural}", s.handle(s.allProjects))
 	s.mux.HandleFunc("/api/v1/projects/{project}", s.handle(s.projectItem))
 	s.mux.HandleFunc("/api/v1/projects/{project}/{plural}", s.handle(s.collection))
@@ -136,14 +139,18 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mux.ServeHTTP(sw, r)
 		return
 	}
+	if s.isConsole(r.URL.Path) {
+		s.opts.Console.ServeHTTP(sw, r)
+		return
+	}
 	p, err := s.authenticate(r)
 	if err != nil {
 		s.writeError(sw, r, err)
 		return
 	}
 	who = p.Name
-	if !p.CanWrite() && r.Method != http.MethodGet && r.Method != http.MethodHead {
-		s.writeError(sw, r, api.Errorf(api.ReasonForbidden, "token %q has role %q, which may only read: %s %s is not allowed", p.Name, p.Role, r.Method, r.URL.Path))
+	if err := Authorize(p, r.Method, r.URL.Path); err != nil {
+		s.writeError(sw, r, err)
 		return
 	}
 	s.mux.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))

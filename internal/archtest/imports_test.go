@@ -86,6 +86,7 @@ var rules = map[string]rule{
 	"internal/router/fast":                {imports: []string{"internal/router", "internal/router/std"}, leaf: true},
 	"internal/dataplane":                  {imports: []string{"internal/api", "internal/proxy", "internal/router", "internal/registry"}},
 	"internal/telemetry":                  {imports: []string{"internal/router"}, modules: []string{prometheus}},
+	"internal/console":                    {imports: []string{"internal/api", "internal/cli/view", "internal/client", "internal/telemetry"}},
 	"internal/runtime":                    {leaf: true},
 	"internal/runtime/process":            {imports: []string{"internal/clock", "internal/runtime"}, modules: []string{pty, xSys}},
 	"internal/runtime/docker":             {imports: []string{"internal/runtime"}, modules: []string{mobyAPI, mobyClient, errdefs, xSys}},

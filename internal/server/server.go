@@ -209,6 +209,7 @@ func Run(ctx context.Context, cfg Config) error {
 		})
 	}
 	goCtl(func() error { return serve(apiSrv.Server, lns.api) })
+	goCtl(func() error { return apiSrv.series.Run(ctlCtx) })
 	data.start(g, dataCtx, goCtl)
 	goCtl(func() error { return agent.Run(ctlCtx) })
 	goCtl(func() error { return runControllers(ctlCtx, reg, data.rt, log) })
@@ -388,14 +389,18 @@ func (l listeners) close() {
 type apiServer struct {
 	*http.Server
 	cancel context.CancelFunc
+	series *telemetry.Series // the console's time series
 }
 
 // ready backs /readyz besides the store's answering (the store's
 // CheckWritable: a full disk makes the API not ready, saying why).
 func newAPI(cfg Config, reg *registry.Registry, agent *node.Agent, blds *builds, rt *router.Router, ready func(context.Context) error, gens *generations, log *slog.Logger) apiServer {
+	con, series := newConsole(rt, log)
+	h := apiserver.New(reg, apiserver.Options{Logger: log, Version: cfg.Version, Commit: cfg.Commit, Ready: ready, Logs: podLogs{agent},
+		Streams: podStreams{agent}, Builds: blds.api, Metrics: telemetry.Handler(rt, telemetry.NewGenerations(gens.metrics)), Generations: gens.list, Console: con})
+	con.SetAPI(h)
 	srv := &http.Server{
-		Handler: apiserver.New(reg, apiserver.Options{Logger: log, Version: cfg.Version, Commit: cfg.Commit, Ready: ready, Logs: podLogs{agent},
-			Streams: podStreams{agent}, Builds: blds.api, Metrics: telemetry.Handler(rt, telemetry.NewGenerations(gens.metrics)), Generations: gens.list}),
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -403,7 +408,7 @@ func newAPI(cfg Config, reg *registry.Registry, agent *node.Agent, blds *builds,
 	reqCtx, cancel := context.WithCancel(context.Background())
 	srv.BaseContext = func(net.Listener) context.Context { return reqCtx }
 	srv.RegisterOnShutdown(cancel)
-	return apiServer{Server: srv, cancel: cancel}
+	return apiServer{Server: srv, cancel: cancel, series: series}
 }
 
 func serve(s *http.Server, ln net.Listener) error {
