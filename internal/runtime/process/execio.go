@@ -25,6 +25,7 @@ type execStdio struct {
 	stdout       io.Writer
 	stderr       io.Writer
 	copiedOutput sync.WaitGroup
+	resizing     sync.WaitGroup // the resize loop, which uses ptm
 	stop         context.CancelFunc
 }
 
@@ -89,7 +90,9 @@ func (st *execStdio) started(ctx context.Context, s runtime.ExecStreams) {
 			go func() { _, _ = io.Copy(st.ptm, s.Stdin) }()
 		}
 		if s.Resize != nil {
+			st.resizing.Add(1)
 			go func() {
+				defer st.resizing.Done()
 				for {
 					select {
 					case <-ctx.Done():
@@ -132,6 +135,7 @@ func (st *execStdio) wait() {
 
 func (st *execStdio) close() {
 	st.stop()
+	st.resizing.Wait()
 	for _, f := range []*os.File{st.ptm, st.pts, st.inR, st.inW} {
 		if f != nil {
 			f.Close()
