@@ -110,6 +110,8 @@ func Validate(obj Object) FieldErrors {
 	case *ImageStream:
 		v.meta(&o.Metadata, kind, true)
 		v.imageStream(o)
+	case *Template, *TemplateInstance:
+		v.meta(obj.GetMeta(), kind, true)
 	default:
 		v.unsupported("kind", tm.Kind, kindNames()...)
 	}

@@ -379,7 +379,7 @@ func TestApplyValidatesAllBeforeWriting(t *testing.T) {
 	body = `{"items":[` + appBody("one", 1) + `,{"kind":"Widget"},{"kind":"App","metadata":{"name":"x"},"spec":{"replicaz":1}}]}`
 	e = apiError(t, s.do(t, "POST", "/api/v1/apply", s.Admin, body), 400, api.ReasonBadRequest)
 	wantCauses := []api.Cause{
-		{Field: "items[1].kind", Message: `Unsupported value: "Widget": supported values: Project, Secret, ConfigMap, PersistentVolumeClaim, Service, App, Revision, Pod, Endpoints, Route, Event, ImageStream, Build`},
+		{Field: "items[1].kind", Message: `Unsupported value: "Widget": supported values: Project, Secret, ConfigMap, PersistentVolumeClaim, Service, App, Revision, Pod, Endpoints, Route, Event, ImageStream, Build, Template, TemplateInstance`},
 		{Field: "items[2].spec.replicaz", Message: "Unknown field"},
 	}
 	if diff := cmp.Diff(wantCauses, e.Causes); diff != "" {
