@@ -508,3 +508,21 @@ type Duration string
 func (d Duration) Parse() (time.Duration, error) {
 	return time.ParseDuration(string(d))
 }
+
+// Analysis metric types. Latency bounds (max) are in milliseconds; success
+// and error rates are shares in [0, 1].
+const (
+	MetricSuccessRate = "successRate"
+	MetricErrorRate   = "errorRate"
+	MetricLatencyP50  = "latencyP50"
+	MetricLatencyP90  = "latencyP90"
+	MetricLatencyP99  = "latencyP99"
+	MetricWebhook     = "webhook"
+)
+
+// Labels Slipway itself puts on every pod; a template may not set them, or
+// services selecting app=<name> would pick up pods of another App.
+const (
+	LabelApp      = "app"
+	LabelRevision = "revision"
+)

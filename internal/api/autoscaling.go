@@ -1,7 +1,6 @@
 package api
 
 import (
-	"math/big"
 	"time"
 )
 
@@ -148,7 +147,7 @@ type CounterSample struct {
 // Float64 returns the quantity as a float (a tolerance, a target of 0.5
 // requests).
 func (q Quantity) Float64() (float64, error) {
-	r, err := q.rat()
+	r, err := q.Rat()
 	if err != nil {
 		return 0, err
 	}
@@ -197,132 +196,6 @@ func defaultAutoscaling(a *Autoscaling) {
 		}
 		if r.Tolerance == "" {
 			r.Tolerance = DefaultTolerance
-		}
-	}
-}
-
-func (v *validator) autoscaling(p string, a *Autoscaling) {
-	if a == nil {
-		return
-	}
-	maxOK := true
-	switch {
-	case a.MaxReplicas == 0:
-		v.required(child(p, "maxReplicas"), "must be greater than 0")
-		maxOK = false
-	case a.MaxReplicas < 0:
-		v.invalid(child(p, "maxReplicas"), a.MaxReplicas, "must be greater than 0")
-		maxOK = false
-	case a.MaxReplicas > MaxReplicas:
-		v.max(child(p, "maxReplicas"), int64(a.MaxReplicas), MaxReplicas)
-		maxOK = false
-	}
-	if m := a.MinReplicas; m != nil {
-		switch {
-		case *m == 0:
-			v.invalid(child(p, "minReplicas"), *m, "must be at least 1: minReplicas 0 needs scale to zero, which Slipway does not do yet")
-		case *m < 0:
-			v.min(child(p, "minReplicas"), int64(*m), 1)
-		case maxOK && *m > a.MaxReplicas:
-			v.invalid(child(p, "minReplicas"), *m, "must be less than or equal to maxReplicas")
-		}
-	}
-	if s := a.IntervalSeconds; s != nil {
-		v.rangeOf(child(p, "intervalSeconds"), int64(*s), 1, MaxScalingPeriodSeconds)
-	}
-	mp := child(p, "metrics")
-	if len(a.Metrics) == 0 {
-		v.required(mp, "must specify at least one metric")
-	}
-	seen := map[string]bool{}
-	for i := range a.Metrics {
-		v.autoscalingMetric(index(mp, i), &a.Metrics[i], seen)
-	}
-	if b := a.Behavior; b != nil {
-		bp := child(p, "behavior")
-		v.scalingRules(child(bp, "scaleUp"), b.ScaleUp)
-		v.scalingRules(child(bp, "scaleDown"), b.ScaleDown)
-	}
-}
-
-func (v *validator) autoscalingMetric(p string, m *AutoscalingMetric, seen map[string]bool) {
-	if !v.oneOf(child(p, "type"), m.Type, AutoscaleCPU, AutoscaleMemory, AutoscaleConcurrency, AutoscaleRequestsPerSecond) {
-		return
-	}
-	if seen[m.Type] {
-		v.duplicate(child(p, "type"), m.Type)
-	}
-	seen[m.Type] = true
-	switch m.Type {
-	case AutoscaleCPU, AutoscaleMemory:
-		if m.Target != "" {
-			v.forbidden(child(p, "target"), "may not be set for type "+m.Type+": use targetUtilization or targetAverageValue")
-		}
-		switch {
-		case m.TargetUtilization == nil && m.TargetAverageValue == "":
-			v.required(child(p, "targetUtilization"), "must set either a target utilization or a target average value")
-		case m.TargetUtilization != nil && m.TargetAverageValue != "":
-			v.forbidden(child(p, "targetAverageValue"), "may not set both a target utilization and a target average value")
-		case m.TargetUtilization != nil:
-			v.min(child(p, "targetUtilization"), int64(*m.TargetUtilization), 1)
-		default:
-			v.positiveQuantity(child(p, "targetAverageValue"), m.TargetAverageValue)
-		}
-	default:
-		if m.TargetUtilization != nil {
-			v.forbidden(child(p, "targetUtilization"), "may only be set for types cpu and memory")
-		}
-		if m.TargetAverageValue != "" {
-			v.forbidden(child(p, "targetAverageValue"), "may only be set for types cpu and memory")
-		}
-		if m.Target == "" {
-			v.required(child(p, "target"), "must set the target per ready pod")
-		} else {
-			v.positiveQuantity(child(p, "target"), m.Target)
-		}
-	}
-}
-
-func (v *validator) positiveQuantity(p string, q Quantity) {
-	r, err := q.rat()
-	switch {
-	case err != nil:
-		v.invalid(p, string(q), err.Error())
-	case r.Sign() <= 0:
-		v.invalid(p, string(q), "must be positive")
-	}
-}
-
-func (v *validator) scalingRules(p string, r *ScalingRules) {
-	if r == nil {
-		return
-	}
-	if s := r.StabilizationWindowSeconds; s != nil {
-		v.rangeOf(child(p, "stabilizationWindowSeconds"), int64(*s), 0, MaxStabilizationWindowSeconds)
-	}
-	if r.SelectPolicy != "" {
-		v.oneOf(child(p, "selectPolicy"), r.SelectPolicy, SelectPolicyMax, SelectPolicyMin, SelectPolicyDisabled)
-	}
-	if r.Tolerance != "" {
-		t, err := r.Tolerance.rat()
-		switch {
-		case err != nil:
-			v.invalid(child(p, "tolerance"), string(r.Tolerance), err.Error())
-		case t.Cmp(big.NewRat(1, 1)) >= 0:
-			v.invalid(child(p, "tolerance"), string(r.Tolerance), "must be less than 1")
-		}
-	}
-	pp := child(p, "policies")
-	for i, pol := range r.Policies {
-		ip := index(pp, i)
-		v.oneOf(child(ip, "type"), pol.Type, ScalingPolicyPods, ScalingPolicyPercent)
-		if pol.Value <= 0 {
-			v.invalid(child(ip, "value"), pol.Value, "must be greater than zero")
-		}
-		if pol.PeriodSeconds <= 0 {
-			v.invalid(child(ip, "periodSeconds"), pol.PeriodSeconds, "must be greater than zero")
-		} else if pol.PeriodSeconds > MaxScalingPeriodSeconds {
-			v.invalid(child(ip, "periodSeconds"), pol.PeriodSeconds, "must be less than or equal to 1800")
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"fmt"
 	"strconv"
 	"time"
 )
@@ -178,39 +177,3 @@ func defaultImageStream(s *ImageStream) {
 
 // MaxInlineDockerfileBytes bounds an inline Dockerfile.
 const MaxInlineDockerfileBytes = 64 << 10
-
-func (v *validator) build(b *Build) {
-	s := &b.Spec
-	if s.App == "" {
-		v.required("spec.app", "")
-	} else {
-		v.label("spec.app", s.App, MaxAppNameLength, "it names an App")
-	}
-	v.min("spec.number", s.Number, 1)
-	if s.App != "" && s.Number >= 1 && b.Metadata.Name != "" && b.Metadata.Name != BuildName(s.App, s.Number) {
-		v.invalid("metadata.name", b.Metadata.Name, fmt.Sprintf("must be %q: a build is named <spec.app>-<spec.number>", BuildName(s.App, s.Number)))
-	}
-	if v.oneOf("spec.source.type", s.Source.Type, BuildSourceDir, BuildSourceDockerfile, BuildSourceBinary) {
-		if s.Source.Type == BuildSourceDockerfile {
-			if s.Source.Dockerfile == "" {
-				v.required("spec.source.dockerfile", "a Dockerfile source needs its text")
-			}
-			v.maxLen("spec.source.dockerfile", s.Source.Dockerfile, MaxInlineDockerfileBytes)
-		} else if s.Source.Dockerfile != "" {
-			v.forbidden("spec.source.dockerfile", fmt.Sprintf("may only be set when spec.source.type is %q", BuildSourceDockerfile))
-		}
-	}
-	v.min("spec.source.archiveBytes", s.Source.ArchiveBytes, 0)
-	if s.Strategy.Type != "" {
-		v.oneOf("spec.strategy.type", s.Strategy.Type, BuildDocker, BuildGo, BuildDirectory)
-	}
-	if s.Source.Type == BuildSourceDockerfile && s.Strategy.Type != "" && s.Strategy.Type != BuildDocker {
-		v.invalid("spec.strategy.type", s.Strategy.Type, fmt.Sprintf("must be %q (or empty) for a Dockerfile source", BuildDocker))
-	}
-}
-
-func (v *validator) imageStream(s *ImageStream) {
-	if s.Spec.HistoryLimit != nil {
-		v.rangeOf("spec.historyLimit", int64(*s.Spec.HistoryLimit), 1, MaxImageHistoryLimit)
-	}
-}

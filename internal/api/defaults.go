@@ -27,7 +27,7 @@ const (
 
 // SetDefaults fills the defaults of obj in place. It only ever fills what is
 // unset, so applying it twice changes nothing the second time; the API
-// server and the manifest decoder both call it before Validate, and an
+// server and the manifest decoder both call it before validation.Validate, and an
 // apply that compares a stored object with a defaulted manifest relies on
 // that idempotence to report "unchanged".
 func SetDefaults(obj Object) {

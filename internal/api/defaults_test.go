@@ -6,6 +6,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/api/apitest"
 )
 
 func i32(n int32) *int32 { return &n }
@@ -139,9 +140,9 @@ func TestSetDefaultsServiceRouteSecret(t *testing.T) {
 // TestSetDefaultsIdempotent: defaulting a defaulted object changes nothing,
 // which is what lets apply report "unchanged".
 func TestSetDefaultsIdempotent(t *testing.T) {
-	for _, obj := range sampleObjects() {
+	for _, obj := range apitest.SampleObjects() {
 		api.SetDefaults(obj)
-		once := clone(t, obj)
+		once := apitest.Clone(t, obj)
 		api.SetDefaults(obj)
 		if diff := cmp.Diff(once, obj); diff != "" {
 			t.Errorf("%s: second SetDefaults changed (-once +twice):\n%s", api.KindOf(obj), diff)

@@ -430,3 +430,13 @@ func (k KindInfo) NewObject() Object {
 	*o.GetTypeMeta() = TypeMeta{APIVersion: Version, Kind: k.Kind}
 	return o
 }
+
+// KindNames lists the names of every kind, in the order of Kinds (the
+// supported values validation reports for an unknown kind).
+func KindNames() []string {
+	names := make([]string, len(Kinds))
+	for i, k := range Kinds {
+		names[i] = k.Kind
+	}
+	return names
+}

@@ -1,6 +1,7 @@
 // Package api is Slipway's vocabulary: the resource kinds users and
-// controllers exchange, their defaults, their validation and the few error
-// kinds every other package maps to. It imports the standard library only.
+// controllers exchange, their defaults and the few error kinds every other
+// package maps to. Their validation lives in package api/validation. It
+// imports the standard library only.
 package api
 
 import "time"

@@ -104,9 +104,9 @@ var quantitySuffixes = map[string][2]int64{
 // maxQuantity bounds parsed quantities so that MilliValue cannot overflow.
 var maxQuantity = big.NewRat(1<<62/1000, 1)
 
-// rat parses the quantity exactly: "0.5" CPU is 500 millicores, not a
+// Rat parses the quantity exactly: "0.5" CPU is 500 millicores, not a
 // rounded-up whole core.
-func (q Quantity) rat() (*big.Rat, error) {
+func (q Quantity) Rat() (*big.Rat, error) {
 	s := string(q)
 	end := 0
 	dot := false
@@ -141,7 +141,7 @@ func ceil(r *big.Rat) int64 {
 
 // MilliValue returns the quantity in thousandths (CPU: millicores), rounding up.
 func (q Quantity) MilliValue() (int64, error) {
-	r, err := q.rat()
+	r, err := q.Rat()
 	if err != nil {
 		return 0, err
 	}
@@ -150,7 +150,7 @@ func (q Quantity) MilliValue() (int64, error) {
 
 // Value returns the quantity as a whole number (memory: bytes), rounding up.
 func (q Quantity) Value() (int64, error) {
-	r, err := q.rat()
+	r, err := q.Rat()
 	if err != nil {
 		return 0, err
 	}

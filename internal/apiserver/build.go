@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/api/validation"
 	"slipway.dev/slipway/internal/registry"
 )
 
@@ -76,7 +77,7 @@ func (s *server) startBuild(w http.ResponseWriter, r *http.Request) error {
 	}
 	proto.Metadata.Name = api.BuildName(app, 1)
 	api.SetDefaults(proto)
-	if errs := api.Validate(proto); len(errs) > 0 {
+	if errs := validation.Validate(proto); len(errs) > 0 {
 		return errs.ToError("Build", proto.Metadata.Name)
 	}
 	staged, err := s.opts.Builds.Stage(ctx, r.Body)

@@ -39,6 +39,10 @@ type Options struct {
 	// Version and Commit are reported by GET /version.
 	Version string
 	Commit  string
+	// Generations, when set, lists the `slipway up` processes serving
+	// this data dir for GET /version: this one, and during a hand-over
+	// the one draining.
+	Generations func() []Generation
 	// Ready, when set, is consulted by GET /readyz besides the store.
 	Ready func(ctx context.Context) error
 	// Metrics, when set, serves GET /metrics (authenticated like the API:
@@ -269,13 +273,29 @@ type VersionInfo struct {
 	Commit     string `json:"commit,omitempty"`
 	APIVersion string `json:"apiVersion"`
 	GoVersion  string `json:"goVersion"`
+	// Generations are the processes serving: during a hand-over the
+	// new one and the one draining.
+	Generations []Generation `json:"generations,omitempty"`
+}
+
+// Generation is one `slipway up` process on the data dir.
+type Generation struct {
+	Number  int    `json:"number"`
+	Version string `json:"version"`
+	PID     int    `json:"pid"`
+	// State is "serving" or "draining".
+	State string `json:"state"`
 }
 
 func (s *server) version(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet {
 		return methodNotAllowed(w, r, http.MethodGet)
 	}
-	s.writeJSON(w, http.StatusOK, VersionInfo{Version: s.opts.Version, Commit: s.opts.Commit, APIVersion: api.Version, GoVersion: runtime.Version()})
+	v := VersionInfo{Version: s.opts.Version, Commit: s.opts.Commit, APIVersion: api.Version, GoVersion: runtime.Version()}
+	if s.opts.Generations != nil {
+		v.Generations = s.opts.Generations()
+	}
+	s.writeJSON(w, http.StatusOK, v)
 	return nil
 }
 

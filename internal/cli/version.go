@@ -5,38 +5,14 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"runtime/debug"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
 	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/cli/cmdutil"
 	"slipway.dev/slipway/internal/client"
 )
-
-// commit is the VCS revision the Go toolchain recorded in the binary
-// ("" when it recorded none), marked -dirty for a modified tree.
-func commit() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return ""
-	}
-	var rev, dirty string
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				dirty = "-dirty"
-			}
-		}
-	}
-	if rev == "" {
-		return ""
-	}
-	return rev + dirty
-}
 
 // versions is what `slipway version -o json|yaml` prints, as kubectl's
 // clientVersion and serverVersion.
@@ -45,7 +21,7 @@ type versions struct {
 	Server *client.VersionInfo `json:"serverVersion,omitempty" yaml:"serverVersion,omitempty"`
 }
 
-func newVersionCmd(e *env, g *globals) *cobra.Command {
+func newVersionCmd(e *cmdutil.Env, g *cmdutil.Globals) *cobra.Command {
 	var clientOnly bool
 	var output string
 	cmd := &cobra.Command{
@@ -63,21 +39,21 @@ asks no server. "slipway --version" prints the client's version alone.`,
 			default:
 				return fmt.Errorf("unsupported output format %q: use json or yaml (or leave -o out)", output)
 			}
-			v := versions{Client: client.VersionInfo{Version: Version(), Commit: commit(), APIVersion: api.Version, GoVersion: runtime.Version()}}
+			v := versions{Client: client.VersionInfo{Version: Version(), Commit: cmdutil.Commit(), APIVersion: api.Version, GoVersion: runtime.Version()}}
 			var serverErr error
 			if !clientOnly {
-				cn, err := g.connect(e)
+				cn, err := g.Connect(e)
 				if err != nil {
 					return err
 				}
-				sv, err := cn.c.Version(cmd.Context())
+				sv, err := cn.Client.Version(cmd.Context())
 				if err != nil {
 					serverErr = err // the client's part is still worth printing
 				} else {
 					v.Server = &sv
 				}
 			}
-			if err := printVersions(e.stdout, v, output); err != nil {
+			if err := printVersions(e.Stdout, v, output); err != nil {
 				return err
 			}
 			return serverErr

@@ -9,11 +9,12 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/cli/clitest"
 )
 
 func TestVersion(t *testing.T) {
-	a := startTestAPI(t, nil, nil)
-	out, errOut, code := a.runOut(t, "version")
+	a := clitest.Start(t, nil, nil, newRoot)
+	out, errOut, code := a.RunOut(t, "version")
 	if code != 0 || errOut != "" {
 		t.Fatalf("version: code %d, stderr %q", code, errOut)
 	}
@@ -32,19 +33,19 @@ func TestVersion(t *testing.T) {
 		ClientVersion struct{ Version, GoVersion, APIVersion string }
 		ServerVersion struct{ Version, GoVersion, APIVersion string }
 	}
-	out, _, code = a.runOut(t, "version", "-o", "json")
+	out, _, code = a.RunOut(t, "version", "-o", "json")
 	if err := json.Unmarshal([]byte(out), &v); err != nil || code != 0 || v.ClientVersion.Version != Version() || v.ServerVersion.Version != "dev" || v.ServerVersion.APIVersion != api.Version {
 		t.Errorf("version -o json: %v %+v\n%s", err, v, out)
 	}
-	out, _, code = a.runOut(t, "version", "--client", "-o", "yaml")
+	out, _, code = a.RunOut(t, "version", "--client", "-o", "yaml")
 	var y map[string]map[string]string
 	if err := yaml.Unmarshal([]byte(out), &y); err != nil || code != 0 || y["clientVersion"]["goVersion"] != runtime.Version() || y["serverVersion"] != nil {
 		t.Errorf("version --client -o yaml: %v\n%s", err, out)
 	}
-	if out, _, code := a.runOut(t, "--version"); code != 0 || out != "slipway "+Version()+"\n" {
+	if out, _, code := a.RunOut(t, "--version"); code != 0 || out != "slipway "+Version()+"\n" {
 		t.Errorf("--version: %d %q", code, out)
 	}
-	if _, errOut, code := a.runOut(t, "version", "-o", "xml"); code != 1 || !strings.Contains(errOut, `unsupported output format "xml"`) {
+	if _, errOut, code := a.RunOut(t, "version", "-o", "xml"); code != 1 || !strings.Contains(errOut, `unsupported output format "xml"`) {
 		t.Errorf("version -o xml: %d %q", code, errOut)
 	}
 }

@@ -403,6 +403,18 @@ type VersionInfo struct {
 	Commit     string `json:"commit,omitempty"`
 	APIVersion string `json:"apiVersion"`
 	GoVersion  string `json:"goVersion"`
+	// Generations are the `slipway up` processes serving the data dir:
+	// during a hand-over, the new one and the one draining.
+	Generations []Generation `json:"generations,omitempty"`
+}
+
+// Generation is one `slipway up` process: its number on the data dir,
+// version, pid and state ("serving" or "draining").
+type Generation struct {
+	Number  int    `json:"number"`
+	Version string `json:"version"`
+	PID     int    `json:"pid"`
+	State   string `json:"state"`
 }
 
 // Version returns the server's version.

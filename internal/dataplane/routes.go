@@ -61,6 +61,11 @@ type Routes struct {
 	// with spec.tls (from their Secrets, which are then watched too) and
 	// their insecure policies.
 	Certs *router.Certs
+	// Applied, when set, is called after each table is applied; the
+	// first call comes with the table built once every kind was listed
+	// (a new generation serves only from then on: no 404 for a route
+	// that exists).
+	Applied func()
 
 	certCache map[string]cachedCert // project/secret → parsed; used by Run only
 }
@@ -102,6 +107,9 @@ func (s *Routes) Run(ctx context.Context) error {
 			errs = append(errs, s.Certs.Apply(tin)...)
 		}
 		s.Router.Apply(t)
+		if s.Applied != nil {
+			s.Applied()
+		}
 		if msg := errString(errors.Join(errs...)); msg != lastErr {
 			if msg != "" {
 				s.Log.Warn("router table applied with errors", "err", msg)

@@ -42,6 +42,9 @@ type Services struct {
 	Log   *slog.Logger
 	// Now stamps condition transitions (time.Now when nil).
 	Now func() time.Time
+	// Applied, when set, is called after each table is applied (the
+	// first: the table built once every kind was listed).
+	Applied func()
 	// ListenRetry is how soon a VIP:port that could not be listened on is
 	// tried again when nothing else changes (DefaultListenRetry when 0).
 	ListenRetry time.Duration
@@ -79,6 +82,9 @@ func (s *Services) Run(ctx context.Context) error {
 		services := typed[*api.Service](snap[serviceKind.Kind])
 		t := Table(services, typed[*api.Endpoints](snap[endpointsKind.Kind]))
 		err := s.Proxy.Apply(t)
+		if s.Applied != nil {
+			s.Applied()
+		}
 		switch msg := errString(err); {
 		case msg == lastErr:
 		case err != nil:

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/api/validation"
 	"slipway.dev/slipway/internal/clock"
 	"slipway.dev/slipway/internal/events"
 	"slipway.dev/slipway/internal/registry"
@@ -94,7 +95,7 @@ func TestNewPod(t *testing.T) {
 	if diff := cmp.Diff(want, pod); diff != "" {
 		t.Errorf("hook pod (-want +got):\n%s", diff)
 	}
-	if errs := api.Validate(pod); len(errs) != 0 {
+	if errs := validation.Validate(pod); len(errs) != 0 {
 		t.Errorf("hook pod is invalid: %v", errs)
 	}
 

@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/api/validation"
 )
 
 // Limits on a manifest file. They keep a hostile or mistaken input from
@@ -380,7 +381,7 @@ func (d *decoder) object(index int, root *yaml.Node, inList bool) {
 		m.Project = d.opts.Project
 	}
 	api.SetDefaults(obj)
-	for _, fe := range api.Validate(obj) {
+	for _, fe := range validation.Validate(obj) {
 		if under(fe.Field, failed) {
 			continue // already reported, as a wrong type or unknown field
 		}

@@ -38,6 +38,7 @@ func (p *Proxy) accept(l *listener) {
 			return
 		}
 		p.connW.Add(1)
+		p.clients.Add(1)
 		go p.serve(l.addr, c)
 	}
 }
@@ -63,6 +64,7 @@ func (p *Proxy) untrack(c net.Conn) {
 // two until both sides are done.
 func (p *Proxy) serve(vip netip.AddrPort, client net.Conn) {
 	defer p.connW.Done()
+	defer p.clients.Add(-1)
 	defer p.untrack(client)
 	defer client.Close()
 	upstream, ep, f := p.connect(vip)

@@ -66,6 +66,10 @@ type Options struct {
 	// its endpoint having answered last, to count as idle rather than in
 	// flight (DefaultDrainQuiet when 0).
 	DrainQuiet time.Duration
+	// Listen opens a VIP:port's listener (net.Listen when nil): a new
+	// generation of Slipway takes the sockets the old one handed over
+	// (handover.go).
+	Listen func(addr netip.AddrPort) (net.Listener, error)
 }
 
 // DefaultDrainQuiet: well above a loopback round trip, well below a grace
@@ -107,6 +111,9 @@ type Proxy struct {
 	applyMu   sync.Mutex
 	listeners map[netip.AddrPort]*listener
 	closed    bool
+	// unlistened: the proxy drains for a hand-over and opens no listener.
+	unlistened bool
+	listen     func(netip.AddrPort) (net.Listener, error)
 
 	// tables holds the table new connections use and the newest one none
 	// of whose predecessors has a connect in progress: an endpoint in
@@ -126,6 +133,7 @@ type Proxy struct {
 	conns   map[net.Conn]struct{}
 	acceptW sync.WaitGroup // accept loops
 	connW   sync.WaitGroup // connection handlers
+	clients atomic.Int64   // client connections open
 }
 
 // table is immutable once swapped in, except for its gate and counters.
@@ -252,6 +260,10 @@ func New(opts Options) *Proxy {
 	if p.drainQuiet <= 0 {
 		p.drainQuiet = DefaultDrainQuiet
 	}
+	p.listen = opts.Listen
+	if p.listen == nil {
+		p.listen = func(a netip.AddrPort) (net.Listener, error) { return net.Listen("tcp", a.String()) }
+	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.tables.Init(emptyTable(), drain.Words{Owner: "proxy", Table: "service table", InFlight: "connections"})
 	return p
@@ -287,7 +299,10 @@ func (p *Proxy) Apply(t Table) error {
 		if _, open := p.listeners[addr]; open {
 			continue
 		}
-		ln, err := net.Listen("tcp", addr.String())
+		if p.unlistened {
+			break
+		}
+		ln, err := p.listen(addr)
 		if err != nil {
 			errs = append(errs, listenError(pt.service, addr, err))
 			continue

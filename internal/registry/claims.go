@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/api/validation"
 	"slipway.dev/slipway/internal/store"
 )
 
@@ -17,7 +18,7 @@ var (
 
 // admit checks what a write of obj needs from other objects: an App's
 // strategy against the access modes of the claims it mounts
-// (api.ValidateClaimUse). batch holds claims written by the same apply,
+// (validation.ValidateClaimUse). batch holds claims written by the same apply,
 // which count as existing.
 func (r *Registry) admit(ctx context.Context, obj api.Object, batch map[string]*api.PersistentVolumeClaim) error {
 	app, ok := obj.(*api.App)
@@ -43,7 +44,7 @@ func (r *Registry) admit(ctx context.Context, obj api.Object, batch map[string]*
 		}
 		claims[n] = o.(*api.PersistentVolumeClaim)
 	}
-	return api.ValidateClaimUse(app, claims).ToError("App", app.Metadata.Name)
+	return validation.ValidateClaimUse(app, claims).ToError("App", app.Metadata.Name)
 }
 
 // podsMounting lists the pods of the project whose volumes name the claim.

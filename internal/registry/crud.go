@@ -7,6 +7,7 @@ import (
 	"maps"
 
 	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/api/validation"
 	"slipway.dev/slipway/internal/store"
 )
 
@@ -277,7 +278,7 @@ func mergeUser(kind api.KindInfo, old, c api.Object) (api.Object, bool, error) {
 	cm.UID, cm.CreationTimestamp, cm.Generation = om.UID, om.CreationTimestamp, om.Generation
 	cm.ResourceVersion = om.ResourceVersion
 	copyStatus(c, old)
-	if errs := api.ValidateUpdate(old, c); len(errs) > 0 {
+	if errs := validation.ValidateUpdate(old, c); len(errs) > 0 {
 		return nil, false, errs.ToError(kind.Kind, cm.Name)
 	}
 	oldSpec, err := userContent(old)
@@ -329,7 +330,7 @@ func (r *Registry) UpdateStatus(ctx context.Context, obj api.Object) (api.Object
 	if bytes.Equal(before, after) {
 		return old, nil
 	}
-	// Status is not validated (api.Validate leaves it to its writers, the
+	// Status is not validated (validation.Validate leaves it to its writers, the
 	// controllers); spec and metadata are the stored ones, valid already.
 	copyStatus(old, c)
 	return r.write(ctx, kind, k, old, old.GetMeta().ResourceVersion)

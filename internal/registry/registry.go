@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/api/validation"
 	"slipway.dev/slipway/internal/store"
 )
 
@@ -302,7 +303,7 @@ func prepare(obj api.Object) (api.KindInfo, api.Object, error) {
 		m.Project = api.DefaultProject
 	}
 	api.SetDefaults(c)
-	if errs := api.Validate(c); len(errs) > 0 {
+	if errs := validation.Validate(c); len(errs) > 0 {
 		return kind, nil, errs.ToError(kind.Kind, m.Name)
 	}
 	return kind, c, nil

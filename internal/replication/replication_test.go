@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/api/validation"
 )
 
 func pod(name string, phase string, ready bool, created int) *api.Pod {
@@ -83,7 +84,7 @@ func TestNewPod(t *testing.T) {
 	if p.Metadata.Project != "shop" || p.Spec.App != "hello" || p.Spec.Revision != 1 || len(p.Spec.Containers) != 1 {
 		t.Errorf("pod %+v", p)
 	}
-	if errs := api.Validate(p); len(errs) != 0 {
+	if errs := validation.Validate(p); len(errs) != 0 {
 		t.Errorf("generated pod is invalid: %v", errs)
 	}
 }

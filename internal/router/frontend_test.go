@@ -71,16 +71,23 @@ func serveFrontendOn(t testing.TB, backend netip.AddrPort, opts std.ServerOption
 }
 
 // serveEngine serves r with the frontend (opts) and engine on a plain
-// listener and returns its address.
+// listener, or on the TLS listener when testTLS, and returns its address
+// for dialFront ("tls://" and the address on TLS).
 func serveEngine(t testing.TB, r *router.Router, opts std.ServerOptions, engine string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := fast.NewServer(std.NewServer(r, opts), fast.Options{Engine: engine})
+	fopts := fast.Options{Engine: engine}
+	serve, addr := (*fast.Server).Serve, ln.Addr().String()
+	if testTLS {
+		fopts.Certs = testCerts(t)
+		serve, addr = (*fast.Server).ServeTLS, "tls://"+addr
+	}
+	s := fast.NewServer(std.NewServer(r, opts), fopts)
 	done := make(chan error, 1)
-	go func() { done <- s.Serve(ln) }()
+	go func() { done <- serve(s, ln) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -89,7 +96,7 @@ func serveEngine(t testing.TB, r *router.Router, opts std.ServerOptions, engine 
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return ln.Addr().String()
+	return addr
 }
 
 func frontTable(t testing.TB, backend netip.AddrPort) *router.Table {
@@ -108,17 +115,14 @@ func frontTable(t testing.TB, backend netip.AddrPort) *router.Table {
 // cancels a request then in flight: use it only where none is proxied or
 // where that is expected.
 func exchange(t testing.TB, addr string, raw []byte, halfClose bool) ([]*http.Response, []string, error) {
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialFront(t, addr)
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c.Write(raw); err != nil {
 		return nil, nil, err
 	}
 	if halfClose {
-		c.(*net.TCPConn).CloseWrite()
+		c.(interface{ CloseWrite() error }).CloseWrite()
 	}
 	br := bufio.NewReader(c)
 	var resps []*http.Response
@@ -231,10 +235,7 @@ func TestStreamedBodyOverLimit(t *testing.T) {
 func TestSlowHeaderIsCutOff(t *testing.T) {
 	be := newBodyEcho(t)
 	addr, _ := serveFrontend(t, be.addr, std.ServerOptions{ReadHeaderTimeout: 200 * time.Millisecond})
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialFront(t, addr)
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: fuzz.test\r\n") // and never the end of the head
@@ -254,10 +255,7 @@ func TestSlowHeaderIsCutOff(t *testing.T) {
 func TestSlowBodyIsCutOff(t *testing.T) {
 	be := newBodyEcho(t)
 	addr, _ := serveFrontend(t, be.addr, std.ServerOptions{BodyReadTimeout: 200 * time.Millisecond})
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialFront(t, addr)
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	io.WriteString(c, "POST / HTTP/1.1\r\nHost: fuzz.test\r\nContent-Length: 10\r\n\r\nabc")
@@ -405,8 +403,8 @@ func TestShutdownDeadline(t *testing.T) {
 	}
 }
 
-// TestServeTLS: the TLS listener serves through the same checks, and the
-// Router sees the connection as TLS.
+// TestServeTLS: the standard engine's TLS listener serves HTTP/1.1 and h2
+// through the same checks, and the Router sees the connection as TLS.
 func TestServeTLS(t *testing.T) {
 	u := newUpstream(t, "u")
 	r := router.New(router.Options{})
@@ -433,8 +431,8 @@ func TestServeTLS(t *testing.T) {
 	if err := json.Unmarshal(body, &e); err != nil {
 		t.Fatalf("%d %q: %v", resp.StatusCode, body, err)
 	}
-	if resp.StatusCode != 200 || resp.ProtoMajor != 1 || e.Header.Get("X-Forwarded-Proto") != "https" {
-		t.Errorf("got %d over %s with X-Forwarded-Proto %q, want 200 over HTTP/1.1 and https", resp.StatusCode, resp.Proto, e.Header.Get("X-Forwarded-Proto"))
+	if resp.StatusCode != 200 || resp.ProtoMajor != 2 || e.Header.Get("X-Forwarded-Proto") != "https" {
+		t.Errorf("got %d over %s with X-Forwarded-Proto %q, want 200 over HTTP/2 (chosen by ALPN) and https", resp.StatusCode, resp.Proto, e.Header.Get("X-Forwarded-Proto"))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -21,7 +21,17 @@ import (
 // (400/408/413/431) the backend saw no request that did not get its own
 // answer back to the client (or an answer dropped because the client
 // half-closed, see below).
-func FuzzRouterRequest(f *testing.F) {
+func FuzzRouterRequest(f *testing.F) { fuzzRouterRequest(f) }
+
+// FuzzRouterRequestTLS is FuzzRouterRequest on the fast engine's TLS
+// listener: the same bytes, decrypted, get the same answers.
+func FuzzRouterRequestTLS(f *testing.F) {
+	testTLS = true
+	f.Cleanup(func() { testTLS = false })
+	fuzzRouterRequest(f)
+}
+
+func fuzzRouterRequest(f *testing.F) {
 	files, _ := filepath.Glob("testdata/badrequests/*.txt")
 	for _, name := range files {
 		b, err := os.ReadFile(name)

@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"io"
-	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"slipway.dev/slipway/internal/router"
+	"slipway.dev/slipway/internal/router/fast"
 	"slipway.dev/slipway/internal/router/std"
 
 	"github.com/google/go-cmp/cmp"
@@ -27,7 +27,7 @@ import (
 
 // selfSigned makes a certificate for names, signed by its own key; serial
 // tells certificates for the same names apart.
-func selfSigned(t *testing.T, serial int64, names ...string) *tls.Certificate {
+func selfSigned(t testing.TB, serial int64, names ...string) *tls.Certificate {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -91,11 +91,11 @@ func startTLS(t *testing.T, hosts ...string) *tlsEnv {
 	}
 	e.https, e.plain = tln.Addr().String(), pln.Addr().String()
 	port := tln.Addr().(*net.TCPAddr).Port
-	// Refused handshakes are what some tests check: keep them out of the output.
-	quiet := log.New(io.Discard, "", 0)
-	ssrv := &http.Server{Handler: std.NewHandler(e.rt), TLSConfig: std.TLSConfig(e.certs), ReadHeaderTimeout: 10 * time.Second, ErrorLog: quiet}
+	// The HTTPS listener as slipway up serves it: the fast engine's TLS
+	// listener (h2 handed to the standard engine).
+	ssrv := fast.NewServer(std.NewServer(e.rt, std.ServerOptions{}), fast.Options{Certs: e.certs})
 	psrv := &http.Server{Handler: std.InsecurePolicy(std.NewHandler(e.rt), e.rt, e.certs, port), ReadHeaderTimeout: 10 * time.Second}
-	go ssrv.ServeTLS(tln, "", "")
+	go ssrv.ServeTLS(tln)
 	go psrv.Serve(pln)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

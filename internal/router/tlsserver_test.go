@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"slipway.dev/slipway/internal/router"
+	"slipway.dev/slipway/internal/router/fast"
 	"slipway.dev/slipway/internal/router/std"
 )
 
@@ -66,12 +67,12 @@ func TestTLSShutdownSendsGOAWAY(t *testing.T) {
 	if errs := certs.Apply(router.TLSInput{Routes: []router.TLSRoute{{Key: "p/h2", Host: "h2.test", Cert: selfSigned(t, 1, "h2.test")}}}); len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	srv := std.NewTLSServer(std.NewHandler(r), certs, nil)
+	srv := fast.NewServer(std.NewServer(r, std.ServerOptions{}), fast.Options{Certs: certs})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	go srv.ServeTLS(ln, "", "")
+	go srv.ServeTLS(ln)
 
 	c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{ServerName: "h2.test", InsecureSkipVerify: true, NextProtos: []string{"h2"}})
 	if err != nil {

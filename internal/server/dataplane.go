@@ -7,13 +7,15 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
+	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"slipway.dev/slipway/internal/dataplane"
+	"slipway.dev/slipway/internal/handover"
 	"slipway.dev/slipway/internal/proxy"
 	"slipway.dev/slipway/internal/registry"
 	"slipway.dev/slipway/internal/router"
@@ -35,18 +37,24 @@ type dataPlane struct {
 	px             *proxy.Proxy
 	rt             *router.Router
 	certs          *router.Certs
-	routerSrv      *fast.Server
-	tlsSrv         *http.Server
+	routerSrv      *fast.Server // the plain and the TLS listener
 	closeAccessLog func()
+
+	// routed and proxied are closed once the router's and the service
+	// proxy's first tables (built once every kind was listed) are
+	// applied: the router accepts only from then on.
+	routed, proxied chan struct{}
 }
 
-func newDataPlane(cfg Config, reg *registry.Registry, lns listeners, log *slog.Logger) (*dataPlane, error) {
+func newDataPlane(cfg Config, reg *registry.Registry, lns listeners, in *inherited, log *slog.Logger) (*dataPlane, error) {
 	accessLog, closeAccessLog, err := openAccessLog(cfg.AccessLog, cfg.Stderr)
 	if err != nil {
 		return nil, err
 	}
 	d := &dataPlane{cfg: cfg, reg: reg, log: log, lns: lns, closeAccessLog: closeAccessLog,
-		px:    proxy.New(proxy.Options{Logger: log.With("component", "proxy")}),
+		px: proxy.New(proxy.Options{Logger: log.With("component", "proxy"),
+			Listen: func(a netip.AddrPort) (net.Listener, error) { return in.listen(proxyListenerName(a), a.String()) }}),
+		routed: make(chan struct{}), proxied: make(chan struct{}),
 		certs: router.NewCerts(),
 		rt: router.New(router.Options{Logger: log.With("component", "router"), TrustedProxies: cfg.TrustedProxies,
 			AccessLog: accessLog, DrainTimeout: cfg.RouterDrainTimeout}),
@@ -59,40 +67,55 @@ func newDataPlane(cfg Config, reg *registry.Registry, lns listeners, log *slog.L
 	// request reaches a backend, and a graceful shutdown. Plain HTTP for a
 	// host whose route has TLS follows the route's
 	// insecureEdgeTerminationPolicy (Redirect, Allow or None).
-	// Plain HTTP/1.1 takes the router's fast engine; what it does not serve
-	// itself (upgrades, unusual framing, TLS routes' redirects) goes to
-	// the standard one and this Handler.
-	stdHandler := std.NewHandler(d.rt)
+	// HTTP/1.1, plain or over TLS, takes the router's fast engine; what it
+	// does not serve itself (upgrades, unusual framing, TLS routes'
+	// redirects, h2 chosen by ALPN) goes to the standard one and this
+	// Handler (which lets every HTTPS request through). Certificates swap
+	// underneath the TLS listener (SNI picks them): it is never reopened
+	// for a change. Its session-ticket keys are the server's
+	// (routerSrv.TicketKeys), for a hand-over to share.
 	d.routerSrv = fast.NewServer(std.NewServer(d.rt, std.ServerOptions{
 		Logger:  log.With("component", "router"),
-		Handler: std.InsecurePolicy(stdHandler, d.rt, d.certs, httpsPort),
+		Handler: std.InsecurePolicy(std.NewHandler(d.rt), d.rt, d.certs, httpsPort),
 	}), fast.Options{Certs: d.certs})
-	// Certificates swap underneath the TLS listener (SNI picks them): it is
-	// never reopened for a change. HTTP/2 is negotiated by ALPN.
-	d.tlsSrv = std.NewTLSServer(stdHandler, d.certs, log)
 	return d, nil
 }
 
-// start serves the router's listeners and runs the feeds until ctx ends.
-func (d *dataPlane) start(g *errgroup.Group, ctx context.Context) {
-	g.Go(func() error { return d.routerSrv.Serve(d.lns.http) })
+// start serves the router's listeners, once the first table is applied
+// (until then a connection waits in the listener's queue: it is not
+// refused, and never gets a 404 for a route that exists), and runs the
+// feeds until ctx ends.
+func (d *dataPlane) start(g *errgroup.Group, ctx context.Context, goFeed func(func() error)) {
+	g.Go(func() error {
+		select {
+		case <-d.routed:
+		case <-ctx.Done():
+			return nil
+		}
+		return d.routerSrv.Serve(d.lns.http)
+	})
 	if d.lns.https != nil {
 		g.Go(func() error {
-			if err := d.tlsSrv.ServeTLS(d.lns.https, "", ""); !errors.Is(err, http.ErrServerClosed) {
-				return err
+			select {
+			case <-d.routed:
+			case <-ctx.Done():
+				return nil
 			}
-			return nil
+			return d.routerSrv.ServeTLS(d.lns.https)
 		})
 	}
-	g.Go(func() error {
+	var routed, proxied sync.Once
+	goFeed(func() error {
 		(&services.Controller{Reg: d.reg, VIPRange: d.cfg.ServiceIPRange, Log: d.log.With("controller", "services")}).Run(ctx)
 		return nil
 	})
-	g.Go(func() error {
-		return (&dataplane.Routes{Reg: d.reg, Router: d.rt, Certs: d.certs, Domain: d.cfg.RouterDomain, Log: d.log.With("component", "routes")}).Run(ctx)
+	goFeed(func() error {
+		return (&dataplane.Routes{Reg: d.reg, Router: d.rt, Certs: d.certs, Domain: d.cfg.RouterDomain, Log: d.log.With("component", "routes"),
+			Applied: func() { routed.Do(func() { close(d.routed) }) }}).Run(ctx)
 	})
-	g.Go(func() error {
-		err := (&dataplane.Services{Reg: d.reg, Proxy: d.px, Log: d.log.With("component", "dataplane")}).Run(ctx)
+	goFeed(func() error {
+		err := (&dataplane.Services{Reg: d.reg, Proxy: d.px, Log: d.log.With("component", "dataplane"),
+			Applied: func() { proxied.Do(func() { close(d.proxied) }) }}).Run(ctx)
 		if errors.Is(err, proxy.ErrClosed) {
 			return nil
 		}
@@ -107,7 +130,89 @@ func (d *dataPlane) shutdown(ctx context.Context) error {
 	// stream) now: the servers' Shutdown would wait for streams until
 	// its deadline and never for WebSockets.
 	d.rt.GoingAway()
-	return errors.Join(d.routerSrv.Shutdown(ctx), d.tlsSrv.Shutdown(ctx))
+	return d.routerSrv.Shutdown(ctx)
+}
+
+// serving is closed once both tables are applied and the router accepts.
+func (d *dataPlane) serving(ctx context.Context) error {
+	for _, c := range []chan struct{}{d.routed, d.proxied} {
+		select {
+		case <-c:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// drain is the old generation's end in a hand-over, once the new one
+// serves on the same sockets: it stops accepting (closing only its own
+// copies of the listeners), closes idle keep-alive connections and
+// answers the requests in flight with Connection: close (HTTP/2: GOAWAY),
+// lets the service proxy's connections end at a request boundary, and at
+// timeout closes WebSockets (1001) and streams and cuts what is left.
+func (d *dataPlane) drain(timeout time.Duration) handover.Report {
+	start := time.Now()
+	d.px.Unlisten()
+	open := d.open()
+	sctx, cut := context.WithCancel(context.Background())
+	defer cut()
+	var wg sync.WaitGroup
+	wg.Go(func() { d.routerSrv.Shutdown(sctx) })
+	shut := make(chan struct{})
+	go func() { wg.Wait(); close(shut) }()
+	quiet := func() bool {
+		select {
+		case <-shut:
+		default:
+			return false
+		}
+		return d.px.Open() == 0 && d.inFlight() == 0
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	rep := handover.Report{Open: open}
+	for !quiet() {
+		select {
+		case <-tick.C:
+			continue
+		case <-deadline.C:
+		}
+		// The deadline: what is left is cut, WebSockets and streams
+		// first with their close, within a second.
+		rep.Cut = min(d.open()+int(d.inFlight()), open)
+		d.rt.GoingAway()
+		grace := time.Now().Add(time.Second)
+		for !quiet() && time.Now().Before(grace) {
+			<-tick.C
+		}
+		cut()
+		d.px.Close()
+		wg.Wait()
+		break
+	}
+	d.px.Close()
+	rep.Finished = open - rep.Cut
+	rep.Millis = time.Since(start).Milliseconds()
+	return rep
+}
+
+// open counts the client connections of the data plane: the fast
+// engine's (plain and TLS) and the service proxy's.
+func (d *dataPlane) open() int {
+	return d.routerSrv.Open() + d.px.Open()
+}
+
+// inFlight counts the router's requests in flight, WebSockets and streams
+// among them.
+func (d *dataPlane) inFlight() int64 {
+	var n int64
+	for _, s := range d.rt.AllEndpointStats() {
+		n += s.InFlight
+	}
+	return n
 }
 
 // close releases what shutdown leaves: the proxy (when Run fails before

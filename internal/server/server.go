@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -22,6 +23,7 @@ import (
 	"slipway.dev/slipway/internal/apiserver"
 	"slipway.dev/slipway/internal/clock"
 	"slipway.dev/slipway/internal/events"
+	"slipway.dev/slipway/internal/handover"
 	"slipway.dev/slipway/internal/node"
 	"slipway.dev/slipway/internal/registry"
 	"slipway.dev/slipway/internal/router"
@@ -74,6 +76,16 @@ type Config struct {
 	// DataDir) or StoreEtcd (at Etcd).
 	Store string
 	Etcd  EtcdConfig
+	// DrainTimeout bounds this generation's drain when a new one takes
+	// over (DefaultDrainTimeout when 0): requests in flight finish within
+	// it; WebSockets and streams go on until it, then get their close.
+	DrainTimeout time.Duration
+	// Restart, when it delivers, starts this binary again (the file found
+	// at start-up: a new build put there is what runs) with the same
+	// arguments, and that process takes over (SIGUSR2 in `slipway up`).
+	Restart <-chan struct{}
+	// Args are what a restart passes (os.Args[1:] when nil).
+	Args []string
 }
 
 // Info tells where the running platform can be reached.
@@ -94,6 +106,8 @@ const TokenFileName = "admin.token"
 // Run runs the platform until ctx ends, then stops it gracefully. Its
 // parts, each built by one function below and started under one errgroup:
 //
+//	hand-over  from the generation running on the data dir, if any
+//	           (handover.go): its listeners, then its store
 //	state      the store (bbolt), the registry over it, the admin token
 //	api        the HTTP API on --api-addr
 //	data path  the services controller, the service proxy, the router and
@@ -103,35 +117,61 @@ const TokenFileName = "admin.token"
 //
 // On shutdown the control loops and the node stop first (the node stops
 // its pods in order, which needs the data path to take them out of
-// traffic), then the data path, then the API.
+// traffic), then the data path, then the API. When a new generation takes
+// over, the control plane stops the same way but leaves the pods running,
+// the data path serves on until the new one serves, then drains.
 func Run(ctx context.Context, cfg Config) error {
+	started := time.Now()
 	cfg, log, err := prepare(cfg)
 	if err != nil {
 		return err
 	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding this binary for restarts: %w", err)
+	}
+	if err := prepareDataDir(cfg.DataDir); err != nil {
+		return err
+	}
+	gens := &generations{me: handover.Generation{Number: 1, Version: cfg.Version, PID: os.Getpid()}}
+	tk, err := takeOver(ctx, cfg, gens, log)
+	if err != nil {
+		return err
+	}
+	in := &inherited{tk: tk}
+	handingOver := false // tk is closed by handOverFrom once the old one drained
+	defer func() {
+		if tk != nil && !handingOver {
+			tk.Close()
+		}
+	}()
 	st, reg, tokenFile, err := openState(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	var closeStore sync.Once
+	defer closeStore.Do(func() { st.Close() })
 	driver, baseEnv, err := newDriver(ctx, cfg, log.With("component", "runtime"))
 	if err != nil {
 		return err
 	}
 	// After the store and the runtime: a second Slipway on the same data
 	// dir, or no Docker engine, is told so before anything about addresses.
-	if err := checkServiceRange(cfg.Runtime, cfg.ServiceIPRange, cfg.PodIPRange); err != nil {
-		return err
+	// A takeover's service addresses are the old generation's, handed over.
+	if tk == nil {
+		if err := checkServiceRange(cfg.Runtime, cfg.ServiceIPRange, cfg.PodIPRange); err != nil {
+			return err
+		}
 	}
 	blds, err := newBuilds(ctx, cfg, reg, log)
 	if err != nil {
 		return err
 	}
-	lns, err := listen(cfg)
+	lns, err := listen(cfg, in)
 	if err != nil {
 		return err
 	}
-	data, err := newDataPlane(cfg, reg, lns, log)
+	data, err := newDataPlane(cfg, reg, lns, in, log)
 	if err != nil {
 		lns.close()
 		return err
@@ -144,27 +184,91 @@ func Run(ctx context.Context, cfg Config) error {
 		Drainer: data,
 		BaseEnv: baseEnv,
 	})
-	apiSrv := newAPI(cfg, reg, agent, blds, data.rt, st.CheckWritable, log)
+	apiSrv := newAPI(cfg, reg, agent, blds, data.rt, st.CheckWritable, gens, log)
 	defer apiSrv.cancel()
 
 	// The data path outlives the control loops: stopping pods in order
-	// needs it to take them out of traffic.
+	// needs it to take them out of traffic. Its feeds stop with the
+	// control plane; its servers only when the data path stops or drains.
 	dataCtx, stopData := context.WithCancel(context.Background())
 	defer stopData()
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return serve(apiSrv.Server, lns.api) })
-	data.start(g, dataCtx)
-	g.Go(func() error { return agent.Run(gctx) })
-	g.Go(func() error { return runControllers(gctx, reg, data.rt, log) })
-	g.Go(func() error { return blds.run(gctx) })
+	ctlCtx, stopCtl := context.WithCancel(gctx)
+	defer stopCtl()
+	var ctl sync.WaitGroup // the control plane's loops, the API and the feeds
+	goCtl := func(f func() error) {
+		ctl.Add(1)
+		g.Go(func() error {
+			defer ctl.Done()
+			// An error of a part being stopped is the stop's doing: a
+			// released control plane must not take the data path down.
+			if err := f(); err != nil && ctlCtx.Err() == nil {
+				return err
+			}
+			return nil
+		})
+	}
+	goCtl(func() error { return serve(apiSrv.Server, lns.api) })
+	data.start(g, dataCtx, goCtl)
+	goCtl(func() error { return agent.Run(ctlCtx) })
+	goCtl(func() error { return runControllers(ctlCtx, reg, data.rt, log) })
+	goCtl(func() error { return blds.run(ctlCtx) })
+
+	// stopControl stops the control plane, once: the loops, the node
+	// (stopping its pods in order or leaving them), the feeds and the API.
+	var stopOnce sync.Once
+	var stopErr error
+	stopControl := func(ctx context.Context, stopPods bool) error {
+		stopOnce.Do(func() {
+			stopCtl()
+			log.Info("stopping the control plane", "stopPods", stopPods)
+			errNode := agent.Shutdown(ctx, stopPods)
+			stopData()
+			stopErr = errors.Join(errNode, apiSrv.Shutdown(ctx))
+			ctl.Wait()
+		})
+		return stopErr
+	}
+	own := &owner{cfg: cfg, log: log.With("component", "handover"), lns: lns, data: data, exe: exe, args: cfg.Args,
+		release: func(ctx context.Context) error {
+			// The new generation takes the pods and the store.
+			err := stopControl(ctx, false)
+			closeStore.Do(func() { err = errors.Join(err, st.Close()) })
+			return err
+		}}
+	ho, err := handover.Listen(filepath.Join(cfg.DataDir, handover.SocketName), gens.self(), own, log.With("component", "handover"))
+	if err != nil {
+		log.Warn("hand-over disabled: a new generation will not take over from this one", "err", err)
+	} else {
+		go ho.Serve()
+		defer ho.Close()
+	}
 	g.Go(func() error {
-		<-gctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-		defer cancel()
-		log.Info("shutting down", "stopPods", !cfg.KeepPods)
-		errNode := agent.Shutdown(sctx, !cfg.KeepPods)
-		stopData()
-		return errors.Join(errNode, data.shutdown(sctx), apiSrv.Shutdown(sctx))
+		var drained <-chan struct{}
+		if ho != nil {
+			drained = ho.Drained()
+		}
+		for {
+			select {
+			case <-gctx.Done():
+				sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+				defer cancel()
+				log.Info("shutting down", "stopPods", !cfg.KeepPods)
+				errCtl := stopControl(sctx, !cfg.KeepPods)
+				return errors.Join(errCtl, data.shutdown(sctx))
+			case <-drained:
+				// Handed over: the new generation has the report.
+				return nil
+			case <-cfg.Restart:
+				if ho == nil {
+					log.Warn("restart asked for, but the hand-over is disabled")
+					continue
+				}
+				if _, _, err := own.Restart(); err != nil {
+					log.Error("restart: starting the new generation failed", "err", err)
+				}
+			}
+		}
 	})
 
 	info := Info{
@@ -174,9 +278,16 @@ func Run(ctx context.Context, cfg Config) error {
 		DataDir:   cfg.DataDir,
 		TokenFile: tokenFile,
 	}
-	log.Info("slipway is up", "api", info.APIURL, "router", info.HTTPAddr, "dataDir", cfg.DataDir)
-	if cfg.OnReady != nil {
-		cfg.OnReady(info)
+	if err := data.serving(gctx); err == nil {
+		if tk != nil {
+			handingOver = true
+			handOverFrom(tk, cfg, gens, started, log)
+		}
+		log.Info("slipway is up", "api", info.APIURL, "router", info.HTTPAddr, "dataDir", cfg.DataDir,
+			"generation", gens.self().Number, "startedIn", time.Since(started).Round(time.Millisecond))
+		if cfg.OnReady != nil {
+			cfg.OnReady(info)
+		}
 	}
 	err = g.Wait()
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
@@ -193,6 +304,12 @@ func prepare(cfg Config) (Config, *slog.Logger, error) {
 	}
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 2 * time.Minute
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = DefaultDrainTimeout
+	}
+	if cfg.Args == nil {
+		cfg.Args = os.Args[1:]
 	}
 	switch cfg.Runtime {
 	case "", "process", "docker":
@@ -237,19 +354,20 @@ type listeners struct {
 }
 
 // listen binds every listener cfg names, or none: the error names the
-// flag whose address could not be bound.
-func listen(cfg Config) (listeners, error) {
+// flag whose address could not be bound. A takeover's listeners are taken
+// over where the flag names the same address (or port 0).
+func listen(cfg Config, in *inherited) (listeners, error) {
 	var l listeners
 	var err error
-	if l.api, err = net.Listen("tcp", cfg.APIAddr); err != nil {
+	if l.api, err = in.listen(lnAPI, cfg.APIAddr); err != nil {
 		return l, fmt.Errorf("--api-addr %s: %w", cfg.APIAddr, err)
 	}
-	if l.http, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+	if l.http, err = in.listen(lnHTTP, cfg.HTTPAddr); err != nil {
 		l.close()
 		return listeners{}, fmt.Errorf("--http-addr %s: %w", cfg.HTTPAddr, err)
 	}
 	if cfg.HTTPSAddr != "" {
-		if l.https, err = net.Listen("tcp", cfg.HTTPSAddr); err != nil {
+		if l.https, err = in.listen(lnHTTPS, cfg.HTTPSAddr); err != nil {
 			l.close()
 			return listeners{}, fmt.Errorf("--https-addr %s: %w", cfg.HTTPSAddr, err)
 		}
@@ -274,10 +392,10 @@ type apiServer struct {
 
 // ready backs /readyz besides the store's answering (the store's
 // CheckWritable: a full disk makes the API not ready, saying why).
-func newAPI(cfg Config, reg *registry.Registry, agent *node.Agent, blds *builds, rt *router.Router, ready func(context.Context) error, log *slog.Logger) apiServer {
+func newAPI(cfg Config, reg *registry.Registry, agent *node.Agent, blds *builds, rt *router.Router, ready func(context.Context) error, gens *generations, log *slog.Logger) apiServer {
 	srv := &http.Server{
 		Handler: apiserver.New(reg, apiserver.Options{Logger: log, Version: cfg.Version, Commit: cfg.Commit, Ready: ready, Logs: podLogs{agent},
-			Builds: blds.api, Metrics: telemetry.Handler(rt)}),
+			Builds: blds.api, Metrics: telemetry.Handler(rt, telemetry.NewGenerations(gens.metrics)), Generations: gens.list}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),

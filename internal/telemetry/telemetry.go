@@ -110,10 +110,11 @@ func histogram(s router.Snapshot, labels []string) prometheus.Metric {
 	return prometheus.MustNewConstHistogram(descDuration, cum, sum, buckets, labels...)
 }
 
-// Handler serves the router's metrics and the process's own (Go runtime,
-// process) in Prometheus' text format.
-func Handler(src Source) http.Handler {
+// Handler serves the router's metrics, extra's (the hand-over's: Generations)
+// and the process's own (Go runtime, process) in Prometheus' text format.
+func Handler(src Source, extra ...prometheus.Collector) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewCollector(src), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(extra...)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }

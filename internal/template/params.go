@@ -179,4 +179,3 @@ func substitute(s string, values []Value, index map[string]int) string {
 		return m
 	})
 }
-

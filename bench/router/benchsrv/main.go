@@ -6,12 +6,15 @@
 //
 //	benchsrv backend -addr 127.0.0.1:18081
 //	benchsrv slipway -addr 127.0.0.1:18090 -engine fast -backends 127.0.0.1:18081,127.0.0.1:18082
+//	benchsrv slipway -addr 127.0.0.1:18190 -host localhost -tls-cert c.pem -tls-key k.pem
+//	benchsrv handshakes -url https://localhost:18190/ -c 64 -d 10s
 //	benchsrv goproxy -addr 127.0.0.1:18093 -backends 127.0.0.1:18081,127.0.0.1:18082
 //	benchsrv summarize results.tsv
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -38,7 +41,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: benchsrv backend|slipway|goproxy|summarize ...")
+		fmt.Fprintln(os.Stderr, "usage: benchsrv backend|slipway|goproxy|handshakes|summarize ...")
 		os.Exit(2)
 	}
 	var err error
@@ -49,10 +52,12 @@ func main() {
 		err = slipway(os.Args[2:])
 	case "goproxy":
 		err = goproxy(os.Args[2:])
+	case "handshakes":
+		err = handshakes(os.Args[2:], os.Stdout)
 	case "summarize":
 		err = summarize(os.Args[2:], os.Stdout)
 	default:
-		err = fmt.Errorf("unknown mode %q: want backend, slipway, goproxy or summarize", os.Args[1])
+		err = fmt.Errorf("unknown mode %q: want backend, slipway, goproxy, handshakes or summarize", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchsrv:", err)
@@ -104,6 +109,8 @@ func slipway(args []string) error {
 	engine := fs.String("engine", fast.EngineFast, "router engine: fast or std")
 	host := fs.String("host", "bench.test", "the route's host")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	certFile := fs.String("tls-cert", "", "serve HTTPS (the router's TLS listener) with this PEM certificate for -host")
+	keyFile := fs.String("tls-key", "", "the PEM key of -tls-cert")
 	fs.Parse(args)
 	if *profile != "" {
 		f, err := os.Create(*profile)
@@ -133,8 +140,26 @@ func slipway(args []string) error {
 	if err != nil {
 		return err
 	}
+	if *certFile != "" {
+		return serveTLS(rt, ln, *engine, *host, *certFile, *keyFile)
+	}
 	srv := fast.NewServer(std.NewServer(rt, std.ServerOptions{Logger: slog.New(slog.DiscardHandler)}), fast.Options{Engine: *engine})
 	return serveUntilSignal(srv.Serve, ln, srv.Shutdown)
+}
+
+// serveTLS serves rt as slipway up's HTTPS listener does (on engine), with
+// the certificate for host as a TLS route's.
+func serveTLS(rt *router.Router, ln net.Listener, engine, host, certFile, keyFile string) error {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return err
+	}
+	certs := router.NewCerts()
+	if errs := certs.Apply(router.TLSInput{Routes: []router.TLSRoute{{Key: "bench/app", Host: host, Cert: &cert}}}); len(errs) > 0 {
+		return fmt.Errorf("certificates: %v", errs)
+	}
+	srv := fast.NewServer(std.NewServer(rt, std.ServerOptions{Logger: slog.New(slog.DiscardHandler)}), fast.Options{Engine: engine, Certs: certs})
+	return serveUntilSignal(srv.ServeTLS, ln, srv.Shutdown)
 }
 
 // goproxy is the baseline the issue names: net/http's server and

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -55,6 +56,52 @@ func summarize(args []string, out io.Writer) error {
 	}
 	if err := sc.Err(); err != nil {
 		return err
+	}
+	// A table per load and connection count: plain HTTP's contenders are
+	// bare names, HTTPS's name@load-key (run.sh), compared within their
+	// load and key only.
+	var loads []string
+	for _, r := range runs {
+		if _, load := splitName(r.name); !slices.Contains(loads, load) {
+			loads = append(loads, load)
+		}
+	}
+	for _, load := range loads {
+		if err := summarizeLoad(runs, load, out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// splitName splits a contender name into the contender and its load ("",
+// plain HTTP, when it has none).
+func splitName(name string) (contender, load string) {
+	c, l, _ := strings.Cut(name, "@")
+	return c, l
+}
+
+// loadTitles say what each HTTPS load is in the summary's headings.
+var loadTitles = map[string]string{
+	"h1":        "HTTPS HTTP/1.1 keep-alive",
+	"h2":        "HTTPS h2 (one stream in flight per connection)",
+	"handshake": "HTTPS new connection per request (full handshake)",
+}
+
+func summarizeLoad(all []run, load string, out io.Writer) error {
+	var runs []run
+	for _, r := range all {
+		if c, l := splitName(r.name); l == load {
+			r.name = c
+			runs = append(runs, r)
+		}
+	}
+	heading := func(conns int) string { return fmt.Sprintf("%d keep-alive connections", conns) }
+	if load != "" {
+		kind, key, _ := strings.Cut(load, "-")
+		heading = func(conns int) string {
+			return fmt.Sprintf("%s, %s: %d connections", cmp.Or(loadTitles[kind], kind), strings.ToUpper(key), conns)
+		}
 	}
 	var conns []int
 	var names []string
@@ -124,7 +171,7 @@ func summarize(args []string, out io.Writer) error {
 		if bestHA != nil {
 			bestName = bestHA.name
 		}
-		fmt.Fprintf(out, "\n== %d keep-alive connections (medians of %d runs each; best HAProxy: %s) ==\n", c, rows[0].n, bestName)
+		fmt.Fprintf(out, "\n== %s (medians of %d runs each; best HAProxy: %s) ==\n", heading(c), rows[0].n, bestName)
 		fmt.Fprintf(out, "%-14s %9s %8s %8s %8s %9s | %7s | %7s %7s %7s | %7s %7s | %s\n",
 			"contender", "req/s", "p50 ms", "p99 ms", "RSS MB", "CPU µs/r", "÷direct", "÷HA rps", "÷HA cpu", "÷HA p99", "÷goRP", "goRPcpu", "errors")
 		for _, w := range rows {

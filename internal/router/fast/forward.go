@@ -432,7 +432,7 @@ func writeRequest(w *bufio.Writer, q *fastReq, body []byte, pr *peer) {
 	if v, ok := q.first(hdrXFProto); pr.trusted && xfp > 0 && ok && len(v) > 0 {
 		w.Write(v)
 	} else {
-		w.WriteString("http")
+		w.Write(pr.proto)
 	}
 	w.WriteString("\r\nForwarded: ")
 	if pr.trusted && fwd > 0 {
@@ -443,7 +443,9 @@ func writeRequest(w *bufio.Writer, q *fastReq, body []byte, pr *peer) {
 	w.Write(pr.node)
 	w.WriteString(";host=\"")
 	w.Write(q.host.of(b)) // hostByte: nothing to escape
-	w.WriteString("\";proto=http\r\n")
+	w.WriteString("\";proto=")
+	w.Write(pr.proto)
+	w.WriteString("\r\n")
 	if !pr.trusted || xri == 0 {
 		w.WriteString("X-Real-Ip: ")
 		w.Write(pr.ip)

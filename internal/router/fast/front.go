@@ -2,7 +2,9 @@ package fast
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -45,6 +47,7 @@ type fastFront struct {
 	opts  std.ServerOptions
 	log   interface{ Debug(string, ...any) }
 	certs *router.Certs
+	tls   *tls.Config // the TLS listener's
 
 	pools sync.Map // *endpoint → *fastPool
 
@@ -53,6 +56,7 @@ type fastFront struct {
 	mu      sync.Mutex
 	conns   map[*fastConn]struct{}
 	lns     map[net.Listener]struct{}
+	accepts sync.WaitGroup // accept loops: Shutdown waits for them, then counts connections
 	closing atomic.Bool
 	done    chan struct{} // closed when shutdown ends the reaper
 
@@ -74,15 +78,20 @@ const (
 const IdleGlance = 100 * time.Millisecond
 
 // Connection states, for Shutdown: an idle connection (waiting for a
-// request) may be closed at once; an active one finishes its request.
+// request) may be closed at once; an active one finishes its request, and
+// so does a new one (its client has not seen it work, so it would not
+// retry a request it met closed: in a hand-over between generations the
+// old one accepts until the last moment).
 const (
 	connIdle int32 = iota
 	connActive
 	connClosed
+	connNew
 )
 
 type fastConn struct {
-	c     net.Conn
+	c     net.Conn // a *tls.Conn on the TLS listener
+	tls   bool
 	state atomic.Int32
 	up    atomic.Pointer[upConn] // the upstream connection of the request in progress
 }
@@ -93,16 +102,23 @@ type peer struct {
 	ip      []byte // for X-Forwarded-For
 	node    []byte // for Forwarded's for=
 	port    []byte // the listener's, for X-Forwarded-Port
+	proto   []byte // "http" or "https", for X-Forwarded-Proto and Forwarded
+	tls     bool
 	trusted bool
 }
+
+var (
+	protoHTTP  = []byte("http")
+	protoHTTPS = []byte("https")
+)
 
 type dateStamp struct {
 	sec  int64
 	line []byte
 }
 
-func newFastFront(fallback *std.Server, certs *router.Certs) *fastFront {
-	f := &fastFront{std: fallback, r: fallback.Router(), ropts: fallback.Router().Options(), opts: fallback.Options(), log: fallback.Options().Logger, certs: certs,
+func newFastFront(fallback *std.Server, certs *router.Certs, tlsCfg *tls.Config) *fastFront {
+	f := &fastFront{std: fallback, r: fallback.Router(), ropts: fallback.Router().Options(), opts: fallback.Options(), log: fallback.Options().Logger, certs: certs, tls: tlsCfg,
 		work:  make(chan *fastConn),
 		conns: map[*fastConn]struct{}{},
 		lns:   map[net.Listener]struct{}{},
@@ -115,15 +131,19 @@ func newFastFront(fallback *std.Server, certs *router.Certs) *fastFront {
 }
 
 // serve accepts on ln until shutdown; requests handed off go to the
-// standard engine, served from the same Server.
-func (f *fastFront) serve(ln net.Listener) error {
+// standard engine, served from the same Server. On a TLS listener
+// (isTLS) each connection's handshake is made by the worker that serves
+// it.
+func (f *fastFront) serve(ln net.Listener, isTLS bool) error {
 	f.mu.Lock()
 	if f.closing.Load() {
 		f.mu.Unlock()
 		return nil
 	}
 	f.lns[ln] = struct{}{}
+	f.accepts.Add(1)
 	f.mu.Unlock()
+	defer f.accepts.Done()
 	var delay time.Duration
 	for {
 		c, err := ln.Accept()
@@ -140,13 +160,15 @@ func (f *fastFront) serve(ln net.Listener) error {
 			return err
 		}
 		delay = 0
-		fc := &fastConn{c: c}
-		f.mu.Lock()
-		if f.closing.Load() {
-			f.mu.Unlock()
-			c.Close()
-			continue
+		c = std.SendTimeoutConn(c, f.opts.SendTimeout)
+		if isTLS {
+			c = tls.Server(c, f.tls)
 		}
+		// Accepted while Shutdown closes the listener: served all the
+		// same (Shutdown counts it once this loop has ended).
+		fc := &fastConn{c: c, tls: isTLS}
+		fc.state.Store(connNew)
+		f.mu.Lock()
 		f.conns[fc] = struct{}{}
 		f.mu.Unlock()
 		select {
@@ -201,7 +223,36 @@ func (f *fastFront) peerOf(c net.Conn) peer {
 	} else if ap, err := netip.ParseAddrPort(c.LocalAddr().String()); err == nil {
 		port = strconv.AppendInt(nil, int64(ap.Port()), 10)
 	}
-	return peer{ip: []byte(ip), node: []byte(router.ForwardedNode(a)), port: port, trusted: f.r.Trusted(a)}
+	pr := peer{ip: []byte(ip), node: []byte(router.ForwardedNode(a)), port: port, proto: protoHTTP, trusted: f.r.Trusted(a)}
+	if _, ok := c.(*tls.Conn); ok {
+		pr.proto, pr.tls = protoHTTPS, true
+	}
+	return pr
+}
+
+// handshake makes the TLS handshake of fc within the read-header timeout
+// and reports whether fc is still the fast engine's to serve: false when
+// the handshake failed (fc is closed) or chose h2 (fc went to the
+// standard engine).
+func (f *fastFront) handshake(fc *fastConn) bool {
+	tc := fc.c.(*tls.Conn)
+	tc.SetDeadline(time.Now().Add(f.opts.ReadHeaderTimeout))
+	if err := tc.Handshake(); err != nil {
+		f.log.Debug("TLS handshake failed", "remote", tc.RemoteAddr().String(), "err", err)
+		fc.state.Store(connClosed)
+		tc.Close()
+		f.untrack(fc)
+		return false
+	}
+	tc.SetDeadline(time.Time{})
+	if tc.ConnectionState().NegotiatedProtocol == "h2" {
+		f.untrack(fc)
+		if !f.std.HandoffTLS(tc) {
+			tc.Close()
+		}
+		return false
+	}
+	return true
 }
 
 // serveConn serves the requests of one client connection until it closes,
@@ -209,6 +260,9 @@ func (f *fastFront) peerOf(c net.Conn) peer {
 // from one connection to the next.
 func (f *fastFront) serveConn(fc *fastConn, cc *clientConn) {
 	c := fc.c
+	if fc.tls && !f.handshake(fc) {
+		return
+	}
 	bp := f.bufs.Get().(*[]byte)
 	bw := f.wrs.Get().(*bufio.Writer)
 	bw.Reset(clientWriter{cc})
@@ -230,12 +284,17 @@ func (f *fastFront) serveConn(fc *fastConn, cc *clientConn) {
 	}()
 	var step int
 	var rerr error
-	if rc := rawConnOf(c); rc != nil {
+	if rc := rawConnOf(c); rc != nil && !fc.tls { // TLS records are read and written by crypto/tls
 		step, rerr = cc.driveRaw(rc)
 	} else {
 		step, rerr = cc.drivePlain()
 	}
 	switch {
+	case step == stepHandOff && cc.pr.tls && bytes.HasPrefix(cc.buf[:cc.n], h2Preface):
+		// h2 is chosen by ALPN on TLS (RFC 9113, section 3.2): the
+		// preface after http/1.1 is a malformed HTTP/1.1 request.
+		writeRefusal(bw, http.StatusBadRequest, "slipway router: HTTP/2 over TLS is negotiated by ALPN, not with the connection preface")
+		bw.Flush()
 	case step == stepHandOff:
 		handed = f.handoff(fc, cc.buf[:cc.n])
 	case rerr != nil && cc.reading == awaitBody:
@@ -247,6 +306,9 @@ func (f *fastFront) serveConn(fc *fastConn, cc *clientConn) {
 		}
 	}
 }
+
+// h2Preface is how HTTP/2 with prior knowledge starts a connection.
+var h2Preface = []byte("PRI * HTTP/2.0\r\n")
 
 // What a client connection needs next (clientConn.advance).
 const (
@@ -313,10 +375,12 @@ func (cc *clientConn) advance() int {
 		switch cc.reading {
 		case awaitIdle:
 			if !cc.idle {
-				fc.state.Store(connIdle)
 				cc.idle = true
-				if f.closing.Load() && cc.n == 0 {
-					return stepEnd
+				if fc.state.Load() != connNew {
+					fc.state.Store(connIdle)
+					if f.closing.Load() && cc.n == 0 {
+						return stepEnd
+					}
 				}
 			}
 			if cc.n == 0 {
@@ -327,7 +391,7 @@ func (cc *clientConn) advance() int {
 				return stepRead
 			}
 			cc.idle = false
-			if !fc.state.CompareAndSwap(connIdle, connActive) {
+			if !fc.state.CompareAndSwap(connIdle, connActive) && !fc.state.CompareAndSwap(connNew, connActive) {
 				return stepEnd // closed by Shutdown
 			}
 			cc.reading, cc.scanned, cc.headDeadline = awaitHead, 0, false
@@ -353,7 +417,7 @@ func (cc *clientConn) advance() int {
 			}
 			cc.host = canonicalHostBytes(cc.hostBuf[:0], q.host.of(cc.buf))
 			rt := router.Lookup(f.r.Current(), cc.host, q.path)
-			if rt == nil || !f.plainAllowed(rt) || rt.Retries.Attempts > 0 || rt.Mirror != nil {
+			if rt == nil || !cc.pr.tls && !f.plainAllowed(rt) || rt.Retries.Attempts > 0 || rt.Mirror != nil {
 				return stepHandOff
 			}
 			cc.end, cc.total = end, end
@@ -455,6 +519,7 @@ func (f *fastFront) shutdown(ctx context.Context) error {
 		ln.Close()
 	}
 	f.mu.Unlock()
+	f.accepts.Wait()
 	if first {
 		defer close(f.done)
 	}

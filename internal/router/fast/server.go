@@ -9,6 +9,7 @@ package fast
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"sync"
@@ -26,6 +27,10 @@ type Options struct {
 	// policies (InsecurePolicy), lets the fast engine pass their plain
 	// requests to it; without it the fast engine serves every route itself.
 	Certs *router.Certs
+	// TicketKeys are the TLS listener's session-ticket keys (ServeTLS),
+	// shared with whoever takes the listener over; nil: a set of this
+	// server's own.
+	TicketKeys *std.TicketKeys
 }
 
 // Server is the router's plain-HTTP listener: the fast engine
@@ -39,18 +44,28 @@ type Options struct {
 // core speak of connections for the sake of one implementation.
 type Server struct {
 	std   *std.Server
-	front *fastFront // nil on EngineStd
+	front *fastFront  // nil on EngineStd
+	tls   *tls.Config // ServeTLS's
+	keys  *std.TicketKeys
 }
 
 // NewServer returns the plain-HTTP listener over std, which serves
 // what the fast engine hands over. Run it with Serve; stop it with
 // Shutdown (which shuts std down too).
 func NewServer(fallback *std.Server, opts Options) *Server {
-	s := &Server{std: fallback}
+	s := &Server{std: fallback, keys: opts.TicketKeys}
+	if s.keys == nil {
+		s.keys = std.NewTicketKeys()
+	}
+	certs := opts.Certs
+	if certs == nil {
+		certs = router.NewCerts()
+	}
+	s.tls = std.TLSConfig(certs, s.keys)
 	switch opts.Engine {
 	case "", EngineFast:
 		if fallback.Router().Options().AccessLog == nil { // the access log is the standard engine's
-			s.front = newFastFront(fallback, opts.Certs)
+			s.front = newFastFront(fallback, opts.Certs, s.tls)
 		}
 	case EngineStd:
 	default:
@@ -62,10 +77,28 @@ func NewServer(fallback *std.Server, opts Options) *Server {
 // Serve accepts connections on ln until Shutdown; it then returns nil.
 func (s *Server) Serve(ln net.Listener) error {
 	if s.front != nil {
-		return s.front.serve(ln)
+		return s.front.serve(ln, false)
 	}
 	return s.std.Serve(ln)
 }
+
+// ServeTLS is Serve for the HTTPS listener: certificates by SNI from
+// Options.Certs, TLS 1.2 at least and 1.3 preferred, session tickets under
+// TicketKeys. On the fast engine, a connection whose handshake chose
+// HTTP/1.1 (or no protocol) is served as a plain one, with the same
+// framing, limits and hand-offs, and X-Forwarded-Proto: https; one that
+// chose h2 goes to the standard engine's HTTP/2 server.
+func (s *Server) ServeTLS(ln net.Listener) error {
+	if s.front != nil {
+		return s.front.serve(ln, true)
+	}
+	return s.std.ServeTLS(ln, s.tls)
+}
+
+// TicketKeys are the TLS listener's session-ticket keys: a successor
+// taking the listener over sets them on its own (TicketKeys.SetKeys), so
+// that clients resume their sessions across the hand-over.
+func (s *Server) TicketKeys() *std.TicketKeys { return s.keys }
 
 // Shutdown stops accepting, closes idle connections, lets in-flight
 // requests finish (their responses carry Connection: close, so keep-alive
@@ -84,6 +117,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = fmt.Errorf("router: shutdown: %w", fastErr)
 	}
 	return err
+}
+
+// Open returns the number of client connections the fast engine holds
+// (those it handed to the standard engine are the standard engine's).
+func (s *Server) Open() int {
+	if s.front == nil {
+		return 0
+	}
+	s.front.mu.Lock()
+	defer s.front.mu.Unlock()
+	return len(s.front.conns)
 }
 
 // Engines of the plain-HTTP listener (ServerOptions.Engine).

@@ -2,6 +2,7 @@ package std
 
 import (
 	"bytes"
+	"crypto/tls"
 	"net"
 	"strconv"
 	"sync"
@@ -24,6 +25,7 @@ import (
 type frameConn struct {
 	net.Conn
 	maxLine int
+	tls     *tls.ConnectionState // of a TLS connection the fast engine handed over
 
 	mu      sync.Mutex
 	state   frameState

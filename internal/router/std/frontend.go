@@ -17,7 +17,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
@@ -59,6 +58,8 @@ type ServerOptions struct {
 	IdleTimeout       time.Duration
 	BodyReadTimeout   time.Duration
 	BufferBodyBytes   int
+	// SendTimeout bounds each write to a client (DefaultSendTimeout).
+	SendTimeout time.Duration
 }
 
 // Server is the standard engine's HTTP listener: net/http's server with
@@ -71,9 +72,13 @@ type Server struct {
 	opts ServerOptions
 	log  *slog.Logger
 	hs   *http.Server
+	// ts serves TLS connections: those the fast engine hands over once
+	// their handshake chose h2 (HandoffTLS), and the HTTPS listener on
+	// the standard engine (ServeTLS).
+	ts *http.Server
 
-	hand      *handoffListener
-	startHand sync.Once
+	hand, handTLS       *handoffListener
+	startHand, startTLS sync.Once
 }
 
 // NewServer returns a frontend serving r. Run it with Serve; stop it with
@@ -97,6 +102,9 @@ func NewServer(r *router.Router, opts ServerOptions) *Server {
 	if opts.BufferBodyBytes <= 0 {
 		opts.BufferBodyBytes = DefaultBufferBodyBytes
 	}
+	if opts.SendTimeout <= 0 {
+		opts.SendTimeout = DefaultSendTimeout
+	}
 	s := &Server{r: r, next: opts.Handler, opts: opts, log: opts.Logger}
 	if s.next == nil {
 		s.next = NewHandler(r)
@@ -115,33 +123,46 @@ func NewServer(r *router.Router, opts ServerOptions) *Server {
 		},
 		// HTTP/1.1, and HTTP/2 over cleartext with prior knowledge (h2c,
 		// as gRPC and curl --http2-prior-knowledge speak it), with the
-		// HTTPS server's stream limits. ServeTLS on this server offers
-		// HTTP/1.1 only (h2 is taken out of its ALPN protocols).
+		// HTTPS server's stream limits.
 		Protocols: plainProtocols(),
 		HTTP2:     http2Limits(),
 	}
-	s.hand = newHandoffListener()
+	var tlsProtocols http.Protocols
+	tlsProtocols.SetHTTP1(true)
+	tlsProtocols.SetHTTP2(true)
+	s.ts = &http.Server{
+		Handler:           s,
+		MaxHeaderBytes:    opts.MaxHeaderBytes,
+		ReadHeaderTimeout: opts.ReadHeaderTimeout,
+		IdleTimeout:       opts.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug), // failed handshakes are per-client noise
+		// Its TLSConfig only says that h2 is served (Serve then sets up
+		// HTTP/2 for the *tls.Conn it is given); the listener's own
+		// configuration (TLSConfig) makes the handshakes.
+		TLSConfig: &tls.Config{NextProtos: []string{"h2", "http/1.1"}},
+		Protocols: &tlsProtocols,
+		HTTP2:     http2Limits(),
+	}
+	s.hand, s.handTLS = newHandoffListener(), newHandoffListener()
 	return s
 }
 
 // Serve accepts connections on ln until Shutdown; it then returns nil.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.hs.Serve(frameListener{Listener: ln, maxLine: s.opts.MaxHeaderBytes + 4096})
+	err := s.hs.Serve(frameListener{Listener: sendListener{Listener: ln, timeout: s.opts.SendTimeout}, maxLine: s.opts.MaxHeaderBytes + 4096})
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
 	return err
 }
 
-// ServeTLS is Serve for TLS connections on ln, HTTP/1.1 only: h2 is
-// taken out of cfg's ALPN protocols, or clients would negotiate a protocol
-// this server does not speak. It shares the limits, the request checks
-// and Shutdown, but not frameConn's raw-byte checks, which need the
-// decrypted bytes before net/http (see frameConn).
+// ServeTLS is Serve for TLS connections on ln (cfg from TLSConfig):
+// HTTP/1.1 and h2 by ALPN, entirely on the standard engine. It shares the
+// limits, the request checks and Shutdown, but not frameConn's raw-byte
+// checks of HTTP/1.1, which need the decrypted bytes before net/http: the
+// fast engine's TLS listener (fast.Server.ServeTLS) applies those.
 func (s *Server) ServeTLS(ln net.Listener, cfg *tls.Config) error {
-	cfg = cfg.Clone()
-	cfg.NextProtos = slices.DeleteFunc(slices.Clone(cfg.NextProtos), func(p string) bool { return p == "h2" })
-	err := s.hs.Serve(tls.NewListener(ln, cfg))
+	err := s.ts.Serve(tls.NewListener(sendListener{Listener: ln, timeout: s.opts.SendTimeout}, cfg))
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -154,8 +175,15 @@ func (s *Server) ServeTLS(ln net.Listener, cfg *tls.Config) error {
 // ctx ends first, it closes every connection and returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
 	defer s.hand.Close() // a hand-off that comes after is refused
-	if err := s.hs.Shutdown(ctx); err != nil {
+	defer s.handTLS.Close()
+	var tsErr error
+	done := make(chan struct{})
+	go func() { defer close(done); tsErr = s.ts.Shutdown(ctx) }() // GOAWAY to h2 clients
+	err := s.hs.Shutdown(ctx)
+	<-done
+	if err = errors.Join(err, tsErr); err != nil {
 		s.hs.Close()
+		s.ts.Close()
 		return fmt.Errorf("router: shutdown: %w", err)
 	}
 	return nil
@@ -164,7 +192,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close closes every connection at once.
 func (s *Server) Close() error {
 	s.hand.Close()
-	return s.hs.Close()
+	s.handTLS.Close()
+	return errors.Join(s.hs.Close(), s.ts.Close())
 }
 
 // Router is the router the server serves.
@@ -186,8 +215,31 @@ func (s *Server) Handoff(c net.Conn, pending []byte) bool {
 			}
 		}()
 	})
-	rc := &replayConn{Conn: c, pending: append([]byte(nil), pending...)}
-	return s.hand.deliver(&frameConn{Conn: rc, maxLine: s.opts.MaxHeaderBytes + 4096})
+	fc := &frameConn{maxLine: s.opts.MaxHeaderBytes + 4096}
+	if tc, ok := c.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		fc.tls = &st
+	} else {
+		c = SendTimeoutConn(c, s.opts.SendTimeout)
+	}
+	fc.Conn = &replayConn{Conn: c, pending: append([]byte(nil), pending...)}
+	return s.hand.deliver(fc)
+}
+
+// HandoffTLS serves c, a server connection whose handshake is done and
+// negotiated h2 (or any protocol net/http serves by ALPN), to its end: how
+// the fast engine's TLS listener gives h2 to the standard engine. It
+// reports false when the server is shut down (c is then the caller's to
+// close).
+func (s *Server) HandoffTLS(c *tls.Conn) bool {
+	s.startTLS.Do(func() {
+		go func() {
+			if err := s.ts.Serve(s.handTLS); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Debug("router: standard engine for TLS hand-offs stopped", "err", err)
+			}
+		}()
+	})
+	return s.handTLS.deliver(c)
 }
 
 type frameConnKey struct{}
@@ -195,10 +247,15 @@ type frameConnKey struct{}
 // ServeHTTP checks what net/http lets through, then hands the request to
 // the Router.
 func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	if fc, _ := req.Context().Value(frameConnKey{}).(*frameConn); fc != nil && req.ProtoMajor < 2 {
-		if reason := fc.verdict(); reason != "" {
-			s.refuse(w, req, http.StatusBadRequest, reason)
-			return
+	if fc, _ := req.Context().Value(frameConnKey{}).(*frameConn); fc != nil {
+		if req.TLS == nil {
+			req.TLS = fc.tls // a TLS connection handed over with its bytes
+		}
+		if req.ProtoMajor < 2 {
+			if reason := fc.verdict(); reason != "" {
+				s.refuse(w, req, http.StatusBadRequest, reason)
+				return
+			}
 		}
 	}
 	if cl := req.Header["Content-Length"]; len(cl) > 1 {

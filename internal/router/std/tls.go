@@ -3,7 +3,6 @@ package std
 import (
 	"crypto/tls"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strconv"
 
@@ -14,28 +13,6 @@ import (
 // connection (nginx's http2_max_concurrent_streams is 128, HAProxy's
 // default 100): a client wanting more opens another connection.
 const DefaultMaxConcurrentStreams = 128
-
-// NewTLSServer returns the HTTPS listener's server for h (the Router, or a
-// handler in front of it): certificates from c by SNI, TLS 1.2 at least,
-// HTTP/2 offered by ALPN ahead of HTTP/1.1, with the frontend's header,
-// read-header and idle limits and a stream limit per connection. Serve it
-// with ServeTLS(ln, "", ""). Its Shutdown sends HTTP/2 clients a GOAWAY
-// and HTTP/1.1 clients Connection: close on their next response, and
-// lets requests in flight finish.
-func NewTLSServer(h http.Handler, c *router.Certs, log *slog.Logger) *http.Server {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &http.Server{
-		Handler:           h,
-		TLSConfig:         TLSConfig(c),
-		MaxHeaderBytes:    DefaultMaxHeaderBytes,
-		ReadHeaderTimeout: DefaultReadHeaderTimeout,
-		IdleTimeout:       DefaultIdleTimeout,
-		HTTP2:             http2Limits(),
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug), // failed handshakes are per-client noise
-	}
-}
 
 // http2Limits are the HTTP/2 settings of both listeners.
 func http2Limits() *http.HTTP2Config {
@@ -55,15 +32,25 @@ func plainProtocols() *http.Protocols {
 }
 
 // TLSConfig is the HTTPS listener's configuration: certificates from c by
-// SNI, TLS 1.2 at least, and HTTP/2 offered by ALPN ahead of HTTP/1.1.
-// Serve it with (*http.Server).ServeTLS(ln, "", "") and the server's
-// TLSConfig set to it, so that net/http answers h2.
-func TLSConfig(c *router.Certs) *tls.Config {
-	return &tls.Config{
+// SNI (swapped underneath by c.Apply, never reopening the listener), TLS
+// 1.2 at least and 1.3 preferred (crypto/tls picks the highest both
+// sides speak), HTTP/2 offered by ALPN ahead of HTTP/1.1, and session
+// tickets under keys (nil: crypto/tls's own keys, rotated in this process
+// only). Serve it with fast.Server.ServeTLS or Server.ServeTLS.
+func TLSConfig(c *router.Certs, keys *TicketKeys) *tls.Config {
+	cfg := &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		NextProtos:     []string{"h2", "http/1.1"},
 		GetCertificate: c.GetCertificate,
 	}
+	if keys != nil {
+		keys.bind(cfg)
+		cfg.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			keys.maybeRotate()
+			return nil, nil // this configuration, its keys rotated if due
+		}
+	}
+	return cfg
 }
 
 // InsecurePolicy wraps the plain-HTTP listener's handler (next, usually
