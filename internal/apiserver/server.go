@@ -53,6 +53,9 @@ type Options struct {
 	// Builds takes POST .../apps/{name}/builds and serves
 	// GET .../builds/{name}/log; without it those paths answer 503.
 	Builds BuildSources
+	// Streams serves POST .../pods/{name}/exec and .../portforward; without
+	// it those paths answer 503.
+	Streams PodStreams
 }
 
 type server struct {
@@ -93,6 +96,8 @@ func New(reg *registry.Registry, opts Options) http.Handler {
 	s.mux.HandleFunc("/api/v1/projects/{project}/{plural}/{name}", s.handle(s.item))
 	s.mux.HandleFunc("/api/v1/projects/{project}/{plural}/{name}/status", s.handle(s.status))
 	s.mux.HandleFunc("/api/v1/projects/{project}/pods/{name}/log", s.handle(s.podLog))
+	s.mux.HandleFunc("/api/v1/projects/{project}/pods/{name}/exec", s.handle(s.podExec))
+	s.mux.HandleFunc("/api/v1/projects/{project}/pods/{name}/portforward", s.handle(s.podPortForward))
 	s.mux.HandleFunc("/api/v1/projects/{project}/apps/{name}/builds", s.handle(s.startBuild))
 	s.mux.HandleFunc("/api/v1/projects/{project}/builds/{name}/log", s.handle(s.buildLog))
 	if opts.Metrics != nil {
@@ -141,7 +146,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(sw, r, api.Errorf(api.ReasonForbidden, "token %q has role %q, which may only read: %s %s is not allowed", p.Name, p.Role, r.Method, r.URL.Path))
 		return
 	}
-	s.mux.ServeHTTP(sw, r)
+	s.mux.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 }
 
 func (s *server) authenticate(r *http.Request) (registry.Principal, error) {

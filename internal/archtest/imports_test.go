@@ -41,7 +41,9 @@ const (
 	mobyAPI    = "github.com/moby/moby/api"
 	mobyClient = "github.com/moby/moby/client"
 	prometheus = "github.com/prometheus/client_golang"
+	pty        = "github.com/creack/pty"
 	xSync      = "golang.org/x/sync"
+	xTerm      = "golang.org/x/term"
 	xSys       = "golang.org/x/sys"
 	yaml       = "go.yaml.in/yaml/v3"
 )
@@ -61,8 +63,9 @@ var rules = map[string]rule{
 	"internal/store/etcd/etcdtest":        {leaf: true},
 	"internal/store/storetest":            {imports: []string{"internal/store"}, modules: []string{goCmp}},
 	"internal/registry":                   {imports: []string{"internal/api", "internal/api/validation", "internal/store"}, modules: []string{xSync}},
-	"internal/apiserver":                  {imports: []string{"internal/api", "internal/api/validation", "internal/registry"}},
-	"internal/client":                     {imports: []string{"internal/api"}},
+	"internal/apiserver":                  {imports: []string{"internal/api", "internal/api/validation", "internal/registry", "internal/stream"}},
+	"internal/stream":                     {leaf: true},
+	"internal/client":                     {imports: []string{"internal/api", "internal/stream"}},
 	"internal/controller":                 {imports: []string{"internal/api", "internal/clock", "internal/registry"}},
 	"internal/events":                     {imports: []string{"internal/api", "internal/clock", "internal/registry"}},
 	"internal/clock":                      {leaf: true},
@@ -85,7 +88,7 @@ var rules = map[string]rule{
 	"internal/dataplane":                  {imports: []string{"internal/api", "internal/proxy", "internal/router", "internal/registry"}},
 	"internal/telemetry":                  {imports: []string{"internal/router"}, modules: []string{prometheus}},
 	"internal/runtime":                    {leaf: true},
-	"internal/runtime/process":            {imports: []string{"internal/clock", "internal/runtime"}, modules: []string{xSys}},
+	"internal/runtime/process":            {imports: []string{"internal/clock", "internal/runtime"}, modules: []string{pty, xSys}},
 	"internal/runtime/docker":             {imports: []string{"internal/runtime"}, modules: []string{mobyAPI, mobyClient, errdefs, xSys}},
 	"internal/runtime/drivertest":         {imports: []string{"internal/runtime"}, modules: []string{goCmp}},
 	"internal/runtime/drivertest/testapp": {leaf: true},

@@ -432,7 +432,7 @@ func resourceMetric(s spec, m api.AutoscalingMetric, obs Observations) (api.Metr
 		}
 	}
 	if len(counted) == 0 {
-		return fail("unable to get metrics for resource " + res + ": no metrics returned from Pod status (the node does not report usage)")
+		return fail("unable to get metrics for resource " + res + ": the runtime reports no usage for the app's pods (neither the process nor the Docker runtime does yet)")
 	}
 	value := func(ss []sample) float64 { // utilization percent, or average value
 		var u, l float64

@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 
@@ -322,4 +324,37 @@ func (a *Agent) Logs(ctx context.Context, project, pod, container string, opts r
 		return nil, api.Errorf(api.ReasonNotFound, "no %s of container %q in pod %q yet", what, container, pod)
 	}
 	return r, err
+}
+
+// Exec runs a command in a container of the named pod (`slipway exec`),
+// as the runtime runs it in the container's environment.
+func (a *Agent) Exec(ctx context.Context, project, pod, container string, s runtime.ExecStreams) (int, error) {
+	o, err := a.opts.Reg.Get(ctx, podKind, project, pod)
+	if err != nil {
+		return -1, err
+	}
+	p := o.(*api.Pod)
+	code, err := a.opts.Driver.ExecStream(ctx, p.Metadata.UID, container, s)
+	switch {
+	case errors.Is(err, runtime.ErrNotFound):
+		return code, api.Errorf(api.ReasonNotFound, "container %q of pod %q does not run on this node", container, pod)
+	case errors.Is(err, runtime.ErrConflict):
+		return code, api.Errorf(api.ReasonConflict, "container %q of pod %q is not running", container, pod)
+	}
+	return code, err
+}
+
+// DialPod connects to a port of the named pod's address (`slipway
+// port-forward`): the pod's sandbox address, which this machine reaches.
+func (a *Agent) DialPod(ctx context.Context, project, pod string, port int) (net.Conn, error) {
+	o, err := a.opts.Reg.Get(ctx, podKind, project, pod)
+	if err != nil {
+		return nil, err
+	}
+	p := o.(*api.Pod)
+	if p.Status.PodIP == "" {
+		return nil, api.Errorf(api.ReasonConflict, "pod %q has no address yet", pod)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", net.JoinHostPort(p.Status.PodIP, strconv.Itoa(port)))
 }

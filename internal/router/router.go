@@ -63,6 +63,10 @@ type Options struct {
 	// Now is the clock of passive health and drain deadlines: time.Now
 	// when nil.
 	Now func() time.Time
+	// Activate is called with an App (project/name) when a request for it
+	// is held for want of a ready endpoint (see Hold): the autoscaler's
+	// cue to start a pod at once. It must not block.
+	Activate func(app string)
 	// AccessLog, when set, gets one record per request (see std/accesslog.go);
 	// nil turns access logging off at no cost.
 	AccessLog *slog.Logger
@@ -95,6 +99,8 @@ type Router struct {
 	statsMu    sync.Mutex
 	routeStats map[string]*routeCounters
 	epStats    map[netip.AddrPort]*counters
+
+	holds holds // requests held for Apps without a ready endpoint
 }
 
 // Transport returns e's own connection pool (so that the pool of a
@@ -292,6 +298,7 @@ func (r *Router) Apply(t *Table) {
 	}
 	r.epMu.Unlock()
 	r.tables.Broadcast()
+	r.holds.wake()
 }
 
 // trackedConn is an upstream connection its endpoint can close: a

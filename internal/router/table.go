@@ -88,6 +88,9 @@ type BackendConfig struct {
 	// whoever reads an App's traffic need not map Apps to routes again.
 	// Empty when the Service selects no one App.
 	App string
+	// Activation, when set (and App is), makes the route hold requests
+	// while the App has no ready endpoint (see Hold).
+	Activation *Activation
 }
 
 // RevisionConfig is the ready endpoints of one revision of a backend.
@@ -175,6 +178,8 @@ type backend struct {
 	weight    int32
 	weighted  bool // split by revision weights (see BackendConfig)
 	revisions []*Revision
+	// activation: BackendConfig.Activation (read only by Hold).
+	activation *Activation
 }
 
 // Revision is one revision of a backend of a route and its endpoints.
@@ -340,7 +345,10 @@ func (t *Table) buildRoute(rc RouteConfig) (*Route, error) {
 		if bc.Weight < 0 || bc.Weight > MaxWeight {
 			return nil, fmt.Errorf("backends[%d] (%s): weight %d must be 0-%d", i, bc.Service, bc.Weight, MaxWeight)
 		}
-		b := &backend{Service: bc.Service, app: bc.App, weight: bc.Weight, weighted: bc.RevisionWeights}
+		b := &backend{Service: bc.Service, app: bc.App, weight: bc.Weight, weighted: bc.RevisionWeights, activation: bc.Activation}
+		if a := bc.Activation; a != nil && (a.Timeout <= 0 || a.MaxHeld < 0) {
+			return nil, fmt.Errorf("backends[%d] (%s): activation timeout %v must be positive and maxHeld %d not negative", i, bc.Service, a.Timeout, a.MaxHeld)
+		}
 		bh := hashString(bc.Service)
 		for j, rv := range bc.Revisions {
 			if rv.Weight < 0 {

@@ -78,6 +78,14 @@ type Driver interface {
 	// ends or ctx does; a command that ran and failed is not an error, its
 	// ExitCode says so.
 	Exec(ctx context.Context, podUID, name string, cmd []string) (ExecResult, error)
+	// ExecStream runs a command as Exec does, its standard streams wired
+	// to the caller's (`slipway exec`, `cp`): see ExecStreams. It returns
+	// the command's exit code once the command ended and its output was
+	// delivered, without waiting for Stdin to end (the caller closes what
+	// Stdin reads from); a command that ran and failed is not an error.
+	// The command's leftovers (its process group, or the engine's exec)
+	// are killed when it ends or ctx does.
+	ExecStream(ctx context.Context, podUID, name string, s ExecStreams) (exitCode int, err error)
 	// Logs returns the container's output (stdout and stderr interleaved as
 	// written). With Follow, the reader keeps delivering new output until
 	// ctx ends, the reader is closed, or the run ends and its output is read.
@@ -258,6 +266,51 @@ type ExecResult struct {
 	// Output is stdout and stderr combined, cut at MaxExecOutput bytes.
 	Output    []byte
 	Truncated bool
+}
+
+// ExecStreams is a command for ExecStream and where its streams go.
+type ExecStreams struct {
+	Command []string
+	// Stdin is copied to the command's standard input, which is closed
+	// when Stdin ends; nil gives the command an empty input.
+	Stdin io.Reader
+	// Stdout and Stderr receive the command's output (nil discards it).
+	// With TTY the terminal carries both, to Stdout.
+	Stdout, Stderr io.Writer
+	// TTY runs the command on a terminal of its own (its controlling
+	// terminal, in raw mode on the caller's side), Size its first size
+	// and Resize the later ones.
+	TTY    bool
+	Size   TermSize
+	Resize <-chan TermSize
+}
+
+// TermSize is a terminal's size in characters.
+type TermSize struct {
+	Cols, Rows uint16
+}
+
+// CheckCommand checks what every driver relies on in an exec's command.
+func CheckCommand(container string, cmd []string) error {
+	if len(cmd) == 0 {
+		return fmt.Errorf("%w: exec in container %q: command: must not be empty", ErrInvalid, container)
+	}
+	for i, s := range cmd {
+		if strings.IndexByte(s, 0) >= 0 {
+			return fmt.Errorf("%w: exec in container %q: command[%d]: must not contain a NUL byte", ErrInvalid, container, i)
+		}
+	}
+	return nil
+}
+
+// CollectExec is Exec over a driver's ExecStream: the command's stdout
+// and stderr kept in one ExecOutput, its input empty. Drivers share it.
+func CollectExec(ctx context.Context, d Driver, podUID, name string, cmd []string) (ExecResult, error) {
+	out := &ExecOutput{}
+	code, err := d.ExecStream(ctx, podUID, name, ExecStreams{Command: cmd, Stdout: out, Stderr: out})
+	res := ExecResult{ExitCode: code}
+	res.Output, res.Truncated = out.Result()
+	return res, err
 }
 
 // LogOptions selects which log and how much of it.

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"slipway.dev/slipway/internal/api"
+	"slipway.dev/slipway/internal/autoscale"
 	"slipway.dev/slipway/internal/clock"
 	"slipway.dev/slipway/internal/controller"
 	"slipway.dev/slipway/internal/deploy"
@@ -29,7 +30,12 @@ func runControllers(ctx context.Context, reg *registry.Registry, rt *router.Rout
 	apps := &deploy.Controller{Reg: reg, Events: recorder("deploy"), Log: log.With("controller", "deploy"),
 		Metrics: routerMetrics{rt: rt}, Hooks: rolloutHooks{hookRunner}}
 	revs := &replication.Controller{Reg: reg, Events: recorder("replication"), Log: log.With("controller", "replication")}
+	// The runtimes report no resource usage yet: cpu and memory metrics
+	// are missing (status says so), the router's are there.
+	scaler := &autoscale.Controller{Reg: reg, Events: recorder("autoscaler"), Log: log.With("controller", "autoscaler"),
+		Clock: clk, Metrics: routerMetrics{rt: rt}}
 	var wg sync.WaitGroup
+	wg.Go(func() { scaler.Run(ctx, newQueue()) })
 	wg.Go(func() { apps.Run(ctx, newQueue()) })
 	wg.Go(func() { revs.Run(ctx, newQueue()) })
 	wg.Wait()

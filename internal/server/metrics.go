@@ -3,6 +3,7 @@ package server
 import (
 	"slices"
 
+	"slipway.dev/slipway/internal/autoscale"
 	"slipway.dev/slipway/internal/deploy"
 	"slipway.dev/slipway/internal/router"
 )
@@ -32,4 +33,12 @@ func (m routerMetrics) Routes(project, app string) (deploy.Sample, bool) {
 func sample(s router.Snapshot) deploy.Sample {
 	return deploy.Sample{Requests: s.Requests, UpstreamErrors: s.UpstreamErrors, InFlight: s.InFlight,
 		Bounds: slices.Clone(router.LatencyBounds), Latency: s.Latency}
+}
+
+var _ autoscale.Metrics = routerMetrics{}
+
+// App implements autoscale.Metrics: the App's routes' totals.
+func (m routerMetrics) App(project, app string) (autoscale.RouterSample, bool) {
+	s, ok := m.rt.AppRoutes(project + "/" + app)
+	return autoscale.RouterSample{InFlight: s.InFlight, Requests: s.Total()}, ok
 }

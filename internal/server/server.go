@@ -395,7 +395,7 @@ type apiServer struct {
 func newAPI(cfg Config, reg *registry.Registry, agent *node.Agent, blds *builds, rt *router.Router, ready func(context.Context) error, gens *generations, log *slog.Logger) apiServer {
 	srv := &http.Server{
 		Handler: apiserver.New(reg, apiserver.Options{Logger: log, Version: cfg.Version, Commit: cfg.Commit, Ready: ready, Logs: podLogs{agent},
-			Builds: blds.api, Metrics: telemetry.Handler(rt, telemetry.NewGenerations(gens.metrics)), Generations: gens.list}),
+			Streams: podStreams{agent}, Builds: blds.api, Metrics: telemetry.Handler(rt, telemetry.NewGenerations(gens.metrics)), Generations: gens.list}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -520,6 +520,43 @@ type podLogs struct{ a *node.Agent }
 
 func (p podLogs) PodLogs(ctx context.Context, project, pod, container string, opts apiserver.PodLogOptions) (io.ReadCloser, error) {
 	return p.a.Logs(ctx, project, pod, container, runtime.LogOptions{Follow: opts.Follow, Previous: opts.Previous, Tail: opts.TailLines})
+}
+
+// podStreams serves the API's exec and port-forward endpoints from the
+// node agent.
+type podStreams struct{ a *node.Agent }
+
+func (p podStreams) Exec(ctx context.Context, project, pod, container string, s apiserver.ExecStreams) (int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the resize relay
+	var resize chan runtime.TermSize
+	if s.Resize != nil {
+		resize = make(chan runtime.TermSize)
+		go func() {
+			defer close(resize)
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case sz, ok := <-s.Resize:
+					if !ok {
+						return
+					}
+					select {
+					case resize <- runtime.TermSize(sz):
+					case <-ctx.Done():
+						return
+					}
+				}
+			}
+		}()
+	}
+	return p.a.Exec(ctx, project, pod, container, runtime.ExecStreams{Command: s.Command, Stdin: s.Stdin, Stdout: s.Stdout, Stderr: s.Stderr,
+		TTY: s.TTY, Size: runtime.TermSize(s.Size), Resize: resize})
+}
+
+func (p podStreams) DialPod(ctx context.Context, project, pod string, port int) (net.Conn, error) {
+	return p.a.DialPod(ctx, project, pod, port)
 }
 
 func listenerAddr(ln net.Listener) string {

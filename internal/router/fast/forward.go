@@ -211,6 +211,9 @@ func (f *fastFront) forward(fc *fastConn, q *fastReq, host, body []byte, bw *buf
 	start := time.Now()
 	keepClient := !q.close
 	rt, p := router.Acquire(f.r, host, q.path, q, nil, nil)
+	if rt != nil && p.Endpoint == nil && rt.Holds() {
+		return f.held(rt, q, host, body, bw, pr, fc, start)
+	}
 	if rt == nil {
 		writeError(bw, http.StatusNotFound, fmt.Sprintf("slipway router: no route for host %q and path %q", host, q.path), !keepClient)
 		return keepClient, start

@@ -132,12 +132,19 @@ func (r *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		req.URL = &u
 	}
 	rt, p := router.Acquire(r.Router, host, path, router.HTTPView{Request: req}, nil, nil)
+	retryAfter := 0
+	if rt != nil && p.Endpoint == nil {
+		rt, p, retryAfter = router.Hold(req.Context(), r.Router, rt, host, path, router.HTTPView{Request: req})
+	}
 	if rt == nil {
 		http.Error(w, fmt.Sprintf("slipway router: no route for host %q and path %q", host, path), http.StatusNotFound)
 		r.logAccess(req, nil, http.StatusNotFound, start)
 		return
 	}
 	if p.Endpoint == nil {
+		if retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+		}
 		http.Error(w, fmt.Sprintf("slipway router: route %s has no ready endpoint", rt.Key), http.StatusServiceUnavailable)
 		rt.Observe(http.StatusServiceUnavailable, time.Since(start))
 		r.logAccess(req, &stdAttempt{Attempt: router.Attempt{Route: rt}}, http.StatusServiceUnavailable, start)

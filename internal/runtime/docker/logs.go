@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/pkg/stdcopy"
@@ -64,73 +63,6 @@ type logReader struct {
 func (r *logReader) Close() error {
 	r.body.Close()
 	return r.PipeReader.Close()
-}
-
-// Exec implements runtime.Driver with an engine exec in the container (its
-// env, working directory and cgroup).
-func (d *Driver) Exec(ctx context.Context, podUID, name string, cmd []string) (runtime.ExecResult, error) {
-	if len(cmd) == 0 {
-		return runtime.ExecResult{}, fmt.Errorf("%w: exec in container %q: the command is empty", runtime.ErrInvalid, name)
-	}
-	for i, s := range cmd {
-		if strings.IndexByte(s, 0) >= 0 {
-			return runtime.ExecResult{}, fmt.Errorf("%w: exec in container %q: command[%d]: must not contain a NUL byte", runtime.ErrInvalid, name, i)
-		}
-	}
-	c, err := d.lookup(ctx, podUID, name)
-	if err != nil {
-		return runtime.ExecResult{}, err
-	}
-	if isDone(c.done) {
-		return runtime.ExecResult{}, fmt.Errorf("%w: container %q of pod %q is not running", runtime.ErrConflict, name, podUID)
-	}
-	ex, err := d.cli.ExecCreate(ctx, c.id, client.ExecCreateOptions{AttachStdout: true, AttachStderr: true, Cmd: cmd})
-	if err != nil {
-		if cerrdefs.IsConflict(err) || cerrdefs.IsNotFound(err) {
-			return runtime.ExecResult{}, fmt.Errorf("%w: container %q of pod %q: %v", runtime.ErrConflict, name, podUID, err)
-		}
-		return runtime.ExecResult{}, fmt.Errorf("exec in container %q: %w", name, err)
-	}
-	att, err := d.cli.ExecAttach(ctx, ex.ID, client.ExecAttachOptions{})
-	if err != nil {
-		return runtime.ExecResult{}, fmt.Errorf("exec in container %q: %w", name, err)
-	}
-	defer att.Close()
-	out := &runtime.ExecOutput{}
-	copied := make(chan struct{})
-	go func() {
-		defer close(copied)
-		_, _ = stdcopy.StdCopy(out, out, att.Reader)
-	}()
-	select {
-	case <-copied:
-	case <-ctx.Done():
-		att.Close()
-		<-copied
-		d.killExec(ex.ID)
-		return runtime.ExecResult{}, ctx.Err()
-	}
-	// The stream ends when the command does; the engine records the exit
-	// code a moment later.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ins, err := d.cli.ExecInspect(ctx, ex.ID, client.ExecInspectOptions{})
-		if err != nil {
-			return runtime.ExecResult{}, fmt.Errorf("exec in container %q: %w", name, err)
-		}
-		if !ins.Running {
-			output, truncated := out.Result()
-			return runtime.ExecResult{ExitCode: ins.ExitCode, Output: output, Truncated: truncated}, nil
-		}
-		if time.Now().After(deadline) {
-			return runtime.ExecResult{}, fmt.Errorf("exec in container %q: its output ended but the engine still reports it running after 10s", name)
-		}
-		select {
-		case <-time.After(10 * time.Millisecond): // poll interval for the engine's record
-		case <-ctx.Done():
-			return runtime.ExecResult{}, ctx.Err()
-		}
-	}
 }
 
 // killExec ends a command whose caller gave up: the engine has no API to

@@ -96,6 +96,7 @@ func Run(t *testing.T, cfg Config) {
 	t.Run("LogsFollow", h.testLogsFollow)
 	t.Run("LogRotation", h.testLogRotation)
 	t.Run("Exec", h.testExec)
+	t.Run("ExecStream", h.testExecStream)
 	t.Run("Recover", h.testRecover)
 	t.Run("MemoryLimitOOMKilled", h.testOOM)
 	t.Run("CPULimit", h.testCPULimit)

@@ -84,80 +84,91 @@ func executable(p string) error {
 	return nil
 }
 
-// Exec implements runtime.Driver. The command runs with the container's env
-// and working directory, in its cgroup (so within its limits), in its own
-// process group, which is killed when the command ends or ctx does.
+// Exec implements runtime.Driver over ExecStream.
 func (d *Driver) Exec(ctx context.Context, uid, name string, argv []string) (runtime.ExecResult, error) {
-	if len(argv) == 0 {
-		return runtime.ExecResult{}, fmt.Errorf("%w: exec in container %q: command: must not be empty", runtime.ErrInvalid, name)
+	return runtime.CollectExec(ctx, d, uid, name, argv)
+}
+
+// ExecStream implements runtime.Driver. The command runs as the container
+// does: with its env and working directory, its program resolved in its
+// PATH, in its cgroup (so within its limits), seeing its mounts (in a
+// mount namespace of its own: a Go program cannot join another's), in a
+// process group of its own (a session, with a TTY), which is killed when
+// the command ends or ctx does.
+func (d *Driver) ExecStream(ctx context.Context, uid, name string, s runtime.ExecStreams) (int, error) {
+	argv := s.Command
+	if err := runtime.CheckCommand(name, argv); err != nil {
+		return -1, err
 	}
 	d.mu.Lock()
 	c, err := d.lookup(uid, name)
 	if err != nil {
 		d.mu.Unlock()
-		return runtime.ExecResult{}, err
+		return -1, err
 	}
 	phase, cfg, p := c.phase, c.cfg, d.pods[uid]
 	d.mu.Unlock()
 	if phase != phaseRunning {
-		return runtime.ExecResult{}, fmt.Errorf("exec in container %q of pod %q: container is not running: %w", name, uid, runtime.ErrConflict)
+		return -1, fmt.Errorf("exec in container %q of pod %q: container is not running: %w", name, uid, runtime.ErrConflict)
 	}
 	wd, prog, err := d.runFrom(cfg, argv[0])
 	if err != nil {
-		return runtime.ExecResult{}, fmt.Errorf("exec in container %q: %w", name, err)
+		return -1, fmt.Errorf("exec in container %q: %w", name, err)
 	}
 	path, err := lookPath(prog, cfg.Env, wd)
 	if err != nil {
-		return runtime.ExecResult{}, fmt.Errorf("exec in container %q: %w", name, err)
+		return -1, fmt.Errorf("exec in container %q: %w", name, err)
 	}
 	if err := ctx.Err(); err != nil {
-		return runtime.ExecResult{}, err
+		return -1, err
 	}
-	// The command sees what the container sees: the same mounts, in a
-	// namespace of its own (a Go program cannot join another's).
 	mounts, err := d.mountSpecFor(p, cfg)
 	if err != nil {
-		return runtime.ExecResult{}, fmt.Errorf("exec in container %q: %w", name, err)
+		return -1, fmt.Errorf("exec in container %q: %w", name, err)
 	}
 	h, err := newHelper(mounts)
 	if err != nil {
-		return runtime.ExecResult{}, err
+		return -1, err
 	}
 	defer h.close()
-	out := &runtime.ExecOutput{}
-	env := make([]string, 0, len(cfg.Env))
-	env = append(env, cfg.Env...)
+	st, err := newExecStdio(s)
+	if err != nil {
+		return -1, fmt.Errorf("exec in container %q: %w", name, err)
+	}
+	defer st.close()
+	env := append(make([]string, 0, len(cfg.Env)), cfg.Env...)
 	newCmd := func() *exec.Cmd {
 		cmd := exec.CommandContext(ctx, path)
 		cmd.Args = append([]string{}, argv...)
-		cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = env, wd, out, out
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Env, cmd.Dir = env, wd
+		st.wire(cmd)
 		cmd.Cancel = func() error { return unix.Kill(-cmd.Process.Pid, unix.SIGKILL) }
-		// Something the command left behind may hold the output pipe.
+		// Something the command left behind may hold an output pipe.
 		cmd.WaitDelay = time.Second
 		h.wrap(cmd)
 		return cmd
 	}
 	cmd, err := d.cg.start(uid, name, newCmd)
 	if err = h.started(err); err != nil {
-		return runtime.ExecResult{}, fmt.Errorf("exec in container %q: %w", name, err)
+		return -1, fmt.Errorf("exec in container %q: %w", name, err)
 	}
+	st.started(ctx, s)
 	pid := cmd.Process.Pid
 	// Kill leftovers while the leader is an unreaped zombie, so that its
 	// pid, the group id, is still ours.
 	_ = waitExitedChild(pid)
 	_ = unix.Kill(-pid, unix.SIGKILL)
 	_ = cmd.Wait()
-	res := runtime.ExecResult{ExitCode: -1}
+	st.wait()
+	code := -1
 	if ps := cmd.ProcessState; ps != nil {
-		res.ExitCode, _ = exitOf(ps.Sys().(syscall.WaitStatus))
+		code, _ = exitOf(ps.Sys().(syscall.WaitStatus))
 	}
-	res.Output, res.Truncated = out.Result()
 	if msg := h.failure(); msg != "" {
-		return res, fmt.Errorf("exec %q in container %q: %s", argv[0], name, msg)
+		return code, fmt.Errorf("exec %q in container %q: %s", argv[0], name, msg)
 	}
 	if err := ctx.Err(); err != nil {
-		return res, fmt.Errorf("exec %q in container %q: %w", argv[0], name, err)
+		return code, fmt.Errorf("exec %q in container %q: %w", argv[0], name, err)
 	}
-	return res, nil
+	return code, nil
 }

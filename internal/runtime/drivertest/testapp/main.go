@@ -2,7 +2,7 @@
 // small static HTTP server on $HOST:$PORT that can misbehave on demand.
 //
 // Flags act at start-up, in this order: -ignore-term, -say, -print-env, -bytes, -lines,
-// -alloc, -spawn-child, -kill-self, -exit, -sleep; then, if PORT is set, it
+// -cat, -tty, -alloc, -spawn-child, -kill-self, -exit, -sleep; then, if PORT is set, it
 // serves:
 //
 //	/healthz           "ok"
@@ -20,6 +20,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -33,6 +34,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 func main() {
@@ -47,6 +49,8 @@ func main() {
 		exitCode   = flag.Int("exit", -1, "exit with this code (a negative code serves instead)")
 		sleep      = flag.Duration("sleep", 0, "sleep this long, then exit 0")
 		ignoreTerm = flag.Bool("ignore-term", false, "ignore SIGTERM")
+		cat        = flag.Bool("cat", false, "copy stdin to stdout, then print \"stdin closed\" to stderr")
+		tty        = flag.Bool("tty", false, "print \"tty <cols>x<rows>\" (or \"not a tty\" and exit 1), then answer each stdin line \"size\" with \"size <cols>x<rows>\"; \"exit\" exits 3")
 	)
 	flag.Parse()
 
@@ -70,6 +74,13 @@ func main() {
 		}
 	}
 	printLines(*lines, os.Getenv("LOG_TAG"))
+	if *cat {
+		io.Copy(os.Stdout, os.Stdin)
+		fmt.Fprintln(os.Stderr, "stdin closed")
+	}
+	if *tty {
+		terminal()
+	}
 	var hold [][]byte
 	for n := *alloc; n > 0; n -= 1 << 20 {
 		b := make([]byte, 1<<20)
@@ -212,4 +223,30 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// terminal reports stdin's terminal size on demand (the exec TTY test).
+func terminal() {
+	size := func() (string, bool) {
+		var ws [4]uint16 // rows, cols, xpixel, ypixel
+		_, _, e := syscall.Syscall(syscall.SYS_IOCTL, 0, syscall.TIOCGWINSZ, uintptr(unsafe.Pointer(&ws)))
+		return fmt.Sprintf("%dx%d", ws[1], ws[0]), e == 0
+	}
+	sz, ok := size()
+	if !ok {
+		fmt.Println("not a tty")
+		os.Exit(1)
+	}
+	fmt.Println("tty " + sz)
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		switch strings.TrimSpace(sc.Text()) {
+		case "size":
+			sz, _ := size()
+			fmt.Println("size " + sz)
+		case "exit":
+			os.Exit(3)
+		}
+	}
+	os.Exit(0)
 }
