@@ -85,6 +85,10 @@ func SetDefaults(obj Object) {
 		if o.InvolvedObject.Project == "" && o.InvolvedObject.Kind != "Project" {
 			o.InvolvedObject.Project = o.Metadata.Project
 		}
+	case *Template:
+		defaultProject(&o.Metadata)
+	case *TemplateInstance:
+		defaultProject(&o.Metadata)
 	case *Build:
 		defaultBuild(o)
 	case *ImageStream:
@@ -283,6 +287,10 @@ func KindOf(obj Object) string {
 		return "Event"
 	case *Build:
 		return "Build"
+	case *Template:
+		return "Template"
+	case *TemplateInstance:
+		return "TemplateInstance"
 	case *ImageStream:
 		return "ImageStream"
 	}

@@ -404,6 +404,8 @@ var Kinds = []KindInfo{
 	{Kind: "Event", Plural: "events", Short: []string{"ev"}, Projects: true, New: func() Object { return &Event{} }},
 	{Kind: "ImageStream", Plural: "imagestreams", Short: []string{"is", "images"}, Projects: true, Status: true, New: func() Object { return &ImageStream{} }},
 	{Kind: "Build", Plural: "builds", Projects: true, Status: true, New: func() Object { return &Build{} }},
+	{Kind: "Template", Plural: "templates", Projects: true, New: func() Object { return &Template{} }},
+	{Kind: "TemplateInstance", Plural: "templateinstances", Projects: true, Status: true, New: func() Object { return &TemplateInstance{} }},
 }
 
 // LookupKind resolves a kind by its name, plural or short form, in any case.

@@ -292,10 +292,10 @@ func TestRequestErrors(t *testing.T) {
 			causes: []api.Cause{{Field: "kind", Message: "does not match the URL"}}},
 		{name: "unknown kind", method: "GET", path: "/api/v1/projects/default/widgets",
 			code: 404, reason: api.ReasonNotFound,
-			message: `unknown kind "widgets": the server knows projects, secrets, configmaps, persistentvolumeclaims, services, apps, revisions, pods, endpoints, routes, events, imagestreams, builds`},
+			message: `unknown kind "widgets": the server knows projects, secrets, configmaps, persistentvolumeclaims, services, apps, revisions, pods, endpoints, routes, events, imagestreams, builds, templates, templateinstances`},
 		{name: "singular kind", method: "GET", path: "/api/v1/projects/default/app",
 			code: 404, reason: api.ReasonNotFound,
-			message: `unknown kind "app" (did you mean "apps"? paths use the plural): the server knows projects, secrets, configmaps, persistentvolumeclaims, services, apps, revisions, pods, endpoints, routes, events, imagestreams, builds`},
+			message: `unknown kind "app" (did you mean "apps"? paths use the plural): the server knows projects, secrets, configmaps, persistentvolumeclaims, services, apps, revisions, pods, endpoints, routes, events, imagestreams, builds, templates, templateinstances`},
 		{name: "no such path", method: "GET", path: "/nope",
 			code: 404, reason: api.ReasonNotFound, message: `no such path "/nope": the API is under /api/v1`},
 		{name: "method", method: "PATCH", path: apps + "/x", body: "{}",
@@ -345,7 +345,8 @@ func TestDiscoveryAndVersion(t *testing.T) {
 	}
 	want := []string{"Project projects [proj] false", "Secret secrets [] true", "ConfigMap configmaps [cm] true", "PersistentVolumeClaim persistentvolumeclaims [pvc] true", "Service services [svc] true",
 		"App apps [application] true", "Revision revisions [rev] true", "Pod pods [po] true", "Endpoints endpoints [ep] true", "Route routes [rt] true", "Event events [ev] true",
-		"ImageStream imagestreams [is images] true", "Build builds [] true"}
+		"ImageStream imagestreams [is images] true", "Build builds [] true",
+		"Template templates [] true", "TemplateInstance templateinstances [] true"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("discovery (-want +got):\n%s", diff)
 	}
@@ -379,7 +380,7 @@ func TestApplyValidatesAllBeforeWriting(t *testing.T) {
 	body = `{"items":[` + appBody("one", 1) + `,{"kind":"Widget"},{"kind":"App","metadata":{"name":"x"},"spec":{"replicaz":1}}]}`
 	e = apiError(t, s.do(t, "POST", "/api/v1/apply", s.Admin, body), 400, api.ReasonBadRequest)
 	wantCauses := []api.Cause{
-		{Field: "items[1].kind", Message: `Unsupported value: "Widget": supported values: Project, Secret, ConfigMap, PersistentVolumeClaim, Service, App, Revision, Pod, Endpoints, Route, Event, ImageStream, Build`},
+		{Field: "items[1].kind", Message: `Unsupported value: "Widget": supported values: Project, Secret, ConfigMap, PersistentVolumeClaim, Service, App, Revision, Pod, Endpoints, Route, Event, ImageStream, Build, Template, TemplateInstance`},
 		{Field: "items[2].spec.replicaz", Message: "Unknown field"},
 	}
 	if diff := cmp.Diff(wantCauses, e.Causes); diff != "" {

@@ -72,6 +72,7 @@ var rules = map[string]rule{
 	"internal/histogram":                  {leaf: true},
 	"internal/deploy":                     {imports: []string{"internal/api", "internal/controller", "internal/events", "internal/histogram", "internal/registry"}},
 	"internal/autoscale":                  {imports: []string{"internal/api", "internal/clock", "internal/controller", "internal/events", "internal/registry"}},
+	"internal/template":                   {imports: []string{"internal/api"}},
 	"internal/hooks":                      {imports: []string{"internal/api", "internal/clock", "internal/events", "internal/registry"}},
 	"internal/replication":                {imports: []string{"internal/api", "internal/controller", "internal/events", "internal/registry"}},
 	"internal/services":                   {imports: []string{"internal/api", "internal/clock", "internal/controller", "internal/registry"}},

@@ -52,7 +52,7 @@ func edited(old, repl string) func(*testing.T) string {
 	return func(t *testing.T) string { return edit(t, old, repl) }
 }
 
-const kindList = `"Project", "Secret", "ConfigMap", "PersistentVolumeClaim", "Service", "App", "Revision", "Pod", "Endpoints", "Route", "Event", "ImageStream", "Build"`
+const kindList = `"Project", "Secret", "ConfigMap", "PersistentVolumeClaim", "Service", "App", "Revision", "Pod", "Endpoints", "Route", "Event", "ImageStream", "Build", "Template", "TemplateInstance"`
 
 var badCases = []badCase{
 	{name: "negative replicas", input: edited("  replicas: 1", "  replicas: -1"), want: []string{

@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"reflect"
@@ -37,6 +38,7 @@ var (
 	timeType        = reflect.TypeFor[time.Time]()
 	intOrStringType = reflect.TypeFor[api.IntOrString]()
 	quantityType    = reflect.TypeFor[api.Quantity]()
+	rawType         = reflect.TypeFor[json.RawMessage]()
 )
 
 // literal is a bad value printed as written (a number, a kind of node).
@@ -128,6 +130,8 @@ func (w *walker) value(n *yaml.Node, t reflect.Type, path string, aliased bool) 
 		return w.timestamp(n, path)
 	case t == intOrStringType:
 		return w.intOrString(n, path)
+	case t == rawType:
+		return w.raw(n, path, aliased)
 	case t == quantityType:
 		if n.Kind == yaml.ScalarNode && (n.Tag == tagStr || n.Tag == tagInt || n.Tag == tagFloat) {
 			return n.Value, true
@@ -171,6 +175,83 @@ func (w *walker) value(n *yaml.Node, t reflect.Type, path string, aliased bool) 
 	default:
 		w.fail(n, api.FieldInvalid, path, badValue(n), "is of a type manifests cannot hold")
 	}
+	return nil, false
+}
+
+// raw converts any node to a JSON value, as written: a template's objects,
+// whose fields may hold "${{NAME}}" where their kind wants an integer, are
+// checked against their kind's schema only once processed.
+func (w *walker) raw(n *yaml.Node, path string, aliased bool) (any, bool) {
+	if n.Kind == yaml.AliasNode {
+		if n.Alias == nil {
+			return nil, false
+		}
+		n, aliased = n.Alias, true
+	}
+	if aliased {
+		w.aliasNodes++
+		if w.aliasNodes > w.maxAliasNodes {
+			if !w.aliasReported {
+				w.aliasReported = true
+				w.fail(n, api.FieldForbidden, path, nil, fmt.Sprintf(
+					"aliases expand to more than %d nodes (a YAML alias bomb?)", w.maxAliasNodes))
+			}
+			return nil, false
+		}
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		pairs, ok := w.pairs(n, path, aliased, true)
+		if !ok {
+			return nil, false
+		}
+		out := make(map[string]any, len(pairs))
+		for _, kv := range pairs {
+			k := kv.key
+			if k.Kind != yaml.ScalarNode || (k.Tag != tagStr && k.Tag != tagTimestamp && k.Tag != tagInt) {
+				w.fail(k, api.FieldInvalid, path, badValue(k), "keys must be strings (quote them)")
+				continue
+			}
+			p := childPath(path, k.Value)
+			w.lines[p] = k.Line
+			if v, ok := w.raw(kv.value, p, aliased || kv.aliased); ok {
+				out[k.Value] = v
+			}
+		}
+		return out, true
+	case yaml.SequenceNode:
+		out := make([]any, 0, len(n.Content))
+		for i, item := range n.Content {
+			p := indexPath(path, i)
+			w.lines[p] = item.Line
+			v, _ := w.raw(item, p, aliased)
+			out = append(out, v)
+		}
+		return out, true
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case tagNull:
+			return nil, true
+		case tagBool:
+			var b bool
+			if n.Decode(&b) == nil {
+				return b, true
+			}
+		case tagInt:
+			var i int64
+			if n.Decode(&i) == nil {
+				return i, true
+			}
+		case tagFloat:
+			var f float64
+			if n.Decode(&f) == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
+				return f, true
+			}
+		default:
+			return n.Value, true
+		}
+	}
+	w.fail(n, api.FieldInvalid, path, badValue(n), "is a value JSON cannot hold")
 	return nil, false
 }
 

@@ -76,6 +76,8 @@ func Validate(obj api.Object) api.FieldErrors {
 	case *api.ImageStream:
 		v.meta(&o.Metadata, kind, true)
 		v.imageStream(o)
+	case *api.Template, *api.TemplateInstance:
+		v.meta(obj.GetMeta(), kind, true) // the structure of a Template is checked when it is processed (internal/template)
 	default:
 		v.unsupported("kind", tm.Kind, api.KindNames()...)
 	}

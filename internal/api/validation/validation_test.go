@@ -312,7 +312,7 @@ var validationCases = []validationCase{
 	{"event without involved object", func() api.Object {
 		return &api.Event{Metadata: api.ObjectMeta{Name: "e1"}, Type: "Error", InvolvedObject: api.ObjectReference{Kind: "Thing"}}
 	}, nil, []string{
-		`involvedObject.kind: Unsupported value: "Thing": supported values: "Project", "Secret", "ConfigMap", "PersistentVolumeClaim", "Service", "App", "Revision", "Pod", "Endpoints", "Route", "Event", "ImageStream", "Build"`,
+		`involvedObject.kind: Unsupported value: "Thing": supported values: "Project", "Secret", "ConfigMap", "PersistentVolumeClaim", "Service", "App", "Revision", "Pod", "Endpoints", "Route", "Event", "ImageStream", "Build", "Template", "TemplateInstance"`,
 		"involvedObject.name: Required value",
 		`type: Unsupported value: "Error": supported values: "Normal", "Warning"`,
 	}},
