@@ -80,16 +80,8 @@ func (c *Console) podStream(w http.ResponseWriter, r *http.Request, cl caller) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	project, name := r.PathValue("project"), r.PathValue("name")
-	ca := newCache()
-	dirty, poke := signal()
-	goneCh, gone := goneOnce()
-	err := follow(ctx, cl.cl, podKind, project, revs(r.URL.Query().Get("rv"))["pods"], ca, func(o api.Object) {
-		if o.GetMeta().Name == name {
-			poke()
-		}
-	}, gone)
-	if err != nil {
-		c.apiFailure(w, r, err)
+	ca, dirty, goneCh, ok := c.followObject(ctx, w, r, cl, podKind, "pods")
+	if !ok {
 		return
 	}
 	pg := c.page(r, cl, "", "")

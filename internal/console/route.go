@@ -77,16 +77,8 @@ func (c *Console) routeStream(w http.ResponseWriter, r *http.Request, cl caller)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	project, name := r.PathValue("project"), r.PathValue("name")
-	ca := newCache()
-	dirty, poke := signal()
-	goneCh, gone := goneOnce()
-	err := follow(ctx, cl.cl, routeKind, project, revs(r.URL.Query().Get("rv"))["routes"], ca, func(o api.Object) {
-		if o.GetMeta().Name == name {
-			poke()
-		}
-	}, gone)
-	if err != nil {
-		c.apiFailure(w, r, err)
+	ca, dirty, goneCh, ok := c.followObject(ctx, w, r, cl, routeKind, "routes")
+	if !ok {
 		return
 	}
 	pg := c.page(r, cl, "", "")

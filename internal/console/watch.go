@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"net/http"
 	"sync"
 
 	"slipway.dev/slipway/internal/api"
@@ -112,4 +113,25 @@ func follow(ctx context.Context, cl *client.Client, kind api.KindInfo, project s
 		}
 	}()
 	return nil
+}
+
+// followObject follows the one object a page shows (its kind's watch from
+// the revision the page was rendered at, query parameter rv[param]): dirty
+// is poked when that object changes, gone closes when the watch ends. On
+// an error it has answered the request and ok is false.
+func (c *Console) followObject(ctx context.Context, w http.ResponseWriter, r *http.Request, cl caller, kind api.KindInfo, param string) (ca *cache, dirty, gone chan struct{}, ok bool) {
+	project, name := r.PathValue("project"), r.PathValue("name")
+	ca = newCache()
+	dirty, poke := signal()
+	gone, goneFn := goneOnce()
+	err := follow(ctx, cl.cl, kind, project, revs(r.URL.Query().Get("rv"))[param], ca, func(o api.Object) {
+		if o.GetMeta().Name == name {
+			poke()
+		}
+	}, goneFn)
+	if err != nil {
+		c.apiFailure(w, r, err)
+		return nil, nil, nil, false
+	}
+	return ca, dirty, gone, true
 }
