@@ -102,22 +102,9 @@ func badValue(n *yaml.Node) any {
 // value converts n to a JSON value for type t. ok is false when the field
 // is to be left out (null, or in error).
 func (w *walker) value(n *yaml.Node, t reflect.Type, path string, aliased bool) (v any, ok bool) {
-	if n.Kind == yaml.AliasNode {
-		if n.Alias == nil {
-			return nil, false
-		}
-		n, aliased = n.Alias, true
-	}
-	if aliased {
-		w.aliasNodes++
-		if w.aliasNodes > w.maxAliasNodes {
-			if !w.aliasReported {
-				w.aliasReported = true
-				w.fail(n, api.FieldForbidden, path, nil, fmt.Sprintf(
-					"aliases expand to more than %d nodes (a YAML alias bomb?)", w.maxAliasNodes))
-			}
-			return nil, false
-		}
+	n, aliased, ok = w.deref(n, path, aliased)
+	if !ok {
+		return nil, false
 	}
 	if n.Kind == yaml.ScalarNode && n.Tag == tagNull {
 		return nil, false
@@ -181,23 +168,10 @@ func (w *walker) value(n *yaml.Node, t reflect.Type, path string, aliased bool) 
 // raw converts any node to a JSON value, as written: a template's objects,
 // whose fields may hold "${{NAME}}" where their kind wants an integer, are
 // checked against their kind's schema only once processed.
-func (w *walker) raw(n *yaml.Node, path string, aliased bool) (any, bool) {
-	if n.Kind == yaml.AliasNode {
-		if n.Alias == nil {
-			return nil, false
-		}
-		n, aliased = n.Alias, true
-	}
-	if aliased {
-		w.aliasNodes++
-		if w.aliasNodes > w.maxAliasNodes {
-			if !w.aliasReported {
-				w.aliasReported = true
-				w.fail(n, api.FieldForbidden, path, nil, fmt.Sprintf(
-					"aliases expand to more than %d nodes (a YAML alias bomb?)", w.maxAliasNodes))
-			}
-			return nil, false
-		}
+func (w *walker) raw(n *yaml.Node, path string, aliased bool) (v any, ok bool) {
+	n, aliased, ok = w.deref(n, path, aliased)
+	if !ok {
+		return nil, false
 	}
 	switch n.Kind {
 	case yaml.MappingNode:
@@ -554,3 +528,27 @@ func childPath(p, name string) string {
 func indexPath(p string, i int) string { return p + "[" + strconv.Itoa(i) + "]" }
 
 func keyPath(p, k string) string { return p + "[" + strconv.Quote(k) + "]" }
+
+// deref follows an alias and counts the nodes aliases expand to, against
+// the bound on alias bombs (reported once); ok is false past it, or for
+// an alias to nothing.
+func (w *walker) deref(n *yaml.Node, path string, aliased bool) (*yaml.Node, bool, bool) {
+	if n.Kind == yaml.AliasNode {
+		if n.Alias == nil {
+			return n, aliased, false
+		}
+		n, aliased = n.Alias, true
+	}
+	if aliased {
+		w.aliasNodes++
+		if w.aliasNodes > w.maxAliasNodes {
+			if !w.aliasReported {
+				w.aliasReported = true
+				w.fail(n, api.FieldForbidden, path, nil, fmt.Sprintf(
+					"aliases expand to more than %d nodes (a YAML alias bomb?)", w.maxAliasNodes))
+			}
+			return n, aliased, false
+		}
+	}
+	return n, aliased, true
+}
